@@ -1,0 +1,217 @@
+//! Configuration: one [`AuthConfig`] with nested sections.
+//!
+//! Every section has safe defaults and deserializes from any serde format with
+//! missing fields filled from the defaults. The builder validates the whole
+//! configuration once at start ([`AuthManager::builder`](crate::AuthManager::builder)).
+
+use serde::Deserialize;
+
+use crate::token::Secret;
+
+/// The whole configuration of an [`AuthManager`](crate::AuthManager).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    /// Public base URL of the API (e.g. `https://api.example.com`), used for
+    /// links in emails and as the default allowed origin for CSRF checks.
+    pub public_url: Option<String>,
+    /// Access tokens (JWT).
+    pub jwt: JwtConfig,
+    /// Refresh tokens and sessions.
+    pub refresh: RefreshConfig,
+    /// Password hashing and policy.
+    pub password: PasswordConfig,
+    /// How tokens travel: bearer header, cookies or both.
+    pub transport: TransportConfig,
+    /// Sign-up and sign-in rules.
+    pub accounts: AccountsConfig,
+    /// HTTP limits.
+    pub http: HttpConfig,
+}
+
+/// Access-token settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JwtConfig {
+    /// HS256 signing secret; at least 32 bytes. Required.
+    pub secret: Option<Secret>,
+    /// `iss` claim written and required.
+    pub issuer: String,
+    /// `aud` claim written and required.
+    pub audience: String,
+    /// Access-token lifetime in seconds (default 1800 = 30 minutes).
+    pub access_ttl_secs: u64,
+    /// Clock skew tolerated when checking `exp`, in seconds (default 0).
+    pub leeway_secs: u64,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            issuer: "portcullis".into(),
+            audience: "portcullis".into(),
+            access_ttl_secs: 30 * 60,
+            leeway_secs: 0,
+        }
+    }
+}
+
+/// Refresh-token and session settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RefreshConfig {
+    /// Absolute lifetime of a session (refresh-token family), in seconds
+    /// (default 30 days). Rotation never extends it.
+    pub session_ttl_secs: u64,
+    /// How long after a rotation the previous token may be presented again
+    /// without being treated as theft, in seconds (default 0: any reuse
+    /// revokes the whole family).
+    pub reuse_grace_secs: u64,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: 30 * 24 * 3600,
+            reuse_grace_secs: 0,
+        }
+    }
+}
+
+/// Password hashing parameters and policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PasswordConfig {
+    /// Argon2id memory cost in KiB (default 19456 = 19 MiB, OWASP).
+    pub memory_kib: u32,
+    /// Argon2id iterations (default 2, OWASP).
+    pub iterations: u32,
+    /// Argon2id lanes (default 1, OWASP).
+    pub parallelism: u32,
+    /// Minimum length in characters (default 8).
+    pub min_chars: usize,
+    /// Maximum length in bytes (default 1024); longer passwords are refused,
+    /// never truncated.
+    pub max_bytes: usize,
+    /// Refuse passwords from the bundled common-password list (default true).
+    pub refuse_common: bool,
+    /// Hashes computed at once; 0 means one per CPU core (default 0).
+    pub max_concurrent_hashes: usize,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            min_chars: 8,
+            max_bytes: 1024,
+            refuse_common: true,
+            max_concurrent_hashes: 0,
+        }
+    }
+}
+
+/// How tokens travel between client and server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TransportConfig {
+    /// Accept `Authorization: Bearer` access tokens (default true).
+    pub bearer: bool,
+    /// Set and accept HttpOnly cookies (default false).
+    pub cookies: bool,
+    /// Cookie settings, used when `cookies` is on.
+    pub cookie: CookieConfig,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            bearer: true,
+            cookies: false,
+            cookie: CookieConfig::default(),
+        }
+    }
+}
+
+/// Cookie transport settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CookieConfig {
+    /// Name of the access-token cookie.
+    pub access_name: String,
+    /// Name of the refresh-token cookie.
+    pub refresh_name: String,
+    /// Path the refresh cookie is scoped to (default `/auth/refresh`), so
+    /// browsers send it to the refresh endpoint only.
+    pub refresh_path: String,
+    /// `Secure` flag (default true). Turn off only for local plain-http use.
+    pub secure: bool,
+    /// `Domain` attribute; host-only when unset.
+    pub domain: Option<String>,
+    /// Origins allowed to make cookie-authenticated state-changing requests
+    /// (CSRF defence). When empty, the origin of `public_url` is allowed.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        Self {
+            access_name: "portcullis_access".into(),
+            refresh_name: "portcullis_refresh".into(),
+            refresh_path: "/auth/refresh".into(),
+            secure: true,
+            domain: None,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// Sign-up and sign-in rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AccountsConfig {
+    /// Refuse sign-in (403 `EMAIL_NOT_VERIFIED`) until the email is verified.
+    pub require_verified_email: bool,
+    /// Let providers other than credentials create users on first sign-in.
+    pub allow_provider_sign_up: bool,
+    /// Link a provider identity to an existing user with the same email when
+    /// both the provider and the local user say the email is verified.
+    pub link_verified_emails: bool,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            require_verified_email: false,
+            allow_provider_sign_up: true,
+            link_verified_emails: true,
+        }
+    }
+}
+
+/// HTTP limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Largest accepted request body in bytes (default 64 KiB); larger → 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}

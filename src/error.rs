@@ -1,0 +1,139 @@
+//! The crate's one error type.
+
+use std::borrow::Cow;
+
+use crate::{hooks::Veto, store::StoreError};
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a Portcullis flow can fail with.
+///
+/// Every variant has a stable machine-readable [`code`](Error::code); the HTTP
+/// adapter maps codes to statuses in one place (`api::error`). Messages are
+/// safe to show to a client: internal detail never reaches them, it is logged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Email and password (or another credential) did not match. The same
+    /// error answers an unknown email and a wrong password.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// No usable access token was presented, or it is expired, forged,
+    /// revoked or of the wrong type.
+    #[error("not authenticated")]
+    Unauthenticated,
+    /// The refresh token is unknown, expired, revoked or was already used.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// The user is deactivated.
+    #[error("user is inactive")]
+    InactiveUser,
+    /// The user must verify their email first.
+    #[error("email is not verified")]
+    EmailNotVerified,
+    /// The caller is authenticated but not allowed to do this.
+    #[error("not allowed")]
+    Forbidden,
+    /// A cookie-authenticated request failed the CSRF check.
+    #[error("cross-site request refused")]
+    CsrfRejected,
+    /// A before-hook refused the flow.
+    #[error("{}", .0.message)]
+    Vetoed(Veto),
+    /// An account with this email already exists.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// A provider identity has the email of an existing account, and the
+    /// email is not verified on both sides, so it is not linked (blocks
+    /// account pre-hijacking).
+    #[error("an account with this email exists; sign in to it first to link this provider")]
+    AccountExists,
+    /// Sign-up through this provider is disabled.
+    #[error("sign-up is disabled")]
+    SignUpDisabled,
+    /// A resource (user, provider, …) does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A one-time token is expired, used or unknown.
+    #[error("token is invalid, expired or already used")]
+    TokenGone,
+    /// Input failed validation.
+    #[error("{message}")]
+    Validation {
+        /// The offending field, when there is one.
+        field: Option<Cow<'static, str>>,
+        /// Stable code, e.g. `INVALID_EMAIL`, `WEAK_PASSWORD`.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: Cow<'static, str>,
+    },
+    /// The store could not be reached.
+    #[error("store unavailable")]
+    Unavailable(#[source] StoreError),
+    /// Configuration is invalid (raised by the builder, never at request time).
+    #[error("invalid configuration: {0}")]
+    Config(Cow<'static, str>),
+    /// Something failed inside; detail is logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// The stable machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidCredentials => "INVALID_CREDENTIALS",
+            Error::Unauthenticated => "UNAUTHENTICATED",
+            Error::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
+            Error::InactiveUser => "USER_INACTIVE",
+            Error::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            Error::Forbidden => "FORBIDDEN",
+            Error::CsrfRejected => "CSRF_REJECTED",
+            Error::Vetoed(veto) => veto.code,
+            Error::EmailTaken => "EMAIL_TAKEN",
+            Error::AccountExists => "ACCOUNT_EXISTS",
+            Error::SignUpDisabled => "SIGN_UP_DISABLED",
+            Error::NotFound(_) => "NOT_FOUND",
+            Error::TokenGone => "TOKEN_GONE",
+            Error::Validation { code, .. } => code,
+            Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Error::Config(_) => "CONFIG_ERROR",
+            Error::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// A validation error on `field`.
+    pub fn validation(
+        field: impl Into<Cow<'static, str>>,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Error::Validation {
+            field: Some(field.into()),
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Wraps any error as an internal one.
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Internal(err.into())
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => Error::Unavailable(err),
+            StoreError::Conflict(_) => Error::internal(err),
+            StoreError::Backend(_) => Error::internal(err),
+        }
+    }
+}
+
+impl From<Veto> for Error {
+    fn from(veto: Veto) -> Self {
+        Error::Vetoed(veto)
+    }
+}

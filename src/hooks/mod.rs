@@ -1,0 +1,339 @@
+//! Hooks: observe every flow, and veto it before it commits.
+//!
+//! Each flow asks every hook's [`Hook::before`] with an [`Action`] (what is
+//! about to happen); any hook can refuse with a [`Veto`] carrying its own code
+//! and message, and the flow stops with nothing written. After the flow has
+//! committed, every hook's [`Hook::after`] sees an [`Event`] (what happened).
+//! An after-hook error is logged and never undoes the flow.
+
+use std::{fmt, future::Future, sync::Arc};
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::{
+    store::ClientInfo,
+    user::{SessionId, User, UserId},
+};
+
+/// What a flow is about to do; passed to [`Hook::before`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Action {
+    /// A user is about to be created.
+    Register {
+        /// Email as given.
+        email: String,
+        /// Display name, if given.
+        name: Option<String>,
+        /// Provider creating the user (`credentials` for sign-up forms).
+        provider: String,
+    },
+    /// A user proved their identity and is about to get a session.
+    Login {
+        /// The user.
+        user: User,
+        /// Provider that proved the identity.
+        provider: String,
+        /// Who is signing in.
+        client: ClientInfo,
+    },
+    /// A refresh token is about to be rotated.
+    Refresh {
+        /// Owner of the session.
+        user_id: UserId,
+        /// The session.
+        session_id: SessionId,
+    },
+}
+
+impl Action {
+    /// The snake_case name of the action.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Register { .. } => "register",
+            Action::Login { .. } => "login",
+            Action::Refresh { .. } => "refresh",
+        }
+    }
+}
+
+/// What a flow did; passed to [`Hook::after`]. Serialized with an `event`
+/// tag in snake_case (e.g. `{"event":"user_registered",…}`), never with a
+/// password hash.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A user was created.
+    UserRegistered {
+        /// The new user.
+        user: User,
+        /// Provider that created it.
+        provider: String,
+    },
+    /// A user signed in and got a session.
+    LoginSucceeded {
+        /// The user.
+        user: User,
+        /// Provider used.
+        provider: String,
+        /// The new session.
+        session_id: SessionId,
+        /// Who signed in.
+        client: ClientInfo,
+    },
+    /// A sign-in was refused.
+    LoginFailed {
+        /// Provider tried.
+        provider: String,
+        /// Email given, when the provider takes one.
+        email: Option<String>,
+        /// The error code answered.
+        code: &'static str,
+        /// Who tried.
+        client: ClientInfo,
+    },
+    /// A refresh token was rotated.
+    TokenRefreshed {
+        /// Owner.
+        user_id: UserId,
+        /// The session.
+        session_id: SessionId,
+    },
+    /// An already-used refresh token was presented: the session is revoked.
+    RefreshTokenReused {
+        /// Owner.
+        user_id: UserId,
+        /// The revoked session.
+        session_id: SessionId,
+    },
+    /// A session ended at the user's request.
+    #[serde(rename = "logout")]
+    LoggedOut {
+        /// Owner.
+        user_id: UserId,
+        /// The ended session.
+        session_id: SessionId,
+    },
+    /// A legacy or outdated password hash was replaced with Argon2id.
+    PasswordRehashed {
+        /// The user.
+        user_id: UserId,
+    },
+    /// A provider identity was linked to a user.
+    AccountLinked {
+        /// The user.
+        user_id: UserId,
+        /// Provider id.
+        provider: String,
+        /// Provider's subject.
+        subject: String,
+    },
+}
+
+impl Event {
+    /// The snake_case name of the event, as serialized.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::UserRegistered { .. } => "user_registered",
+            Event::LoginSucceeded { .. } => "login_succeeded",
+            Event::LoginFailed { .. } => "login_failed",
+            Event::TokenRefreshed { .. } => "token_refreshed",
+            Event::RefreshTokenReused { .. } => "refresh_token_reused",
+            Event::LoggedOut { .. } => "logout",
+            Event::PasswordRehashed { .. } => "password_rehashed",
+            Event::AccountLinked { .. } => "account_linked",
+        }
+    }
+}
+
+/// A before-hook's refusal: the flow fails with this code and message
+/// (HTTP 403, `{"code": code, "message": message}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Veto {
+    /// Stable machine-readable code, e.g. `EMAIL_DOMAIN_NOT_ALLOWED`.
+    pub code: &'static str,
+    /// Message shown to the client.
+    pub message: String,
+}
+
+impl Veto {
+    /// A refusal with a code and a client-facing message.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Error returned by an after-hook; it is logged, nothing else.
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Observes flows and can veto them.
+///
+/// Both methods default to doing nothing, so a hook implements only what it
+/// needs.
+///
+/// # Errors
+///
+/// `before` returns a [`Veto`] to stop the flow; `after` returns a
+/// [`HookError`], which is logged and never undoes the committed flow.
+///
+/// # Example
+///
+/// ```
+/// use async_trait::async_trait;
+/// use portcullis::{Action, Event, Hook, HookError, Veto};
+///
+/// /// Allows sign-up only for one company's addresses, and logs every event.
+/// #[derive(Debug)]
+/// struct CompanyOnly;
+///
+/// #[async_trait]
+/// impl Hook for CompanyOnly {
+///     async fn before(&self, action: &Action) -> Result<(), Veto> {
+///         match action {
+///             Action::Register { email, .. } if !email.ends_with("@example.com") => Err(
+///                 Veto::new("EMAIL_DOMAIN_NOT_ALLOWED", "use your example.com address"),
+///             ),
+///             _ => Ok(()),
+///         }
+///     }
+///
+///     async fn after(&self, event: &Event) -> Result<(), HookError> {
+///         tracing::info!(event = event.name(), "audit");
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Hook: Send + Sync + fmt::Debug + 'static {
+    /// Called before a flow commits; a [`Veto`] stops it.
+    async fn before(&self, action: &Action) -> Result<(), Veto> {
+        let _ = action;
+        Ok(())
+    }
+
+    /// Called after a flow committed.
+    async fn after(&self, event: &Event) -> Result<(), HookError> {
+        let _ = event;
+        Ok(())
+    }
+}
+
+/// An after-hook from an async closure.
+///
+/// ```
+/// use portcullis::{hook_fn, Event};
+///
+/// let hook = hook_fn(|event: Event| async move {
+///     tracing::info!(event = event.name(), "seen");
+///     Ok(())
+/// });
+/// # let _ = hook;
+/// ```
+pub fn hook_fn<F, Fut>(f: F) -> HookFn<F>
+where
+    F: Fn(Event) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+{
+    HookFn(f)
+}
+
+/// A before-hook from an async closure.
+///
+/// ```
+/// use portcullis::{veto_fn, Action, Veto};
+///
+/// let hook = veto_fn(|action: Action| async move {
+///     match action {
+///         Action::Register { email, .. } if email.ends_with("@spam.test") => {
+///             Err(Veto::new("SPAM", "no"))
+///         }
+///         _ => Ok(()),
+///     }
+/// });
+/// # let _ = hook;
+/// ```
+pub fn veto_fn<F, Fut>(f: F) -> VetoFn<F>
+where
+    F: Fn(Action) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Veto>> + Send + 'static,
+{
+    VetoFn(f)
+}
+
+/// The hook made by [`hook_fn`].
+pub struct HookFn<F>(F);
+
+impl<F> fmt::Debug for HookFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HookFn")
+    }
+}
+
+#[async_trait]
+impl<F, Fut> Hook for HookFn<F>
+where
+    F: Fn(Event) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+{
+    async fn after(&self, event: &Event) -> Result<(), HookError> {
+        (self.0)(event.clone()).await
+    }
+}
+
+/// The hook made by [`veto_fn`].
+pub struct VetoFn<F>(F);
+
+impl<F> fmt::Debug for VetoFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("VetoFn")
+    }
+}
+
+#[async_trait]
+impl<F, Fut> Hook for VetoFn<F>
+where
+    F: Fn(Action) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Veto>> + Send + 'static,
+{
+    async fn before(&self, action: &Action) -> Result<(), Veto> {
+        (self.0)(action.clone()).await
+    }
+}
+
+/// The ordered hooks of a manager.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hooks(Vec<Arc<dyn Hook>>);
+
+impl Hooks {
+    pub(crate) fn push(&mut self, hook: Arc<dyn Hook>) {
+        self.0.push(hook);
+    }
+
+    /// Asks every hook in order; the first veto wins.
+    pub(crate) async fn before(&self, action: Action) -> Result<(), Veto> {
+        for hook in &self.0 {
+            hook.before(&action).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells every hook; errors are logged.
+    pub(crate) async fn after(&self, event: Event) {
+        for hook in &self.0 {
+            if let Err(err) = hook.after(&event).await {
+                tracing::warn!(event = event.name(), error = %err, hook = ?hook, "after-hook failed");
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}

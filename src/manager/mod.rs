@@ -1,0 +1,121 @@
+//! The auth manager: every flow lives here once.
+
+mod builder;
+mod login;
+mod refresh;
+mod register;
+mod session;
+
+use std::{fmt, sync::Arc};
+
+use chrono::{DateTime, Utc};
+
+pub use builder::AuthManagerBuilder;
+pub use register::Registration;
+pub use session::{Principal, SignIn, TokenPair};
+
+use crate::{
+    clock::Clock,
+    config::AuthConfig,
+    email::EmailSender,
+    error::Result,
+    hooks::{Event, Hooks},
+    password::{PasswordHasher, PasswordPolicy},
+    provider::{ProviderInfo, ProviderRegistry},
+    store::Store,
+    token::JwtKeys,
+    user::User,
+};
+
+/// The auth manager: a cheap `Clone` handle shared by every request.
+///
+/// Build it with [`AuthManager::builder`]. Every flow is a method here and
+/// works without HTTP; the HTTP adapter ([`crate::api`]) only translates.
+#[derive(Clone)]
+pub struct AuthManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: AuthConfig,
+    store: Arc<dyn Store>,
+    providers: ProviderRegistry,
+    hooks: Hooks,
+    email: Option<Arc<dyn EmailSender>>,
+    clock: Arc<dyn Clock>,
+    jwt: JwtKeys,
+    hasher: PasswordHasher,
+    policy: PasswordPolicy,
+}
+
+impl fmt::Debug for AuthManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthManager")
+            .field("store", &self.inner.store)
+            .field("providers", &self.inner.providers.infos())
+            .field("jwt", &self.inner.jwt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthManager {
+    /// A builder starting from `config`.
+    pub fn builder(config: AuthConfig) -> AuthManagerBuilder {
+        AuthManagerBuilder::new(config)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+
+    /// The current time from the injected clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The password hasher.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    /// The password policy.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.inner.policy
+    }
+
+    /// The access-token keys.
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.inner.jwt
+    }
+
+    /// The email sender, when one is configured.
+    pub fn email_sender(&self) -> Option<&dyn EmailSender> {
+        self.inner.email.as_deref()
+    }
+
+    /// The enabled providers, in registration order.
+    pub fn providers(&self) -> &[ProviderInfo] {
+        self.inner.providers.infos()
+    }
+
+    /// Looks up a user by id.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Unavailable`] when the store is down.
+    pub async fn find_user(&self, id: &crate::UserId) -> Result<Option<User>> {
+        Ok(self.inner.store.find_user(id).await?)
+    }
+
+    async fn emit(&self, event: Event) {
+        if !self.inner.hooks.is_empty() {
+            self.inner.hooks.after(event).await;
+        }
+    }
+}

@@ -1,0 +1,158 @@
+use std::fmt;
+
+use super::AuthManager;
+use crate::{
+    error::{Error, Result},
+    hooks::Event,
+    store::{ClientInfo, RefreshToken, Session},
+    token::{AccessClaims, OpaqueToken},
+    user::{SessionId, User, UserId},
+};
+
+/// An access and refresh token pair, as answered by every sign-in.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct TokenPair {
+    /// Signed JWT.
+    pub access_token: String,
+    /// Opaque refresh token (shown once; the store keeps its hash).
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of a sign-in or refresh: who, which session, which tokens.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SignIn {
+    /// The signed-in user.
+    pub user: User,
+    /// The session.
+    pub session: Session,
+    /// The tokens to hand to the client.
+    pub tokens: TokenPair,
+}
+
+/// An authenticated caller: the checked claims, the user and their session.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Principal {
+    /// The user, as loaded while checking the token.
+    pub user: User,
+    /// The live session the token belongs to.
+    pub session: Session,
+    /// The verified claims.
+    pub claims: AccessClaims,
+}
+
+impl AuthManager {
+    /// Checks an access token: signature, algorithm, `iss`, `aud`, `typ` and
+    /// `exp`, then (in one store read) that the user exists, the session is
+    /// alive, and the token's `token_version` is the user's. An inactive user
+    /// gets [`Error::InactiveUser`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthenticated`] (401), [`Error::InactiveUser`] (403),
+    /// [`Error::Unavailable`] (503).
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
+        let now = self.now();
+        let claims = self.inner.jwt.verify(access_token, now)?;
+        let user_id = UserId::new(claims.sub.clone());
+        let session_id = SessionId::new(claims.sid.clone());
+        let (user, session) = self
+            .inner
+            .store
+            .find_session_user(&user_id, &session_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if !session.is_alive(now)
+            || claims.ver != user.token_version
+            || session.token_version != user.token_version
+        {
+            return Err(Error::Unauthenticated);
+        }
+        if !user.is_active {
+            return Err(Error::InactiveUser);
+        }
+        Ok(Principal {
+            user,
+            session,
+            claims,
+        })
+    }
+
+    /// Ends the caller's session: its refresh family is revoked and its
+    /// access tokens stop working at once. Emits `logout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] (503).
+    pub async fn logout(&self, principal: &Principal) -> Result<()> {
+        self.inner
+            .store
+            .revoke_session(&principal.session.id, self.now())
+            .await?;
+        self.emit(Event::LoggedOut {
+            user_id: principal.user.id.clone(),
+            session_id: principal.session.id.clone(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Ends every session of a user at once: bumps `token_version` first
+    /// (so every access and refresh token dies even if the next write is cut
+    /// off), then revokes the session records.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (404), [`Error::Unavailable`] (503).
+    pub async fn revoke_all_sessions(&self, user_id: &UserId) -> Result<User> {
+        let now = self.now();
+        let user = self
+            .inner
+            .store
+            .bump_token_version(user_id, now)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        self.inner
+            .store
+            .revoke_user_sessions(user_id, None, now)
+            .await?;
+        Ok(user)
+    }
+
+    /// Opens a session for `user` and issues its first token pair.
+    pub(crate) async fn open_session(
+        &self,
+        user: &User,
+        provider: &str,
+        client: ClientInfo,
+    ) -> Result<(Session, TokenPair)> {
+        let now = self.now();
+        let ttl = chrono::Duration::seconds(
+            i64::try_from(self.inner.config.refresh.session_ttl_secs).unwrap_or(i64::MAX / 2),
+        );
+        let session = Session::new(user, provider, now, ttl, client);
+        let refresh = OpaqueToken::generate();
+        self.inner
+            .store
+            .insert_session(&session, &RefreshToken::new(refresh.hash(), &session, now))
+            .await?;
+        let tokens = TokenPair {
+            access_token: self.inner.jwt.issue(user, &session.id, now)?,
+            refresh_token: refresh.expose().to_owned(),
+            expires_in: self.inner.jwt.ttl_secs(),
+        };
+        Ok((session, tokens))
+    }
+}

@@ -1,0 +1,280 @@
+//! Providers: plug-ins that prove an identity.
+//!
+//! A provider turns a uniform [`ProviderRequest`] into a verified
+//! [`Identity`]; the manager maps the identity to a user, opens the session,
+//! emits events and runs hooks. Providers never touch the store directly:
+//! [`ProviderCx`] hands them narrow capabilities.
+
+use std::{collections::HashMap, fmt, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::{
+    error::{Error, Result},
+    manager::AuthManager,
+    store::ClientInfo,
+    user::{normalize_email, User, UserId},
+};
+
+/// A sign-in request, the same shape for every provider: a JSON body, the
+/// query string and client metadata. The provider deserializes its own
+/// typed input with [`ProviderRequest::body_as`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ProviderRequest {
+    /// JSON body (`Null` when there is none).
+    pub body: serde_json::Value,
+    /// Query parameters.
+    pub query: HashMap<String, String>,
+    /// Who is signing in.
+    pub client: ClientInfo,
+}
+
+impl ProviderRequest {
+    /// A request with a JSON body.
+    pub fn new(body: serde_json::Value) -> Self {
+        Self {
+            body,
+            ..Self::default()
+        }
+    }
+
+    /// Adds query parameters.
+    pub fn with_query(mut self, query: HashMap<String, String>) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// Adds client metadata.
+    pub fn with_client(mut self, client: ClientInfo) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Deserializes the body into the provider's input type.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] (`INVALID_BODY`) when the body does not match.
+    pub fn body_as<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(&self.body).map_err(|e| Error::Validation {
+            field: None,
+            code: "INVALID_BODY",
+            message: format!("invalid request body: {e}").into(),
+        })
+    }
+
+    /// The `email` field of the body, if it is a string (for events).
+    pub fn email_hint(&self) -> Option<String> {
+        self.body.get("email").and_then(|v| v.as_str()).map(str::to_owned)
+    }
+}
+
+/// A verified identity, as a provider proved it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Identity {
+    /// Provider id.
+    pub provider: String,
+    /// The provider's stable id for this person.
+    pub subject: String,
+    /// Email the provider reported.
+    pub email: Option<String>,
+    /// Whether the provider vouches that the email belongs to this person.
+    pub email_verified: bool,
+    /// Display name.
+    pub name: Option<String>,
+    /// Anything else the provider returned.
+    pub profile: serde_json::Value,
+    /// Set when the provider proved a local user directly (e.g. by their
+    /// password): the manager signs in this user without linking.
+    pub user_id: Option<UserId>,
+}
+
+impl Identity {
+    /// An identity `subject` at `provider`, to be mapped to a user by linked
+    /// account, then by verified email, else by creating one.
+    pub fn new(provider: impl Into<String>, subject: impl Into<String>) -> Self {
+        Self {
+            provider: provider.into(),
+            subject: subject.into(),
+            email: None,
+            email_verified: false,
+            name: None,
+            profile: serde_json::Value::Null,
+            user_id: None,
+        }
+    }
+
+    /// An identity that is an existing local user (a local credential).
+    pub fn local(provider: impl Into<String>, user: &User) -> Self {
+        Self {
+            email: Some(user.email.clone()),
+            email_verified: user.email_verified,
+            user_id: Some(user.id.clone()),
+            ..Self::new(provider, user.id.to_string())
+        }
+    }
+
+    /// Sets the email and whether the provider verified it.
+    pub fn with_email(mut self, email: impl Into<String>, verified: bool) -> Self {
+        self.email = Some(email.into());
+        self.email_verified = verified;
+        self
+    }
+
+    /// Sets the display name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the raw profile.
+    pub fn with_profile(mut self, profile: serde_json::Value) -> Self {
+        self.profile = profile;
+        self
+    }
+}
+
+/// What a provider tells `GET /auth/providers` about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ProviderInfo {
+    /// Id, unique in the registry (`credentials`, `github`, …).
+    pub id: String,
+    /// Kind: `password`, `passwordless`, `oauth`, or an integrator's own.
+    pub kind: String,
+}
+
+impl ProviderInfo {
+    /// Info with an id and kind.
+    pub fn new(id: impl Into<String>, kind: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            kind: kind.into(),
+        }
+    }
+}
+
+/// Proves identities.
+///
+/// # Errors
+///
+/// `authenticate` returns [`Error::InvalidCredentials`] when the proof is
+/// wrong (the manager emits `login_failed`), [`Error::Validation`] for
+/// malformed input, or any other [`Error`].
+///
+/// # Example
+///
+/// ```
+/// use async_trait::async_trait;
+/// use portcullis::{Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest, Result};
+///
+/// /// Signs in with a shared API key (an example, not a recommendation).
+/// #[derive(Debug)]
+/// struct ApiKeyProvider;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Input {
+///     key: String,
+/// }
+///
+/// #[async_trait]
+/// impl Provider for ApiKeyProvider {
+///     fn info(&self) -> ProviderInfo {
+///         ProviderInfo::new("api-key", "api_key")
+///     }
+///
+///     async fn authenticate(&self, _cx: &ProviderCx<'_>, request: ProviderRequest) -> Result<Identity> {
+///         let input: Input = request.body_as()?;
+///         if input.key != "let-me-in" {
+///             return Err(Error::InvalidCredentials);
+///         }
+///         Ok(Identity::new("api-key", "robot").with_email("robot@example.com", true))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Provider: Send + Sync + fmt::Debug + 'static {
+    /// Id and kind; the id keys the registry.
+    fn info(&self) -> ProviderInfo;
+
+    /// Proves an identity from a request.
+    async fn authenticate(&self, cx: &ProviderCx<'_>, request: ProviderRequest) -> Result<Identity>;
+}
+
+/// Narrow capabilities the manager lends a provider during one request.
+#[derive(Debug)]
+pub struct ProviderCx<'a> {
+    manager: &'a AuthManager,
+}
+
+impl<'a> ProviderCx<'a> {
+    pub(crate) fn new(manager: &'a AuthManager) -> Self {
+        Self { manager }
+    }
+
+    /// The current time from the manager's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.manager.now()
+    }
+
+    /// The user with this email (normalised first); `None` for an invalid
+    /// or unknown address.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store is down.
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let Ok(normalized) = normalize_email(email) else {
+            return Ok(None);
+        };
+        Ok(self.manager.store().find_user_by_email(&normalized).await?)
+    }
+
+    /// Checks `password` against `user`'s hash, in constant time with
+    /// respect to whether the user exists or has a password (a dummy hash is
+    /// verified instead). On success with a legacy (bcrypt) or outdated hash,
+    /// the password is re-hashed with the current Argon2id parameters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] / [`Error::Internal`] on store or hashing failure.
+    pub async fn verify_password(&self, user: Option<&User>, password: &str) -> Result<bool> {
+        self.manager.verify_user_password(user, password).await
+    }
+}
+
+/// Providers keyed by id.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProviderRegistry {
+    by_id: HashMap<String, Arc<dyn Provider>>,
+    order: Vec<ProviderInfo>,
+}
+
+impl ProviderRegistry {
+    pub(crate) fn register(&mut self, provider: Arc<dyn Provider>) -> Result<()> {
+        let info = provider.info();
+        if info.id.is_empty() {
+            return Err(Error::Config("a provider has an empty id".into()));
+        }
+        if self.by_id.contains_key(&info.id) {
+            return Err(Error::Config(
+                format!("duplicate provider id `{}`", info.id).into(),
+            ));
+        }
+        self.by_id.insert(info.id.clone(), provider);
+        self.order.push(info);
+        Ok(())
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
+        self.by_id.get(id)
+    }
+
+    pub(crate) fn infos(&self) -> &[ProviderInfo] {
+        &self.order
+    }
+}

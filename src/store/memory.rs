@@ -1,0 +1,365 @@
+//! The embedded in-memory store.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use parking_lot::RwLock;
+
+use super::{
+    AccountStore, LinkedAccount, OneTimeToken, OneTimeTokenStore, RefreshToken, Rotation, Session,
+    SessionStore, StoreError, StoreResult, UserStore,
+};
+use crate::{
+    token::TokenHash,
+    user::{SessionId, User, UserId},
+};
+
+/// An in-memory store: the embedded default, for development, tests and
+/// single-process deployments. Data is lost when the process ends.
+///
+/// One lock guards all data, so every multi-step operation (uniqueness,
+/// rotation, single use) is atomic. Expired sessions and tokens are swept
+/// lazily as new ones are written, so memory stays bounded by live data.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    users: HashMap<UserId, User>,
+    by_email: HashMap<String, UserId>,
+    sessions: HashMap<SessionId, Session>,
+    refresh: HashMap<TokenHash, RefreshToken>,
+    one_time: HashMap<TokenHash, OneTimeToken>,
+    accounts: HashMap<(String, String), LinkedAccount>,
+    /// Entry count at which the next sweep runs.
+    sweep_at: usize,
+}
+
+const MIN_SWEEP: usize = 1024;
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl State {
+    /// Drops expired or revoked sessions with their tokens and expired
+    /// one-time tokens once the number of entries has doubled since the last
+    /// sweep (amortised O(1) per write).
+    fn maybe_sweep(&mut self, now: DateTime<Utc>) {
+        let size = self.sessions.len() + self.refresh.len() + self.one_time.len();
+        if size < self.sweep_at.max(MIN_SWEEP) {
+            return;
+        }
+        self.sessions.retain(|_, s| s.is_alive(now));
+        let sessions = &self.sessions;
+        self.refresh.retain(|_, t| sessions.contains_key(&t.session_id));
+        self.one_time.retain(|_, t| t.expires_at > now);
+        self.sweep_at = 2 * (self.sessions.len() + self.refresh.len() + self.one_time.len());
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let mut state = self.state.write();
+        if state.by_email.contains_key(&user.email_normalized) {
+            return Err(StoreError::Conflict("email"));
+        }
+        if state.users.contains_key(&user.id) {
+            return Err(StoreError::Conflict("id"));
+        }
+        state
+            .by_email
+            .insert(user.email_normalized.clone(), user.id.clone());
+        state.users.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+
+    async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        Ok(self.state.read().users.get(id).cloned())
+    }
+
+    async fn find_user_by_email(&self, email_normalized: &str) -> StoreResult<Option<User>> {
+        let state = self.state.read();
+        Ok(state
+            .by_email
+            .get(email_normalized)
+            .and_then(|id| state.users.get(id))
+            .cloned())
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        let Some(old_email) = state
+            .users
+            .get(&user.id)
+            .map(|u| u.email_normalized.clone())
+        else {
+            return Ok(false);
+        };
+        if old_email != user.email_normalized {
+            if state.by_email.contains_key(&user.email_normalized) {
+                return Err(StoreError::Conflict("email"));
+            }
+            state.by_email.remove(&old_email);
+            state
+                .by_email
+                .insert(user.email_normalized.clone(), user.id.clone());
+        }
+        state.users.insert(user.id.clone(), user.clone());
+        Ok(true)
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: &UserId,
+        expected: Option<&str>,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        match state.users.get_mut(id) {
+            Some(user) if user.password_hash.as_deref() == expected => {
+                user.password_hash = Some(new_hash.to_owned());
+                user.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn bump_token_version(&self, id: &UserId, now: DateTime<Utc>) -> StoreResult<Option<User>> {
+        let mut state = self.state.write();
+        Ok(state.users.get_mut(id).map(|user| {
+            user.token_version += 1;
+            user.updated_at = now;
+            user.clone()
+        }))
+    }
+
+    async fn delete_user(&self, id: &UserId) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        let Some(user) = state.users.remove(id) else {
+            return Ok(false);
+        };
+        state.by_email.remove(&user.email_normalized);
+        state.accounts.retain(|_, a| a.user_id != *id);
+        state.sessions.retain(|_, s| s.user_id != *id);
+        state.refresh.retain(|_, t| t.user_id != *id);
+        state.one_time.retain(|_, t| t.user_id.as_ref() != Some(id));
+        Ok(true)
+    }
+
+    async fn list_users(&self, offset: u64, limit: u64) -> StoreResult<(Vec<User>, u64)> {
+        let state = self.state.read();
+        let mut users: Vec<&User> = state.users.values().collect();
+        users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let total = users.len() as u64;
+        let page = users
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        Ok((page, total))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, session: &Session, first: &RefreshToken) -> StoreResult<()> {
+        let mut state = self.state.write();
+        state.maybe_sweep(session.created_at);
+        if state.sessions.contains_key(&session.id) || state.refresh.contains_key(&first.hash) {
+            return Err(StoreError::Conflict("session"));
+        }
+        state.sessions.insert(session.id.clone(), session.clone());
+        let mut first = first.clone();
+        first.session_id = session.id.clone();
+        state.refresh.insert(first.hash.clone(), first);
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: DateTime<Utc>,
+        grace: Duration,
+    ) -> StoreResult<Rotation> {
+        let mut state = self.state.write();
+        let State {
+            sessions, refresh, ..
+        } = &mut *state;
+        if refresh.contains_key(next) {
+            return Err(StoreError::Conflict("refresh token"));
+        }
+        let Some(token) = refresh.get_mut(presented) else {
+            return Ok(Rotation::Invalid);
+        };
+        let Some(session) = sessions.get_mut(&token.session_id) else {
+            return Ok(Rotation::Invalid);
+        };
+        if !session.is_alive(now) {
+            return Ok(Rotation::Invalid);
+        }
+        match token.used_at {
+            Some(used) if now - used > grace => {
+                session.revoked_at = Some(now);
+                return Ok(Rotation::Reused(session.clone()));
+            }
+            Some(_) => {}
+            None => token.used_at = Some(now),
+        }
+        session.last_used_at = now;
+        let session = session.clone();
+        let next = RefreshToken {
+            hash: next.clone(),
+            session_id: session.id.clone(),
+            user_id: session.user_id.clone(),
+            issued_at: now,
+            used_at: None,
+        };
+        refresh.insert(next.hash.clone(), next);
+        Ok(Rotation::Rotated(session))
+    }
+
+    async fn find_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        Ok(self.state.read().sessions.get(id).cloned())
+    }
+
+    async fn find_session_user(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+    ) -> StoreResult<Option<(User, Session)>> {
+        let state = self.state.read();
+        let Some(session) = state.sessions.get(session_id) else {
+            return Ok(None);
+        };
+        if session.user_id != *user_id {
+            return Ok(None);
+        }
+        Ok(state
+            .users
+            .get(user_id)
+            .map(|user| (user.clone(), session.clone())))
+    }
+
+    async fn revoke_session(&self, id: &SessionId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        Ok(match state.sessions.get_mut(id) {
+            Some(session) if session.revoked_at.is_none() => {
+                session.revoked_at = Some(now);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &UserId,
+        keep: Option<&SessionId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut state = self.state.write();
+        let mut count = 0;
+        for session in state.sessions.values_mut() {
+            if session.user_id == *user_id
+                && session.revoked_at.is_none()
+                && Some(&session.id) != keep
+            {
+                session.revoked_at = Some(now);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+}
+
+#[async_trait]
+impl OneTimeTokenStore for MemoryStore {
+    async fn insert_one_time_token(&self, token: &OneTimeToken) -> StoreResult<()> {
+        let mut state = self.state.write();
+        state.maybe_sweep(token.created_at);
+        if state.one_time.contains_key(&token.hash) {
+            return Err(StoreError::Conflict("one-time token"));
+        }
+        state.one_time.insert(token.hash.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn consume_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        let mut state = self.state.write();
+        match state.one_time.get(hash) {
+            Some(token) if token.purpose == purpose && token.expires_at > now => {
+                Ok(state.one_time.remove(hash))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn delete_one_time_tokens(&self, user_id: &UserId, purpose: &str) -> StoreResult<u64> {
+        let mut state = self.state.write();
+        let before = state.one_time.len();
+        state
+            .one_time
+            .retain(|_, t| !(t.purpose == purpose && t.user_id.as_ref() == Some(user_id)));
+        Ok((before - state.one_time.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl AccountStore for MemoryStore {
+    async fn insert_linked_account(&self, account: &LinkedAccount) -> StoreResult<()> {
+        let mut state = self.state.write();
+        let key = (account.provider.clone(), account.subject.clone());
+        if state.accounts.contains_key(&key) {
+            return Err(StoreError::Conflict("linked account"));
+        }
+        state.accounts.insert(key, account.clone());
+        Ok(())
+    }
+
+    async fn find_linked_account(&self, provider: &str, subject: &str) -> StoreResult<Option<LinkedAccount>> {
+        Ok(self
+            .state
+            .read()
+            .accounts
+            .get(&(provider.to_owned(), subject.to_owned()))
+            .cloned())
+    }
+
+    async fn list_linked_accounts(&self, user_id: &UserId) -> StoreResult<Vec<LinkedAccount>> {
+        let state = self.state.read();
+        let mut accounts: Vec<LinkedAccount> = state
+            .accounts
+            .values()
+            .filter(|a| a.user_id == *user_id)
+            .cloned()
+            .collect();
+        accounts.sort_by(|a, b| a.provider.cmp(&b.provider));
+        Ok(accounts)
+    }
+
+    async fn delete_linked_account(&self, user_id: &UserId, provider: &str) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        let before = state.accounts.len();
+        state
+            .accounts
+            .retain(|_, a| !(a.user_id == *user_id && a.provider == provider));
+        Ok(state.accounts.len() != before)
+    }
+}

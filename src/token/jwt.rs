@@ -1,0 +1,224 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+use crate::{
+    config::JwtConfig,
+    error::{Error, Result},
+    user::{SessionId, User},
+};
+
+/// Value of the `typ` claim of an access token.
+pub const ACCESS_TOKEN_TYPE: &str = "access";
+
+/// Smallest HS256 secret accepted, in bytes.
+pub(crate) const MIN_SECRET_BYTES: usize = 32;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AccessClaims {
+    /// The user's id.
+    pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issue time, seconds since the epoch.
+    pub iat: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Token type, always [`ACCESS_TOKEN_TYPE`].
+    pub typ: String,
+    /// The user's `token_version` when the token was issued.
+    pub ver: u64,
+    /// The session (refresh-token family) the token belongs to.
+    pub sid: String,
+}
+
+/// Signs and verifies access tokens (HS256, algorithm pinned).
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    header: Header,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl_secs: i64,
+    leeway_secs: i64,
+}
+
+impl fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("algorithm", &self.header.alg)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl_secs", &self.ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Builds the keys from config.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the secret is missing or shorter than 32 bytes,
+    /// or the lifetime is zero.
+    pub fn from_config(config: &JwtConfig) -> Result<Self> {
+        let secret: &Secret = config
+            .secret
+            .as_ref()
+            .ok_or(Error::Config("jwt.secret is required".into()))?;
+        if secret.expose().len() < MIN_SECRET_BYTES {
+            return Err(Error::Config(
+                format!("jwt.secret must be at least {MIN_SECRET_BYTES} bytes for HS256").into(),
+            ));
+        }
+        if config.access_ttl_secs == 0 {
+            return Err(Error::Config("jwt.access_ttl_secs must be positive".into()));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is checked against the injected clock, not the system time.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        let key = secret.expose().as_bytes();
+        Ok(Self {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            header: Header::new(Algorithm::HS256),
+            validation,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            ttl_secs: i64::try_from(config.access_ttl_secs)
+                .map_err(|_| Error::Config("jwt.access_ttl_secs is too large".into()))?,
+            leeway_secs: i64::try_from(config.leeway_secs)
+                .map_err(|_| Error::Config("jwt.leeway_secs is too large".into()))?,
+        })
+    }
+
+    /// Access-token lifetime in seconds.
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
+    }
+
+    /// Issues an access token for `user` in `session`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] if signing fails.
+    pub fn issue(&self, user: &User, session: &SessionId, now: DateTime<Utc>) -> Result<String> {
+        let iat = now.timestamp();
+        let claims = AccessClaims {
+            sub: user.id.to_string(),
+            exp: iat + self.ttl_secs,
+            iat,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            typ: ACCESS_TOKEN_TYPE.to_owned(),
+            ver: user.token_version,
+            sid: session.to_string(),
+        };
+        jsonwebtoken::encode(&self.header, &claims, &self.encoding).map_err(Error::internal)
+    }
+
+    /// Verifies signature (HS256 only), `iss`, `aud`, `typ` and `exp` against
+    /// `now`. Whether the user and session are still valid is the manager's
+    /// job.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthenticated`] for any invalid token.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims> {
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map_err(|err| {
+                tracing::debug!(error = %err, "access token rejected");
+                Error::Unauthenticated
+            })?;
+        let claims = data.claims;
+        if claims.typ != ACCESS_TOKEN_TYPE || claims.exp + self.leeway_secs <= now.timestamp() {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use chrono::Duration;
+
+    use super::*;
+
+    fn config(secret: &str) -> JwtConfig {
+        JwtConfig {
+            secret: Some(Secret::new(secret)),
+            ..JwtConfig::default()
+        }
+    }
+
+    fn keys() -> JwtKeys {
+        JwtKeys::from_config(&config("0123456789abcdef0123456789abcdef")).unwrap()
+    }
+
+    fn user() -> User {
+        User::new("a@example.com", Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn refuses_short_or_missing_secret() {
+        assert!(matches!(
+            JwtKeys::from_config(&config("short")),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            JwtKeys::from_config(&JwtConfig::default()),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn round_trip_and_expiry() {
+        let keys = keys();
+        let now = Utc::now();
+        let user = user();
+        let sid = SessionId::generate();
+        let token = keys.issue(&user, &sid, now).unwrap();
+        let claims = keys.verify(&token, now).unwrap();
+        assert_eq!(claims.sub, user.id.to_string());
+        assert_eq!(claims.sid, sid.to_string());
+        assert_eq!(claims.exp - claims.iat, 1800);
+        assert!(keys.verify(&token, now + Duration::seconds(1799)).is_ok());
+        assert!(keys.verify(&token, now + Duration::seconds(1800)).is_err());
+    }
+
+    #[test]
+    fn refuses_other_keys_audiences_and_alg_none() {
+        let keys = keys();
+        let now = Utc::now();
+        let token = keys.issue(&user(), &SessionId::generate(), now).unwrap();
+
+        let other = JwtKeys::from_config(&config("another-secret-another-secret-xx")).unwrap();
+        assert!(other.verify(&token, now).is_err());
+
+        let mut aud = config("0123456789abcdef0123456789abcdef");
+        aud.audience = "someone-else".into();
+        let aud = JwtKeys::from_config(&aud).unwrap();
+        assert!(aud.verify(&token, now).is_err());
+
+        // alg: none with the same claims and an empty signature.
+        let payload = token.split('.').nth(1).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert!(keys.verify(&format!("{header}.{payload}."), now).is_err());
+    }
+}

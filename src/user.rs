@@ -1,0 +1,190 @@
+//! Users and the identifiers the core hands out.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh random id (UUID v7: time-ordered, 122 bits of which 74 random).
+            pub fn generate() -> Self {
+                Self(uuid::Uuid::now_v7().to_string())
+            }
+
+            /// Wraps an existing id (e.g. read from a store).
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            /// The id as a string.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A user's id: a string (UUID v7 text by default), the same in every store
+    /// and in the API, so it round-trips unchanged.
+    UserId
+);
+string_id!(
+    /// A session's id: one refresh-token family, one signed-in device.
+    SessionId
+);
+
+/// A user account, as the store keeps it.
+///
+/// `Serialize` never writes the password hash (events and logs are safe);
+/// stores that persist users map it explicitly.
+#[derive(Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct User {
+    /// Stable id.
+    pub id: UserId,
+    /// The email as the user typed it.
+    pub email: String,
+    /// Lower-cased, trimmed email used for lookups and uniqueness.
+    pub email_normalized: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Whether the user proved they own the email.
+    pub email_verified: bool,
+    /// Inactive users cannot sign in or refresh.
+    pub is_active: bool,
+    /// Superusers may manage other users.
+    pub is_superuser: bool,
+    /// PHC-format password hash (Argon2id, or a legacy bcrypt hash); `None`
+    /// for users who signed up without a password.
+    #[serde(skip_serializing, default)]
+    pub password_hash: Option<String>,
+    /// Bumped to invalidate every access token issued before.
+    pub token_version: u64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Free-form data for integrators.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("email_verified", &self.email_verified)
+            .field("is_active", &self.is_active)
+            .field("is_superuser", &self.is_superuser)
+            .field("has_password", &self.password_hash.is_some())
+            .field("token_version", &self.token_version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    /// A new active, unverified, non-superuser user with a fresh id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] when `email` is not a valid address.
+    pub fn new(email: &str, now: DateTime<Utc>) -> Result<Self> {
+        let email = email.trim();
+        let email_normalized = normalize_email(email)?;
+        Ok(Self {
+            id: UserId::generate(),
+            email: email.to_owned(),
+            email_normalized,
+            name: None,
+            email_verified: false,
+            is_active: true,
+            is_superuser: false,
+            password_hash: None,
+            token_version: 0,
+            created_at: now,
+            updated_at: now,
+            metadata: serde_json::Map::new(),
+        })
+    }
+
+    /// Whether the user has a password set.
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_some()
+    }
+}
+
+/// Longest accepted email address (RFC 5321 path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// Validates an email address and returns its normalised (trimmed,
+/// lower-cased) form, the key for lookups and uniqueness.
+///
+/// # Errors
+///
+/// [`Error::Validation`] with code `INVALID_EMAIL`.
+pub fn normalize_email(email: &str) -> Result<String> {
+    let email = email.trim();
+    let invalid = || Error::validation("email", "INVALID_EMAIL", "not a valid email address");
+    if email.is_empty() || email.len() > MAX_EMAIL_LEN {
+        return Err(invalid());
+    }
+    let parsed: email_address::EmailAddress = email.parse().map_err(|_| invalid())?;
+    // Refuse display-name forms ("Name <a@b>") and bare-domain forms: only addr-spec.
+    if parsed.as_str() != email || !parsed.domain().contains('.') {
+        return Err(invalid());
+    }
+    Ok(email.to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_case_and_spaces() {
+        assert_eq!(
+            normalize_email("  Alice@Example.COM ").ok().as_deref(),
+            Some("alice@example.com")
+        );
+    }
+
+    #[test]
+    fn refuses_bad_addresses() {
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "a b@example.com",
+            "Alice <a@example.com>",
+            "alice@localhost",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(normalize_email(&long).is_err());
+    }
+}
