@@ -141,15 +141,13 @@ impl Default for TransportConfig {
     }
 }
 
-/// Cookie transport settings.
+/// Cookie transport settings. The cookie names are fixed
+/// (`portcullis_access`, `portcullis_refresh`) so that the OpenAPI spec
+/// names them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CookieConfig {
-    /// Name of the access-token cookie.
-    pub access_name: String,
-    /// Name of the refresh-token cookie.
-    pub refresh_name: String,
     /// Path the refresh cookie is scoped to (default `/auth/refresh`), so
     /// browsers send it to the refresh endpoint only.
     pub refresh_path: String,
@@ -165,8 +163,6 @@ pub struct CookieConfig {
 impl Default for CookieConfig {
     fn default() -> Self {
         Self {
-            access_name: "portcullis_access".into(),
-            refresh_name: "portcullis_refresh".into(),
             refresh_path: "/auth/refresh".into(),
             secure: true,
             domain: None,

@@ -1,1 +1,232 @@
-pub fn x(){}
+//! # portcullis-credentials
+//!
+//! Email + password sign-up and sign-in for [Portcullis](portcullis):
+//! [`CredentialsProvider`] proves an identity from an email and password;
+//! [`CredentialsApi`] adds `POST /auth/register`, `POST /auth/login` and the
+//! OAuth2 password form `POST /auth/token` to the generated API.
+//!
+//! Uses only the public API of `portcullis`.
+//!
+//! ```no_run
+//! use portcullis::{api, AuthConfig, AuthManager};
+//! use portcullis_credentials::{CredentialsApi, CredentialsProvider};
+//!
+//! # fn build(config: AuthConfig) -> portcullis::Result<()> {
+//! let manager = AuthManager::builder(config)
+//!     .provider(CredentialsProvider::new())
+//!     .build()?;
+//! let app = api::routes(&manager, CredentialsApi::new(&manager));
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+
+use async_trait::async_trait;
+use poem::{web::cookie::CookieJar, Request};
+use poem_openapi::{
+    payload::{Form, Json},
+    types::Example,
+    ApiResponse, Object, OpenApi,
+};
+use portcullis::{
+    api::{client_info, set_token_cookies, ApiError, ApiTags, PublicUser, TokenResponse},
+    AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
+    Registration, Result,
+};
+use serde::Deserialize;
+
+/// Id of the credentials provider.
+pub const PROVIDER_ID: &str = "credentials";
+
+/// Signs in with email and password.
+///
+/// An unknown email, a user without a password and a wrong password all get
+/// [`Error::InvalidCredentials`] after the same hashing work. Legacy bcrypt
+/// hashes are upgraded to Argon2id on success (by the core).
+#[derive(Debug, Clone, Default)]
+pub struct CredentialsProvider;
+
+impl CredentialsProvider {
+    /// The provider.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginInput {
+    email: String,
+    password: String,
+}
+
+#[async_trait]
+impl Provider for CredentialsProvider {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo::new(PROVIDER_ID, "password")
+    }
+
+    async fn authenticate(&self, cx: &ProviderCx<'_>, request: ProviderRequest) -> Result<Identity> {
+        let input: LoginInput = request.body_as()?;
+        if input.password.len() > portcullis::PasswordConfig::default().max_bytes.max(4096) {
+            // No stored password can be this long; refuse before hashing it.
+            return Err(Error::InvalidCredentials);
+        }
+        let user = cx.find_user_by_email(&input.email).await?;
+        if cx.verify_password(user.as_ref(), &input.password).await? {
+            if let Some(user) = user {
+                return Ok(Identity::local(PROVIDER_ID, &user));
+            }
+        }
+        Err(Error::InvalidCredentials)
+    }
+}
+
+/// Body of `POST /auth/register`.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct RegisterRequest {
+    /// Email address; unique, compared case-insensitively.
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// Password: 8+ characters, at most 1,024 bytes, not a common password.
+    pub password: String,
+    /// Display name (at most 200 characters).
+    pub name: Option<String>,
+}
+
+impl Example for RegisterRequest {
+    fn example() -> Self {
+        Self {
+            email: "alice@example.com".into(),
+            password: "correct horse battery staple".into(),
+            name: Some("Alice".into()),
+        }
+    }
+}
+
+/// Body of `POST /auth/login`.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct LoginRequest {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            email: "alice@example.com".into(),
+            password: "correct horse battery staple".into(),
+        }
+    }
+}
+
+/// OAuth2 password-grant form of `POST /auth/token` (RFC 6749 §4.3).
+#[derive(Debug, Clone, Object, Deserialize)]
+pub struct TokenForm {
+    /// `password` when given.
+    pub grant_type: Option<String>,
+    /// The email address.
+    pub username: String,
+    /// The password.
+    pub password: String,
+    /// Ignored.
+    pub scope: Option<String>,
+}
+
+/// Answer of `POST /auth/register`.
+#[derive(Debug, ApiResponse)]
+pub enum RegisterResponse {
+    /// The user was created (active, email not yet verified, not a
+    /// superuser). Sign in with `POST /auth/login`.
+    #[oai(status = 201)]
+    Created(Json<PublicUser>),
+}
+
+/// The credentials routes.
+#[derive(Debug, Clone)]
+pub struct CredentialsApi {
+    manager: AuthManager,
+}
+
+impl CredentialsApi {
+    /// The routes over `manager` (which must have a [`CredentialsProvider`]).
+    pub fn new(manager: &AuthManager) -> Self {
+        Self {
+            manager: manager.clone(),
+        }
+    }
+
+    async fn sign_in(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        email: String,
+        password: String,
+    ) -> Result<TokenResponse, ApiError> {
+        let request = ProviderRequest::new(serde_json::json!({ "email": email, "password": password }))
+            .with_client(client_info(req));
+        let sign_in = self.manager.sign_in(PROVIDER_ID, request).await?;
+        set_token_cookies(&self.manager, jar, &sign_in);
+        Ok(TokenResponse::new(&sign_in.tokens))
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl CredentialsApi {
+    /// Register
+    ///
+    /// Creates a user with email and password. The new user is active, with
+    /// an unverified email and no superuser rights, whatever the body says.
+    #[oai(path = "/auth/register", method = "post", operation_id = "register")]
+    async fn register(&self, body: Json<RegisterRequest>) -> Result<RegisterResponse, ApiError> {
+        let Json(body) = body;
+        let mut registration = Registration::new(body.email, body.password);
+        if let Some(name) = body.name {
+            registration = registration.with_name(name);
+        }
+        let user = self.manager.register(registration).await?;
+        Ok(RegisterResponse::Created(Json(PublicUser::from(&user))))
+    }
+
+    /// Sign in with email and password
+    ///
+    /// Answers a token pair (and sets cookies when cookie transport is on).
+    /// An unknown email and a wrong password get the same 401.
+    #[oai(path = "/auth/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        body: Json<LoginRequest>,
+    ) -> Result<TokenResponse, ApiError> {
+        let Json(body) = body;
+        self.sign_in(req, jar, body.email, body.password).await
+    }
+
+    /// OAuth2 password grant
+    ///
+    /// The same sign-in as `/auth/login` as an
+    /// `application/x-www-form-urlencoded` form with `username` (the email)
+    /// and `password`, for Swagger UI's Authorize button and OAuth2 clients.
+    #[oai(path = "/auth/token", method = "post", operation_id = "token")]
+    async fn token(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        form: Form<TokenForm>,
+    ) -> Result<TokenResponse, ApiError> {
+        let Form(form) = form;
+        if form.grant_type.as_deref().is_some_and(|g| g != "password") {
+            return Err(Error::validation(
+                "grant_type",
+                "UNSUPPORTED_GRANT_TYPE",
+                "only the password grant is supported",
+            )
+            .into());
+        }
+        self.sign_in(req, jar, form.username, form.password).await
+    }
+}

@@ -1,0 +1,235 @@
+//! Security schemes, cookie transport and the CSRF check.
+
+use poem::{
+    http::{header, Method},
+    web::cookie::{Cookie, CookieJar, SameSite},
+    Request,
+};
+use poem_openapi::{auth::ApiKey, auth::Bearer, SecurityScheme};
+
+use super::ApiError;
+use crate::{
+    error::Error,
+    manager::{AuthManager, Principal, SignIn},
+    store::ClientInfo,
+};
+
+/// Name of the access-token cookie.
+pub const ACCESS_COOKIE: &str = "portcullis_access";
+/// Name of the refresh-token cookie.
+pub const REFRESH_COOKIE: &str = "portcullis_refresh";
+
+/// `Authorization: Bearer <access token>` (a JWT from any sign-in).
+#[derive(Debug, SecurityScheme)]
+#[oai(rename = "BearerAuth", ty = "bearer", bearer_format = "JWT")]
+pub struct BearerAuth(pub Bearer);
+
+/// OAuth2 password flow against `POST /auth/token`, for Swagger UI's
+/// Authorize button and generated clients; sends the same bearer token.
+#[derive(Debug, SecurityScheme)]
+#[oai(
+    rename = "OAuth2Password",
+    ty = "oauth2",
+    flows(password(token_url = "/auth/token"))
+)]
+pub struct OAuth2Password(pub Bearer);
+
+/// The `portcullis_access` HttpOnly cookie, when cookie transport is on.
+/// State-changing requests authenticated by cookie must come from an allowed
+/// `Origin` (CSRF defence).
+#[derive(Debug, SecurityScheme)]
+#[oai(
+    rename = "CookieAuth",
+    ty = "api_key",
+    key_in = "cookie",
+    key_name = "portcullis_access"
+)]
+pub struct CookieAuth(pub ApiKey);
+
+/// An access token from any accepted transport.
+#[derive(Debug, SecurityScheme)]
+pub enum AccessToken {
+    /// Bearer header.
+    Bearer(BearerAuth),
+    /// Bearer header obtained through the OAuth2 password flow.
+    OAuth2(OAuth2Password),
+    /// Access cookie.
+    Cookie(CookieAuth),
+}
+
+/// Checks the presented access token with the manager, enforcing the
+/// configured transports and, for cookie-authenticated state-changing
+/// requests, the CSRF origin check.
+///
+/// # Errors
+///
+/// 401 for a bad token or a disabled transport, 403 for an inactive user or
+/// a cross-site request, 503 when the store is down.
+pub async fn authenticate(
+    manager: &AuthManager,
+    token: &AccessToken,
+    req: &Request,
+) -> Result<Principal, ApiError> {
+    let transport = &manager.config().transport;
+    let raw = match token {
+        AccessToken::Bearer(BearerAuth(b)) | AccessToken::OAuth2(OAuth2Password(b)) => {
+            if !transport.bearer {
+                return Err(Error::Unauthenticated.into());
+            }
+            &b.token
+        }
+        AccessToken::Cookie(CookieAuth(key)) => {
+            if !transport.cookies {
+                return Err(Error::Unauthenticated.into());
+            }
+            check_csrf(manager, req)?;
+            &key.key
+        }
+    };
+    Ok(manager.authenticate(raw).await?)
+}
+
+/// Refuses a state-changing request whose `Origin` (or, failing that,
+/// `Referer`) is not an allowed origin. Allowed: the configured
+/// `transport.cookie.allowed_origins`, else the origin of `public_url`, else
+/// the request's own `Host`. A request with neither header is refused.
+///
+/// # Errors
+///
+/// 403 `CSRF_REJECTED`.
+pub fn check_csrf(manager: &AuthManager, req: &Request) -> Result<(), ApiError> {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let headers = req.headers();
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(origin_of)
+        });
+    let Some(origin) = origin else {
+        return Err(Error::CsrfRejected.into());
+    };
+    let config = manager.config();
+    let allowed = &config.transport.cookie.allowed_origins;
+    let ok = if !allowed.is_empty() {
+        allowed.iter().any(|a| origin_of(a).as_deref() == Some(origin.as_str()))
+    } else if let Some(public) = &config.public_url {
+        origin_of(public).as_deref() == Some(origin.as_str())
+    } else {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        host.is_some_and(|h| {
+            origin == format!("http://{h}") || origin == format!("https://{h}")
+        })
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::CsrfRejected.into())
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let uri: poem::http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?;
+    let authority = uri.authority()?.as_str();
+    let authority = authority.rsplit('@').next()?;
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// Client IP (from the socket) and user agent of a request.
+pub fn client_info(req: &Request) -> ClientInfo {
+    let ip = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect());
+    ClientInfo::new(ip, user_agent)
+}
+
+/// Sets the token cookies after a sign-in or refresh, when cookie transport
+/// is on.
+pub fn set_token_cookies(manager: &AuthManager, jar: &CookieJar, sign_in: &SignIn) {
+    let transport = &manager.config().transport;
+    if !transport.cookies {
+        return;
+    }
+    let access_age = std::time::Duration::from_secs(
+        u64::try_from(sign_in.tokens.expires_in).unwrap_or_default(),
+    );
+    let refresh_age = (sign_in.session.expires_at - manager.now())
+        .to_std()
+        .unwrap_or_default();
+    jar.add(cookie(
+        manager,
+        ACCESS_COOKIE,
+        &sign_in.tokens.access_token,
+        "/",
+        access_age,
+    ));
+    jar.add(cookie(
+        manager,
+        REFRESH_COOKIE,
+        &sign_in.tokens.refresh_token,
+        &transport.cookie.refresh_path,
+        refresh_age,
+    ));
+}
+
+/// Expires both token cookies.
+pub fn clear_token_cookies(manager: &AuthManager, jar: &CookieJar) {
+    let transport = &manager.config().transport;
+    if !transport.cookies {
+        return;
+    }
+    let zero = std::time::Duration::ZERO;
+    jar.add(cookie(manager, ACCESS_COOKIE, "", "/", zero));
+    jar.add(cookie(
+        manager,
+        REFRESH_COOKIE,
+        "",
+        &transport.cookie.refresh_path,
+        zero,
+    ));
+}
+
+fn cookie(
+    manager: &AuthManager,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: std::time::Duration,
+) -> Cookie {
+    let config = &manager.config().transport.cookie;
+    let mut cookie = Cookie::new_with_str(name, value);
+    cookie.set_http_only(true);
+    cookie.set_secure(config.secure);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_path(path);
+    cookie.set_max_age(max_age);
+    if let Some(domain) = &config.domain {
+        cookie.set_domain(domain);
+    }
+    cookie
+}
+
+/// The refresh token from the refresh cookie, when cookie transport is on.
+pub(crate) fn refresh_cookie(manager: &AuthManager, jar: &CookieJar) -> Option<String> {
+    if !manager.config().transport.cookies {
+        return None;
+    }
+    jar.get(REFRESH_COOKIE)
+        .map(|c| c.value_str().to_owned())
+        .filter(|v| !v.is_empty())
+}

@@ -1,0 +1,113 @@
+//! The core routes: refresh, logout, me, providers.
+
+use poem::{web::cookie::CookieJar, Request};
+use poem_openapi::{payload::Json, ApiResponse, OpenApi, Tags};
+
+use super::{
+    auth::{authenticate, check_csrf, clear_token_cookies, refresh_cookie, set_token_cookies, AccessToken},
+    ApiError, ProviderList, PublicUser, RefreshRequest, TokenResponse,
+};
+use crate::{error::Error, manager::AuthManager};
+
+/// Tags of the generated API.
+#[derive(Debug, Tags)]
+pub enum ApiTags {
+    /// Sign-up, sign-in, tokens and sessions.
+    Auth,
+}
+
+/// Answer of `POST /auth/logout`.
+#[derive(Debug, ApiResponse)]
+pub enum LogoutResponse {
+    /// The session ended: its refresh tokens and access tokens no longer
+    /// work, and the token cookies are cleared.
+    #[oai(status = 204)]
+    Done(
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+/// The core API, mounted by [`super::routes`].
+#[derive(Debug, Clone)]
+pub struct CoreApi {
+    manager: AuthManager,
+}
+
+impl CoreApi {
+    /// The core API over `manager`.
+    pub fn new(manager: &AuthManager) -> Self {
+        Self {
+            manager: manager.clone(),
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl CoreApi {
+    /// Rotate a refresh token
+    ///
+    /// Exchanges a refresh token (from the JSON body, or, when the body is
+    /// `{}` and cookie transport is on, from the `portcullis_refresh`
+    /// cookie) for a new
+    /// pair. Each refresh token works once; presenting a used one ends the
+    /// whole session (token theft defence). Sessions last at most 30 days by
+    /// default, however often they are refreshed.
+    #[oai(path = "/auth/refresh", method = "post", operation_id = "refresh")]
+    async fn refresh(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        body: Json<RefreshRequest>,
+    ) -> Result<TokenResponse, ApiError> {
+        let from_body = body.0.refresh_token;
+        let token = match from_body {
+            Some(token) => token,
+            None => {
+                let token = refresh_cookie(&self.manager, jar).ok_or(Error::InvalidRefreshToken)?;
+                check_csrf(&self.manager, req)?;
+                token
+            }
+        };
+        let sign_in = self.manager.refresh(&token).await?;
+        set_token_cookies(&self.manager, jar, &sign_in);
+        Ok(TokenResponse::new(&sign_in.tokens))
+    }
+
+    /// End this session
+    ///
+    /// Revokes the caller's session: its refresh tokens stop working and so
+    /// does the access token used here, at once. Clears the token cookies.
+    #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        auth: AccessToken,
+    ) -> Result<LogoutResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        self.manager.logout(&principal).await?;
+        clear_token_cookies(&self.manager, jar);
+        Ok(LogoutResponse::Done("no-store".into()))
+    }
+
+    /// Current user
+    ///
+    /// The user the access token belongs to.
+    #[oai(path = "/auth/me", method = "get", operation_id = "me")]
+    async fn me(&self, req: &Request, auth: AccessToken) -> Result<Json<PublicUser>, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        Ok(Json(PublicUser::from(&principal.user)))
+    }
+
+    /// Enabled providers
+    ///
+    /// The sign-in providers this server accepts.
+    #[oai(path = "/auth/providers", method = "get", operation_id = "providers")]
+    async fn providers(&self) -> Json<ProviderList> {
+        Json(ProviderList {
+            providers: self.manager.providers().iter().map(Into::into).collect(),
+        })
+    }
+}

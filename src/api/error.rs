@@ -1,0 +1,219 @@
+//! The one JSON error shape and the one place codes map to statuses.
+
+use poem::{http::StatusCode, IntoResponse, Response};
+use poem_openapi::{payload::Json, ApiResponse, Object};
+
+use crate::error::Error;
+
+/// Every error answer: `{"code": "…", "message": "…"}`, plus `field` for
+/// validation errors.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(example)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `INVALID_CREDENTIALS`.
+    pub code: String,
+    /// Human-readable message, safe to show.
+    pub message: String,
+    /// The offending input field, for validation errors.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+impl poem_openapi::types::Example for ErrorBody {
+    fn example() -> Self {
+        Self {
+            code: "INVALID_CREDENTIALS".into(),
+            message: "invalid credentials".into(),
+            field: None,
+        }
+    }
+}
+
+impl ErrorBody {
+    /// An error body without a field.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+/// An error answer, one variant per status class.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// Not authenticated: missing, invalid, expired or revoked token, or
+    /// wrong credentials (the same answer for an unknown email and a wrong
+    /// password).
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<ErrorBody>,
+        /// Always `Bearer`.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Not allowed: inactive user, unverified email where required,
+    /// cross-site request refused, or a hook's veto (with its own code).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such resource or provider.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Conflict: the email is taken (compared case-insensitively).
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The one-time token is expired, used or unknown.
+    #[oai(status = 410)]
+    Gone(Json<ErrorBody>),
+    /// The request body is larger than the configured limit.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// Validation failed: malformed JSON, wrong types or content type,
+    /// invalid email, weak or over-long password. `field` names the input.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// Unexpected server error (details are logged, never shown).
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The store is unavailable; retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl ApiError {
+    /// The status and body of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(..) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn with_status(status: StatusCode, body: ErrorBody) -> Self {
+        let body = Json(body);
+        match status {
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized(body, "Bearer".into()),
+            StatusCode::FORBIDDEN => ApiError::Forbidden(body),
+            StatusCode::NOT_FOUND => ApiError::NotFound(body),
+            StatusCode::CONFLICT => ApiError::Conflict(body),
+            StatusCode::GONE => ApiError::Gone(body),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(body),
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(body),
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(body),
+            _ => ApiError::Internal(body),
+        }
+    }
+}
+
+/// The status of each error code: the one mapping.
+fn status_of(err: &Error) -> StatusCode {
+    match err {
+        Error::InvalidCredentials | Error::Unauthenticated | Error::InvalidRefreshToken => {
+            StatusCode::UNAUTHORIZED
+        }
+        Error::InactiveUser
+        | Error::EmailNotVerified
+        | Error::Forbidden
+        | Error::CsrfRejected
+        | Error::Vetoed(_)
+        | Error::SignUpDisabled => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::EmailTaken | Error::AccountExists => StatusCode::CONFLICT,
+        Error::TokenGone => StatusCode::GONE,
+        Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        let status = status_of(&err);
+        let message = match &err {
+            Error::Unavailable(source) => {
+                tracing::error!(error = %source, "store unavailable");
+                "the service is temporarily unavailable".to_owned()
+            }
+            Error::Internal(source) => {
+                tracing::error!(error = %source, "internal error");
+                "internal error".to_owned()
+            }
+            Error::Config(_) => {
+                tracing::error!(error = %err, "configuration error at request time");
+                "internal error".to_owned()
+            }
+            _ => err.to_string(),
+        };
+        let field = match &err {
+            Error::Validation { field, .. } => field.as_ref().map(|f| f.to_string()),
+            _ => None,
+        };
+        ApiError::with_status(
+            status,
+            ErrorBody {
+                code: err.code().to_owned(),
+                message,
+                field,
+            },
+        )
+    }
+}
+
+/// Maps an error raised outside our handlers (poem's routing, body parsing,
+/// security-scheme extraction, body limit) to the JSON shape; our own
+/// errors pass through unchanged. Parse failures (poem's 400 and 415) become
+/// 422.
+pub(crate) fn poem_error_response(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let (status, code, message) = match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+            err.to_string(),
+        ),
+        StatusCode::UNAUTHORIZED => (
+            status,
+            "UNAUTHENTICATED",
+            "not authenticated".to_owned(),
+        ),
+        StatusCode::NOT_FOUND => (status, "NOT_FOUND", "not found".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            status,
+            "METHOD_NOT_ALLOWED",
+            "method not allowed".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            status,
+            "PAYLOAD_TOO_LARGE",
+            "request body is too large".to_owned(),
+        ),
+        s if s.is_server_error() => {
+            tracing::error!(error = %err, "unhandled server error");
+            (s, "INTERNAL_ERROR", "internal error".to_owned())
+        }
+        s => (
+            s,
+            "REQUEST_ERROR",
+            s.canonical_reason().unwrap_or("request error").to_owned(),
+        ),
+    };
+    let mut response = poem_openapi::payload::Json(ErrorBody::new(code, message)).into_response();
+    response.set_status(status);
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert("www-authenticate", poem::http::HeaderValue::from_static("Bearer"));
+    }
+    response
+}

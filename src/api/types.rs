@@ -1,0 +1,148 @@
+//! Request and response bodies shared by the core and provider APIs.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{payload::Json, types::Example, ApiResponse, Object};
+
+use crate::{manager::TokenPair, provider::ProviderInfo, user::User};
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(example)]
+pub struct PublicUser {
+    /// Stable id (a string; UUID v7 text).
+    pub id: String,
+    /// Email as given at sign-up.
+    pub email: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Whether the user proved they own the email.
+    pub email_verified: bool,
+    /// Inactive users cannot sign in.
+    pub is_active: bool,
+    /// Superusers can manage other users.
+    pub is_superuser: bool,
+    /// Whether a password is set (false for passwordless and OAuth sign-ups).
+    pub has_password: bool,
+    /// Creation time (RFC 3339).
+    pub created_at: DateTime<Utc>,
+}
+
+impl Example for PublicUser {
+    fn example() -> Self {
+        Self {
+            id: "01936f0e-7c1a-7cc2-9d1e-5b3f2a8e4c10".into(),
+            email: "alice@example.com".into(),
+            name: Some("Alice".into()),
+            email_verified: false,
+            is_active: true,
+            is_superuser: false,
+            has_password: true,
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+impl From<&User> for PublicUser {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            email_verified: user.email_verified,
+            is_active: user.is_active,
+            is_superuser: user.is_superuser,
+            has_password: user.has_password(),
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// A token pair.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct TokenBody {
+    /// Access token (JWT) for `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Opaque refresh token for `POST /auth/refresh`; single use.
+    pub refresh_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+impl Example for TokenBody {
+    fn example() -> Self {
+        Self {
+            access_token: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl".into(),
+            refresh_token: "tW9rI3sCwQ0h4y8Pq1bVd2Zx5nJk7LmA6fE0gR4uT8o".into(),
+            token_type: "bearer".into(),
+            expires_in: 1800,
+        }
+    }
+}
+
+impl From<&TokenPair> for TokenBody {
+    fn from(pair: &TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token.clone(),
+            refresh_token: pair.refresh_token.clone(),
+            token_type: "bearer".into(),
+            expires_in: pair.expires_in,
+        }
+    }
+}
+
+/// Answer of every sign-in and refresh.
+#[derive(Debug, ApiResponse)]
+pub enum TokenResponse {
+    /// A new token pair. When cookie transport is on, the tokens are also set
+    /// as HttpOnly cookies `portcullis_access` (path `/`) and
+    /// `portcullis_refresh` (path `/auth/refresh`).
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenBody>,
+        /// Always `no-store`: token responses must not be cached.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+impl TokenResponse {
+    /// The answer for a token pair.
+    pub fn new(pair: &TokenPair) -> Self {
+        TokenResponse::Ok(Json(pair.into()), "no-store".into())
+    }
+}
+
+/// A provider users can sign in with.
+#[derive(Debug, Clone, Object)]
+pub struct ProviderObject {
+    /// Provider id, e.g. `credentials`.
+    pub id: String,
+    /// Kind: `password`, `passwordless`, `oauth`, or an integrator's own.
+    pub kind: String,
+}
+
+impl From<&ProviderInfo> for ProviderObject {
+    fn from(info: &ProviderInfo) -> Self {
+        Self {
+            id: info.id.clone(),
+            kind: info.kind.clone(),
+        }
+    }
+}
+
+/// The enabled providers.
+#[derive(Debug, Clone, Object)]
+pub struct ProviderList {
+    /// In registration order.
+    pub providers: Vec<ProviderObject>,
+}
+
+/// Body of `POST /auth/refresh`.
+#[derive(Debug, Clone, Object)]
+pub struct RefreshRequest {
+    /// The refresh token. May be omitted when the refresh cookie is sent.
+    pub refresh_token: Option<String>,
+}
