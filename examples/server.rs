@@ -29,9 +29,12 @@ use portcullis_credentials::{CredentialsApi, CredentialsProvider};
 use rand::RngCore;
 
 fn flag(name: &str) -> Option<bool> {
-    env::var(name)
-        .ok()
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+    env::var(name).ok().map(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
 }
 
 fn config() -> AuthConfig {
@@ -62,7 +65,9 @@ fn config() -> AuthConfig {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     if env::var("PORTCULLIS_MONGODB_URI").is_ok() {
-        return Err("PORTCULLIS_MONGODB_URI is set, but this build has no MongoDB store yet".into());
+        return Err(
+            "PORTCULLIS_MONGODB_URI is set, but this build has no MongoDB store yet".into(),
+        );
     }
     let addr = env::var("PORTCULLIS_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let builder = AuthManager::builder(config())

@@ -119,14 +119,14 @@ pub fn check_csrf(manager: &AuthManager, req: &Request) -> Result<(), ApiError> 
     let config = manager.config();
     let allowed = &config.transport.cookie.allowed_origins;
     let ok = if !allowed.is_empty() {
-        allowed.iter().any(|a| origin_of(a).as_deref() == Some(origin.as_str()))
+        allowed
+            .iter()
+            .any(|a| origin_of(a).as_deref() == Some(origin.as_str()))
     } else if let Some(public) = &config.public_url {
         origin_of(public).as_deref() == Some(origin.as_str())
     } else {
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        host.is_some_and(|h| {
-            origin == format!("http://{h}") || origin == format!("https://{h}")
-        })
+        host.is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"))
     };
     if ok {
         Ok(())

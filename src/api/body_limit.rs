@@ -4,8 +4,7 @@ use poem::{
     error::ReadBodyError,
     http::StatusCode,
     web::headers::{self, HeaderMapExt},
-    Endpoint, Middleware,
-    Request, Result,
+    Endpoint, Middleware, Request, Result,
 };
 
 /// Refuses request bodies over `max` bytes with 413: by `Content-Length`
@@ -27,7 +26,10 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        BodyLimitEndpoint { inner, max: self.max }
+        BodyLimitEndpoint {
+            inner,
+            max: self.max,
+        }
     }
 }
 
@@ -46,7 +48,7 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
         match req.headers().typed_get::<headers::ContentLength>() {
             Some(len) if len.0 > self.max as u64 => return Err(too_large()),
             Some(_) => {}
-            None if req.headers().contains_key(poem::http::header::TRANSFER_ENCODING) => {
+            None => {
                 let body = req.take_body();
                 match body.into_bytes_limit(self.max).await {
                     Ok(bytes) => req.set_body(bytes),
@@ -54,7 +56,6 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
                     Err(err) => return Err(err.into()),
                 }
             }
-            None => {}
         }
         self.inner.call(req).await
     }

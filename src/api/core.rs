@@ -4,8 +4,11 @@ use poem::{web::cookie::CookieJar, Request};
 use poem_openapi::{payload::Json, ApiResponse, OpenApi, Tags};
 
 use super::{
-    auth::{authenticate, check_csrf, clear_token_cookies, refresh_cookie, set_token_cookies, AccessToken},
-    ApiError, ProviderList, PublicUser, RefreshRequest, TokenResponse,
+    auth::{
+        authenticate, check_csrf, clear_token_cookies, refresh_cookie, set_token_cookies,
+        AccessToken,
+    },
+    ApiError, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
 };
 use crate::{error::Error, manager::AuthManager};
 
@@ -27,6 +30,22 @@ pub enum LogoutResponse {
         #[oai(header = "Cache-Control")]
         String,
     ),
+}
+
+/// Answer of `GET /auth/me`.
+#[derive(Debug, ApiResponse)]
+pub enum MeResponse {
+    /// The signed-in user.
+    #[oai(status = 200)]
+    Ok(Json<PublicUser>),
+}
+
+/// Answer of `GET /auth/providers`.
+#[derive(Debug, ApiResponse)]
+pub enum ProvidersResponse {
+    /// The providers users can sign in with, in registration order.
+    #[oai(status = 200)]
+    Ok(Json<ProviderList>),
 }
 
 /// The core API, mounted by [`super::routes`].
@@ -61,7 +80,7 @@ impl CoreApi {
         jar: &CookieJar,
         body: Json<RefreshRequest>,
     ) -> Result<TokenResponse, ApiError> {
-        let from_body = body.0.refresh_token;
+        let from_body = body.0.refresh_token.map(StrictString::into_inner);
         let token = match from_body {
             Some(token) => token,
             None => {
@@ -96,18 +115,18 @@ impl CoreApi {
     ///
     /// The user the access token belongs to.
     #[oai(path = "/auth/me", method = "get", operation_id = "me")]
-    async fn me(&self, req: &Request, auth: AccessToken) -> Result<Json<PublicUser>, ApiError> {
+    async fn me(&self, req: &Request, auth: AccessToken) -> Result<MeResponse, ApiError> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        Ok(Json(PublicUser::from(&principal.user)))
+        Ok(MeResponse::Ok(Json(PublicUser::from(&principal.user))))
     }
 
     /// Enabled providers
     ///
     /// The sign-in providers this server accepts.
     #[oai(path = "/auth/providers", method = "get", operation_id = "providers")]
-    async fn providers(&self) -> Json<ProviderList> {
-        Json(ProviderList {
+    async fn providers(&self) -> ProvidersResponse {
+        ProvidersResponse::Ok(Json(ProviderList {
             providers: self.manager.providers().iter().map(Into::into).collect(),
-        })
+        }))
     }
 }

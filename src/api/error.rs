@@ -182,11 +182,7 @@ pub(crate) fn poem_error_response(err: poem::Error) -> Response {
             "VALIDATION_ERROR",
             err.to_string(),
         ),
-        StatusCode::UNAUTHORIZED => (
-            status,
-            "UNAUTHENTICATED",
-            "not authenticated".to_owned(),
-        ),
+        StatusCode::UNAUTHORIZED => (status, "UNAUTHENTICATED", "not authenticated".to_owned()),
         StatusCode::NOT_FOUND => (status, "NOT_FOUND", "not found".to_owned()),
         StatusCode::METHOD_NOT_ALLOWED => (
             status,
@@ -211,9 +207,10 @@ pub(crate) fn poem_error_response(err: poem::Error) -> Response {
     let mut response = poem_openapi::payload::Json(ErrorBody::new(code, message)).into_response();
     response.set_status(status);
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert("www-authenticate", poem::http::HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(
+            "www-authenticate",
+            poem::http::HeaderValue::from_static("Bearer"),
+        );
     }
     response
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{payload::Json, types::Example, ApiResponse, Object};
 
+use super::StrictString;
 use crate::{manager::TokenPair, provider::ProviderInfo, user::User};
 
 /// A user as the API shows it (never the password hash).
@@ -74,7 +75,8 @@ pub struct TokenBody {
 impl Example for TokenBody {
     fn example() -> Self {
         Self {
-            access_token: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl".into(),
+            access_token: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl"
+                .into(),
             refresh_token: "tW9rI3sCwQ0h4y8Pq1bVd2Zx5nJk7LmA6fE0gR4uT8o".into(),
             token_type: "bearer".into(),
             expires_in: 1800,
@@ -144,5 +146,5 @@ pub struct ProviderList {
 #[derive(Debug, Clone, Object)]
 pub struct RefreshRequest {
     /// The refresh token. May be omitted when the refresh cookie is sent.
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<StrictString>,
 }

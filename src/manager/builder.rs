@@ -111,7 +111,9 @@ impl AuthManagerBuilder {
                 "enable at least one token transport (bearer or cookies)".into(),
             ));
         }
-        if config.refresh.session_ttl_secs == 0 || config.refresh.session_ttl_secs > 10 * 365 * 86400 {
+        if config.refresh.session_ttl_secs == 0
+            || config.refresh.session_ttl_secs > 10 * 365 * 86400
+        {
             return Err(Error::Config(
                 "refresh.session_ttl_secs must be between 1 second and 10 years".into(),
             ));
@@ -142,7 +144,9 @@ impl AuthManagerBuilder {
 
 fn validate_origin_url(url: &str, what: &str) -> Result<()> {
     let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && url.parse::<poem::http::Uri>().is_ok_and(|u| u.host().is_some());
+        && url
+            .parse::<poem::http::Uri>()
+            .is_ok_and(|u| u.host().is_some());
     if ok {
         Ok(())
     } else {

@@ -30,7 +30,9 @@ impl AuthManager {
         let client = request.client.clone();
         let email_hint = request.email_hint();
         let result = async {
-            let identity = provider.authenticate(&ProviderCx::new(self), request).await?;
+            let identity = provider
+                .authenticate(&ProviderCx::new(self), request)
+                .await?;
             let user = self.resolve_identity(&identity).await?;
             self.admit(user, provider_id, client.clone()).await
         }
@@ -100,12 +102,19 @@ impl AuthManager {
                 .ok_or(Error::InvalidCredentials);
         }
         let email = identity.email.as_deref().ok_or_else(|| {
-            Error::validation("email", "EMAIL_REQUIRED", "the provider did not return an email")
+            Error::validation(
+                "email",
+                "EMAIL_REQUIRED",
+                "the provider did not return an email",
+            )
         })?;
         let accounts = &self.inner.config.accounts;
         let user = match store.find_user_by_email(&normalize_email(email)?).await? {
             Some(user) => {
-                if !(accounts.link_verified_emails && identity.email_verified && user.email_verified) {
+                if !(accounts.link_verified_emails
+                    && identity.email_verified
+                    && user.email_verified)
+                {
                     return Err(Error::AccountExists);
                 }
                 user
@@ -172,7 +181,11 @@ impl AuthManager {
 
     /// Verifies a password for a (possibly unknown) user in constant time
     /// and upgrades legacy hashes. See [`ProviderCx::verify_password`].
-    pub(crate) async fn verify_user_password(&self, user: Option<&User>, password: &str) -> Result<bool> {
+    pub(crate) async fn verify_user_password(
+        &self,
+        user: Option<&User>,
+        password: &str,
+    ) -> Result<bool> {
         let hash = user.and_then(|u| u.password_hash.as_deref());
         let verification = self.inner.hasher.verify(password, hash).await?;
         if let (Some(user), Some(old), true) = (user, hash, verification.needs_rehash) {

@@ -65,7 +65,12 @@ impl AuthManager {
                 provider: "credentials".into(),
             })
             .await?;
-        user.password_hash = Some(self.inner.hasher.hash(registration.password.expose()).await?);
+        user.password_hash = Some(
+            self.inner
+                .hasher
+                .hash(registration.password.expose())
+                .await?,
+        );
         match self.inner.store.insert_user(&user).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Err(Error::EmailTaken),

@@ -61,11 +61,19 @@ impl PasswordHasher {
     ///
     /// [`Error::Config`] for Argon2 parameters out of range.
     pub fn new(config: &PasswordConfig) -> Result<Self> {
-        let params = Params::new(config.memory_kib, config.iterations, config.parallelism, None)
-            .map_err(|e| Error::Config(format!("invalid Argon2 parameters: {e}").into()))?;
+        let params = Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            None,
+        )
+        .map_err(|e| Error::Config(format!("invalid Argon2 parameters: {e}").into()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let dummy = argon
-            .hash_password(b"portcullis-dummy-password", &SaltString::generate(&mut OsRng))
+            .hash_password(
+                b"portcullis-dummy-password",
+                &SaltString::generate(&mut OsRng),
+            )
             .map_err(Error::internal)?
             .to_string();
         let permits = match config.max_concurrent_hashes {
@@ -167,7 +175,11 @@ impl Inner {
     }
 
     /// (password matches, hash uses the configured algorithm and parameters)
-    fn check_argon(&self, password: &str, hash: &str) -> argon2::password_hash::Result<(bool, bool)> {
+    fn check_argon(
+        &self,
+        password: &str,
+        hash: &str,
+    ) -> argon2::password_hash::Result<(bool, bool)> {
         let parsed = PasswordHash::new(hash)?;
         let valid = self
             .argon
@@ -205,7 +217,10 @@ mod tests {
         let hasher = fast();
         let hash = hasher.hash("correct horse battery").await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
-        let ok = hasher.verify("correct horse battery", Some(&hash)).await.unwrap();
+        let ok = hasher
+            .verify("correct horse battery", Some(&hash))
+            .await
+            .unwrap();
         assert!(ok.valid && !ok.needs_rehash);
         let bad = hasher.verify("wrong", Some(&hash)).await.unwrap();
         assert!(!bad.valid);

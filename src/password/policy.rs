@@ -91,17 +91,32 @@ mod tests {
     #[test]
     fn applies_rules() {
         let policy = PasswordPolicy::new(&PasswordConfig::default());
-        assert_eq!(code(policy.check("short", None)), Some("PASSWORD_TOO_SHORT"));
-        assert_eq!(code(policy.check("Password", None)), Some("PASSWORD_TOO_COMMON"));
-        assert_eq!(code(policy.check("qwertyuiop", None)), Some("PASSWORD_TOO_COMMON"));
+        assert_eq!(
+            code(policy.check("short", None)),
+            Some("PASSWORD_TOO_SHORT")
+        );
+        assert_eq!(
+            code(policy.check("Password", None)),
+            Some("PASSWORD_TOO_COMMON")
+        );
+        assert_eq!(
+            code(policy.check("qwertyuiop", None)),
+            Some("PASSWORD_TOO_COMMON")
+        );
         assert_eq!(
             code(policy.check("alice@example.com", Some("Alice@example.com"))),
             Some("PASSWORD_TOO_COMMON")
         );
-        assert_eq!(code(policy.check(&"x".repeat(1025), None)), Some("PASSWORD_TOO_LONG"));
+        assert_eq!(
+            code(policy.check(&"x".repeat(1025), None)),
+            Some("PASSWORD_TOO_LONG")
+        );
         assert_eq!(code(policy.check(&"xy".repeat(512), None)), None);
         // 8 characters, more than 8 bytes: counts characters.
-        assert_eq!(code(policy.check("ééééééé", None)), Some("PASSWORD_TOO_SHORT"));
+        assert_eq!(
+            code(policy.check("ééééééé", None)),
+            Some("PASSWORD_TOO_SHORT")
+        );
         assert_eq!(code(policy.check("Zq8#vT2!mW", None)), None);
     }
 }

@@ -68,7 +68,10 @@ impl ProviderRequest {
 
     /// The `email` field of the body, if it is a string (for events).
     pub fn email_hint(&self) -> Option<String> {
-        self.body.get("email").and_then(|v| v.as_str()).map(str::to_owned)
+        self.body
+            .get("email")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
     }
 }
 
@@ -202,7 +205,8 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     fn info(&self) -> ProviderInfo;
 
     /// Proves an identity from a request.
-    async fn authenticate(&self, cx: &ProviderCx<'_>, request: ProviderRequest) -> Result<Identity>;
+    async fn authenticate(&self, cx: &ProviderCx<'_>, request: ProviderRequest)
+        -> Result<Identity>;
 }
 
 /// Narrow capabilities the manager lends a provider during one request.

@@ -58,7 +58,8 @@ impl State {
         }
         self.sessions.retain(|_, s| s.is_alive(now));
         let sessions = &self.sessions;
-        self.refresh.retain(|_, t| sessions.contains_key(&t.session_id));
+        self.refresh
+            .retain(|_, t| sessions.contains_key(&t.session_id));
         self.one_time.retain(|_, t| t.expires_at > now);
         self.sweep_at = 2 * (self.sessions.len() + self.refresh.len() + self.one_time.len());
     }
@@ -134,7 +135,11 @@ impl UserStore for MemoryStore {
         }
     }
 
-    async fn bump_token_version(&self, id: &UserId, now: DateTime<Utc>) -> StoreResult<Option<User>> {
+    async fn bump_token_version(
+        &self,
+        id: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
         let mut state = self.state.write();
         Ok(state.users.get_mut(id).map(|user| {
             user.token_version += 1;
@@ -210,7 +215,7 @@ impl SessionStore for MemoryStore {
             return Ok(Rotation::Invalid);
         }
         match token.used_at {
-            Some(used) if now - used > grace => {
+            Some(used) if now - used >= grace => {
                 session.revoked_at = Some(now);
                 return Ok(Rotation::Reused(session.clone()));
             }
@@ -333,7 +338,11 @@ impl AccountStore for MemoryStore {
         Ok(())
     }
 
-    async fn find_linked_account(&self, provider: &str, subject: &str) -> StoreResult<Option<LinkedAccount>> {
+    async fn find_linked_account(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<LinkedAccount>> {
         Ok(self
             .state
             .read()

@@ -173,7 +173,12 @@ pub struct OneTimeToken {
 
 impl OneTimeToken {
     /// A token for `purpose` valid for `ttl` from `now`.
-    pub fn new(hash: TokenHash, purpose: impl Into<String>, now: DateTime<Utc>, ttl: Duration) -> Self {
+    pub fn new(
+        hash: TokenHash,
+        purpose: impl Into<String>,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Self {
         Self {
             hash,
             purpose: purpose.into(),
@@ -274,7 +279,11 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Atomically increments `token_version` (every access token issued
     /// before dies) and returns the updated user.
-    async fn bump_token_version(&self, id: &UserId, now: DateTime<Utc>) -> StoreResult<Option<User>>;
+    async fn bump_token_version(
+        &self,
+        id: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
 
     /// Deletes a user. Returns whether it existed.
     async fn delete_user(&self, id: &UserId) -> StoreResult<bool>;
@@ -296,8 +305,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Atomically rotates `presented` to `next`:
     /// - unused token of a live session → marked used, `next` stored,
     ///   [`Rotation::Rotated`];
-    /// - token used less than `grace` ago → `next` stored too, `Rotated`;
-    /// - token used longer ago → the session is revoked, [`Rotation::Reused`];
+    /// - token used less than `grace` ago → `next` stored too, `Rotated`
+    ///   (with a zero grace, never);
+    /// - token used `grace` or longer ago → the session is revoked,
+    ///   [`Rotation::Reused`];
     /// - unknown token, or session revoked or past `expires_at` →
     ///   [`Rotation::Invalid`], nothing written.
     ///
@@ -373,7 +384,11 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn insert_linked_account(&self, account: &LinkedAccount) -> StoreResult<()>;
 
     /// The link for (provider, subject).
-    async fn find_linked_account(&self, provider: &str, subject: &str) -> StoreResult<Option<LinkedAccount>>;
+    async fn find_linked_account(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<LinkedAccount>>;
 
     /// Every link of a user.
     async fn list_linked_accounts(&self, user_id: &UserId) -> StoreResult<Vec<LinkedAccount>>;
@@ -386,4 +401,5 @@ pub trait AccountStore: Send + Sync + 'static {
 /// the four aggregate traits.
 pub trait Store: UserStore + SessionStore + OneTimeTokenStore + AccountStore + fmt::Debug {}
 
-impl<T> Store for T where T: UserStore + SessionStore + OneTimeTokenStore + AccountStore + fmt::Debug {}
+impl<T> Store for T where T: UserStore + SessionStore + OneTimeTokenStore + AccountStore + fmt::Debug
+{}

@@ -84,7 +84,10 @@ mod tests {
     fn tokens_are_256_bits_and_unique() {
         let a = OpaqueToken::generate();
         let b = OpaqueToken::generate();
-        assert_eq!(URL_SAFE_NO_PAD.decode(a.expose()).map(|v| v.len()).ok(), Some(32));
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(a.expose()).map(|v| v.len()).ok(),
+            Some(32)
+        );
         assert_ne!(a.expose(), b.expose());
         assert!(a.hash().matches(&TokenHash::of(a.expose())));
         assert!(!a.hash().matches(&b.hash()));

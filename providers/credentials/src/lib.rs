@@ -29,7 +29,9 @@ use poem_openapi::{
     ApiResponse, Object, OpenApi,
 };
 use portcullis::{
-    api::{client_info, set_token_cookies, ApiError, ApiTags, PublicUser, TokenResponse},
+    api::{
+        client_info, set_token_cookies, ApiError, ApiTags, PublicUser, StrictString, TokenResponse,
+    },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
     Registration, Result,
 };
@@ -65,7 +67,11 @@ impl Provider for CredentialsProvider {
         ProviderInfo::new(PROVIDER_ID, "password")
     }
 
-    async fn authenticate(&self, cx: &ProviderCx<'_>, request: ProviderRequest) -> Result<Identity> {
+    async fn authenticate(
+        &self,
+        cx: &ProviderCx<'_>,
+        request: ProviderRequest,
+    ) -> Result<Identity> {
         let input: LoginInput = request.body_as()?;
         if input.password.len() > portcullis::PasswordConfig::default().max_bytes.max(4096) {
             // No stored password can be this long; refuse before hashing it.
@@ -86,12 +92,11 @@ impl Provider for CredentialsProvider {
 #[oai(example)]
 pub struct RegisterRequest {
     /// Email address; unique, compared case-insensitively.
-    #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: StrictString,
     /// Password: 8+ characters, at most 1,024 bytes, not a common password.
-    pub password: String,
+    pub password: StrictString,
     /// Display name (at most 200 characters).
-    pub name: Option<String>,
+    pub name: Option<StrictString>,
 }
 
 impl Example for RegisterRequest {
@@ -109,9 +114,9 @@ impl Example for RegisterRequest {
 #[oai(example)]
 pub struct LoginRequest {
     /// Email address.
-    pub email: String,
+    pub email: StrictString,
     /// Password.
-    pub password: String,
+    pub password: StrictString,
 }
 
 impl Example for LoginRequest {
@@ -166,8 +171,9 @@ impl CredentialsApi {
         email: String,
         password: String,
     ) -> Result<TokenResponse, ApiError> {
-        let request = ProviderRequest::new(serde_json::json!({ "email": email, "password": password }))
-            .with_client(client_info(req));
+        let request =
+            ProviderRequest::new(serde_json::json!({ "email": email, "password": password }))
+                .with_client(client_info(req));
         let sign_in = self.manager.sign_in(PROVIDER_ID, request).await?;
         set_token_cookies(&self.manager, jar, &sign_in);
         Ok(TokenResponse::new(&sign_in.tokens))
@@ -183,9 +189,10 @@ impl CredentialsApi {
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(&self, body: Json<RegisterRequest>) -> Result<RegisterResponse, ApiError> {
         let Json(body) = body;
-        let mut registration = Registration::new(body.email, body.password);
+        let mut registration =
+            Registration::new(body.email.into_inner(), body.password.into_inner());
         if let Some(name) = body.name {
-            registration = registration.with_name(name);
+            registration = registration.with_name(name.into_inner());
         }
         let user = self.manager.register(registration).await?;
         Ok(RegisterResponse::Created(Json(PublicUser::from(&user))))
@@ -203,7 +210,13 @@ impl CredentialsApi {
         body: Json<LoginRequest>,
     ) -> Result<TokenResponse, ApiError> {
         let Json(body) = body;
-        self.sign_in(req, jar, body.email, body.password).await
+        self.sign_in(
+            req,
+            jar,
+            body.email.into_inner(),
+            body.password.into_inner(),
+        )
+        .await
     }
 
     /// OAuth2 password grant

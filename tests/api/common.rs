@@ -1,0 +1,312 @@
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use parking_lot::Mutex;
+use poem::{endpoint::BoxEndpoint, http::StatusCode, test::TestClient, EndpointExt, Response};
+use portcullis::{
+    api, hook_fn, AuthConfig, AuthManager, AuthManagerBuilder, Event, ManualClock, MemoryStore,
+    Outbox, Secret, Store,
+};
+use portcullis_credentials::{CredentialsApi, CredentialsProvider};
+use serde_json::{json, Value};
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret!";
+pub const PASSWORD: &str = "Zq8#vT2!mW-horse";
+
+pub struct TestApp {
+    pub client: TestClient<BoxEndpoint<'static, Response>>,
+    pub manager: AuthManager,
+    pub clock: ManualClock,
+    pub outbox: Outbox,
+    pub events: Arc<Mutex<Vec<Event>>>,
+}
+
+/// Fast Argon2 parameters: tests check behaviour, benches check speed.
+pub fn test_config() -> AuthConfig {
+    let mut config = AuthConfig::default();
+    config.jwt.secret = Some(Secret::new(SECRET));
+    config.password.memory_kib = 1024;
+    config.password.iterations = 1;
+    config
+}
+
+pub fn app() -> TestApp {
+    app_with(test_config(), |b| b)
+}
+
+pub fn app_with_config(config: AuthConfig) -> TestApp {
+    app_with(config, |b| b)
+}
+
+pub fn app_with(
+    config: AuthConfig,
+    extra: impl FnOnce(AuthManagerBuilder) -> AuthManagerBuilder,
+) -> TestApp {
+    app_on_store(config, Arc::new(MemoryStore::new()), extra)
+}
+
+pub fn app_on_store(
+    config: AuthConfig,
+    store: Arc<dyn Store>,
+    extra: impl FnOnce(AuthManagerBuilder) -> AuthManagerBuilder,
+) -> TestApp {
+    let clock = ManualClock::new(Utc::now());
+    let outbox = Outbox::new();
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let seen = events.clone();
+    let builder = AuthManager::builder(config)
+        .store_arc(store)
+        .clock(clock.clone())
+        .email_sender(outbox.clone())
+        .provider(CredentialsProvider::new())
+        .hook(hook_fn(move |event| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().push(event);
+                Ok(())
+            }
+        }));
+    let manager = extra(builder).build().expect("valid test config");
+    let client = TestClient::new(api::routes(&manager, CredentialsApi::new(&manager)).boxed());
+    TestApp {
+        client,
+        manager,
+        clock,
+        outbox,
+        events,
+    }
+}
+
+pub async fn body(resp: poem::test::TestResponse) -> Value {
+    let bytes = resp.0.into_body().into_bytes().await.expect("body");
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+/// Status and JSON body.
+pub async fn parts(resp: poem::test::TestResponse) -> (StatusCode, Value) {
+    let status = resp.0.status();
+    (status, body(resp).await)
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, json: Value) -> (StatusCode, Value) {
+        parts(self.client.post(path).body_json(&json).send().await).await
+    }
+
+    pub async fn register(&self, email: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/auth/register",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn login(&self, email: &str) -> Value {
+        let (status, body) = self
+            .post("/auth/login", json!({"email": email, "password": PASSWORD}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Registers and signs in; returns (access, refresh).
+    pub async fn signed_in(&self, email: &str) -> (String, String) {
+        self.register(email).await;
+        let tokens = self.login(email).await;
+        (
+            tokens["access_token"].as_str().unwrap().to_owned(),
+            tokens["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn me(&self, access: &str) -> (StatusCode, Value) {
+        parts(
+            self.client
+                .get("/auth/me")
+                .header("authorization", format!("Bearer {access}"))
+                .send()
+                .await,
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh: &str) -> (StatusCode, Value) {
+        self.post("/auth/refresh", json!({"refresh_token": refresh}))
+            .await
+    }
+
+    pub fn event_names(&self) -> Vec<&'static str> {
+        self.events.lock().iter().map(|e| e.name()).collect()
+    }
+}
+
+pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    assert_eq!(body["code"], want_code, "{body}");
+    assert!(body["message"].is_string(), "{body}");
+}
+
+/// A store whose backend is down: every call fails with `Unavailable`.
+#[derive(Debug)]
+pub struct DownStore;
+
+fn down() -> portcullis::StoreError {
+    portcullis::StoreError::Unavailable("connection refused".into())
+}
+
+#[async_trait]
+impl portcullis::UserStore for DownStore {
+    async fn insert_user(&self, _: &portcullis::User) -> portcullis::StoreResult<()> {
+        Err(down())
+    }
+    async fn find_user(
+        &self,
+        _: &portcullis::UserId,
+    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+        Err(down())
+    }
+    async fn find_user_by_email(
+        &self,
+        _: &str,
+    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+        Err(down())
+    }
+    async fn update_user(&self, _: &portcullis::User) -> portcullis::StoreResult<bool> {
+        Err(down())
+    }
+    async fn replace_password_hash(
+        &self,
+        _: &portcullis::UserId,
+        _: Option<&str>,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<bool> {
+        Err(down())
+    }
+    async fn bump_token_version(
+        &self,
+        _: &portcullis::UserId,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+        Err(down())
+    }
+    async fn delete_user(&self, _: &portcullis::UserId) -> portcullis::StoreResult<bool> {
+        Err(down())
+    }
+    async fn list_users(
+        &self,
+        _: u64,
+        _: u64,
+    ) -> portcullis::StoreResult<(Vec<portcullis::User>, u64)> {
+        Err(down())
+    }
+}
+
+#[async_trait]
+impl portcullis::SessionStore for DownStore {
+    async fn insert_session(
+        &self,
+        _: &portcullis::Session,
+        _: &portcullis::RefreshToken,
+    ) -> portcullis::StoreResult<()> {
+        Err(down())
+    }
+    async fn rotate_refresh_token(
+        &self,
+        _: &portcullis::TokenHash,
+        _: &portcullis::TokenHash,
+        _: chrono::DateTime<Utc>,
+        _: chrono::Duration,
+    ) -> portcullis::StoreResult<portcullis::Rotation> {
+        Err(down())
+    }
+    async fn find_session(
+        &self,
+        _: &portcullis::SessionId,
+    ) -> portcullis::StoreResult<Option<portcullis::Session>> {
+        Err(down())
+    }
+    async fn find_session_user(
+        &self,
+        _: &portcullis::UserId,
+        _: &portcullis::SessionId,
+    ) -> portcullis::StoreResult<Option<(portcullis::User, portcullis::Session)>> {
+        Err(down())
+    }
+    async fn revoke_session(
+        &self,
+        _: &portcullis::SessionId,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<bool> {
+        Err(down())
+    }
+    async fn revoke_user_sessions(
+        &self,
+        _: &portcullis::UserId,
+        _: Option<&portcullis::SessionId>,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<u64> {
+        Err(down())
+    }
+}
+
+#[async_trait]
+impl portcullis::OneTimeTokenStore for DownStore {
+    async fn insert_one_time_token(
+        &self,
+        _: &portcullis::OneTimeToken,
+    ) -> portcullis::StoreResult<()> {
+        Err(down())
+    }
+    async fn consume_one_time_token(
+        &self,
+        _: &portcullis::TokenHash,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<portcullis::OneTimeToken>> {
+        Err(down())
+    }
+    async fn delete_one_time_tokens(
+        &self,
+        _: &portcullis::UserId,
+        _: &str,
+    ) -> portcullis::StoreResult<u64> {
+        Err(down())
+    }
+}
+
+#[async_trait]
+impl portcullis::AccountStore for DownStore {
+    async fn insert_linked_account(
+        &self,
+        _: &portcullis::LinkedAccount,
+    ) -> portcullis::StoreResult<()> {
+        Err(down())
+    }
+    async fn find_linked_account(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> portcullis::StoreResult<Option<portcullis::LinkedAccount>> {
+        Err(down())
+    }
+    async fn list_linked_accounts(
+        &self,
+        _: &portcullis::UserId,
+    ) -> portcullis::StoreResult<Vec<portcullis::LinkedAccount>> {
+        Err(down())
+    }
+    async fn delete_linked_account(
+        &self,
+        _: &portcullis::UserId,
+        _: &str,
+    ) -> portcullis::StoreResult<bool> {
+        Err(down())
+    }
+}

@@ -1,0 +1,175 @@
+use poem::http::StatusCode;
+use portcullis::AuthConfig;
+use serde_json::json;
+
+use crate::common::*;
+
+fn cookie_config() -> AuthConfig {
+    let mut config = test_config();
+    config.transport.cookies = true;
+    config.public_url = Some("https://app.example.com".into());
+    config
+}
+
+fn cookies_of(resp: &poem::test::TestResponse) -> Vec<String> {
+    resp.0
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn value_of<'a>(cookies: &'a [String], name: &str) -> &'a str {
+    let c = cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap();
+    c[name.len() + 1..].split(';').next().unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_sets_hardened_cookies_that_authenticate() {
+    let app = app_with_config(cookie_config());
+    app.register("zoe@example.com").await;
+    let resp = app
+        .client
+        .post("/auth/login")
+        .body_json(&json!({"email": "zoe@example.com", "password": PASSWORD}))
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    let cookies = cookies_of(&resp);
+    let access = cookies
+        .iter()
+        .find(|c| c.starts_with("portcullis_access="))
+        .unwrap();
+    let refresh = cookies
+        .iter()
+        .find(|c| c.starts_with("portcullis_refresh="))
+        .unwrap();
+    for c in [access, refresh] {
+        assert!(c.contains("HttpOnly"), "{c}");
+        assert!(c.contains("Secure"), "{c}");
+        assert!(c.contains("SameSite=Lax"), "{c}");
+    }
+    assert!(
+        access.contains("Path=/;") || access.ends_with("Path=/"),
+        "{access}"
+    );
+    assert!(refresh.contains("Path=/auth/refresh"), "{refresh}");
+    let access_value = value_of(&cookies, "portcullis_access").to_owned();
+    let refresh_value = value_of(&cookies, "portcullis_refresh").to_owned();
+
+    // The cookie authenticates reads.
+    let (status, me) = parts(
+        app.client
+            .get("/auth/me")
+            .header("cookie", format!("portcullis_access={access_value}"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+
+    // Refresh from the cookie needs an allowed Origin.
+    let (status, body) = parts(
+        app.client
+            .post("/auth/refresh")
+            .header("cookie", format!("portcullis_refresh={refresh_value}"))
+            .header("origin", "https://evil.example")
+            .body_json(&json!({}))
+            .send()
+            .await,
+    )
+    .await;
+    assert_error(status, &body, 403, "CSRF_REJECTED");
+    let resp = app
+        .client
+        .post("/auth/refresh")
+        .header("cookie", format!("portcullis_refresh={refresh_value}"))
+        .header("origin", "https://app.example.com")
+        .body_json(&json!({}))
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    let rotated = cookies_of(&resp);
+    assert_ne!(value_of(&rotated, "portcullis_refresh"), refresh_value);
+    let access_value = value_of(&rotated, "portcullis_access").to_owned();
+
+    // Logout by cookie: refused cross-site or without Origin, allowed same-site.
+    for origin in [Some("https://evil.example"), None] {
+        let mut req = app
+            .client
+            .post("/auth/logout")
+            .header("cookie", format!("portcullis_access={access_value}"));
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        let (status, body) = parts(req.send().await).await;
+        assert_error(status, &body, 403, "CSRF_REJECTED");
+    }
+    let resp = app
+        .client
+        .post("/auth/logout")
+        .header("cookie", format!("portcullis_access={access_value}"))
+        .header("referer", "https://app.example.com/account")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::NO_CONTENT);
+    let cleared = cookies_of(&resp);
+    assert_eq!(value_of(&cleared, "portcullis_access"), "");
+    assert_eq!(value_of(&cleared, "portcullis_refresh"), "");
+    assert!(
+        cleared.iter().all(|c| c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    let (status, _) = parts(
+        app.client
+            .get("/auth/me")
+            .header("cookie", format!("portcullis_access={access_value}"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn cookies_are_ignored_when_the_transport_is_off() {
+    let app = app();
+    let (access, _) = app.signed_in("ada@example.com").await;
+    let (status, _) = parts(
+        app.client
+            .get("/auth/me")
+            .header("cookie", format!("portcullis_access={access}"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn bearer_is_refused_when_only_cookies_are_on() {
+    let mut config = cookie_config();
+    config.transport.bearer = false;
+    let app = app_with_config(config);
+    let (access, _) = app.signed_in("bea@example.com").await;
+    assert_eq!(app.me(&access).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn insecure_cookies_only_when_configured() {
+    let mut config = cookie_config();
+    config.transport.cookie.secure = false;
+    let app = app_with_config(config);
+    app.register("cy@example.com").await;
+    let resp = app
+        .client
+        .post("/auth/login")
+        .body_json(&json!({"email": "cy@example.com", "password": PASSWORD}))
+        .send()
+        .await;
+    assert!(cookies_of(&resp).iter().all(|c| !c.contains("Secure")));
+}

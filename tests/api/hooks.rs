@@ -1,0 +1,112 @@
+use poem::http::StatusCode;
+use portcullis::{hook_fn, veto_fn, Action, Veto};
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn a_before_hook_vetoes_registration_with_its_own_code() {
+    let app = app_with(test_config(), |b| {
+        b.hook(veto_fn(|action: Action| async move {
+            match action {
+                Action::Register { email, .. } if !email.ends_with("@corp.example") => {
+                    Err(Veto::new(
+                        "EMAIL_DOMAIN_NOT_ALLOWED",
+                        "only corp.example addresses may register",
+                    ))
+                }
+                _ => Ok(()),
+            }
+        }))
+    });
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "eve@gmail.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 403, "EMAIL_DOMAIN_NOT_ALLOWED");
+    assert_eq!(body["message"], "only corp.example addresses may register");
+    assert!(app
+        .manager
+        .store()
+        .find_user_by_email("eve@gmail.example")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        app.event_names().is_empty(),
+        "nothing happened: {:?}",
+        app.event_names()
+    );
+    app.register("eve@corp.example").await;
+}
+
+#[tokio::test]
+async fn a_before_hook_vetoes_login() {
+    let app = app_with(test_config(), |b| {
+        b.hook(veto_fn(|action: Action| async move {
+            match action {
+                Action::Login { user, .. } if user.email.starts_with("banned") => {
+                    Err(Veto::new("BANNED", "this account is banned"))
+                }
+                _ => Ok(()),
+            }
+        }))
+    });
+    app.register("banned@example.com").await;
+    let (status, body) = app
+        .post(
+            "/auth/login",
+            json!({"email": "banned@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 403, "BANNED");
+}
+
+#[tokio::test]
+async fn after_hooks_see_every_event_and_failures_do_not_undo_flows() {
+    let app = app_with(test_config(), |b| {
+        b.hook(hook_fn(|_event| async { Err("audit sink is down".into()) }))
+    });
+    let (access, refresh) = app.signed_in("fay@example.com").await;
+    let (status, _) = app
+        .post(
+            "/auth/login",
+            json!({"email": "fay@example.com", "password": "wrong-password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, pair) = app.refresh(&refresh).await;
+    assert_eq!(status, StatusCode::OK);
+    app.refresh(&refresh).await; // reuse
+    let (access2, _) = {
+        let t = app.login("fay@example.com").await;
+        (t["access_token"].as_str().unwrap().to_owned(), ())
+    };
+    app.client
+        .post("/auth/logout")
+        .header("authorization", format!("Bearer {access2}"))
+        .send()
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.event_names(),
+        [
+            "user_registered",
+            "login_succeeded",
+            "login_failed",
+            "token_refreshed",
+            "refresh_token_reused",
+            "login_succeeded",
+            "logout"
+        ]
+    );
+    let _ = (access, pair);
+    // Events serialize with a snake_case tag and never a hash.
+    let events = app.events.lock().clone();
+    let json = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(json["event"], "user_registered");
+    assert_eq!(json["user"]["email"], "fay@example.com");
+    assert!(!json.to_string().contains("argon2"), "{json}");
+}

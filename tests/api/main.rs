@@ -1,0 +1,21 @@
+//! HTTP integration tests: every endpoint and error of the API, driven
+//! in-process through `poem::test::TestClient` against `api::routes`.
+#![allow(
+    unreachable_pub,
+    missing_docs,
+    missing_debug_implementations,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
+mod common;
+
+mod concurrency;
+mod cookies;
+mod errors;
+mod hooks;
+mod login;
+mod refresh;
+mod register;
+mod spec;
+mod tokens;

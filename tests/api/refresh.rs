@@ -1,0 +1,124 @@
+use chrono::Duration;
+use poem::http::StatusCode;
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let app = app();
+    let (access, r1) = app.signed_in("sam@example.com").await;
+    let (status, pair) = app.refresh(&r1).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let r2 = pair["refresh_token"].as_str().unwrap().to_owned();
+    let a2 = pair["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+    assert_eq!(app.me(&a2).await.0, StatusCode::OK);
+    assert_eq!(
+        app.me(&access).await.0,
+        StatusCode::OK,
+        "older access token of a live session"
+    );
+
+    // Replaying r1: reuse → the whole family dies, including r2 and its access tokens.
+    let (status, body) = app.refresh(&r1).await;
+    assert_error(status, &body, 401, "INVALID_REFRESH_TOKEN");
+    assert!(app.event_names().contains(&"refresh_token_reused"));
+    let (status, _) = app.refresh(&r2).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.me(&a2).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.me(&access).await.0, StatusCode::UNAUTHORIZED);
+    // Other sessions are untouched.
+    let other = app.login("sam@example.com").await;
+    assert_eq!(
+        app.me(other["access_token"].as_str().unwrap()).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_refresh_tokens() {
+    let app = app();
+    let (status, body) = app.refresh("not-a-token").await;
+    assert_error(status, &body, 401, "INVALID_REFRESH_TOKEN");
+    let (status, body) = app.post("/auth/refresh", json!({})).await;
+    assert_error(status, &body, 401, "INVALID_REFRESH_TOKEN");
+    let (status, body) = app.post("/auth/refresh", json!({"refresh_token": 5})).await;
+    assert_error(status, &body, 422, "VALIDATION_ERROR");
+}
+
+#[tokio::test]
+async fn sessions_have_an_absolute_lifetime() {
+    let app = app();
+    let (_, mut refresh) = app.signed_in("tia@example.com").await;
+    // Refreshing every 10 days keeps working until day 30, never past it.
+    for _ in 0..2 {
+        app.clock.advance(Duration::days(10));
+        let (status, pair) = app.refresh(&refresh).await;
+        assert_eq!(status, StatusCode::OK);
+        refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+    }
+    app.clock.advance(Duration::days(10));
+    let (status, body) = app.refresh(&refresh).await;
+    assert_error(status, &body, 401, "INVALID_REFRESH_TOKEN");
+}
+
+#[tokio::test]
+async fn grace_window_tolerates_a_quick_retry() {
+    let mut config = test_config();
+    config.refresh.reuse_grace_secs = 10;
+    let app = app_with_config(config);
+    let (_, r1) = app.signed_in("uma@example.com").await;
+    assert_eq!(app.refresh(&r1).await.0, StatusCode::OK);
+    app.clock.advance(Duration::seconds(5));
+    let (status, retry) = app.refresh(&r1).await;
+    assert_eq!(status, StatusCode::OK, "inside the grace window");
+    app.clock.advance(Duration::seconds(6));
+    assert_eq!(
+        app.refresh(&r1).await.0,
+        StatusCode::UNAUTHORIZED,
+        "past the window: reuse"
+    );
+    let r = retry["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        app.refresh(r).await.0,
+        StatusCode::UNAUTHORIZED,
+        "family revoked"
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_only_this_session_at_once() {
+    let app = app();
+    let (access, refresh) = app.signed_in("vic@example.com").await;
+    let other = app.login("vic@example.com").await;
+    let resp = app
+        .client
+        .post("/auth/logout")
+        .header("authorization", format!("Bearer {access}"))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::NO_CONTENT);
+    resp.assert_header("cache-control", "no-store");
+    assert_eq!(
+        app.me(&access).await.0,
+        StatusCode::UNAUTHORIZED,
+        "access token dies at once"
+    );
+    assert_eq!(app.refresh(&refresh).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.me(other["access_token"].as_str().unwrap()).await.0,
+        StatusCode::OK
+    );
+    assert!(app.event_names().contains(&"logout"));
+    // A second logout with the dead token is a 401.
+    let resp = app
+        .client
+        .post("/auth/logout")
+        .header("authorization", format!("Bearer {access}"))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::UNAUTHORIZED);
+    let resp = app.client.post("/auth/logout").send().await;
+    resp.assert_status(StatusCode::UNAUTHORIZED);
+}

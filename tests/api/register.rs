@@ -1,0 +1,194 @@
+use poem::http::StatusCode;
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn register_returns_the_public_user() {
+    let app = app();
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "  Alice@Example.com ", "password": PASSWORD, "name": " Alice "}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["email"], "Alice@Example.com");
+    assert_eq!(body["name"], "Alice");
+    assert_eq!(body["email_verified"], false);
+    assert_eq!(body["is_active"], true);
+    assert_eq!(body["is_superuser"], false);
+    assert_eq!(body["has_password"], true);
+    assert!(body["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(body["created_at"].is_string());
+    let keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains("hash") || k.contains("password_")),
+        "{keys:?}"
+    );
+
+    // Stored normalised, hashed with Argon2id.
+    let user = app
+        .manager
+        .store()
+        .find_user_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(user.email_normalized, "alice@example.com");
+    assert!(user
+        .password_hash
+        .as_deref()
+        .unwrap()
+        .starts_with("$argon2id$"));
+    assert_eq!(app.event_names(), ["user_registered"]);
+}
+
+#[tokio::test]
+async fn clients_cannot_set_privileged_fields() {
+    let app = app();
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({
+                "email": "mallory@example.com", "password": PASSWORD,
+                "is_superuser": true, "is_active": false, "email_verified": true,
+                "token_version": 99, "id": "chosen"
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["is_superuser"], false);
+    assert_eq!(body["is_active"], true);
+    assert_eq!(body["email_verified"], false);
+    assert_ne!(body["id"], "chosen");
+}
+
+#[tokio::test]
+async fn email_is_unique_case_insensitively() {
+    let app = app();
+    app.register("bob@example.com").await;
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "BOB@Example.COM", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 409, "EMAIL_TAKEN");
+}
+
+#[tokio::test]
+async fn invalid_emails_get_422_with_field() {
+    let app = app();
+    let long = format!("{}@example.com", "a".repeat(250));
+    for email in [
+        "not-an-email",
+        "a@",
+        "@example.com",
+        "a b@example.com",
+        "",
+        long.as_str(),
+    ] {
+        let (status, body) = app
+            .post(
+                "/auth/register",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{email}: {body}");
+        assert!(
+            body["code"] == "INVALID_EMAIL" || body["code"] == "VALIDATION_ERROR",
+            "{body}"
+        );
+    }
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "nope", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 422, "INVALID_EMAIL");
+    assert_eq!(body["field"], "email");
+}
+
+#[tokio::test]
+async fn weak_and_overlong_passwords_get_422() {
+    let app = app();
+    let cases = [
+        ("short1!", "PASSWORD_TOO_SHORT"),
+        ("password123", "PASSWORD_TOO_COMMON"),
+        ("iloveyou", "PASSWORD_TOO_COMMON"),
+        ("carol@example.com", "PASSWORD_TOO_COMMON"),
+    ];
+    for (password, code) in cases {
+        let (status, body) = app
+            .post(
+                "/auth/register",
+                json!({"email": "carol@example.com", "password": password}),
+            )
+            .await;
+        assert_error(status, &body, 422, code);
+        assert_eq!(body["field"], "password");
+    }
+    // 1,025 bytes: refused, never truncated.
+    let long = "x".repeat(1025);
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "carol@example.com", "password": long}),
+        )
+        .await;
+    assert_error(status, &body, 422, "PASSWORD_TOO_LONG");
+    // 1,024 bytes is fine, and only the whole password signs in.
+    let exact = format!("{}{}", "Ab1!".repeat(255), "Zz9?");
+    assert_eq!(exact.len(), 1024);
+    let (status, _) = app
+        .post(
+            "/auth/register",
+            json!({"email": "carol@example.com", "password": exact}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .post(
+            "/auth/login",
+            json!({"email": "carol@example.com", "password": &exact[..1000]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .post(
+            "/auth/login",
+            json!({"email": "carol@example.com", "password": exact}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(app
+        .manager
+        .store()
+        .find_user_by_email("carol@example.com")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn names_are_validated() {
+    let app = app();
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "dan@example.com", "password": PASSWORD, "name": "x".repeat(201)}),
+        )
+        .await;
+    assert_error(status, &body, 422, "INVALID_NAME");
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "dan@example.com", "password": PASSWORD, "name": "a\u{0}b"}),
+        )
+        .await;
+    assert_error(status, &body, 422, "INVALID_NAME");
+}
