@@ -1,1 +1,112 @@
-fn main() {}
+//! Criterion benches for the hot cryptography: password hash/verify with the
+//! default (OWASP) Argon2id parameters, and access-token issue/verify, plus
+//! the whole access-token check (`AuthManager::authenticate`) on the memory
+//! store.
+//!
+//! `cargo bench --bench crypto`
+#![allow(clippy::expect_used, missing_docs)]
+
+use chrono::Utc;
+use criterion::{criterion_group, criterion_main, Criterion};
+use portcullis::{
+    AuthConfig, AuthManager, JwtKeys, MemoryStore, PasswordConfig, PasswordHasher, ProviderRequest,
+    Registration, Secret, SessionId, User,
+};
+use portcullis_credentials::CredentialsProvider;
+
+const SECRET: &str = "bench-secret-bench-secret-bench-secret";
+
+fn passwords(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let hasher = PasswordHasher::new(&PasswordConfig::default()).expect("hasher");
+    let hash = rt
+        .block_on(hasher.hash("correct horse battery staple"))
+        .expect("hash");
+    let bcrypt = bcrypt::hash("correct horse battery staple", 12).expect("bcrypt");
+    let mut group = c.benchmark_group("password");
+    group.sample_size(20);
+    group.bench_function("argon2id_hash_19MiB_t2", |b| {
+        b.to_async(&rt).iter(|| async {
+            hasher
+                .hash("correct horse battery staple")
+                .await
+                .expect("hash")
+        })
+    });
+    group.bench_function("argon2id_verify_19MiB_t2", |b| {
+        b.to_async(&rt).iter(|| async {
+            hasher
+                .verify("correct horse battery staple", Some(&hash))
+                .await
+                .expect("verify")
+        })
+    });
+    group.bench_function("unknown_user_dummy_verify", |b| {
+        b.to_async(&rt).iter(|| async {
+            hasher
+                .verify("correct horse battery staple", None)
+                .await
+                .expect("verify")
+        })
+    });
+    group.bench_function("bcrypt_cost12_verify", |b| {
+        b.to_async(&rt).iter(|| async {
+            hasher
+                .verify("correct horse battery staple", Some(&bcrypt))
+                .await
+                .expect("verify")
+        })
+    });
+    group.finish();
+}
+
+fn tokens(c: &mut Criterion) {
+    let mut config = AuthConfig::default();
+    config.jwt.secret = Some(Secret::new(SECRET));
+    let keys = JwtKeys::from_config(&config.jwt).expect("keys");
+    let user = User::new("bench@example.com", Utc::now()).expect("user");
+    let session = SessionId::generate();
+    let token = keys.issue(&user, &session, Utc::now()).expect("token");
+    let mut group = c.benchmark_group("jwt");
+    group.bench_function("issue_hs256", |b| {
+        b.iter(|| keys.issue(&user, &session, Utc::now()).expect("issue"))
+    });
+    group.bench_function("verify_hs256", |b| {
+        b.iter(|| keys.verify(&token, Utc::now()).expect("verify"))
+    });
+    group.finish();
+
+    // The whole check behind GET /auth/me: JWT + one store read.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    config.password.memory_kib = 1024;
+    config.password.iterations = 1;
+    let manager = AuthManager::builder(config)
+        .store(MemoryStore::new())
+        .provider(CredentialsProvider::new())
+        .build()
+        .expect("manager");
+    let access = rt.block_on(async {
+        manager
+            .register(Registration::new("bench@example.com", "Zq8#vT2!mW-horse"))
+            .await
+            .expect("register");
+        manager
+            .sign_in(
+                "credentials",
+                ProviderRequest::new(
+                    serde_json::json!({"email": "bench@example.com", "password": "Zq8#vT2!mW-horse"}),
+                ),
+            )
+            .await
+            .expect("sign in")
+            .tokens
+            .access_token
+    });
+    c.bench_function("manager/authenticate", |b| {
+        b.to_async(&rt)
+            .iter(|| async { manager.authenticate(&access).await.expect("auth") })
+    });
+}
+
+criterion_group!(benches, passwords, tokens);
+criterion_main!(benches);

@@ -151,11 +151,14 @@ pub fn normalize_email(email: &str) -> Result<String> {
     if email.is_empty() || email.len() > MAX_EMAIL_LEN {
         return Err(invalid());
     }
-    let parsed: email_address::EmailAddress = email.parse().map_err(|_| invalid())?;
-    // Refuse display-name forms ("Name <a@b>") and bare-domain forms: only addr-spec.
-    if parsed.as_str() != email || !parsed.domain().contains('.') {
-        return Err(invalid());
-    }
+    // Only a bare addr-spec: no display name ("Name <a@b>"), no domain
+    // literal, and a dotted domain (no `user@localhost`).
+    let options = email_address::Options {
+        minimum_sub_domains: 2,
+        allow_domain_literal: false,
+        allow_display_text: false,
+    };
+    email_address::EmailAddress::parse_with_options(email, options).map_err(|_| invalid())?;
     Ok(email.to_lowercase())
 }
 
