@@ -1,9 +1,11 @@
 use std::{fmt, sync::Arc};
 
 use argon2::{
-    password_hash::{rand_core::OsRng, PasswordHash, PasswordVerifier, SaltString},
-    Algorithm, Argon2, Params, PasswordHasher as _, Version,
+    password_hash::{rand_core::OsRng, rand_core::RngCore, Output, PasswordHash},
+    Algorithm, Argon2, Block, Params, Version,
 };
+use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine};
+use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
 use crate::{
@@ -32,17 +34,27 @@ pub struct Verification {
 ///
 /// Verifying against no hash (an unknown email) verifies against a dummy hash
 /// with the same parameters, so the answer takes the same time.
+///
+/// Argon2's working memory (`memory_kib` per hash) comes from a pool of
+/// buffers, one per permit, allocated once and reused: memory stays flat at
+/// `permits × memory_kib` instead of growing with allocator fragmentation
+/// across blocking threads, and no hash pays for fresh page faults.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    argon: Argon2<'static>,
     params: Params,
     permits: Arc<Semaphore>,
     dummy: String,
+    buffers: Mutex<Vec<Vec<Block>>>,
 }
+
+/// Salt length in bytes (the PHC recommendation).
+const SALT_LEN: usize = 16;
+/// Hash output length in bytes.
+const OUTPUT_LEN: usize = 32;
 
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,25 +80,19 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| Error::Config(format!("invalid Argon2 parameters: {e}").into()))?;
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let dummy = argon
-            .hash_password(
-                b"portcullis-dummy-password",
-                &SaltString::generate(&mut OsRng),
-            )
-            .map_err(Error::internal)?
-            .to_string();
         let permits = match config.max_concurrent_hashes {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let mut inner = Inner {
+            params,
+            permits: Arc::new(Semaphore::new(permits)),
+            dummy: String::new(),
+            buffers: Mutex::new(Vec::with_capacity(permits)),
+        };
+        inner.dummy = inner.hash_blocking("portcullis-dummy-password")?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                argon,
-                params,
-                permits: Arc::new(Semaphore::new(permits)),
-                dummy,
-            }),
+            inner: Arc::new(inner),
         })
     }
 
@@ -97,14 +103,7 @@ impl PasswordHasher {
     /// [`Error::Internal`] if hashing fails.
     pub async fn hash(&self, password: &str) -> Result<String> {
         let password = password.to_owned();
-        self.run(move |inner| {
-            inner
-                .argon
-                .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
-                .map(|h| h.to_string())
-                .map_err(Error::internal)
-        })
-        .await
+        self.run(move |inner| inner.hash_blocking(&password)).await
     }
 
     /// Verifies `password` against `hash`; with `None`, spends the same time
@@ -143,6 +142,60 @@ impl PasswordHasher {
 }
 
 impl Inner {
+    /// Runs Argon2 with a pooled buffer when the parameters are the
+    /// configured ones, a temporary one otherwise (old hashes).
+    fn argon2(
+        &self,
+        algorithm: Algorithm,
+        version: Version,
+        params: Params,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> argon2::Result<()> {
+        let argon = Argon2::new(algorithm, version, params.clone());
+        if params.block_count() != self.params.block_count() {
+            return argon.hash_password_into_with_memory(
+                password,
+                salt,
+                out,
+                vec![Block::default(); params.block_count()],
+            );
+        }
+        let mut blocks = self
+            .buffers
+            .lock()
+            .pop()
+            .unwrap_or_else(|| vec![Block::default(); self.params.block_count()]);
+        let result = argon.hash_password_into_with_memory(password, salt, out, &mut blocks);
+        self.buffers.lock().push(blocks);
+        result
+    }
+
+    /// An Argon2id PHC string for `password` with a fresh random salt.
+    fn hash_blocking(&self, password: &str) -> Result<String> {
+        let mut salt = [0u8; SALT_LEN];
+        OsRng.fill_bytes(&mut salt);
+        let mut out = [0u8; OUTPUT_LEN];
+        self.argon2(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            self.params.clone(),
+            password.as_bytes(),
+            &salt,
+            &mut out,
+        )
+        .map_err(Error::internal)?;
+        Ok(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            self.params.m_cost(),
+            self.params.t_cost(),
+            self.params.p_cost(),
+            STANDARD_NO_PAD.encode(salt),
+            STANDARD_NO_PAD.encode(out)
+        ))
+    }
+
     fn verify_blocking(&self, password: &str, hash: Option<&str>) -> Verification {
         let invalid = Verification {
             valid: false,
@@ -175,22 +228,30 @@ impl Inner {
     }
 
     /// (password matches, hash uses the configured algorithm and parameters)
-    fn check_argon(
-        &self,
-        password: &str,
-        hash: &str,
-    ) -> argon2::password_hash::Result<(bool, bool)> {
+    fn check_argon(&self, password: &str, hash: &str) -> argon2::password_hash::Result<(bool, bool)> {
+        use argon2::password_hash::Error as PhcError;
         let parsed = PasswordHash::new(hash)?;
-        let valid = self
-            .argon
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        let current = parsed.algorithm.as_str() == "argon2id"
-            && Params::try_from(&parsed).is_ok_and(|p| {
-                p.m_cost() == self.params.m_cost()
-                    && p.t_cost() == self.params.t_cost()
-                    && p.p_cost() == self.params.p_cost()
-            });
+        let algorithm = Algorithm::try_from(parsed.algorithm)?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(|_| PhcError::Version)?
+            .unwrap_or(Version::V0x13);
+        let params = Params::try_from(&parsed)?;
+        let expected = parsed.hash.ok_or(PhcError::PhcStringField)?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt.ok_or(PhcError::PhcStringField)?.decode_b64(&mut salt)?;
+        let mut out = vec![0u8; expected.len()];
+        self.argon2(algorithm, version, params.clone(), password.as_bytes(), salt, &mut out)
+            .map_err(|_| PhcError::Crypto)?;
+        // Output's equality is constant-time.
+        let valid = Output::new(&out)? == expected;
+        let current = algorithm == Algorithm::Argon2id
+            && version == Version::V0x13
+            && params.m_cost() == self.params.m_cost()
+            && params.t_cost() == self.params.t_cost()
+            && params.p_cost() == self.params.p_cost();
         Ok((valid, current))
     }
 }
@@ -250,6 +311,37 @@ mod tests {
         })
         .unwrap();
         let v = new.verify("some password", Some(&hash)).await.unwrap();
+        assert!(v.valid && v.needs_rehash);
+    }
+
+    #[tokio::test]
+    async fn hashes_are_standard_phc_strings() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = fast();
+        // Ours verify with the reference implementation…
+        let ours = hasher.hash("interop password").await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"interop password", &parsed)
+            .is_ok());
+        // …and the reference implementation's verify with ours.
+        let salt = argon2::password_hash::SaltString::generate(&mut OsRng);
+        let theirs = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"interop password", &salt)
+        .unwrap()
+        .to_string();
+        let v = hasher.verify("interop password", Some(&theirs)).await.unwrap();
+        assert!(v.valid && !v.needs_rehash);
+        // argon2i / argon2d hashes verify and are upgraded.
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::new(1024, 1, 1, None).unwrap())
+            .hash_password(b"interop password", &salt)
+            .unwrap()
+            .to_string();
+        let v = hasher.verify("interop password", Some(&argon2i)).await.unwrap();
         assert!(v.valid && v.needs_rehash);
     }
 
