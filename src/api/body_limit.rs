@@ -50,6 +50,10 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             Some(_) => {}
             None => {
                 let body = req.take_body();
+                if body.is_empty() {
+                    req.set_body(body);
+                    return self.inner.call(req).await;
+                }
                 match body.into_bytes_limit(self.max).await {
                     Ok(bytes) => req.set_body(bytes),
                     Err(ReadBodyError::PayloadTooLarge) => return Err(too_large()),
