@@ -43,10 +43,13 @@ run() { # name connections threads url script
     grep -E 'Requests/sec|Non-2xx|Socket errors|^ +(50|99)%|Latency  '
 }
 
+# Baseline and /auth/me alternate, twice, so both see the same machine state.
 for c in 2 16; do
   t=$(( c < 2 ? c : 2 ))
-  run "baseline GET /auth/me (plain Poem)" $c $t "http://127.0.0.1:$BASE_PORT/auth/me" scripts/load/me.lua
-  run "GET /auth/me" $c $t "$URL/auth/me" scripts/load/me.lua
+  for _ in 1 2; do
+    run "baseline GET /auth/me (plain Poem)" $c $t "http://127.0.0.1:$BASE_PORT/auth/me" scripts/load/me.lua
+    run "GET /auth/me" $c $t "$URL/auth/me" scripts/load/me.lua
+  done
 done
 for c in 2 16; do
   t=$(( c < 2 ? c : 2 ))

@@ -45,6 +45,10 @@ pub struct JwtConfig {
     pub access_ttl_secs: u64,
     /// Clock skew tolerated when checking `exp`, in seconds (default 0).
     pub leeway_secs: u64,
+    /// How many verified access tokens to remember, so a reused token skips
+    /// signature and JSON work (default 4096; 0 turns it off). `exp`, the
+    /// session and `token_version` are checked on every request regardless.
+    pub verified_cache_size: usize,
 }
 
 impl Default for JwtConfig {
@@ -55,6 +59,7 @@ impl Default for JwtConfig {
             audience: "portcullis".into(),
             access_ttl_secs: 30 * 60,
             leeway_secs: 0,
+            verified_cache_size: 4096,
         }
     }
 }

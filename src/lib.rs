@@ -81,3 +81,8 @@ pub use store::{
 };
 pub use token::{AccessClaims, JwtKeys, OpaqueToken, Secret, TokenHash, ACCESS_TOKEN_TYPE};
 pub use user::{normalize_email, SessionId, User, UserId, MAX_EMAIL_LEN};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

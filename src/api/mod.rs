@@ -14,7 +14,10 @@ mod error;
 mod strict;
 mod types;
 
-use poem::{middleware::CookieJarManager, Endpoint, EndpointExt, IntoEndpoint, Response, Route};
+use poem::{
+    middleware::CookieJarManager, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response,
+    Route,
+};
 use poem_openapi::{OpenApi, OpenApiService};
 
 pub use self::core::{ApiTags, CoreApi, LogoutResponse, MeResponse, ProvidersResponse};
@@ -64,15 +67,36 @@ pub fn routes<T: OpenApi + 'static>(
     apis: T,
 ) -> impl Endpoint<Output = Response> {
     let service = service(manager, apis);
-    let spec = service.spec_endpoint();
-    let ui = service.swagger_ui();
+    let extras = Route::new()
+        .at("/openapi.json", service.spec_endpoint())
+        .nest("/docs", service.swagger_ui());
     wrap(
         manager,
-        Route::new()
-            .at("/openapi.json", spec)
-            .nest("/docs", ui)
-            .nest("/", service),
+        Mount {
+            api: service.into_endpoint(),
+            extras,
+        },
     )
+}
+
+/// Sends `/openapi.json` and `/docs/…` to `extras` and everything else
+/// straight to the API, without a second router in front of the API's own.
+struct Mount<A, X> {
+    api: A,
+    extras: X,
+}
+
+impl<A: Endpoint, X: Endpoint> Endpoint for Mount<A, X> {
+    type Output = Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<Response> {
+        let path = req.uri().path();
+        if path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/") {
+            self.extras.call(req).await.map(IntoResponse::into_response)
+        } else {
+            self.api.call(req).await.map(IntoResponse::into_response)
+        }
+    }
 }
 
 /// Adds what the API needs around any endpoint: the request body limit

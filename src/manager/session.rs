@@ -1,4 +1,4 @@
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use super::AuthManager;
 use crate::{
@@ -50,7 +50,7 @@ pub struct Principal {
     /// The live session the token belongs to.
     pub session: Session,
     /// The verified claims.
-    pub claims: AccessClaims,
+    pub claims: Arc<AccessClaims>,
 }
 
 impl AuthManager {

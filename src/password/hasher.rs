@@ -228,7 +228,11 @@ impl Inner {
     }
 
     /// (password matches, hash uses the configured algorithm and parameters)
-    fn check_argon(&self, password: &str, hash: &str) -> argon2::password_hash::Result<(bool, bool)> {
+    fn check_argon(
+        &self,
+        password: &str,
+        hash: &str,
+    ) -> argon2::password_hash::Result<(bool, bool)> {
         use argon2::password_hash::Error as PhcError;
         let parsed = PasswordHash::new(hash)?;
         let algorithm = Algorithm::try_from(parsed.algorithm)?;
@@ -241,10 +245,20 @@ impl Inner {
         let params = Params::try_from(&parsed)?;
         let expected = parsed.hash.ok_or(PhcError::PhcStringField)?;
         let mut salt = [0u8; 64];
-        let salt = parsed.salt.ok_or(PhcError::PhcStringField)?.decode_b64(&mut salt)?;
+        let salt = parsed
+            .salt
+            .ok_or(PhcError::PhcStringField)?
+            .decode_b64(&mut salt)?;
         let mut out = vec![0u8; expected.len()];
-        self.argon2(algorithm, version, params.clone(), password.as_bytes(), salt, &mut out)
-            .map_err(|_| PhcError::Crypto)?;
+        self.argon2(
+            algorithm,
+            version,
+            params.clone(),
+            password.as_bytes(),
+            salt,
+            &mut out,
+        )
+        .map_err(|_| PhcError::Crypto)?;
         // Output's equality is constant-time.
         let valid = Output::new(&out)? == expected;
         let current = algorithm == Algorithm::Argon2id
@@ -334,14 +348,24 @@ mod tests {
         .hash_password(b"interop password", &salt)
         .unwrap()
         .to_string();
-        let v = hasher.verify("interop password", Some(&theirs)).await.unwrap();
+        let v = hasher
+            .verify("interop password", Some(&theirs))
+            .await
+            .unwrap();
         assert!(v.valid && !v.needs_rehash);
         // argon2i / argon2d hashes verify and are upgraded.
-        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::new(1024, 1, 1, None).unwrap())
-            .hash_password(b"interop password", &salt)
-            .unwrap()
-            .to_string();
-        let v = hasher.verify("interop password", Some(&argon2i)).await.unwrap();
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"interop password", &salt)
+        .unwrap()
+        .to_string();
+        let v = hasher
+            .verify("interop password", Some(&argon2i))
+            .await
+            .unwrap();
         assert!(v.valid && v.needs_rehash);
     }
 

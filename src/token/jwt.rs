@@ -1,7 +1,8 @@
-use std::fmt;
+use std::{collections::HashMap, fmt, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::Secret;
@@ -51,6 +52,35 @@ pub struct JwtKeys {
     audience: String,
     ttl_secs: i64,
     leeway_secs: i64,
+    verified: VerifiedCache,
+}
+
+/// Tokens whose signature and claims were already verified, keyed by the
+/// whole token string (so only the byte-identical token hits). Expiry is
+/// still checked on every use. Bounded: emptied when full.
+struct VerifiedCache {
+    capacity: usize,
+    map: RwLock<HashMap<Box<str>, Arc<AccessClaims>>>,
+}
+
+impl VerifiedCache {
+    fn get(&self, token: &str) -> Option<Arc<AccessClaims>> {
+        if self.capacity == 0 {
+            return None;
+        }
+        self.map.read().get(token).cloned()
+    }
+
+    fn insert(&self, token: &str, claims: Arc<AccessClaims>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut map = self.map.write();
+        if map.len() >= self.capacity {
+            map.clear();
+        }
+        map.insert(token.into(), claims);
+    }
 }
 
 impl fmt::Debug for JwtKeys {
@@ -103,6 +133,10 @@ impl JwtKeys {
                 .map_err(|_| Error::Config("jwt.access_ttl_secs is too large".into()))?,
             leeway_secs: i64::try_from(config.leeway_secs)
                 .map_err(|_| Error::Config("jwt.leeway_secs is too large".into()))?,
+            verified: VerifiedCache {
+                capacity: config.verified_cache_size,
+                map: RwLock::new(HashMap::new()),
+            },
         })
     }
 
@@ -136,17 +170,32 @@ impl JwtKeys {
     /// `now`. Whether the user and session are still valid is the manager's
     /// job.
     ///
+    /// A token that verified once is remembered (byte-identical token only,
+    /// bounded by `jwt.verified_cache_size`), so a client reusing its token
+    /// skips the signature and JSON work; `exp` is checked every time.
+    ///
     /// # Errors
     ///
     /// [`Error::Unauthenticated`] for any invalid token.
-    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims> {
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map_err(|err| {
-                tracing::debug!(error = %err, "access token rejected");
-                Error::Unauthenticated
-            })?;
-        let claims = data.claims;
-        if claims.typ != ACCESS_TOKEN_TYPE || claims.exp + self.leeway_secs <= now.timestamp() {
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Arc<AccessClaims>> {
+        let claims = match self.verified.get(token) {
+            Some(claims) => claims,
+            None => {
+                let data =
+                    jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+                        .map_err(|err| {
+                        tracing::debug!(error = %err, "access token rejected");
+                        Error::Unauthenticated
+                    })?;
+                if data.claims.typ != ACCESS_TOKEN_TYPE {
+                    return Err(Error::Unauthenticated);
+                }
+                let claims = Arc::new(data.claims);
+                self.verified.insert(token, Arc::clone(&claims));
+                claims
+            }
+        };
+        if claims.exp + self.leeway_secs <= now.timestamp() {
             return Err(Error::Unauthenticated);
         }
         Ok(claims)
@@ -200,6 +249,30 @@ mod tests {
         assert_eq!(claims.exp - claims.iat, 1800);
         assert!(keys.verify(&token, now + Duration::seconds(1799)).is_ok());
         assert!(keys.verify(&token, now + Duration::seconds(1800)).is_err());
+        // Cached: still expires.
+        assert!(keys.verify(&token, now).is_ok());
+        assert!(keys.verify(&token, now + Duration::seconds(1800)).is_err());
+    }
+
+    #[test]
+    fn cache_only_matches_identical_tokens() {
+        let keys = keys();
+        let now = Utc::now();
+        let token = keys.issue(&user(), &SessionId::generate(), now).unwrap();
+        assert!(keys.verify(&token, now).is_ok());
+        // Flip one signature character: not in the cache, and invalid.
+        let mut forged = token.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(keys.verify(&forged, now).is_err());
+        let mut config = config("0123456789abcdef0123456789abcdef");
+        config.verified_cache_size = 2;
+        let small = JwtKeys::from_config(&config).unwrap();
+        for _ in 0..5 {
+            let t = small.issue(&user(), &SessionId::generate(), now).unwrap();
+            assert!(small.verify(&t, now).is_ok());
+        }
+        assert!(small.verified.map.read().len() <= 2);
     }
 
     #[test]
