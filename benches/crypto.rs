@@ -41,6 +41,17 @@ fn passwords(c: &mut Criterion) {
                 .expect("verify")
         })
     });
+    // Two verifies at once: what two cores sustain together (memory
+    // bandwidth is shared), the ceiling for login throughput.
+    group.bench_function("argon2id_verify_2_concurrent", |b| {
+        b.to_async(&rt).iter(|| async {
+            let (a, b) = tokio::join!(
+                hasher.verify("correct horse battery staple", Some(&hash)),
+                hasher.verify("correct horse battery staple", Some(&hash)),
+            );
+            (a.expect("verify"), b.expect("verify"))
+        })
+    });
     group.bench_function("unknown_user_dummy_verify", |b| {
         b.to_async(&rt).iter(|| async {
             hasher
@@ -71,8 +82,14 @@ fn tokens(c: &mut Criterion) {
     group.bench_function("issue_hs256", |b| {
         b.iter(|| keys.issue(&user, &session, Utc::now()).expect("issue"))
     });
-    group.bench_function("verify_hs256", |b| {
+    group.bench_function("verify_hs256_cached", |b| {
         b.iter(|| keys.verify(&token, Utc::now()).expect("verify"))
+    });
+    let mut uncached = config.jwt.clone();
+    uncached.verified_cache_size = 0;
+    let uncached = JwtKeys::from_config(&uncached).expect("keys");
+    group.bench_function("verify_hs256_uncached", |b| {
+        b.iter(|| uncached.verify(&token, Utc::now()).expect("verify"))
     });
     group.finish();
 

@@ -17,5 +17,6 @@ mod hooks;
 mod login;
 mod refresh;
 mod register;
+mod smtp;
 mod spec;
 mod tokens;
