@@ -113,7 +113,7 @@ pub fn check_csrf(manager: &AuthManager, req: &Request) -> Result<(), ApiError> 
                 .and_then(|v| v.to_str().ok())
                 .and_then(origin_of)
         });
-    let Some(origin) = origin else {
+    let Some(origin) = origin.as_deref().and_then(origin_of) else {
         return Err(Error::CsrfRejected.into());
     };
     let config = manager.config();
@@ -125,8 +125,16 @@ pub fn check_csrf(manager: &AuthManager, req: &Request) -> Result<(), ApiError> 
     } else if let Some(public) = &config.public_url {
         origin_of(public).as_deref() == Some(origin.as_str())
     } else {
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        host.is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"))
+        // HTTP/2 carries the host in the URI authority, not a Host header.
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        host.and_then(|h| origin_of(&format!("http://{h}")))
+            .zip(origin_of(&origin))
+            .is_some_and(|(h, o)| {
+                o.split_once("://").map(|(_, a)| a) == h.split_once("://").map(|(_, a)| a)
+            })
     };
     if ok {
         Ok(())
@@ -135,13 +143,17 @@ pub fn check_csrf(manager: &AuthManager, req: &Request) -> Result<(), ApiError> 
     }
 }
 
-/// `scheme://host[:port]` of a URL.
+/// The normalised origin `scheme://host[:port]` of a URL: lower-cased,
+/// user info dropped, default ports (80 for http, 443 for https) omitted.
 fn origin_of(url: &str) -> Option<String> {
-    let uri: poem::http::Uri = url.parse().ok()?;
-    let scheme = uri.scheme_str()?;
-    let authority = uri.authority()?.as_str();
-    let authority = authority.rsplit('@').next()?;
-    Some(format!("{scheme}://{authority}"))
+    let uri: poem::http::Uri = url.trim().parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let authority = uri.authority()?;
+    let host = authority.host().to_ascii_lowercase();
+    match (scheme.as_str(), authority.port_u16()) {
+        ("http", Some(80)) | ("https", Some(443)) | (_, None) => Some(format!("{scheme}://{host}")),
+        (_, Some(port)) => Some(format!("{scheme}://{host}:{port}")),
+    }
 }
 
 /// Client IP (from the socket) and user agent of a request.

@@ -37,7 +37,12 @@ pub enum LogoutResponse {
 pub enum MeResponse {
     /// The signed-in user.
     #[oai(status = 200)]
-    Ok(Json<PublicUser>),
+    Ok(
+        Json<PublicUser>,
+        /// `private, no-store`: personal data, not for shared caches.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
 }
 
 /// Answer of `GET /auth/providers`.
@@ -117,7 +122,10 @@ impl CoreApi {
     #[oai(path = "/auth/me", method = "get", operation_id = "me")]
     async fn me(&self, req: &Request, auth: AccessToken) -> Result<MeResponse, ApiError> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        Ok(MeResponse::Ok(Json(PublicUser::from(&principal.user))))
+        Ok(MeResponse::Ok(
+            Json(PublicUser::from(&principal.user)),
+            "private, no-store".into(),
+        ))
     }
 
     /// Enabled providers

@@ -180,7 +180,7 @@ pub(crate) fn poem_error_response(err: poem::Error) -> Response {
         StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "VALIDATION_ERROR",
-            err.to_string(),
+            parse_message(&err.to_string()),
         ),
         StatusCode::UNAUTHORIZED => (status, "UNAUTHENTICATED", "not authenticated".to_owned()),
         StatusCode::NOT_FOUND => (status, "NOT_FOUND", "not found".to_owned()),
@@ -213,4 +213,43 @@ pub(crate) fn poem_error_response(err: poem::Error) -> Response {
         );
     }
     response
+}
+
+/// A parse error's message without the offending value: poem-openapi says
+/// `Expected input type "string", found 12345678.`, and the value may be a
+/// password.
+fn parse_message(message: &str) -> String {
+    match message.find(", found") {
+        Some(at) => format!("{}.", &message[..at]),
+        None => message.to_owned(),
+    }
+}
+
+/// The answer when a handler, hook, provider or store panics: a JSON 500.
+pub(crate) fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("request handler panicked");
+    let mut response =
+        poem_openapi::payload::Json(ErrorBody::new("INTERNAL_ERROR", "internal error"))
+            .into_response();
+    response.set_status(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_messages_drop_the_value() {
+        assert_eq!(
+            parse_message(
+                r#"parse request payload error: Expected input type "string", found 12345678. (occurred while parsing "LoginRequest")"#
+            ),
+            r#"parse request payload error: Expected input type "string"."#
+        );
+        assert_eq!(
+            parse_message("missing field `email`"),
+            "missing field `email`"
+        );
+    }
 }

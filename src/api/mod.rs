@@ -15,8 +15,8 @@ mod strict;
 mod types;
 
 use poem::{
-    middleware::CookieJarManager, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response,
-    Route,
+    middleware::{CatchPanic, CookieJarManager},
+    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route,
 };
 use poem_openapi::{OpenApi, OpenApiService};
 
@@ -100,8 +100,9 @@ impl<A: Endpoint, X: Endpoint> Endpoint for Mount<A, X> {
 }
 
 /// Adds what the API needs around any endpoint: the request body limit
-/// (413), cookie handling, and the mapping of every error to the JSON shape
-/// (poem's parse errors become 422).
+/// (413), cookie handling, the mapping of every error to the JSON shape
+/// (poem's parse errors become 422), and a JSON 500 instead of a dropped
+/// connection if a hook, provider or store panics.
 pub fn wrap<E: IntoEndpoint>(manager: &AuthManager, endpoint: E) -> impl Endpoint<Output = Response>
 where
     E::Endpoint: 'static,
@@ -111,4 +112,5 @@ where
         .with(CookieJarManager::new())
         .with(BodyLimit::new(manager.config().http.max_body_bytes))
         .catch_all_error(|err| async move { error::poem_error_response(err) })
+        .with(CatchPanic::new().with_handler(error::panic_response))
 }

@@ -59,7 +59,7 @@ impl From<&User> for PublicUser {
 }
 
 /// A token pair.
-#[derive(Debug, Clone, Object)]
+#[derive(Clone, Object)]
 #[oai(example)]
 pub struct TokenBody {
     /// Access token (JWT) for `Authorization: Bearer …`.
@@ -70,6 +70,15 @@ pub struct TokenBody {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+}
+
+impl std::fmt::Debug for TokenBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenBody")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Example for TokenBody {
@@ -143,8 +152,19 @@ pub struct ProviderList {
 }
 
 /// Body of `POST /auth/refresh`.
-#[derive(Debug, Clone, Object)]
+#[derive(Clone, Object)]
 pub struct RefreshRequest {
     /// The refresh token. May be omitted when the refresh cookie is sent.
     pub refresh_token: Option<StrictString>,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }

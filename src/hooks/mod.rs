@@ -39,13 +39,6 @@ pub enum Action {
         /// Who is signing in.
         client: ClientInfo,
     },
-    /// A refresh token is about to be rotated.
-    Refresh {
-        /// Owner of the session.
-        user_id: UserId,
-        /// The session.
-        session_id: SessionId,
-    },
 }
 
 impl Action {
@@ -54,7 +47,6 @@ impl Action {
         match self {
             Action::Register { .. } => "register",
             Action::Login { .. } => "login",
-            Action::Refresh { .. } => "refresh",
         }
     }
 }
@@ -117,6 +109,13 @@ pub enum Event {
         /// The ended session.
         session_id: SessionId,
     },
+    /// Every session of a user was ended (`token_version` bumped).
+    SessionsRevoked {
+        /// The user.
+        user_id: UserId,
+        /// Sessions revoked.
+        count: u64,
+    },
     /// A legacy or outdated password hash was replaced with Argon2id.
     PasswordRehashed {
         /// The user.
@@ -143,6 +142,7 @@ impl Event {
             Event::TokenRefreshed { .. } => "token_refreshed",
             Event::RefreshTokenReused { .. } => "refresh_token_reused",
             Event::LoggedOut { .. } => "logout",
+            Event::SessionsRevoked { .. } => "sessions_revoked",
             Event::PasswordRehashed { .. } => "password_rehashed",
             Event::AccountLinked { .. } => "account_linked",
         }

@@ -93,8 +93,6 @@ impl AuthManagerBuilder {
     /// token transport, or a zero session lifetime.
     pub fn build(self) -> Result<AuthManager> {
         let config = self.config;
-        let jwt = JwtKeys::from_config(&config.jwt)?;
-        let hasher = PasswordHasher::new(&config.password)?;
         let policy = PasswordPolicy::new(&config.password);
         let mut providers = ProviderRegistry::default();
         for provider in self.providers {
@@ -123,9 +121,38 @@ impl AuthManagerBuilder {
                 "password.min_chars must be positive and not above password.max_bytes".into(),
             ));
         }
+        let p = &config.password;
+        if p.max_concurrent_hashes > 1024 || p.memory_kib > 1024 * 1024 || p.iterations > 64 {
+            return Err(Error::Config(
+                "password: max_concurrent_hashes ≤ 1024, memory_kib ≤ 1 GiB, iterations ≤ 64"
+                    .into(),
+            ));
+        }
+        let jwt = &config.jwt;
+        if jwt.access_ttl_secs > 7 * 86400
+            || jwt.leeway_secs > 300
+            || jwt.verified_cache_size > 1_000_000
+        {
+            return Err(Error::Config(
+                "jwt: access_ttl_secs ≤ 7 days, leeway_secs ≤ 300, verified_cache_size ≤ 1,000,000"
+                    .into(),
+            ));
+        }
+        if config.refresh.reuse_grace_secs > 300 {
+            return Err(Error::Config(
+                "refresh.reuse_grace_secs must be ≤ 300".into(),
+            ));
+        }
+        if !config.transport.cookie.refresh_path.starts_with('/') {
+            return Err(Error::Config(
+                "transport.cookie.refresh_path must start with `/`".into(),
+            ));
+        }
         if config.http.max_body_bytes == 0 {
             return Err(Error::Config("http.max_body_bytes must be positive".into()));
         }
+        let jwt = JwtKeys::from_config(&config.jwt)?;
+        let hasher = PasswordHasher::new(&config.password)?;
         Ok(AuthManager {
             inner: Arc::new(Inner {
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),

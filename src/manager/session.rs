@@ -111,7 +111,7 @@ impl AuthManager {
 
     /// Ends every session of a user at once: bumps `token_version` first
     /// (so every access and refresh token dies even if the next write is cut
-    /// off), then revokes the session records.
+    /// off), then revokes the session records. Emits `sessions_revoked`.
     ///
     /// # Errors
     ///
@@ -124,10 +124,16 @@ impl AuthManager {
             .bump_token_version(user_id, now)
             .await?
             .ok_or(Error::NotFound("user"))?;
-        self.inner
+        let count = self
+            .inner
             .store
             .revoke_user_sessions(user_id, None, now)
             .await?;
+        self.emit(Event::SessionsRevoked {
+            user_id: user_id.clone(),
+            count,
+        })
+        .await;
         Ok(user)
     }
 

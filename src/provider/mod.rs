@@ -21,7 +21,7 @@ use crate::{
 /// A sign-in request, the same shape for every provider: a JSON body, the
 /// query string and client metadata. The provider deserializes its own
 /// typed input with [`ProviderRequest::body_as`].
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct ProviderRequest {
     /// JSON body (`Null` when there is none).
@@ -30,6 +30,22 @@ pub struct ProviderRequest {
     pub query: HashMap<String, String>,
     /// Who is signing in.
     pub client: ClientInfo,
+}
+
+impl fmt::Debug for ProviderRequest {
+    /// Shows the body's field names only: bodies carry passwords and codes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields: Vec<&str> = self
+            .body
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        f.debug_struct("ProviderRequest")
+            .field("body_fields", &fields)
+            .field("query_keys", &self.query.keys().collect::<Vec<_>>())
+            .field("client", &self.client)
+            .finish()
+    }
 }
 
 impl ProviderRequest {
@@ -223,6 +239,12 @@ impl<'a> ProviderCx<'a> {
     /// The current time from the manager's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.manager.now()
+    }
+
+    /// The longest password the policy accepts, in bytes: no stored password
+    /// can be longer, so a provider may refuse longer input before hashing.
+    pub fn password_max_bytes(&self) -> usize {
+        self.manager.config().password.max_bytes
     }
 
     /// The user with this email (normalised first); `None` for an invalid

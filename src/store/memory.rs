@@ -1,6 +1,6 @@
 //! The embedded in-memory store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -34,11 +34,37 @@ struct State {
     refresh: HashMap<TokenHash, RefreshToken>,
     one_time: HashMap<TokenHash, OneTimeToken>,
     accounts: HashMap<(String, String), LinkedAccount>,
+    /// Token hashes of each session, oldest first, at most
+    /// [`TOKENS_PER_SESSION`].
+    families: HashMap<SessionId, VecDeque<TokenHash>>,
     /// Entry count at which the next sweep runs.
     sweep_at: usize,
 }
 
 const MIN_SWEEP: usize = 1024;
+
+/// Refresh tokens remembered per session for reuse detection. A token more
+/// than this many rotations old is forgotten: presenting it is answered as
+/// an unknown token (401) instead of revoking the session. This bounds
+/// memory for a session that is refreshed in a tight loop.
+pub(crate) const TOKENS_PER_SESSION: usize = 64;
+
+/// Records `hash` as the newest token of `session`, forgetting the oldest
+/// beyond [`TOKENS_PER_SESSION`].
+fn remember(
+    families: &mut HashMap<SessionId, VecDeque<TokenHash>>,
+    refresh: &mut HashMap<TokenHash, RefreshToken>,
+    session: &SessionId,
+    hash: &TokenHash,
+) {
+    let family = families.entry(session.clone()).or_default();
+    family.push_back(hash.clone());
+    while family.len() > TOKENS_PER_SESSION {
+        if let Some(old) = family.pop_front() {
+            refresh.remove(&old);
+        }
+    }
+}
 
 impl MemoryStore {
     /// An empty store.
@@ -60,6 +86,7 @@ impl State {
         let sessions = &self.sessions;
         self.refresh
             .retain(|_, t| sessions.contains_key(&t.session_id));
+        self.families.retain(|id, _| sessions.contains_key(id));
         self.one_time.retain(|_, t| t.expires_at > now);
         self.sweep_at = 2 * (self.sessions.len() + self.refresh.len() + self.one_time.len());
     }
@@ -157,6 +184,10 @@ impl UserStore for MemoryStore {
         state.accounts.retain(|_, a| a.user_id != *id);
         state.sessions.retain(|_, s| s.user_id != *id);
         state.refresh.retain(|_, t| t.user_id != *id);
+        let State {
+            sessions, families, ..
+        } = &mut *state;
+        families.retain(|sid, _| sessions.contains_key(sid));
         state.one_time.retain(|_, t| t.user_id.as_ref() != Some(id));
         Ok(true)
     }
@@ -187,7 +218,11 @@ impl SessionStore for MemoryStore {
         state.sessions.insert(session.id.clone(), session.clone());
         let mut first = first.clone();
         first.session_id = session.id.clone();
-        state.refresh.insert(first.hash.clone(), first);
+        let State {
+            refresh, families, ..
+        } = &mut *state;
+        refresh.insert(first.hash.clone(), first.clone());
+        remember(families, refresh, &session.id, &first.hash);
         Ok(())
     }
 
@@ -200,12 +235,15 @@ impl SessionStore for MemoryStore {
     ) -> StoreResult<Rotation> {
         let mut state = self.state.write();
         let State {
-            sessions, refresh, ..
+            sessions,
+            refresh,
+            families,
+            ..
         } = &mut *state;
         if refresh.contains_key(next) {
             return Err(StoreError::Conflict("refresh token"));
         }
-        let Some(token) = refresh.get_mut(presented) else {
+        let Some(token) = refresh.get(presented) else {
             return Ok(Rotation::Invalid);
         };
         let Some(session) = sessions.get_mut(&token.session_id) else {
@@ -214,24 +252,44 @@ impl SessionStore for MemoryStore {
         if !session.is_alive(now) {
             return Ok(Rotation::Invalid);
         }
-        match token.used_at {
-            Some(used) if now - used >= grace => {
+        // Inside the grace window a used token may be presented again only
+        // while its replacement is still unused (the client lost the
+        // answer); the replacement is then superseded, so one chain lives.
+        let superseded = match (token.used_at, &token.replaced_by) {
+            (None, _) => None,
+            (Some(used), Some(child))
+                if now - used < grace
+                    && refresh.get(child).is_some_and(|c| c.used_at.is_none()) =>
+            {
+                Some(child.clone())
+            }
+            (Some(_), _) => {
                 session.revoked_at = Some(now);
                 return Ok(Rotation::Reused(session.clone()));
             }
-            Some(_) => {}
-            None => token.used_at = Some(now),
+        };
+        if let Some(child) = superseded.and_then(|c| refresh.get_mut(&c)) {
+            // Presenting it from now on counts as reuse.
+            child.used_at = Some(DateTime::UNIX_EPOCH);
+        }
+        if let Some(token) = refresh.get_mut(presented) {
+            token.used_at.get_or_insert(now);
+            token.replaced_by = Some(next.clone());
         }
         session.last_used_at = now;
         let session = session.clone();
-        let next = RefreshToken {
-            hash: next.clone(),
-            session_id: session.id.clone(),
-            user_id: session.user_id.clone(),
-            issued_at: now,
-            used_at: None,
-        };
-        refresh.insert(next.hash.clone(), next);
+        refresh.insert(
+            next.clone(),
+            RefreshToken {
+                hash: next.clone(),
+                session_id: session.id.clone(),
+                user_id: session.user_id.clone(),
+                issued_at: now,
+                used_at: None,
+                replaced_by: None,
+            },
+        );
+        remember(families, refresh, &session.id, next);
         Ok(Rotation::Rotated(session))
     }
 

@@ -123,6 +123,8 @@ pub struct RefreshToken {
     pub issued_at: DateTime<Utc>,
     /// Set when the token is rotated; a used token presented again is reuse.
     pub used_at: Option<DateTime<Utc>>,
+    /// The token that replaced this one at rotation.
+    pub replaced_by: Option<TokenHash>,
 }
 
 impl RefreshToken {
@@ -134,6 +136,7 @@ impl RefreshToken {
             user_id: session.user_id.clone(),
             issued_at: now,
             used_at: None,
+            replaced_by: None,
         }
     }
 }
@@ -305,10 +308,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Atomically rotates `presented` to `next`:
     /// - unused token of a live session → marked used, `next` stored,
     ///   [`Rotation::Rotated`];
-    /// - token used less than `grace` ago → `next` stored too, `Rotated`
-    ///   (with a zero grace, never);
-    /// - token used `grace` or longer ago → the session is revoked,
-    ///   [`Rotation::Reused`];
+    /// - token used less than `grace` ago whose replacement is still unused
+    ///   (the client lost the answer) → `next` stored, the earlier
+    ///   replacement superseded (presenting it later is reuse), `Rotated`;
+    ///   with a zero grace, never;
+    /// - any other used token → the session is revoked, [`Rotation::Reused`];
     /// - unknown token, or session revoked or past `expires_at` →
     ///   [`Rotation::Invalid`], nothing written.
     ///

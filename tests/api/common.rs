@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 
 pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 pub const PASSWORD: &str = "Zq8#vT2!mW-horse";
+/// The front-end origin the cookie tests configure as `public_url`.
+pub const APP_ORIGIN: &str = "https://app.example.com";
 
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
@@ -92,8 +94,18 @@ pub async fn parts(resp: poem::test::TestResponse) -> (StatusCode, Value) {
 }
 
 impl TestApp {
+    /// POSTs JSON from the app's own origin (what a browser on the
+    /// configured front-end sends; harmless without cookie transport).
     pub async fn post(&self, path: &str, json: Value) -> (StatusCode, Value) {
-        parts(self.client.post(path).body_json(&json).send().await).await
+        parts(
+            self.client
+                .post(path)
+                .header("origin", APP_ORIGIN)
+                .body_json(&json)
+                .send()
+                .await,
+        )
+        .await
     }
 
     pub async fn register(&self, email: &str) -> Value {

@@ -35,6 +35,7 @@ async fn sign_in_sets_hardened_cookies_that_authenticate() {
     let resp = app
         .client
         .post("/auth/login")
+        .header("origin", APP_ORIGIN)
         .body_json(&json!({"email": "zoe@example.com", "password": PASSWORD}))
         .send()
         .await;
@@ -168,8 +169,115 @@ async fn insecure_cookies_only_when_configured() {
     let resp = app
         .client
         .post("/auth/login")
+        .header("origin", APP_ORIGIN)
         .body_json(&json!({"email": "cy@example.com", "password": PASSWORD}))
         .send()
         .await;
-    assert!(cookies_of(&resp).iter().all(|c| !c.contains("Secure")));
+    let cookies = cookies_of(&resp);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies.iter().all(|c| !c.contains("Secure")));
+}
+
+#[tokio::test]
+async fn cookie_sign_in_refuses_cross_site_requests() {
+    // Login CSRF: a hostile page must not sign the browser into another account.
+    let app = app_with_config(cookie_config());
+    app.register("dee@example.com").await;
+    let form = [("username", "dee@example.com"), ("password", PASSWORD)];
+    let (status, body) = parts(
+        app.client
+            .post("/auth/token")
+            .header("origin", "https://evil.example")
+            .form(&form)
+            .send()
+            .await,
+    )
+    .await;
+    assert_error(status, &body, 403, "CSRF_REJECTED");
+    let (status, body) = parts(app.client.post("/auth/token").form(&form).send().await).await;
+    assert_error(status, &body, 403, "CSRF_REJECTED");
+    let (status, body) = parts(
+        app.client
+            .post("/auth/login")
+            .header("origin", "https://evil.example")
+            .body_json(&json!({"email": "dee@example.com", "password": PASSWORD}))
+            .send()
+            .await,
+    )
+    .await;
+    assert_error(status, &body, 403, "CSRF_REJECTED");
+    let resp = app
+        .client
+        .post("/auth/token")
+        .header("origin", "https://APP.example.com:443")
+        .form(&form)
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    assert_eq!(cookies_of(&resp).len(), 2);
+}
+
+#[tokio::test]
+async fn cookie_refresh_without_origin_is_refused() {
+    let app = app_with_config(cookie_config());
+    app.register("eli@example.com").await;
+    let resp = app
+        .client
+        .post("/auth/login")
+        .header("origin", "https://app.example.com")
+        .body_json(&json!({"email": "eli@example.com", "password": PASSWORD}))
+        .send()
+        .await;
+    let cookies = cookies_of(&resp);
+    let refresh = value_of(&cookies, "portcullis_refresh").to_owned();
+    let (status, body) = parts(
+        app.client
+            .post("/auth/refresh")
+            .header("cookie", format!("portcullis_refresh={refresh}"))
+            .body_json(&json!({}))
+            .send()
+            .await,
+    )
+    .await;
+    assert_error(status, &body, 403, "CSRF_REJECTED");
+}
+
+#[tokio::test]
+async fn allowed_origins_and_host_fallback() {
+    // An explicit allow-list.
+    let mut config = cookie_config();
+    config.transport.cookie.allowed_origins = vec!["https://spa.example.org".into()];
+    let app = app_with_config(config);
+    app.register("fox@example.com").await;
+    let login = |origin: &'static str| {
+        app.client
+            .post("/auth/login")
+            .header("origin", origin)
+            .body_json(&json!({"email": "fox@example.com", "password": PASSWORD}))
+            .send()
+    };
+    login("https://spa.example.org").await.assert_status_is_ok();
+    login("https://app.example.com")
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+
+    // Neither list nor public URL: the request's own host.
+    let mut config = test_config();
+    config.transport.cookies = true;
+    let app = app_with_config(config);
+    app.register("gus@example.com").await;
+    let login = |origin: &'static str| {
+        app.client
+            .post("/auth/login")
+            .header("host", "auth.example.net")
+            .header("origin", origin)
+            .body_json(&json!({"email": "gus@example.com", "password": PASSWORD}))
+            .send()
+    };
+    login("https://auth.example.net")
+        .await
+        .assert_status_is_ok();
+    login("https://evil.example")
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
 }

@@ -35,6 +35,19 @@ async fn malformed_bodies_get_422_json() {
 }
 
 #[tokio::test]
+async fn validation_messages_do_not_echo_values() {
+    let app = app();
+    let (status, body) = app
+        .post(
+            "/auth/login",
+            json!({"email": "a@example.com", "password": 98765432}),
+        )
+        .await;
+    assert_error(status, &body, 422, "VALIDATION_ERROR");
+    assert!(!body.to_string().contains("98765432"), "{body}");
+}
+
+#[tokio::test]
 async fn bodies_over_the_limit_get_413() {
     let app = app();
     let big = json!({"email": "a@example.com", "password": "x".repeat(70 * 1024)});

@@ -62,6 +62,31 @@ async fn a_before_hook_vetoes_login() {
         )
         .await;
     assert_error(status, &body, 403, "BANNED");
+    let events = app.events.lock().clone();
+    let failed = serde_json::to_value(events.last().unwrap()).unwrap();
+    assert_eq!(failed["event"], "login_failed");
+    assert_eq!(failed["code"], "BANNED");
+    assert!(!app.event_names().contains(&"login_succeeded"));
+}
+
+#[tokio::test]
+async fn a_panicking_hook_gets_a_json_500_not_a_dropped_connection() {
+    let app = app_with(test_config(), |b| {
+        b.hook(veto_fn(|_action: Action| async move {
+            if true {
+                panic!("hook bug");
+            }
+            Ok(())
+        }))
+    });
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "max@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 500, "INTERNAL_ERROR");
+    assert!(!body.to_string().contains("hook bug"));
 }
 
 #[tokio::test]

@@ -225,6 +225,35 @@ async fn bcrypt_hashes_sign_in_and_are_upgraded_to_argon2id() {
 }
 
 #[tokio::test]
+async fn long_passwords_up_to_the_configured_limit_sign_in() {
+    let mut config = test_config();
+    config.password.max_bytes = 8192;
+    let app = app_with_config(config);
+    let long = "Long-pass-phrase-9! ".repeat(250); // 5,000 bytes
+    let (status, _) = app
+        .post(
+            "/auth/register",
+            json!({"email": "lou@example.com", "password": long}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .post(
+            "/auth/login",
+            json!({"email": "lou@example.com", "password": long}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .post(
+            "/auth/login",
+            json!({"email": "lou@example.com", "password": "x".repeat(9000)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn providers_lists_credentials() {
     let app = app();
     let (status, body) = parts(app.client.get("/auth/providers").send().await).await;

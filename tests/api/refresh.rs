@@ -64,6 +64,73 @@ async fn sessions_have_an_absolute_lifetime() {
 }
 
 #[tokio::test]
+async fn grace_window_keeps_a_single_chain() {
+    let mut config = test_config();
+    config.refresh.reuse_grace_secs = 10;
+    let app = app_with_config(config);
+
+    // The answer to r1 was lost: a retry inside the window gets r3, and the
+    // lost r2 is superseded, so presenting it later is reuse.
+    let (_, r1) = app.signed_in("hal@example.com").await;
+    let (_, lost) = app.refresh(&r1).await;
+    let r2 = lost["refresh_token"].as_str().unwrap().to_owned();
+    let (status, retry) = app.refresh(&r1).await;
+    assert_eq!(status, StatusCode::OK);
+    let r3 = retry["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.refresh(&r2).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh(&r3).await.0,
+        StatusCode::UNAUTHORIZED,
+        "family revoked by the reuse"
+    );
+
+    // Once the replacement was used, replaying the parent is reuse even
+    // inside the window.
+    let (_, a1) = app.signed_in("ida@example.com").await;
+    let (_, a2) = app.refresh(&a1).await;
+    let (status, a3) = app.refresh(a2["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.refresh(&a1).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh(a3["refresh_token"].as_str().unwrap()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grace_window_under_parallel_refreshes_leaves_one_live_token() {
+    let mut config = test_config();
+    config.refresh.reuse_grace_secs = 10;
+    let app = std::sync::Arc::new(app_with_config(config));
+    let (_, r1) = app.signed_in("jon@example.com").await;
+    let tasks = (0..16).map(|_| {
+        let app = app.clone();
+        let r1 = r1.clone();
+        tokio::spawn(async move { app.refresh(&r1).await })
+    });
+    let results: Vec<_> = futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let issued: Vec<String> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .map(|(_, b)| b["refresh_token"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!issued.is_empty());
+    // At most one chain survives: whatever order the issued tokens are
+    // presented in, at most one of them refreshes.
+    let mut successes = 0;
+    for token in &issued {
+        if app.refresh(token).await.0 == StatusCode::OK {
+            successes += 1;
+        }
+    }
+    assert!(successes <= 1, "{successes} live chains");
+}
+
+#[tokio::test]
 async fn grace_window_tolerates_a_quick_retry() {
     let mut config = test_config();
     config.refresh.reuse_grace_secs = 10;
@@ -121,4 +188,24 @@ async fn logout_ends_only_this_session_at_once() {
     resp.assert_status(StatusCode::UNAUTHORIZED);
     let resp = app.client.post("/auth/logout").send().await;
     resp.assert_status(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn very_old_tokens_are_forgotten_not_fatal() {
+    // The memory store remembers the last 64 tokens of a session.
+    let app = app();
+    let (_, first) = app.signed_in("kai@example.com").await;
+    let mut current = first.clone();
+    for _ in 0..70 {
+        let (status, pair) = app.refresh(&current).await;
+        assert_eq!(status, StatusCode::OK);
+        current = pair["refresh_token"].as_str().unwrap().to_owned();
+    }
+    let (status, body) = app.refresh(&first).await;
+    assert_error(status, &body, 401, "INVALID_REFRESH_TOKEN");
+    assert_eq!(
+        app.refresh(&current).await.0,
+        StatusCode::OK,
+        "session still alive"
+    );
 }

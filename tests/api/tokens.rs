@@ -172,6 +172,7 @@ async fn token_version_bump_kills_old_access_and_refresh_tokens() {
         .unwrap();
     let bumped = app.manager.revoke_all_sessions(&user.id).await.unwrap();
     assert_eq!(bumped.token_version, user.token_version + 1);
+    assert!(app.event_names().contains(&"sessions_revoked"));
     for token in [&access, &access2] {
         assert_eq!(app.me(token).await.0, StatusCode::UNAUTHORIZED);
     }

@@ -30,7 +30,8 @@ use poem_openapi::{
 };
 use portcullis::{
     api::{
-        client_info, set_token_cookies, ApiError, ApiTags, PublicUser, StrictString, TokenResponse,
+        check_csrf, client_info, set_token_cookies, ApiError, ApiTags, PublicUser, StrictString,
+        TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
     Registration, Result,
@@ -73,7 +74,7 @@ impl Provider for CredentialsProvider {
         request: ProviderRequest,
     ) -> Result<Identity> {
         let input: LoginInput = request.body_as()?;
-        if input.password.len() > portcullis::PasswordConfig::default().max_bytes.max(4096) {
+        if input.password.len() > cx.password_max_bytes() {
             // No stored password can be this long; refuse before hashing it.
             return Err(Error::InvalidCredentials);
         }
@@ -88,7 +89,7 @@ impl Provider for CredentialsProvider {
 }
 
 /// Body of `POST /auth/register`.
-#[derive(Debug, Clone, Object)]
+#[derive(Clone, Object)]
 #[oai(example)]
 pub struct RegisterRequest {
     /// Email address; unique, compared case-insensitively.
@@ -110,7 +111,7 @@ impl Example for RegisterRequest {
 }
 
 /// Body of `POST /auth/login`.
-#[derive(Debug, Clone, Object)]
+#[derive(Clone, Object)]
 #[oai(example)]
 pub struct LoginRequest {
     /// Email address.
@@ -129,7 +130,7 @@ impl Example for LoginRequest {
 }
 
 /// OAuth2 password-grant form of `POST /auth/token` (RFC 6749 §4.3).
-#[derive(Debug, Clone, Object, Deserialize)]
+#[derive(Clone, Object, Deserialize)]
 pub struct TokenForm {
     /// `password` when given.
     pub grant_type: Option<String>,
@@ -139,6 +140,32 @@ pub struct TokenForm {
     pub password: String,
     /// Ignored.
     pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for RegisterRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterRequest")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TokenForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenForm")
+            .field("grant_type", &self.grant_type)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Answer of `POST /auth/register`.
@@ -171,6 +198,13 @@ impl CredentialsApi {
         email: String,
         password: String,
     ) -> Result<TokenResponse, ApiError> {
+        // With cookie transport, a sign-in sets session cookies: refuse
+        // cross-site requests so a hostile page cannot sign the browser into
+        // the attacker's account (login CSRF; the form endpoint needs no
+        // CORS preflight).
+        if self.manager.config().transport.cookies {
+            check_csrf(&self.manager, req)?;
+        }
         let request =
             ProviderRequest::new(serde_json::json!({ "email": email, "password": password }))
                 .with_client(client_info(req));
