@@ -79,6 +79,8 @@ pub use store::{
     AccountStore, ClientInfo, LinkedAccount, MemoryStore, OneTimeToken, OneTimeTokenStore,
     RefreshToken, Rotation, Session, SessionStore, Store, StoreError, StoreResult, UserStore,
 };
+#[cfg(feature = "mongodb")]
+pub use store::{MongoConfig, MongoStore};
 pub use token::{AccessClaims, JwtKeys, OpaqueToken, Secret, TokenHash, ACCESS_TOKEN_TYPE};
 pub use user::{normalize_email, SessionId, User, UserId, MAX_EMAIL_LEN};
 

@@ -7,6 +7,8 @@
 //! single use: the store does it in one operation.
 
 mod memory;
+#[cfg(feature = "mongodb")]
+mod mongo;
 
 use std::fmt;
 
@@ -15,6 +17,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryStore;
+#[cfg(feature = "mongodb")]
+pub use mongo::{MongoConfig, MongoStore};
 
 use crate::{
     token::TokenHash,

@@ -35,22 +35,32 @@ pub fn test_config() -> AuthConfig {
     config
 }
 
-pub fn app() -> TestApp {
-    app_with(test_config(), |b| b)
+pub async fn app() -> TestApp {
+    app_with(test_config(), |b| b).await
 }
 
-pub fn app_with_config(config: AuthConfig) -> TestApp {
-    app_with(config, |b| b)
+pub async fn app_with_config(config: AuthConfig) -> TestApp {
+    app_with(config, |b| b).await
 }
 
-pub fn app_with(
+/// The store the HTTP tests run on: `PORTCULLIS_TEST_STORE=mongo` for a
+/// fresh MongoDB database per test, else a new `MemoryStore`.
+pub async fn test_store() -> Arc<dyn Store> {
+    match std::env::var("PORTCULLIS_TEST_STORE").as_deref() {
+        Ok("mongo") => portcullis_testkit::mongo_store().await,
+        Ok("memory") | Err(_) => Arc::new(MemoryStore::new()),
+        Ok(other) => panic!("PORTCULLIS_TEST_STORE={other}: use `memory` or `mongo`"),
+    }
+}
+
+pub async fn app_with(
     config: AuthConfig,
     extra: impl FnOnce(AuthManagerBuilder) -> AuthManagerBuilder,
 ) -> TestApp {
-    app_on_store(config, Arc::new(MemoryStore::new()), extra)
+    app_on_store(config, test_store().await, extra).await
 }
 
-pub fn app_on_store(
+pub async fn app_on_store(
     config: AuthConfig,
     store: Arc<dyn Store>,
     extra: impl FnOnce(AuthManagerBuilder) -> AuthManagerBuilder,

@@ -8,7 +8,7 @@ use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_parallel_refreshes_of_one_token_give_at_most_one_success() {
-    let app = Arc::new(app());
+    let app = Arc::new(app().await);
     let (_, refresh) = app.signed_in("will@example.com").await;
     let tasks = (0..16).map(|_| {
         let app = app.clone();
@@ -40,7 +40,7 @@ async fn sixteen_parallel_refreshes_of_one_token_give_at_most_one_success() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_parallel_registrations_of_one_email_give_one_201() {
-    let app = Arc::new(app());
+    let app = Arc::new(app().await);
     let tasks = (0..16).map(|i| {
         let app = app.clone();
         // Same address, different case: still one account.
@@ -77,7 +77,7 @@ async fn sixteen_parallel_registrations_of_one_email_give_one_201() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_logins_get_separate_sessions() {
-    let app = Arc::new(app());
+    let app = Arc::new(app().await);
     app.register("yan@example.com").await;
     let tasks = (0..8).map(|_| {
         let app = app.clone();

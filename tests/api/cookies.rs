@@ -30,7 +30,7 @@ fn value_of<'a>(cookies: &'a [String], name: &str) -> &'a str {
 
 #[tokio::test]
 async fn sign_in_sets_hardened_cookies_that_authenticate() {
-    let app = app_with_config(cookie_config());
+    let app = app_with_config(cookie_config()).await;
     app.register("zoe@example.com").await;
     let resp = app
         .client
@@ -138,7 +138,7 @@ async fn sign_in_sets_hardened_cookies_that_authenticate() {
 
 #[tokio::test]
 async fn cookies_are_ignored_when_the_transport_is_off() {
-    let app = app();
+    let app = app().await;
     let (access, _) = app.signed_in("ada@example.com").await;
     let (status, _) = parts(
         app.client
@@ -155,7 +155,7 @@ async fn cookies_are_ignored_when_the_transport_is_off() {
 async fn bearer_is_refused_when_only_cookies_are_on() {
     let mut config = cookie_config();
     config.transport.bearer = false;
-    let app = app_with_config(config);
+    let app = app_with_config(config).await;
     let (access, _) = app.signed_in("bea@example.com").await;
     assert_eq!(app.me(&access).await.0, StatusCode::UNAUTHORIZED);
 }
@@ -164,7 +164,7 @@ async fn bearer_is_refused_when_only_cookies_are_on() {
 async fn insecure_cookies_only_when_configured() {
     let mut config = cookie_config();
     config.transport.cookie.secure = false;
-    let app = app_with_config(config);
+    let app = app_with_config(config).await;
     app.register("cy@example.com").await;
     let resp = app
         .client
@@ -181,7 +181,7 @@ async fn insecure_cookies_only_when_configured() {
 #[tokio::test]
 async fn cookie_sign_in_refuses_cross_site_requests() {
     // Login CSRF: a hostile page must not sign the browser into another account.
-    let app = app_with_config(cookie_config());
+    let app = app_with_config(cookie_config()).await;
     app.register("dee@example.com").await;
     let form = [("username", "dee@example.com"), ("password", PASSWORD)];
     let (status, body) = parts(
@@ -219,7 +219,7 @@ async fn cookie_sign_in_refuses_cross_site_requests() {
 
 #[tokio::test]
 async fn cookie_refresh_without_origin_is_refused() {
-    let app = app_with_config(cookie_config());
+    let app = app_with_config(cookie_config()).await;
     app.register("eli@example.com").await;
     let resp = app
         .client
@@ -247,7 +247,7 @@ async fn allowed_origins_and_host_fallback() {
     // An explicit allow-list.
     let mut config = cookie_config();
     config.transport.cookie.allowed_origins = vec!["https://spa.example.org".into()];
-    let app = app_with_config(config);
+    let app = app_with_config(config).await;
     app.register("fox@example.com").await;
     let login = |origin: &'static str| {
         app.client
@@ -264,7 +264,7 @@ async fn allowed_origins_and_host_fallback() {
     // Neither list nor public URL: the request's own host.
     let mut config = test_config();
     config.transport.cookies = true;
-    let app = app_with_config(config);
+    let app = app_with_config(config).await;
     app.register("gus@example.com").await;
     let login = |origin: &'static str| {
         app.client

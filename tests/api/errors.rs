@@ -7,7 +7,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn malformed_bodies_get_422_json() {
-    let app = app();
+    let app = app().await;
     let cases: [(&str, &str); 6] = [
         ("{bad json", "application/json"),
         ("", "application/json"),
@@ -36,7 +36,7 @@ async fn malformed_bodies_get_422_json() {
 
 #[tokio::test]
 async fn validation_messages_do_not_echo_values() {
-    let app = app();
+    let app = app().await;
     let (status, body) = app
         .post(
             "/auth/login",
@@ -49,7 +49,7 @@ async fn validation_messages_do_not_echo_values() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_get_413() {
-    let app = app();
+    let app = app().await;
     let big = json!({"email": "a@example.com", "password": "x".repeat(70 * 1024)});
     let (status, body) = app.post("/auth/register", big.clone()).await;
     assert_error(status, &body, 413, "PAYLOAD_TOO_LARGE");
@@ -77,7 +77,7 @@ async fn bodies_over_the_limit_get_413() {
     // A configurable limit.
     let mut config = test_config();
     config.http.max_body_bytes = 64;
-    let small = app_with_config(config);
+    let small = app_with_config(config).await;
     let (status, _) = small
         .post(
             "/auth/login",
@@ -89,7 +89,7 @@ async fn bodies_over_the_limit_get_413() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_get_json_errors() {
-    let app = app();
+    let app = app().await;
     let (status, body) = parts(app.client.get("/auth/nope").send().await).await;
     assert_error(status, &body, 404, "NOT_FOUND");
     let (status, body) = parts(app.client.get("/auth/login").send().await).await;
@@ -98,7 +98,7 @@ async fn unknown_routes_and_methods_get_json_errors() {
 
 #[tokio::test]
 async fn a_store_that_is_down_gets_503_json() {
-    let app = app_on_store(test_config(), Arc::new(DownStore), |b| b);
+    let app = app_on_store(test_config(), Arc::new(DownStore), |b| b).await;
     let (status, body) = app
         .post(
             "/auth/login",
@@ -121,7 +121,7 @@ async fn a_store_that_is_down_gets_503_json() {
     assert_error(status, &body, 503, "SERVICE_UNAVAILABLE");
 
     // A valid token checked against a down store: 503, not 401 or 500.
-    let up = app_with_config(test_config());
+    let up = app_with_config(test_config()).await;
     let (access, _) = up.signed_in("b@example.com").await;
     let (status, body) = app.me(&access).await;
     assert_error(status, &body, 503, "SERVICE_UNAVAILABLE");

@@ -18,7 +18,8 @@ async fn a_before_hook_vetoes_registration_with_its_own_code() {
                 _ => Ok(()),
             }
         }))
-    });
+    })
+    .await;
     let (status, body) = app
         .post(
             "/auth/register",
@@ -53,7 +54,8 @@ async fn a_before_hook_vetoes_login() {
                 _ => Ok(()),
             }
         }))
-    });
+    })
+    .await;
     app.register("banned@example.com").await;
     let (status, body) = app
         .post(
@@ -78,7 +80,8 @@ async fn a_panicking_hook_gets_a_json_500_not_a_dropped_connection() {
             }
             Ok(())
         }))
-    });
+    })
+    .await;
     let (status, body) = app
         .post(
             "/auth/register",
@@ -93,7 +96,8 @@ async fn a_panicking_hook_gets_a_json_500_not_a_dropped_connection() {
 async fn after_hooks_see_every_event_and_failures_do_not_undo_flows() {
     let app = app_with(test_config(), |b| {
         b.hook(hook_fn(|_event| async { Err("audit sink is down".into()) }))
-    });
+    })
+    .await;
     let (access, refresh) = app.signed_in("fay@example.com").await;
     let (status, _) = app
         .post(

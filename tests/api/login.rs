@@ -5,7 +5,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn login_answers_a_token_pair_without_caching() {
-    let app = app();
+    let app = app().await;
     app.register("erin@example.com").await;
     let resp = app
         .client
@@ -28,7 +28,7 @@ async fn login_answers_a_token_pair_without_caching() {
 
 #[tokio::test]
 async fn wrong_password_and_unknown_email_get_the_same_401() {
-    let app = app();
+    let app = app().await;
     app.register("frank@example.com").await;
     let (s1, wrong) = app
         .post(
@@ -54,7 +54,7 @@ async fn wrong_password_and_unknown_email_get_the_same_401() {
 
 #[tokio::test]
 async fn token_endpoint_takes_the_oauth2_password_form() {
-    let app = app();
+    let app = app().await;
     app.register("gina@example.com").await;
     let resp = app
         .client
@@ -111,7 +111,7 @@ async fn token_endpoint_takes_the_oauth2_password_form() {
 
 #[tokio::test]
 async fn inactive_users_get_403_only_with_the_right_password() {
-    let app = app();
+    let app = app().await;
     app.register("hank@example.com").await;
     let store = app.manager.store();
     let mut user = store
@@ -139,7 +139,7 @@ async fn inactive_users_get_403_only_with_the_right_password() {
 
 #[tokio::test]
 async fn deactivation_kills_live_access_and_refresh_tokens() {
-    let app = app();
+    let app = app().await;
     let (access, refresh) = app.signed_in("ian@example.com").await;
     let store = app.manager.store();
     let mut user = store
@@ -159,7 +159,7 @@ async fn deactivation_kills_live_access_and_refresh_tokens() {
 async fn unverified_users_are_refused_when_verification_is_required() {
     let mut config = test_config();
     config.accounts.require_verified_email = true;
-    let app = app_with_config(config);
+    let app = app_with_config(config).await;
     app.register("jane@example.com").await;
     let (status, body) = app
         .post(
@@ -181,7 +181,7 @@ async fn unverified_users_are_refused_when_verification_is_required() {
 
 #[tokio::test]
 async fn bcrypt_hashes_sign_in_and_are_upgraded_to_argon2id() {
-    let app = app();
+    let app = app().await;
     app.register("kim@example.com").await;
     let store = app.manager.store();
     let mut user = store
@@ -228,7 +228,7 @@ async fn bcrypt_hashes_sign_in_and_are_upgraded_to_argon2id() {
 async fn long_passwords_up_to_the_configured_limit_sign_in() {
     let mut config = test_config();
     config.password.max_bytes = 8192;
-    let app = app_with_config(config);
+    let app = app_with_config(config).await;
     let long = "Long-pass-phrase-9! ".repeat(250); // 5,000 bytes
     let (status, _) = app
         .post(
@@ -255,7 +255,7 @@ async fn long_passwords_up_to_the_configured_limit_sign_in() {
 
 #[tokio::test]
 async fn providers_lists_credentials() {
-    let app = app();
+    let app = app().await;
     let (status, body) = parts(app.client.get("/auth/providers").send().await).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(

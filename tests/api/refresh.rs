@@ -6,7 +6,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let app = app();
+    let app = app().await;
     let (access, r1) = app.signed_in("sam@example.com").await;
     let (status, pair) = app.refresh(&r1).await;
     assert_eq!(status, StatusCode::OK, "{pair}");
@@ -38,7 +38,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 
 #[tokio::test]
 async fn unknown_and_malformed_refresh_tokens() {
-    let app = app();
+    let app = app().await;
     let (status, body) = app.refresh("not-a-token").await;
     assert_error(status, &body, 401, "INVALID_REFRESH_TOKEN");
     let (status, body) = app.post("/auth/refresh", json!({})).await;
@@ -49,7 +49,7 @@ async fn unknown_and_malformed_refresh_tokens() {
 
 #[tokio::test]
 async fn sessions_have_an_absolute_lifetime() {
-    let app = app();
+    let app = app().await;
     let (_, mut refresh) = app.signed_in("tia@example.com").await;
     // Refreshing every 10 days keeps working until day 30, never past it.
     for _ in 0..2 {
@@ -67,7 +67,7 @@ async fn sessions_have_an_absolute_lifetime() {
 async fn grace_window_keeps_a_single_chain() {
     let mut config = test_config();
     config.refresh.reuse_grace_secs = 10;
-    let app = app_with_config(config);
+    let app = app_with_config(config).await;
 
     // The answer to r1 was lost: a retry inside the window gets r3, and the
     // lost r2 is superseded, so presenting it later is reuse.
@@ -101,7 +101,7 @@ async fn grace_window_keeps_a_single_chain() {
 async fn grace_window_under_parallel_refreshes_leaves_one_live_token() {
     let mut config = test_config();
     config.refresh.reuse_grace_secs = 10;
-    let app = std::sync::Arc::new(app_with_config(config));
+    let app = std::sync::Arc::new(app_with_config(config).await);
     let (_, r1) = app.signed_in("jon@example.com").await;
     let tasks = (0..16).map(|_| {
         let app = app.clone();
@@ -134,7 +134,7 @@ async fn grace_window_under_parallel_refreshes_leaves_one_live_token() {
 async fn grace_window_tolerates_a_quick_retry() {
     let mut config = test_config();
     config.refresh.reuse_grace_secs = 10;
-    let app = app_with_config(config);
+    let app = app_with_config(config).await;
     let (_, r1) = app.signed_in("uma@example.com").await;
     assert_eq!(app.refresh(&r1).await.0, StatusCode::OK);
     app.clock.advance(Duration::seconds(5));
@@ -156,7 +156,7 @@ async fn grace_window_tolerates_a_quick_retry() {
 
 #[tokio::test]
 async fn logout_ends_only_this_session_at_once() {
-    let app = app();
+    let app = app().await;
     let (access, refresh) = app.signed_in("vic@example.com").await;
     let other = app.login("vic@example.com").await;
     let resp = app
@@ -193,7 +193,7 @@ async fn logout_ends_only_this_session_at_once() {
 #[tokio::test]
 async fn very_old_tokens_are_forgotten_not_fatal() {
     // The memory store remembers the last 64 tokens of a session.
-    let app = app();
+    let app = app().await;
     let (_, first) = app.signed_in("kai@example.com").await;
     let mut current = first.clone();
     for _ in 0..70 {

@@ -5,7 +5,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn register_returns_the_public_user() {
-    let app = app();
+    let app = app().await;
     let (status, body) = app
         .post(
             "/auth/register",
@@ -48,7 +48,7 @@ async fn register_returns_the_public_user() {
 
 #[tokio::test]
 async fn clients_cannot_set_privileged_fields() {
-    let app = app();
+    let app = app().await;
     let (status, body) = app
         .post(
             "/auth/register",
@@ -68,7 +68,7 @@ async fn clients_cannot_set_privileged_fields() {
 
 #[tokio::test]
 async fn email_is_unique_case_insensitively() {
-    let app = app();
+    let app = app().await;
     app.register("bob@example.com").await;
     let (status, body) = app
         .post(
@@ -81,7 +81,7 @@ async fn email_is_unique_case_insensitively() {
 
 #[tokio::test]
 async fn invalid_emails_get_422_with_field() {
-    let app = app();
+    let app = app().await;
     let long = format!("{}@example.com", "a".repeat(250));
     for email in [
         "not-an-email",
@@ -115,7 +115,7 @@ async fn invalid_emails_get_422_with_field() {
 
 #[tokio::test]
 async fn weak_and_overlong_passwords_get_422() {
-    let app = app();
+    let app = app().await;
     let cases = [
         ("short1!", "PASSWORD_TOO_SHORT"),
         ("password123", "PASSWORD_TOO_COMMON"),
@@ -176,7 +176,7 @@ async fn weak_and_overlong_passwords_get_422() {
 
 #[tokio::test]
 async fn names_are_validated() {
-    let app = app();
+    let app = app().await;
     let (status, body) = app
         .post(
             "/auth/register",

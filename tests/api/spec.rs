@@ -8,9 +8,9 @@ use crate::common::*;
 
 const SPEC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
 
-#[test]
-fn committed_spec_matches_the_code() {
-    let app = app();
+#[tokio::test]
+async fn committed_spec_matches_the_code() {
+    let app = app().await;
     let spec = api::spec_json(&app.manager, CredentialsApi::new(&app.manager)) + "\n";
     if std::env::var("PORTCULLIS_BLESS").is_ok_and(|v| v == "1") {
         std::fs::write(SPEC_PATH, &spec).unwrap();
@@ -23,9 +23,9 @@ fn committed_spec_matches_the_code() {
     );
 }
 
-#[test]
-fn spec_documents_every_operation_error_and_scheme() {
-    let app = app();
+#[tokio::test]
+async fn spec_documents_every_operation_error_and_scheme() {
+    let app = app().await;
     let spec: Value = serde_json::from_str(&api::spec_json(
         &app.manager,
         CredentialsApi::new(&app.manager),

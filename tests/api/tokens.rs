@@ -23,7 +23,7 @@ fn sign(claims: &Value, secret: &str) -> String {
 
 #[tokio::test]
 async fn access_token_carries_the_documented_claims() {
-    let app = app();
+    let app = app().await;
     let (access, _) = app.signed_in("lee@example.com").await;
     let claims = claims_of(&access);
     for key in [
@@ -49,7 +49,7 @@ async fn access_token_carries_the_documented_claims() {
 
 #[tokio::test]
 async fn forged_tokens_get_401() {
-    let app = app();
+    let app = app().await;
     let (access, _) = app.signed_in("max@example.com").await;
     let claims = claims_of(&access);
 
@@ -92,7 +92,7 @@ async fn forged_tokens_get_401() {
 
 #[tokio::test]
 async fn wrong_audience_issuer_or_type_get_401() {
-    let app = app();
+    let app = app().await;
     let (access, _) = app.signed_in("ned@example.com").await;
     let claims = claims_of(&access);
     let (status, _) = app.me(&sign(&claims, SECRET)).await;
@@ -127,16 +127,16 @@ async fn another_deployment_audience_is_refused() {
     let mut config = test_config();
     config.jwt.audience = "billing".into();
     config.jwt.secret = Some(Secret::new(SECRET));
-    let other = app_with_config(config);
+    let other = app_with_config(config).await;
     let (foreign, _) = other.signed_in("olga@example.com").await;
-    let app = app();
+    let app = app().await;
     app.register("olga@example.com").await;
     assert_eq!(app.me(&foreign).await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn expired_access_tokens_get_401() {
-    let app = app();
+    let app = app().await;
     let (access, refresh) = app.signed_in("pia@example.com").await;
     app.clock.advance(Duration::seconds(1799));
     assert_eq!(app.me(&access).await.0, StatusCode::OK);
@@ -154,7 +154,7 @@ async fn expired_access_tokens_get_401() {
 
 #[tokio::test]
 async fn token_version_bump_kills_old_access_and_refresh_tokens() {
-    let app = app();
+    let app = app().await;
     let (access, refresh) = app.signed_in("quinn@example.com").await;
     let (access2, refresh2) = {
         let t = app.login("quinn@example.com").await;
@@ -192,7 +192,7 @@ async fn token_version_bump_kills_old_access_and_refresh_tokens() {
 #[tokio::test]
 async fn a_bump_alone_kills_tokens_even_without_revoking_sessions() {
     // Crash safety: only the first write of revoke_all_sessions happened.
-    let app = app();
+    let app = app().await;
     let (access, refresh) = app.signed_in("rae@example.com").await;
     let store = app.manager.store();
     let user = store

@@ -1,0 +1,865 @@
+//! The production store on the official `mongodb` driver.
+//!
+//! # Schema
+//!
+//! Ids are strings everywhere (`_id` of users and sessions is the same UUID
+//! v7 text the API shows), so they round-trip unchanged; dates are BSON
+//! dates (millisecond precision). Collections, named `{prefix}{name}`:
+//!
+//! | Collection | Document | Indexes |
+//! |---|---|---|
+//! | `users` | `_id`, `email`, `email_normalized`, `name`, `email_verified`, `is_active`, `is_superuser`, `password_hash`, `token_version`, `created_at`, `updated_at`, `metadata` | unique `email_normalized`; `created_at` |
+//! | `sessions` | one refresh-token family: `_id` (session id), `user_id`, `provider`, `created_at`, `expires_at`, `last_used_at`, `revoked_at`, `token_version`, `client`, `current: {hash, issued_at}`, `used: [{hash, used_at, replaced_by}]` (last 64) | unique `current.hash`; `used.hash`; `user_id`; TTL on `expires_at` |
+//! | `one_time_tokens` | `_id` (token hash), `purpose`, `user_id`, `email`, `data`, `created_at`, `expires_at` | `(user_id, purpose)`; TTL on `expires_at` |
+//! | `linked_accounts` | `provider`, `subject`, `user_id`, `email`, `created_at` | unique `(provider, subject)`; `user_id` |
+//!
+//! Every guarantee is a single-document atomic operation, so no
+//! transactions are needed (a standalone server works): uniqueness is a
+//! unique index; rotation and single use are `findAndModify` with the
+//! expected state in the filter; expiry is always part of the query (TTL
+//! deletion is lazy and only reclaims space).
+//!
+//! A session document keeps its current token hash and the last 64 used
+//! ones, so reuse detection covers 64 rotations back; an older token is
+//! answered as unknown.
+//!
+//! # Sharding
+//!
+//! Shard `users` on `email_normalized` (its unique index then starts with
+//! the shard key), `sessions` on `_id` hashed or `user_id`, and
+//! `one_time_tokens` on `_id`. `find_user` by `_id` on a sharded `users`
+//! collection is a broadcast query; shard on `_id` instead and keep email
+//! uniqueness in a separate collection if that matters at your scale.
+
+use std::{fmt, time::Duration as StdDuration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use futures_util::TryStreamExt;
+use mongodb::{
+    bson::{self, doc, Bson, Document},
+    error::{ErrorKind, WriteFailure},
+    options::{ClientOptions, IndexOptions, ReturnDocument},
+    Client, Collection, Database, IndexModel,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AccountStore, ClientInfo, LinkedAccount, OneTimeToken, OneTimeTokenStore, RefreshToken,
+    Rotation, Session, SessionStore, StoreError, StoreResult, UserStore,
+};
+use crate::{
+    token::TokenHash,
+    user::{SessionId, User, UserId},
+};
+
+/// Used token hashes kept per session for reuse detection.
+const USED_TOKENS_KEPT: i32 = 64;
+
+/// Where and how to connect.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MongoConfig {
+    /// Connection string, e.g. `mongodb://127.0.0.1:27017/?directConnection=true`.
+    pub uri: String,
+    /// Database name (default `portcullis`).
+    pub database: String,
+    /// Prefix of every collection name (default `portcullis_`).
+    pub collection_prefix: String,
+    /// Server selection and connect timeout in milliseconds (default
+    /// 5000): how long a request waits for an unreachable server before it
+    /// gets a 503.
+    pub timeout_ms: u64,
+}
+
+impl Default for MongoConfig {
+    fn default() -> Self {
+        Self {
+            uri: "mongodb://127.0.0.1:27017/?directConnection=true".into(),
+            database: "portcullis".into(),
+            collection_prefix: "portcullis_".into(),
+            timeout_ms: 5000,
+        }
+    }
+}
+
+impl MongoConfig {
+    /// Defaults with this connection string.
+    pub fn new(uri: impl Into<String>) -> Self {
+        Self {
+            uri: uri.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the database name.
+    pub fn with_database(mut self, database: impl Into<String>) -> Self {
+        self.database = database.into();
+        self
+    }
+}
+
+/// The MongoDB store (feature `mongodb`).
+#[derive(Clone)]
+pub struct MongoStore {
+    client: Client,
+    db: Database,
+    users: Collection<UserDoc>,
+    sessions: Collection<SessionDoc>,
+    one_time: Collection<OneTimeDoc>,
+    accounts: Collection<AccountDoc>,
+}
+
+impl fmt::Debug for MongoStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoStore")
+            .field("database", &self.db.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MongoStore {
+    /// Connects, checks the server answers (`ping`) and creates the indexes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the server cannot be reached within
+    /// the timeout; [`StoreError::Backend`] for a malformed URI or a refused
+    /// index.
+    pub async fn connect(config: &MongoConfig) -> StoreResult<Self> {
+        let options = ClientOptions::parse(&config.uri).await.map_err(backend)?;
+        Self::connect_with_options(options, config).await
+    }
+
+    /// As [`connect`](Self::connect), with driver options prepared by the
+    /// caller (e.g. a command-event handler). The timeouts of `config` are
+    /// applied on top.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_options(
+        mut options: ClientOptions,
+        config: &MongoConfig,
+    ) -> StoreResult<Self> {
+        let timeout = StdDuration::from_millis(config.timeout_ms.max(1));
+        options.server_selection_timeout = Some(timeout);
+        options.connect_timeout = Some(timeout);
+        options.app_name.get_or_insert_with(|| "portcullis".into());
+        let client = Client::with_options(options).map_err(backend)?;
+        let store = Self::from_client(client, config);
+        store
+            .db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(map_err)?;
+        store.ensure_indexes().await?;
+        Ok(store)
+    }
+
+    /// A store over an existing client (no I/O; call
+    /// [`ensure_indexes`](Self::ensure_indexes) once at start).
+    pub fn from_client(client: Client, config: &MongoConfig) -> Self {
+        let db = client.database(&config.database);
+        let name = |n: &str| format!("{}{n}", config.collection_prefix);
+        Self {
+            users: db.collection(&name("users")),
+            sessions: db.collection(&name("sessions")),
+            one_time: db.collection(&name("one_time_tokens")),
+            accounts: db.collection(&name("linked_accounts")),
+            db,
+            client,
+        }
+    }
+
+    /// The driver client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Creates every index; idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] / [`StoreError::Backend`].
+    pub async fn ensure_indexes(&self) -> StoreResult<()> {
+        let unique = |keys: Document, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .name(name.to_owned())
+                        .build(),
+                )
+                .build()
+        };
+        let plain = |keys: Document, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().name(name.to_owned()).build())
+                .build()
+        };
+        let ttl = |name: &str| {
+            IndexModel::builder()
+                .keys(doc! { "expires_at": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name(name.to_owned())
+                        .expire_after(StdDuration::ZERO)
+                        .build(),
+                )
+                .build()
+        };
+        self.users
+            .create_indexes([
+                unique(doc! { "email_normalized": 1 }, "email_unique"),
+                plain(doc! { "created_at": 1, "_id": 1 }, "created"),
+            ])
+            .await
+            .map_err(map_err)?;
+        self.sessions
+            .create_indexes([
+                unique(doc! { "current.hash": 1 }, "current_hash_unique"),
+                plain(doc! { "used.hash": 1 }, "used_hash"),
+                plain(doc! { "user_id": 1 }, "user"),
+                ttl("expiry"),
+            ])
+            .await
+            .map_err(map_err)?;
+        self.one_time
+            .create_indexes([
+                plain(doc! { "user_id": 1, "purpose": 1 }, "user_purpose"),
+                ttl("expiry"),
+            ])
+            .await
+            .map_err(map_err)?;
+        self.accounts
+            .create_indexes([
+                unique(
+                    doc! { "provider": 1, "subject": 1 },
+                    "provider_subject_unique",
+                ),
+                plain(doc! { "user_id": 1 }, "user"),
+            ])
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+// ---- errors --------------------------------------------------------------
+
+fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(err))
+}
+
+/// Driver error → store error: duplicate key → `Conflict`; unreachable
+/// server → `Unavailable`; anything else → `Backend`.
+fn map_err(err: mongodb::error::Error) -> StoreError {
+    let duplicate = match err.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
+        ErrorKind::Command(e) => e.code == 11000,
+        ErrorKind::InsertMany(e) => e
+            .write_errors
+            .as_ref()
+            .is_some_and(|errs| errs.iter().any(|e| e.code == 11000)),
+        _ => false,
+    };
+    if duplicate {
+        return StoreError::Conflict("duplicate key");
+    }
+    // Server codes meaning "not reachable / not ready right now".
+    const TRANSIENT: [i32; 12] = [
+        6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+    ];
+    let unavailable = matches!(
+        err.kind.as_ref(),
+        ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::ServerSelection { .. }
+            | ErrorKind::InvalidResponse { .. }
+            | ErrorKind::DnsResolve { .. }
+    ) || matches!(err.kind.as_ref(), ErrorKind::Command(e) if TRANSIENT.contains(&e.code))
+        || err.contains_label("RetryableWriteError")
+        || err.contains_label("TransientTransactionError");
+    if unavailable {
+        StoreError::Unavailable(Box::new(err))
+    } else {
+        StoreError::Backend(Box::new(err))
+    }
+}
+
+// ---- documents -----------------------------------------------------------
+
+fn date(dt: DateTime<Utc>) -> bson::DateTime {
+    bson::DateTime::from_millis(dt.timestamp_millis())
+}
+
+fn chrono(dt: bson::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(dt.timestamp_millis()).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UserDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    email: String,
+    email_normalized: String,
+    name: Option<String>,
+    email_verified: bool,
+    is_active: bool,
+    is_superuser: bool,
+    password_hash: Option<String>,
+    token_version: i64,
+    created_at: bson::DateTime,
+    updated_at: bson::DateTime,
+    #[serde(default)]
+    metadata: Document,
+}
+
+impl UserDoc {
+    fn from_user(user: &User) -> StoreResult<Self> {
+        Ok(Self {
+            id: user.id.to_string(),
+            email: user.email.clone(),
+            email_normalized: user.email_normalized.clone(),
+            name: user.name.clone(),
+            email_verified: user.email_verified,
+            is_active: user.is_active,
+            is_superuser: user.is_superuser,
+            password_hash: user.password_hash.clone(),
+            token_version: i64::try_from(user.token_version).map_err(backend)?,
+            created_at: date(user.created_at),
+            updated_at: date(user.updated_at),
+            metadata: bson::to_document(&user.metadata).map_err(backend)?,
+        })
+    }
+
+    fn into_user(self) -> StoreResult<User> {
+        let metadata =
+            match bson::from_document::<serde_json::Value>(self.metadata).map_err(backend)? {
+                serde_json::Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            };
+        Ok(User {
+            id: UserId::new(self.id),
+            email: self.email,
+            email_normalized: self.email_normalized,
+            name: self.name,
+            email_verified: self.email_verified,
+            is_active: self.is_active,
+            is_superuser: self.is_superuser,
+            password_hash: self.password_hash,
+            token_version: u64::try_from(self.token_version).unwrap_or_default(),
+            created_at: chrono(self.created_at),
+            updated_at: chrono(self.updated_at),
+            metadata,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CurrentToken {
+    hash: String,
+    issued_at: bson::DateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UsedToken {
+    hash: String,
+    used_at: bson::DateTime,
+    replaced_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    user_id: String,
+    provider: String,
+    created_at: bson::DateTime,
+    expires_at: bson::DateTime,
+    last_used_at: bson::DateTime,
+    revoked_at: Option<bson::DateTime>,
+    token_version: i64,
+    client: ClientInfo,
+    current: CurrentToken,
+    #[serde(default)]
+    used: Vec<UsedToken>,
+}
+
+impl SessionDoc {
+    fn into_session(self) -> Session {
+        Session {
+            id: SessionId::new(self.id),
+            user_id: UserId::new(self.user_id),
+            provider: self.provider,
+            created_at: chrono(self.created_at),
+            expires_at: chrono(self.expires_at),
+            last_used_at: chrono(self.last_used_at),
+            revoked_at: self.revoked_at.map(chrono),
+            token_version: u64::try_from(self.token_version).unwrap_or_default(),
+            client: self.client,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OneTimeDoc {
+    #[serde(rename = "_id")]
+    hash: String,
+    purpose: String,
+    user_id: Option<String>,
+    email: Option<String>,
+    data: Bson,
+    created_at: bson::DateTime,
+    expires_at: bson::DateTime,
+}
+
+impl OneTimeDoc {
+    fn into_token(self) -> StoreResult<OneTimeToken> {
+        let created = chrono(self.created_at);
+        let mut token = OneTimeToken::new(
+            TokenHash::from_hex(self.hash),
+            self.purpose,
+            created,
+            chrono(self.expires_at) - created,
+        );
+        token.user_id = self.user_id.map(UserId::new);
+        token.email = self.email;
+        token.data = bson::from_bson(self.data).map_err(backend)?;
+        Ok(token)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AccountDoc {
+    provider: String,
+    subject: String,
+    user_id: String,
+    email: Option<String>,
+    created_at: bson::DateTime,
+}
+
+impl AccountDoc {
+    fn into_account(self) -> LinkedAccount {
+        LinkedAccount::new(
+            self.provider,
+            self.subject,
+            UserId::new(self.user_id),
+            self.email,
+            chrono(self.created_at),
+        )
+    }
+}
+
+// ---- users ---------------------------------------------------------------
+
+#[async_trait]
+impl UserStore for MongoStore {
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        self.users
+            .insert_one(UserDoc::from_user(user)?)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        self.users
+            .find_one(doc! { "_id": id.as_str() })
+            .await
+            .map_err(map_err)?
+            .map(UserDoc::into_user)
+            .transpose()
+    }
+
+    async fn find_user_by_email(&self, email_normalized: &str) -> StoreResult<Option<User>> {
+        self.users
+            .find_one(doc! { "email_normalized": email_normalized })
+            .await
+            .map_err(map_err)?
+            .map(UserDoc::into_user)
+            .transpose()
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+        let result = self
+            .users
+            .replace_one(doc! { "_id": user.id.as_str() }, UserDoc::from_user(user)?)
+            .await
+            .map_err(map_err)?;
+        Ok(result.matched_count == 1)
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: &UserId,
+        expected: Option<&str>,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let result = self
+            .users
+            .update_one(
+                doc! { "_id": id.as_str(), "password_hash": expected },
+                doc! { "$set": { "password_hash": new_hash, "updated_at": date(now) } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(result.modified_count == 1)
+    }
+
+    async fn bump_token_version(
+        &self,
+        id: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        self.users
+            .find_one_and_update(
+                doc! { "_id": id.as_str() },
+                doc! { "$inc": { "token_version": 1_i64 }, "$set": { "updated_at": date(now) } },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?
+            .map(UserDoc::into_user)
+            .transpose()
+    }
+
+    async fn delete_user(&self, id: &UserId) -> StoreResult<bool> {
+        // The user goes first: with it gone, every session and link is
+        // unusable even if the clean-up below is cut off.
+        let deleted = self
+            .users
+            .delete_one(doc! { "_id": id.as_str() })
+            .await
+            .map_err(map_err)?
+            .deleted_count
+            == 1;
+        let user = doc! { "user_id": id.as_str() };
+        self.sessions
+            .delete_many(user.clone())
+            .await
+            .map_err(map_err)?;
+        self.accounts
+            .delete_many(user.clone())
+            .await
+            .map_err(map_err)?;
+        self.one_time.delete_many(user).await.map_err(map_err)?;
+        Ok(deleted)
+    }
+
+    async fn list_users(&self, offset: u64, limit: u64) -> StoreResult<(Vec<User>, u64)> {
+        let total = self.users.count_documents(doc! {}).await.map_err(map_err)?;
+        let docs: Vec<UserDoc> = self
+            .users
+            .find(doc! {})
+            .sort(doc! { "created_at": 1, "_id": 1 })
+            .skip(offset)
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        let users = docs
+            .into_iter()
+            .map(UserDoc::into_user)
+            .collect::<StoreResult<_>>()?;
+        Ok((users, total))
+    }
+}
+
+// ---- sessions ------------------------------------------------------------
+
+#[async_trait]
+impl SessionStore for MongoStore {
+    async fn insert_session(&self, session: &Session, first: &RefreshToken) -> StoreResult<()> {
+        let doc = SessionDoc {
+            id: session.id.to_string(),
+            user_id: session.user_id.to_string(),
+            provider: session.provider.clone(),
+            created_at: date(session.created_at),
+            expires_at: date(session.expires_at),
+            last_used_at: date(session.last_used_at),
+            revoked_at: session.revoked_at.map(date),
+            token_version: i64::try_from(session.token_version).map_err(backend)?,
+            client: session.client.clone(),
+            current: CurrentToken {
+                hash: first.hash.as_str().to_owned(),
+                issued_at: date(first.issued_at),
+            },
+            used: Vec::new(),
+        };
+        self.sessions.insert_one(doc).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: DateTime<Utc>,
+        grace: Duration,
+    ) -> StoreResult<Rotation> {
+        let now_b = date(now);
+        // The common case, one round trip: the presented token is current.
+        let rotated = self
+            .sessions
+            .find_one_and_update(
+                doc! {
+                    "current.hash": presented.as_str(),
+                    "revoked_at": Bson::Null,
+                    "expires_at": { "$gt": now_b },
+                },
+                doc! {
+                    "$set": {
+                        "current": { "hash": next.as_str(), "issued_at": now_b },
+                        "last_used_at": now_b,
+                    },
+                    "$push": { "used": {
+                        "$each": [{ "hash": presented.as_str(), "used_at": now_b, "replaced_by": next.as_str() }],
+                        "$slice": -USED_TOKENS_KEPT,
+                    }},
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?;
+        if let Some(doc) = rotated {
+            return Ok(Rotation::Rotated(doc.into_session()));
+        }
+        // Not current: a used token (reuse, or a retry inside the grace
+        // window), or unknown / dead.
+        let Some(doc) = self
+            .sessions
+            .find_one(doc! {
+                "used.hash": presented.as_str(),
+                "revoked_at": Bson::Null,
+                "expires_at": { "$gt": now_b },
+            })
+            .await
+            .map_err(map_err)?
+        else {
+            return Ok(Rotation::Invalid);
+        };
+        let used = doc.used.iter().rev().find(|u| u.hash == presented.as_str());
+        let retry_of_lost_answer = used.is_some_and(|u| {
+            now - chrono(u.used_at) < grace
+                && u.replaced_by.as_deref() == Some(doc.current.hash.as_str())
+        });
+        if retry_of_lost_answer {
+            // Supersede the unused replacement (its reuse now revokes) and
+            // make `next` current, only if nothing moved meanwhile.
+            let superseded = doc.current.hash.clone();
+            let forked = self
+                .sessions
+                .find_one_and_update(
+                    doc! { "_id": &doc.id, "current.hash": &superseded, "revoked_at": Bson::Null },
+                    doc! {
+                        "$set": {
+                            "current": { "hash": next.as_str(), "issued_at": now_b },
+                            "last_used_at": now_b,
+                        },
+                        "$push": { "used": {
+                            "$each": [{ "hash": &superseded, "used_at": bson::DateTime::from_millis(0), "replaced_by": Bson::Null }],
+                            "$slice": -USED_TOKENS_KEPT,
+                        }},
+                    },
+                )
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(map_err)?;
+            if let Some(doc) = forked {
+                return Ok(Rotation::Rotated(doc.into_session()));
+            }
+        }
+        let revoked = self
+            .sessions
+            .find_one_and_update(
+                doc! { "_id": &doc.id, "revoked_at": Bson::Null },
+                doc! { "$set": { "revoked_at": now_b } },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?;
+        Ok(match revoked {
+            Some(doc) => Rotation::Reused(doc.into_session()),
+            None => Rotation::Invalid,
+        })
+    }
+
+    async fn find_session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        Ok(self
+            .sessions
+            .find_one(doc! { "_id": id.as_str() })
+            .await
+            .map_err(map_err)?
+            .map(SessionDoc::into_session))
+    }
+
+    async fn find_session_user(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+    ) -> StoreResult<Option<(User, Session)>> {
+        // One round trip: the session with its user joined in.
+        let pipeline = [
+            doc! { "$match": { "_id": session_id.as_str(), "user_id": user_id.as_str() } },
+            doc! { "$project": { "used": 0 } },
+            doc! { "$lookup": {
+                "from": self.users.name(),
+                "localField": "user_id",
+                "foreignField": "_id",
+                "as": "user",
+            }},
+        ];
+        let mut cursor = self.sessions.aggregate(pipeline).await.map_err(map_err)?;
+        let Some(mut joined) = cursor.try_next().await.map_err(map_err)? else {
+            return Ok(None);
+        };
+        let user = match joined.remove("user") {
+            Some(Bson::Array(mut users)) if !users.is_empty() => users.swap_remove(0),
+            _ => return Ok(None),
+        };
+        let user: UserDoc = bson::from_bson(user).map_err(backend)?;
+        let session: SessionDoc = bson::from_document(joined).map_err(backend)?;
+        Ok(Some((user.into_user()?, session.into_session())))
+    }
+
+    async fn revoke_session(&self, id: &SessionId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let result = self
+            .sessions
+            .update_one(
+                doc! { "_id": id.as_str(), "revoked_at": Bson::Null },
+                doc! { "$set": { "revoked_at": date(now) } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(result.modified_count == 1)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &UserId,
+        keep: Option<&SessionId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut filter = doc! { "user_id": user_id.as_str(), "revoked_at": Bson::Null };
+        if let Some(keep) = keep {
+            filter.insert("_id", doc! { "$ne": keep.as_str() });
+        }
+        let result = self
+            .sessions
+            .update_many(filter, doc! { "$set": { "revoked_at": date(now) } })
+            .await
+            .map_err(map_err)?;
+        Ok(result.modified_count)
+    }
+}
+
+// ---- one-time tokens -----------------------------------------------------
+
+#[async_trait]
+impl OneTimeTokenStore for MongoStore {
+    async fn insert_one_time_token(&self, token: &OneTimeToken) -> StoreResult<()> {
+        let doc = OneTimeDoc {
+            hash: token.hash.as_str().to_owned(),
+            purpose: token.purpose.clone(),
+            user_id: token.user_id.as_ref().map(ToString::to_string),
+            email: token.email.clone(),
+            data: bson::to_bson(&token.data).map_err(backend)?,
+            created_at: date(token.created_at),
+            expires_at: date(token.expires_at),
+        };
+        self.one_time.insert_one(doc).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn consume_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        self.one_time
+            .find_one_and_delete(doc! {
+                "_id": hash.as_str(),
+                "purpose": purpose,
+                "expires_at": { "$gt": date(now) },
+            })
+            .await
+            .map_err(map_err)?
+            .map(OneTimeDoc::into_token)
+            .transpose()
+    }
+
+    async fn delete_one_time_tokens(&self, user_id: &UserId, purpose: &str) -> StoreResult<u64> {
+        let result = self
+            .one_time
+            .delete_many(doc! { "user_id": user_id.as_str(), "purpose": purpose })
+            .await
+            .map_err(map_err)?;
+        Ok(result.deleted_count)
+    }
+}
+
+// ---- linked accounts -----------------------------------------------------
+
+#[async_trait]
+impl AccountStore for MongoStore {
+    async fn insert_linked_account(&self, account: &LinkedAccount) -> StoreResult<()> {
+        let doc = AccountDoc {
+            provider: account.provider.clone(),
+            subject: account.subject.clone(),
+            user_id: account.user_id.to_string(),
+            email: account.email.clone(),
+            created_at: date(account.created_at),
+        };
+        self.accounts.insert_one(doc).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_linked_account(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<LinkedAccount>> {
+        Ok(self
+            .accounts
+            .find_one(doc! { "provider": provider, "subject": subject })
+            .await
+            .map_err(map_err)?
+            .map(AccountDoc::into_account))
+    }
+
+    async fn list_linked_accounts(&self, user_id: &UserId) -> StoreResult<Vec<LinkedAccount>> {
+        let docs: Vec<AccountDoc> = self
+            .accounts
+            .find(doc! { "user_id": user_id.as_str() })
+            .sort(doc! { "provider": 1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        Ok(docs.into_iter().map(AccountDoc::into_account).collect())
+    }
+
+    async fn delete_linked_account(&self, user_id: &UserId, provider: &str) -> StoreResult<bool> {
+        let result = self
+            .accounts
+            .delete_one(doc! { "user_id": user_id.as_str(), "provider": provider })
+            .await
+            .map_err(map_err)?;
+        Ok(result.deleted_count == 1)
+    }
+}

@@ -1,0 +1,623 @@
+//! The store conformance suite: what every [`Store`] must guarantee.
+//!
+//! Each check takes a fresh, empty store. Concurrency checks run 16 truly
+//! parallel calls (use a multi-thread runtime, as
+//! [`store_conformance_tests!`](crate::store_conformance_tests) does).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::future::join_all;
+use portcullis::{
+    ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, RefreshToken, Rotation, Session, Store,
+    StoreError, TokenHash, User,
+};
+
+/// Now, at the millisecond precision every store keeps.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+fn user(email: &str) -> User {
+    User::new(email, now()).unwrap_or_else(|e| panic!("valid test email {email}: {e}"))
+}
+
+async fn inserted_user(store: &dyn Store, email: &str) -> User {
+    let user = user(email);
+    store.insert_user(&user).await.expect("insert user");
+    user
+}
+
+/// A session of `user` with its first refresh token; returns the raw token.
+async fn session(
+    store: &dyn Store,
+    user: &User,
+    at: DateTime<Utc>,
+    ttl: Duration,
+) -> (Session, OpaqueToken) {
+    let session = Session::new(user, "credentials", at, ttl, ClientInfo::default());
+    let token = OpaqueToken::generate();
+    store
+        .insert_session(&session, &RefreshToken::new(token.hash(), &session, at))
+        .await
+        .expect("insert session");
+    (session, token)
+}
+
+fn is_conflict<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Conflict(_)))
+}
+
+/// Insert, find by id and email, update, compare-and-set of the password
+/// hash, listing with pagination.
+pub async fn users_crud(store: Arc<dyn Store>) {
+    let mut alice = user("Alice@Example.com");
+    alice.name = Some("Alice".into());
+    alice.password_hash = Some("$argon2id$old".into());
+    alice.metadata.insert(
+        "plan".into(),
+        serde_json::json!({"tier": "pro", "seats": 3}),
+    );
+    store.insert_user(&alice).await.expect("insert");
+
+    let found = store
+        .find_user(&alice.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(found.id, alice.id);
+    assert_eq!(found.email, "Alice@Example.com");
+    assert_eq!(found.email_normalized, "alice@example.com");
+    assert_eq!(found.name.as_deref(), Some("Alice"));
+    assert_eq!(found.password_hash.as_deref(), Some("$argon2id$old"));
+    assert_eq!(found.created_at, alice.created_at);
+    assert_eq!(found.metadata, alice.metadata);
+    assert!(found.is_active && !found.is_superuser && !found.email_verified);
+    let by_email = store
+        .find_user_by_email("alice@example.com")
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(by_email.id, alice.id);
+    assert!(store
+        .find_user_by_email("nobody@example.com")
+        .await
+        .expect("find")
+        .is_none());
+
+    // Same normalised email: conflict.
+    let result = store.insert_user(&user("ALICE@example.com")).await;
+    assert!(is_conflict(&result), "{result:?}");
+
+    // Update; moving onto a taken email is a conflict.
+    let bob = inserted_user(&*store, "bob@example.com").await;
+    let mut changed = found.clone();
+    changed.name = Some("Alice B.".into());
+    changed.email_verified = true;
+    assert!(store.update_user(&changed).await.expect("update"));
+    let again = store
+        .find_user(&alice.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(again.name.as_deref(), Some("Alice B."));
+    assert!(again.email_verified);
+    let mut stolen = bob.clone();
+    stolen.email_normalized = "alice@example.com".into();
+    assert!(is_conflict(&store.update_user(&stolen).await));
+    assert!(!store
+        .update_user(&user("ghost@example.com"))
+        .await
+        .expect("update"));
+
+    // Compare-and-set of the hash.
+    let t = now();
+    assert!(!store
+        .replace_password_hash(&alice.id, Some("$argon2id$wrong"), "$argon2id$new", t)
+        .await
+        .expect("cas"));
+    assert!(store
+        .replace_password_hash(&alice.id, Some("$argon2id$old"), "$argon2id$new", t)
+        .await
+        .expect("cas"));
+    assert!(store
+        .replace_password_hash(&bob.id, None, "$argon2id$first", t)
+        .await
+        .expect("cas from none"));
+    let alice_now = store
+        .find_user(&alice.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(alice_now.password_hash.as_deref(), Some("$argon2id$new"));
+
+    // Listing: ordered by creation, paginated, with the total.
+    for i in 0..3 {
+        inserted_user(&*store, &format!("user{i}@example.com")).await;
+    }
+    let (page, total) = store.list_users(1, 2).await.expect("list");
+    assert_eq!(total, 5);
+    assert_eq!(page.len(), 2);
+    let (all, _) = store.list_users(0, 100).await.expect("list");
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|w| w[0].created_at <= w[1].created_at));
+}
+
+/// 16 concurrent inserts of one normalised email: exactly one succeeds.
+pub async fn email_is_unique_under_concurrent_inserts(store: Arc<dyn Store>) {
+    let tasks = (0..16).map(|i| {
+        let store = store.clone();
+        let email = if i % 2 == 0 {
+            "race@example.com"
+        } else {
+            "RACE@example.com"
+        };
+        tokio::spawn(async move { store.insert_user(&user(email)).await })
+    });
+    let results: Vec<_> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let conflicts = results.iter().filter(|r| is_conflict(r)).count();
+    assert_eq!((ok, conflicts), (1, 15), "{results:?}");
+    let (_, total) = store.list_users(0, 10).await.expect("list");
+    assert_eq!(total, 1);
+}
+
+/// 16 concurrent bumps: the version ends 16 higher, each bump saw a
+/// distinct value.
+pub async fn token_version_bumps_are_atomic(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "ver@example.com").await;
+    let tasks = (0..16).map(|_| {
+        let store = store.clone();
+        let id = user.id.clone();
+        tokio::spawn(async move { store.bump_token_version(&id, now()).await })
+    });
+    let mut seen: Vec<u64> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| {
+            r.expect("task")
+                .expect("bump")
+                .expect("user exists")
+                .token_version
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=16).collect::<Vec<_>>());
+    let missing = store
+        .bump_token_version(&portcullis::UserId::new("missing"), now())
+        .await
+        .expect("bump");
+    assert!(missing.is_none());
+}
+
+/// 16 concurrent consumes of one token: exactly one gets it. Purpose is
+/// checked; a new request can delete the previous tokens.
+pub async fn one_time_tokens_are_single_use_under_concurrency(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "ott@example.com").await;
+    let raw = OpaqueToken::generate();
+    let token = OneTimeToken::new(raw.hash(), "verify_email", now(), Duration::hours(1))
+        .for_user(user.id.clone())
+        .for_email("ott@example.com")
+        .with_data(serde_json::json!({"new_email": "x@example.com"}));
+    store.insert_one_time_token(&token).await.expect("insert");
+    assert!(is_conflict(&store.insert_one_time_token(&token).await));
+    assert!(store
+        .consume_one_time_token(&raw.hash(), "reset_password", now())
+        .await
+        .expect("consume")
+        .is_none());
+
+    let tasks = (0..16).map(|_| {
+        let store = store.clone();
+        let hash = raw.hash();
+        tokio::spawn(async move {
+            store
+                .consume_one_time_token(&hash, "verify_email", now())
+                .await
+        })
+    });
+    let got: Vec<OneTimeToken> = join_all(tasks)
+        .await
+        .into_iter()
+        .filter_map(|r| r.expect("task").expect("consume"))
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].user_id.as_ref(), Some(&user.id));
+    assert_eq!(got[0].email.as_deref(), Some("ott@example.com"));
+    assert_eq!(
+        got[0].data,
+        serde_json::json!({"new_email": "x@example.com"})
+    );
+    assert_eq!(got[0].expires_at, token.expires_at);
+
+    // Deleting by user and purpose.
+    for _ in 0..3 {
+        let t = OneTimeToken::new(
+            OpaqueToken::generate().hash(),
+            "reset_password",
+            now(),
+            Duration::hours(1),
+        )
+        .for_user(user.id.clone());
+        store.insert_one_time_token(&t).await.expect("insert");
+    }
+    let keep = OneTimeToken::new(
+        OpaqueToken::generate().hash(),
+        "magic_link",
+        now(),
+        Duration::hours(1),
+    )
+    .for_user(user.id.clone());
+    store.insert_one_time_token(&keep).await.expect("insert");
+    assert_eq!(
+        store
+            .delete_one_time_tokens(&user.id, "reset_password")
+            .await
+            .expect("delete"),
+        3
+    );
+    assert!(store
+        .consume_one_time_token(&keep.hash, "magic_link", now())
+        .await
+        .expect("consume")
+        .is_some());
+}
+
+/// Expiry is part of the query: an expired token cannot be consumed, whatever
+/// a TTL monitor has or has not deleted yet.
+pub async fn one_time_tokens_expire_by_clock(store: Arc<dyn Store>) {
+    let raw = OpaqueToken::generate();
+    let t0 = now();
+    let token = OneTimeToken::new(raw.hash(), "magic_link", t0, Duration::minutes(15));
+    store.insert_one_time_token(&token).await.expect("insert");
+    let later = t0 + Duration::minutes(15);
+    assert!(store
+        .consume_one_time_token(&raw.hash(), "magic_link", later)
+        .await
+        .expect("consume")
+        .is_none());
+    assert!(store
+        .consume_one_time_token(&raw.hash(), "magic_link", later - Duration::seconds(1))
+        .await
+        .expect("consume")
+        .is_some());
+}
+
+/// Rotation, reuse revoking the family, and revoked families refusing.
+pub async fn refresh_rotation_and_reuse(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "rot@example.com").await;
+    let t0 = now();
+    let (session, r1) = session(&*store, &user, t0, Duration::days(30)).await;
+    let r2 = OpaqueToken::generate();
+    let rotated = store
+        .rotate_refresh_token(
+            &r1.hash(),
+            &r2.hash(),
+            t0 + Duration::seconds(1),
+            Duration::zero(),
+        )
+        .await
+        .expect("rotate");
+    let Rotation::Rotated(s) = rotated else {
+        panic!("expected Rotated, got {rotated:?}")
+    };
+    assert_eq!(s.id, session.id);
+    assert_eq!(s.user_id, user.id);
+    assert_eq!(
+        s.expires_at, session.expires_at,
+        "rotation never extends a session"
+    );
+
+    let r3 = OpaqueToken::generate();
+    let r = store
+        .rotate_refresh_token(
+            &r2.hash(),
+            &r3.hash(),
+            t0 + Duration::seconds(2),
+            Duration::zero(),
+        )
+        .await
+        .expect("rotate");
+    assert!(matches!(r, Rotation::Rotated(_)), "{r:?}");
+
+    // r1 again: reuse, the family is revoked; the current token dies too.
+    let r = store
+        .rotate_refresh_token(
+            &r1.hash(),
+            &OpaqueToken::generate().hash(),
+            t0 + Duration::seconds(3),
+            Duration::zero(),
+        )
+        .await
+        .expect("rotate");
+    assert!(
+        matches!(&r, Rotation::Reused(s) if s.id == session.id),
+        "{r:?}"
+    );
+    let r = store
+        .rotate_refresh_token(
+            &r3.hash(),
+            &OpaqueToken::generate().hash(),
+            t0 + Duration::seconds(4),
+            Duration::zero(),
+        )
+        .await
+        .expect("rotate");
+    assert_eq!(r, Rotation::Invalid);
+    let stored = store
+        .find_session(&session.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert!(stored.revoked_at.is_some());
+
+    // Unknown token.
+    let r = store
+        .rotate_refresh_token(
+            &TokenHash::of("nope"),
+            &OpaqueToken::generate().hash(),
+            t0,
+            Duration::zero(),
+        )
+        .await
+        .expect("rotate");
+    assert_eq!(r, Rotation::Invalid);
+}
+
+/// 16 concurrent rotations of one token: exactly one succeeds and the
+/// family ends revoked (the others are reuse).
+pub async fn refresh_rotation_under_concurrency(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "par@example.com").await;
+    let (session, r1) = session(&*store, &user, now(), Duration::days(30)).await;
+    let tasks = (0..16).map(|_| {
+        let store = store.clone();
+        let presented = r1.hash();
+        tokio::spawn(async move {
+            store
+                .rotate_refresh_token(
+                    &presented,
+                    &OpaqueToken::generate().hash(),
+                    now(),
+                    Duration::zero(),
+                )
+                .await
+        })
+    });
+    let results: Vec<Rotation> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("rotate"))
+        .collect();
+    let rotated = results
+        .iter()
+        .filter(|r| matches!(r, Rotation::Rotated(_)))
+        .count();
+    assert_eq!(rotated, 1, "{results:?}");
+    assert!(results.iter().any(|r| matches!(r, Rotation::Reused(_))));
+    let stored = store
+        .find_session(&session.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert!(stored.revoked_at.is_some(), "reuse revoked the family");
+}
+
+/// Inside the grace window a retry of a token whose replacement is unused
+/// gets a new token and supersedes the replacement: one chain lives.
+pub async fn refresh_grace_window_keeps_one_chain(store: Arc<dyn Store>) {
+    let grace = Duration::seconds(10);
+    let user = inserted_user(&*store, "grace@example.com").await;
+    let t0 = now();
+    let (_, r1) = session(&*store, &user, t0, Duration::days(30)).await;
+    let lost = OpaqueToken::generate();
+    let retry = OpaqueToken::generate();
+    let r = store
+        .rotate_refresh_token(&r1.hash(), &lost.hash(), t0, grace)
+        .await
+        .expect("rotate");
+    assert!(matches!(r, Rotation::Rotated(_)));
+    let r = store
+        .rotate_refresh_token(&r1.hash(), &retry.hash(), t0 + Duration::seconds(5), grace)
+        .await
+        .expect("rotate");
+    assert!(
+        matches!(r, Rotation::Rotated(_)),
+        "retry inside the window: {r:?}"
+    );
+    // The lost replacement is superseded: presenting it is reuse.
+    let r = store
+        .rotate_refresh_token(
+            &lost.hash(),
+            &OpaqueToken::generate().hash(),
+            t0 + Duration::seconds(6),
+            grace,
+        )
+        .await
+        .expect("rotate");
+    assert!(matches!(r, Rotation::Reused(_)), "{r:?}");
+
+    // Past the window a retry is reuse.
+    let other = inserted_user(&*store, "grace2@example.com").await;
+    let (_, a1) = session(&*store, &other, t0, Duration::days(30)).await;
+    let a2 = OpaqueToken::generate();
+    store
+        .rotate_refresh_token(&a1.hash(), &a2.hash(), t0, grace)
+        .await
+        .expect("rotate");
+    let r = store
+        .rotate_refresh_token(
+            &a1.hash(),
+            &OpaqueToken::generate().hash(),
+            t0 + Duration::seconds(11),
+            grace,
+        )
+        .await
+        .expect("rotate");
+    assert!(matches!(r, Rotation::Reused(_)), "{r:?}");
+}
+
+/// Expired sessions do not rotate; revocation is per session or per user
+/// (keeping one).
+pub async fn sessions_expire_and_revoke(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "exp@example.com").await;
+    let t0 = now();
+    let (short, token) = session(&*store, &user, t0, Duration::minutes(1)).await;
+    let r = store
+        .rotate_refresh_token(
+            &token.hash(),
+            &OpaqueToken::generate().hash(),
+            t0 + Duration::minutes(1),
+            Duration::zero(),
+        )
+        .await
+        .expect("rotate");
+    assert_eq!(r, Rotation::Invalid, "expired by clock");
+    assert!(store.find_session(&short.id).await.expect("find").is_some());
+
+    let (a, _) = session(&*store, &user, t0, Duration::days(1)).await;
+    let (b, _) = session(&*store, &user, t0, Duration::days(1)).await;
+    let (c, _) = session(&*store, &user, t0, Duration::days(1)).await;
+    assert!(store.revoke_session(&a.id, t0).await.expect("revoke"));
+    assert!(!store.revoke_session(&a.id, t0).await.expect("revoke twice"));
+    // `short` (expired but not revoked) and `b` are revoked; `c` is kept.
+    let n = store
+        .revoke_user_sessions(&user.id, Some(&c.id), t0)
+        .await
+        .expect("revoke all");
+    assert_eq!(n, 2);
+    assert!(store
+        .find_session(&b.id)
+        .await
+        .expect("find")
+        .expect("b")
+        .revoked_at
+        .is_some());
+    assert!(store
+        .find_session(&c.id)
+        .await
+        .expect("find")
+        .expect("c")
+        .revoked_at
+        .is_none());
+}
+
+/// `find_session_user` returns both, and nothing for another user's session.
+pub async fn session_user_is_read_together(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "me@example.com").await;
+    let other = inserted_user(&*store, "other@example.com").await;
+    let (session, _) = session(&*store, &user, now(), Duration::days(1)).await;
+    let (u, s) = store
+        .find_session_user(&user.id, &session.id)
+        .await
+        .expect("read")
+        .expect("both exist");
+    assert_eq!(u.id, user.id);
+    assert_eq!(u.email, "me@example.com");
+    assert_eq!(s.id, session.id);
+    assert_eq!(s.token_version, user.token_version);
+    assert!(store
+        .find_session_user(&other.id, &session.id)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(store
+        .find_session_user(&user.id, &portcullis::SessionId::new("missing"))
+        .await
+        .expect("read")
+        .is_none());
+}
+
+/// Links are unique per (provider, subject), listed per user, removable.
+pub async fn linked_accounts(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "link@example.com").await;
+    let t = now();
+    let github = LinkedAccount::new(
+        "github",
+        "1234",
+        user.id.clone(),
+        Some("link@example.com".into()),
+        t,
+    );
+    store.insert_linked_account(&github).await.expect("link");
+    let again = LinkedAccount::new("github", "1234", user.id.clone(), None, t);
+    assert!(is_conflict(&store.insert_linked_account(&again).await));
+    let google = LinkedAccount::new("google", "abc", user.id.clone(), None, t);
+    store.insert_linked_account(&google).await.expect("link");
+    let found = store
+        .find_linked_account("github", "1234")
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(found, github);
+    assert!(store
+        .find_linked_account("github", "999")
+        .await
+        .expect("find")
+        .is_none());
+    let list = store.list_linked_accounts(&user.id).await.expect("list");
+    assert_eq!(
+        list.iter().map(|a| a.provider.as_str()).collect::<Vec<_>>(),
+        ["github", "google"]
+    );
+    assert!(store
+        .delete_linked_account(&user.id, "github")
+        .await
+        .expect("unlink"));
+    assert!(!store
+        .delete_linked_account(&user.id, "github")
+        .await
+        .expect("unlink twice"));
+}
+
+/// Deleting a user removes its sessions, links and tokens.
+pub async fn delete_user_removes_everything(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "gone@example.com").await;
+    let (session, _) = session(&*store, &user, now(), Duration::days(1)).await;
+    store
+        .insert_linked_account(&LinkedAccount::new(
+            "github",
+            "gone",
+            user.id.clone(),
+            None,
+            now(),
+        ))
+        .await
+        .expect("link");
+    let raw = OpaqueToken::generate();
+    store
+        .insert_one_time_token(
+            &OneTimeToken::new(raw.hash(), "verify_email", now(), Duration::hours(1))
+                .for_user(user.id.clone()),
+        )
+        .await
+        .expect("token");
+    assert!(store.delete_user(&user.id).await.expect("delete"));
+    assert!(!store.delete_user(&user.id).await.expect("delete twice"));
+    assert!(store.find_user(&user.id).await.expect("find").is_none());
+    assert!(store
+        .find_user_by_email("gone@example.com")
+        .await
+        .expect("find")
+        .is_none());
+    assert!(store
+        .find_session(&session.id)
+        .await
+        .expect("find")
+        .is_none());
+    assert!(store
+        .find_linked_account("github", "gone")
+        .await
+        .expect("find")
+        .is_none());
+    assert!(store
+        .consume_one_time_token(&raw.hash(), "verify_email", now())
+        .await
+        .expect("consume")
+        .is_none());
+    // The email is free again.
+    inserted_user(&*store, "gone@example.com").await;
+}
