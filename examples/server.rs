@@ -18,13 +18,15 @@
 //! | `PORTCULLIS_REQUIRE_VERIFIED_EMAIL` | `1`/`true`: refuse sign-in until verified |
 //! | `PORTCULLIS_COOKIES` | `1`/`true`: cookie transport on (bearer stays on) |
 //! | `PORTCULLIS_COOKIE_SECURE` | `0`/`false`: drop the `Secure` flag, for local plain http |
-//! | `PORTCULLIS_MONGODB_URI` | MongoDB store (not in this build yet: start-up fails) |
+//! | `PORTCULLIS_MONGODB_URI` | use MongoStore on this server (database `portcullis`, or `PORTCULLIS_MONGODB_DATABASE`); start-up fails if it cannot be reached |
 
-use std::{env, process::ExitCode};
+use std::{env, process::ExitCode, sync::Arc};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use poem::{listener::TcpListener, Server};
-use portcullis::{api, AuthConfig, AuthManager, LogSender, MemoryStore, Secret};
+use portcullis::{
+    api, AuthConfig, AuthManager, LogSender, MemoryStore, MongoConfig, MongoStore, Secret, Store,
+};
 use portcullis_credentials::{CredentialsApi, CredentialsProvider};
 use rand::RngCore;
 
@@ -64,14 +66,32 @@ fn config() -> AuthConfig {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    if env::var("PORTCULLIS_MONGODB_URI").is_ok() {
-        return Err(
-            "PORTCULLIS_MONGODB_URI is set, but this build has no MongoDB store yet".into(),
-        );
-    }
     let addr = env::var("PORTCULLIS_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
+    let store: Arc<dyn Store> = match env::var("PORTCULLIS_MONGODB_URI") {
+        Ok(uri) => {
+            let mut mongo = MongoConfig::new(uri);
+            if let Ok(db) = env::var("PORTCULLIS_MONGODB_DATABASE") {
+                mongo = mongo.with_database(db);
+            }
+            let store = MongoStore::connect(&mongo).await.map_err(|err| {
+                format!(
+                    "cannot use MongoDB at PORTCULLIS_MONGODB_URI ({}): {err}{}",
+                    mongo.uri,
+                    std::error::Error::source(&err)
+                        .map(|s| format!(": {s}"))
+                        .unwrap_or_default()
+                )
+            })?;
+            tracing::info!(database = %mongo.database, "using MongoStore");
+            Arc::new(store)
+        }
+        Err(_) => {
+            tracing::info!("using the in-memory store (set PORTCULLIS_MONGODB_URI for MongoDB)");
+            Arc::new(MemoryStore::new())
+        }
+    };
     let builder = AuthManager::builder(config())
-        .store(MemoryStore::new())
+        .store_arc(store)
         .provider(CredentialsProvider::new());
     let builder = match env::var("PORTCULLIS_SMTP_URL") {
         #[cfg(feature = "smtp")]

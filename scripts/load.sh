@@ -7,7 +7,8 @@
 #   DURATION=30s scripts/load.sh
 #
 # Needs wrk (installed with apt-get when missing). Rate limiting does not
-# exist yet in this build, so nothing needs turning off.
+# exist yet in this build, so nothing needs turning off. With
+# PORTCULLIS_MONGODB_URI set, the server runs on MongoStore.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}

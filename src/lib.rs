@@ -11,7 +11,8 @@
 //! - **[`Hook`]s** observe every flow ([`Event`]) and can veto it
 //!   ([`Action`], [`Veto`]).
 //! - **Stores** ([`Store`]) keep users, sessions, one-time tokens and linked
-//!   accounts; [`MemoryStore`] is the embedded default.
+//!   accounts; [`MemoryStore`] is the embedded default, `MongoStore`
+//!   (feature `mongodb`, on by default) the production store.
 //! - **[`api`]** is the poem-openapi adapter: routes, error mapping, cookies,
 //!   CSRF, the spec and Swagger UI.
 //!

@@ -112,6 +112,9 @@ impl User {
     ///
     /// [`Error::Validation`] when `email` is not a valid address.
     pub fn new(email: &str, now: DateTime<Utc>) -> Result<Self> {
+        // Millisecond precision: what every store (BSON dates) keeps, so
+        // the API shows the same `created_at` before and after a round trip.
+        let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
         let email = email.trim();
         let email_normalized = normalize_email(email)?;
         Ok(Self {

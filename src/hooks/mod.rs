@@ -33,7 +33,7 @@ pub enum Action {
     /// A user proved their identity and is about to get a session.
     Login {
         /// The user.
-        user: User,
+        user: Box<User>,
         /// Provider that proved the identity.
         provider: String,
         /// Who is signing in.

@@ -60,7 +60,7 @@ impl AuthManager {
         self.inner
             .hooks
             .before(Action::Login {
-                user: user.clone(),
+                user: Box::new(user.clone()),
                 provider: provider.to_owned(),
                 client: client.clone(),
             })
@@ -86,6 +86,13 @@ impl AuthManager {
     /// it); else a new user (when provider sign-up is allowed).
     async fn resolve_identity(&self, identity: &Identity) -> Result<User> {
         let store = &self.inner.store;
+        if let Some(user) = identity
+            .user
+            .as_deref()
+            .filter(|u| identity.user_id.as_ref() == Some(&u.id))
+        {
+            return Ok(user.clone());
+        }
         if let Some(user_id) = &identity.user_id {
             return store
                 .find_user(user_id)

@@ -92,7 +92,7 @@ impl ProviderRequest {
 }
 
 /// A verified identity, as a provider proved it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Identity {
     /// Provider id.
@@ -110,6 +110,10 @@ pub struct Identity {
     /// Set when the provider proved a local user directly (e.g. by their
     /// password): the manager signs in this user without linking.
     pub user_id: Option<UserId>,
+    /// The local user as the provider just read it, so the manager does not
+    /// read it again (one store round trip less per sign-in).
+    #[serde(skip)]
+    pub user: Option<Box<User>>,
 }
 
 impl Identity {
@@ -124,6 +128,7 @@ impl Identity {
             name: None,
             profile: serde_json::Value::Null,
             user_id: None,
+            user: None,
         }
     }
 
@@ -133,6 +138,7 @@ impl Identity {
             email: Some(user.email.clone()),
             email_verified: user.email_verified,
             user_id: Some(user.id.clone()),
+            user: Some(Box::new(user.clone())),
             ..Self::new(provider, user.id.to_string())
         }
     }

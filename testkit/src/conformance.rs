@@ -3,6 +3,9 @@
 //! Each check takes a fresh, empty store. Concurrency checks run 16 truly
 //! parallel calls (use a multi-thread runtime, as
 //! [`store_conformance_tests!`](crate::store_conformance_tests) does).
+//!
+//! Checks fail by panicking, like any test assertion.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::Arc;
 

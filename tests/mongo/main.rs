@@ -1,0 +1,391 @@
+//! MongoStore behaviour that needs the wire server itself: round trips per
+//! request (the driver's command monitoring), latency, and a server that
+//! stops in the middle of traffic. Needs `PORTCULLIS_TEST_MONGODB_URI` and,
+//! for the fault test, `PORTCULLIS_TEST_SECANTUSD` (both set by
+//! `scripts/test.sh`).
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use parking_lot::Mutex;
+use poem::{endpoint::BoxEndpoint, http::StatusCode, test::TestClient, EndpointExt, Response};
+use portcullis::{api, AuthConfig, AuthManager, MongoConfig, MongoStore, Secret};
+use portcullis_credentials::{CredentialsApi, CredentialsProvider};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "Zq8#vT2!mW-horse";
+
+fn config() -> AuthConfig {
+    let mut config = AuthConfig::default();
+    config.jwt.secret = Some(Secret::new("test-secret-test-secret-test-secret!"));
+    config.password.memory_kib = 1024;
+    config.password.iterations = 1;
+    config
+}
+
+fn client(store: MongoStore) -> TestClient<BoxEndpoint<'static, Response>> {
+    let manager = AuthManager::builder(config())
+        .store(store)
+        .provider(CredentialsProvider::new())
+        .build()
+        .unwrap();
+    TestClient::new(api::routes(&manager, CredentialsApi::new(&manager)).boxed())
+}
+
+async fn call(
+    cli: &TestClient<BoxEndpoint<'static, Response>>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    bearer: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = match method {
+        "GET" => cli.get(path),
+        _ => cli.post(path),
+    };
+    if let Some(token) = bearer {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        req = req.body_json(&body);
+    }
+    let resp = req.send().await;
+    let status = resp.0.status();
+    let bytes = resp.0.into_body().into_bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn login_body(email: &str) -> Value {
+    json!({"email": email, "password": PASSWORD})
+}
+
+#[tokio::test]
+async fn round_trips_per_request_and_latency() {
+    let commands: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = commands.clone();
+    let mut options = mongodb::options::ClientOptions::parse(portcullis_testkit::mongo_uri())
+        .await
+        .unwrap();
+    options.command_event_handler = Some(mongodb::event::EventHandler::callback(
+        move |event: mongodb::event::command::CommandEvent| {
+            if let mongodb::event::command::CommandEvent::Started(started) = event {
+                seen.lock().push(started.command_name);
+            }
+        },
+    ));
+    let db = format!("pt_rt_{}", uuid::Uuid::new_v4().simple());
+    let store = MongoStore::connect_with_options(
+        options,
+        &MongoConfig::new(portcullis_testkit::mongo_uri()).with_database(db),
+    )
+    .await
+    .unwrap();
+    let cli = client(store);
+    let (status, _) = call(
+        &cli,
+        "POST",
+        "/auth/register",
+        Some(login_body("rt@example.com")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let measure = |name: &'static str| {
+        let commands = commands.clone();
+        move |max: usize| {
+            let ran = std::mem::take(&mut *commands.lock());
+            println!("{name}: {} command(s) {ran:?}", ran.len());
+            assert!(
+                ran.len() <= max,
+                "{name} took {} round trips: {ran:?}",
+                ran.len()
+            );
+            ran.len()
+        }
+    };
+    let _ = measure("setup")(usize::MAX);
+
+    let (status, pair) = call(
+        &cli,
+        "POST",
+        "/auth/login",
+        Some(login_body("rt@example.com")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(measure("login")(2), 2);
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, _) = call(&cli, "GET", "/auth/me", None, Some(&access)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(measure("me")(1), 1);
+
+    let (status, pair) = call(
+        &cli,
+        "POST",
+        "/auth/refresh",
+        Some(json!({"refresh_token": refresh})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(measure("refresh")(2), 2);
+    let mut refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+
+    // Latency per request against the wire server (in-process HTTP).
+    let n = 200;
+    let started = Instant::now();
+    for _ in 0..n {
+        call(&cli, "GET", "/auth/me", None, Some(&access)).await;
+    }
+    let me = started.elapsed() / n;
+    let started = Instant::now();
+    for _ in 0..n {
+        let (_, pair) = call(
+            &cli,
+            "POST",
+            "/auth/refresh",
+            Some(json!({"refresh_token": refresh})),
+            None,
+        )
+        .await;
+        refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+    }
+    let rotate = started.elapsed() / n;
+    let logins = 20;
+    let started = Instant::now();
+    for _ in 0..logins {
+        call(
+            &cli,
+            "POST",
+            "/auth/login",
+            Some(login_body("rt@example.com")),
+            None,
+        )
+        .await;
+    }
+    let login = started.elapsed() / logins;
+    commands.lock().clear();
+    println!(
+        "latency on the wire server (test Argon2 parameters for login): me {me:?}, refresh {rotate:?}, login {login:?}"
+    );
+}
+
+/// A SecantusDB process the test can stop and start.
+struct Server {
+    bin: String,
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn start(bin: &str, port: u16, dir: std::path::PathBuf) -> Self {
+        let mut server = Self {
+            bin: bin.to_owned(),
+            port,
+            dir,
+            child: None,
+        };
+        server.up();
+        server
+    }
+
+    fn up(&mut self) {
+        let child = Command::new(&self.bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--storage-path",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start secantusd-py");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "SecantusDB did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the server the way an operator does (SIGTERM), and waits.
+    fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn server_stopping_mid_traffic_gives_503_then_recovers() {
+    let bin = std::env::var("PORTCULLIS_TEST_SECANTUSD").unwrap_or_else(|_| {
+        panic!("PORTCULLIS_TEST_SECANTUSD is not set: run scripts/test.sh (it installs SecantusDB)")
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("pt-fault-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut server = Server::start(&bin, port, dir.clone());
+    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    let mut mongo = MongoConfig::new(uri);
+    mongo.timeout_ms = 1000;
+    let cli = Arc::new(client(MongoStore::connect(&mongo).await.unwrap()));
+
+    let (status, _) = call(
+        &cli,
+        "POST",
+        "/auth/register",
+        Some(login_body("keep@example.com")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, pair) = call(
+        &cli,
+        "POST",
+        "/auth/login",
+        Some(login_body("keep@example.com")),
+        None,
+    )
+    .await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+
+    // Traffic while the server stops.
+    let traffic = {
+        let cli = cli.clone();
+        let access = access.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            let until = Instant::now() + Duration::from_secs(4);
+            while Instant::now() < until {
+                let started = Instant::now();
+                let (status, body) = call(&cli, "GET", "/auth/me", None, Some(&access)).await;
+                statuses.push((status, body, started.elapsed()));
+            }
+            statuses
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.down();
+    let statuses = traffic.await.unwrap();
+    assert!(
+        statuses.iter().any(|(s, _, _)| *s == StatusCode::OK),
+        "traffic ran before the stop"
+    );
+    let unavailable: Vec<_> = statuses
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(!unavailable.is_empty(), "requests after the stop get 503");
+    for (status, body, took) in &statuses {
+        assert!(
+            *status == StatusCode::OK || *status == StatusCode::SERVICE_UNAVAILABLE,
+            "{status} {body}"
+        );
+        if *status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{body}");
+            assert!(
+                !body.to_string().to_lowercase().contains("mongo"),
+                "no driver detail: {body}"
+            );
+        }
+        assert!(
+            *took < Duration::from_secs(4),
+            "a request hung for {took:?}"
+        );
+    }
+
+    // Writes while down: 503, and nothing half-applied.
+    let (status, body) = call(
+        &cli,
+        "POST",
+        "/auth/register",
+        Some(login_body("during@example.com")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let (status, _) = call(
+        &cli,
+        "POST",
+        "/auth/login",
+        Some(login_body("keep@example.com")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    // Back up: the same app instance serves again, nothing was lost.
+    server.up();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = call(&cli, "GET", "/auth/me", None, Some(&access)).await;
+        if status == StatusCode::OK {
+            assert_eq!(body["email"], "keep@example.com");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not recover: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = call(
+        &cli,
+        "POST",
+        "/auth/login",
+        Some(login_body("keep@example.com")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(
+        &cli,
+        "POST",
+        "/auth/register",
+        Some(login_body("during@example.com")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the failed registration left nothing behind: {body}"
+    );
+    server.down();
+    let _ = std::fs::remove_dir_all(dir);
+}
