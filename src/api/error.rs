@@ -139,11 +139,11 @@ impl From<Error> for ApiError {
         let status = status_of(&err);
         let message = match &err {
             Error::Unavailable(source) => {
-                tracing::error!(error = %source, "store unavailable");
+                tracing::error!(error = %chain(source), "store unavailable");
                 "the service is temporarily unavailable".to_owned()
             }
             Error::Internal(source) => {
-                tracing::error!(error = %source, "internal error");
+                tracing::error!(error = %chain(&**source), "internal error");
                 "internal error".to_owned()
             }
             Error::Config(_) => {
@@ -213,6 +213,18 @@ pub(crate) fn poem_error_response(err: poem::Error) -> Response {
         );
     }
     response
+}
+
+/// An error with its whole `source()` chain, for logs.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A parse error's message without the offending value: poem-openapi says

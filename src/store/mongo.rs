@@ -275,9 +275,13 @@ fn map_err(err: mongodb::error::Error) -> StoreError {
     if duplicate {
         return StoreError::Conflict("duplicate key");
     }
-    // Server codes meaning "not reachable / not ready right now".
-    const TRANSIENT: [i32; 12] = [
-        6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+    // Server codes meaning "the server cannot serve this right now":
+    // unreachable or shutting down (6, 7, 89, 91, 9001, 11600, 11602),
+    // not primary (189, 10107, 13435, 13436), time limits and lock
+    // contention (24, 46, 50, 262), write conflicts (112), and the server's
+    // own internal failure (1), e.g. a storage-engine panic.
+    const TRANSIENT: [i32; 18] = [
+        1, 6, 7, 24, 46, 50, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 134,
     ];
     let unavailable = matches!(
         err.kind.as_ref(),
