@@ -78,7 +78,8 @@ pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest};
 pub use store::{
     AccountStore, ClientInfo, LinkedAccount, MemoryStore, OneTimeToken, OneTimeTokenStore,
-    RefreshToken, Rotation, Session, SessionStore, Store, StoreError, StoreResult, UserStore,
+    PasswordGuard, RefreshToken, Rotation, Session, SessionStore, Store, StoreError, StoreResult,
+    UserPatch, UserQuery, UserStore,
 };
 #[cfg(feature = "mongodb")]
 pub use store::{MongoConfig, MongoStore};

@@ -3,7 +3,7 @@ use crate::{
     error::{Error, Result},
     hooks::{Action, Event},
     provider::{Identity, ProviderCx, ProviderRequest},
-    store::{ClientInfo, LinkedAccount, StoreError},
+    store::{ClientInfo, LinkedAccount, PasswordGuard, StoreError},
     user::{normalize_email, User},
 };
 
@@ -201,8 +201,15 @@ impl AuthManager {
             if self
                 .inner
                 .store
-                .replace_password_hash(&user.id, Some(old), &new, self.now())
+                .set_password_hash(
+                    &user.id,
+                    PasswordGuard::Equals(old),
+                    &new,
+                    false,
+                    self.now(),
+                )
                 .await?
+                .is_some()
             {
                 self.emit(Event::PasswordRehashed {
                     user_id: user.id.clone(),

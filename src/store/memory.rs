@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use parking_lot::RwLock;
 
 use super::{
-    AccountStore, LinkedAccount, OneTimeToken, OneTimeTokenStore, RefreshToken, Rotation, Session,
-    SessionStore, StoreError, StoreResult, UserStore,
+    AccountStore, LinkedAccount, OneTimeToken, OneTimeTokenStore, PasswordGuard, RefreshToken,
+    Rotation, Session, SessionStore, StoreError, StoreResult, UserPatch, UserQuery, UserStore,
 };
 use crate::{
     token::TokenHash,
@@ -144,21 +144,50 @@ impl UserStore for MemoryStore {
         Ok(true)
     }
 
-    async fn replace_password_hash(
+    async fn patch_user(
         &self,
         id: &UserId,
-        expected: Option<&str>,
-        new_hash: &str,
+        patch: &UserPatch,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<User>> {
+        let mut state = self.state.write();
+        let Some(old_email) = state.users.get(id).map(|u| u.email_normalized.clone()) else {
+            return Ok(None);
+        };
+        if let Some((_, new_email)) = &patch.email {
+            if *new_email != old_email {
+                if state.by_email.contains_key(new_email) {
+                    return Err(StoreError::Conflict("email"));
+                }
+                state.by_email.remove(&old_email);
+                state.by_email.insert(new_email.clone(), id.clone());
+            }
+        }
+        Ok(state.users.get_mut(id).map(|user| {
+            patch.apply(user, now);
+            user.clone()
+        }))
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &UserId,
+        guard: PasswordGuard<'_>,
+        new_hash: &str,
+        bump_token_version: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
         let mut state = self.state.write();
         match state.users.get_mut(id) {
-            Some(user) if user.password_hash.as_deref() == expected => {
+            Some(user) if guard.allows(user.password_hash.as_deref()) => {
                 user.password_hash = Some(new_hash.to_owned());
+                if bump_token_version {
+                    user.token_version += 1;
+                }
                 user.updated_at = now;
-                Ok(true)
+                Ok(Some(user.clone()))
             }
-            _ => Ok(false),
+            _ => Ok(None),
         }
     }
 
@@ -192,15 +221,20 @@ impl UserStore for MemoryStore {
         Ok(true)
     }
 
-    async fn list_users(&self, offset: u64, limit: u64) -> StoreResult<(Vec<User>, u64)> {
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)> {
         let state = self.state.read();
-        let mut users: Vec<&User> = state.users.values().collect();
+        let prefix = query.email_prefix.as_deref().unwrap_or("");
+        let mut users: Vec<&User> = state
+            .users
+            .values()
+            .filter(|u| u.email_normalized.starts_with(prefix))
+            .collect();
         users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let total = users.len() as u64;
         let page = users
             .into_iter()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
             .cloned()
             .collect();
         Ok((page, total))
@@ -313,6 +347,22 @@ impl SessionStore for MemoryStore {
             .users
             .get(user_id)
             .map(|user| (user.clone(), session.clone())))
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user_id: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>> {
+        let state = self.state.read();
+        let mut sessions: Vec<Session> = state
+            .sessions
+            .values()
+            .filter(|s| s.user_id == *user_id && s.is_alive(now))
+            .cloned()
+            .collect();
+        sessions.sort_by(|a, b| (b.last_used_at, &b.id).cmp(&(a.last_used_at, &a.id)));
+        Ok(sessions)
     }
 
     async fn revoke_session(&self, id: &SessionId, now: DateTime<Utc>) -> StoreResult<bool> {

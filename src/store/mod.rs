@@ -251,6 +251,174 @@ impl LinkedAccount {
     }
 }
 
+/// A partial, atomic change to a user: only the fields set are written.
+///
+/// ```
+/// use portcullis::UserPatch;
+///
+/// let patch = UserPatch::new().is_active(false).bump_token_version();
+/// assert!(!patch.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct UserPatch {
+    /// New email as typed and its normalised form (set together by
+    /// [`UserPatch::email`]).
+    pub email: Option<(String, String)>,
+    /// New display name (`Some(None)` clears it).
+    pub name: Option<Option<String>>,
+    /// New integrator metadata (replaces the whole map).
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// New `email_verified`.
+    pub email_verified: Option<bool>,
+    /// New `is_active`.
+    pub is_active: Option<bool>,
+    /// New `is_superuser`.
+    pub is_superuser: Option<bool>,
+    /// Increment `token_version` in the same write.
+    pub bump_token_version: bool,
+}
+
+impl UserPatch {
+    /// An empty patch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the email (validated and normalised).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Validation`] `INVALID_EMAIL`.
+    pub fn email(mut self, email: &str) -> crate::Result<Self> {
+        let normalized = crate::user::normalize_email(email)?;
+        self.email = Some((email.trim().to_owned(), normalized));
+        Ok(self)
+    }
+
+    /// Sets (or with `None` clears) the display name.
+    pub fn name(mut self, name: Option<String>) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Replaces the metadata.
+    pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// Sets `email_verified`.
+    pub fn email_verified(mut self, value: bool) -> Self {
+        self.email_verified = Some(value);
+        self
+    }
+
+    /// Sets `is_active`.
+    pub fn is_active(mut self, value: bool) -> Self {
+        self.is_active = Some(value);
+        self
+    }
+
+    /// Sets `is_superuser`.
+    pub fn is_superuser(mut self, value: bool) -> Self {
+        self.is_superuser = Some(value);
+        self
+    }
+
+    /// Also increments `token_version` (every access token and session of
+    /// the user dies).
+    pub fn bump_token_version(mut self) -> Self {
+        self.bump_token_version = true;
+        self
+    }
+
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Applies the patch to `user` in memory (what a store does atomically).
+    pub fn apply(&self, user: &mut User, now: DateTime<Utc>) {
+        if let Some((email, normalized)) = &self.email {
+            user.email.clone_from(email);
+            user.email_normalized.clone_from(normalized);
+        }
+        if let Some(name) = &self.name {
+            user.name.clone_from(name);
+        }
+        if let Some(metadata) = &self.metadata {
+            user.metadata.clone_from(metadata);
+        }
+        if let Some(value) = self.email_verified {
+            user.email_verified = value;
+        }
+        if let Some(value) = self.is_active {
+            user.is_active = value;
+        }
+        if let Some(value) = self.is_superuser {
+            user.is_superuser = value;
+        }
+        if self.bump_token_version {
+            user.token_version += 1;
+        }
+        user.updated_at = now;
+    }
+}
+
+/// The condition [`UserStore::set_password_hash`] checks on the current
+/// hash before writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PasswordGuard<'a> {
+    /// Write whatever the current hash is (password reset).
+    Any,
+    /// Write only when the user has no password (set-password).
+    Unset,
+    /// Write only when the current hash is exactly this (rehash, change).
+    Equals(&'a str),
+}
+
+impl PasswordGuard<'_> {
+    /// Whether `current` passes the guard.
+    pub fn allows(&self, current: Option<&str>) -> bool {
+        match self {
+            PasswordGuard::Any => true,
+            PasswordGuard::Unset => current.is_none(),
+            PasswordGuard::Equals(expected) => current == Some(*expected),
+        }
+    }
+}
+
+/// Which users [`UserStore::list_users`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserQuery {
+    /// Users to skip.
+    pub offset: u64,
+    /// Largest page.
+    pub limit: u64,
+    /// Only users whose normalised email starts with this (lower-case).
+    pub email_prefix: Option<String>,
+}
+
+impl UserQuery {
+    /// A page of every user.
+    pub fn page(offset: u64, limit: u64) -> Self {
+        Self {
+            offset,
+            limit,
+            email_prefix: None,
+        }
+    }
+
+    /// Only users whose email starts with `prefix` (case-insensitive).
+    pub fn email_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.email_prefix = Some(prefix.into().trim().to_lowercase());
+        self
+    }
+}
+
 /// Users.
 ///
 /// # Errors
@@ -269,20 +437,39 @@ pub trait UserStore: Send + Sync + 'static {
     /// The user with this normalised email.
     async fn find_user_by_email(&self, email_normalized: &str) -> StoreResult<Option<User>>;
 
-    /// Replaces a user's document. `Ok(false)` when the user does not exist;
-    /// [`StoreError::Conflict`] when the new normalised email is taken.
+    /// Replaces a user's whole document (imports, tests). Flows never use
+    /// it: they change users with [`patch_user`](Self::patch_user), which
+    /// cannot undo a concurrent `token_version` bump. `Ok(false)` when the
+    /// user does not exist; [`StoreError::Conflict`] when the new normalised
+    /// email is taken.
     async fn update_user(&self, user: &User) -> StoreResult<bool>;
 
-    /// Sets the password hash only if the current one equals `expected`
-    /// (compare-and-set, so a rehash never overwrites a concurrent change).
-    /// Returns whether it was written.
-    async fn replace_password_hash(
+    /// Atomically applies `patch` (only the fields it sets, `updated_at` =
+    /// `now`, and a `token_version` increment when asked) and returns the
+    /// updated user; `None` when the user does not exist.
+    /// [`StoreError::Conflict`] when the patch's email is taken, checked by
+    /// the same unique constraint as inserts.
+    async fn patch_user(
         &self,
         id: &UserId,
-        expected: Option<&str>,
-        new_hash: &str,
+        patch: &UserPatch,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Option<User>>;
+
+    /// Sets the password hash if the current one passes `guard`
+    /// (compare-and-set: a rehash never overwrites a concurrent change, and
+    /// set-password never overwrites an existing password), bumping
+    /// `token_version` in the same write when `bump_token_version`. Returns
+    /// the updated user, or `None` when the user does not exist or the guard
+    /// failed.
+    async fn set_password_hash(
+        &self,
+        id: &UserId,
+        guard: PasswordGuard<'_>,
+        new_hash: &str,
+        bump_token_version: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
 
     /// Atomically increments `token_version` (every access token issued
     /// before dies) and returns the updated user.
@@ -295,8 +482,9 @@ pub trait UserStore: Send + Sync + 'static {
     /// Deletes a user. Returns whether it existed.
     async fn delete_user(&self, id: &UserId) -> StoreResult<bool>;
 
-    /// Users ordered by creation, `offset`/`limit` paginated, and the total.
-    async fn list_users(&self, offset: u64, limit: u64) -> StoreResult<(Vec<User>, u64)>;
+    /// The users matching `query`, ordered by creation then id, one page
+    /// of them, and how many match in total.
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)>;
 }
 
 /// Sessions (refresh-token families) and their refresh tokens.
@@ -340,6 +528,14 @@ pub trait SessionStore: Send + Sync + 'static {
         user_id: &UserId,
         session_id: &SessionId,
     ) -> StoreResult<Option<(User, Session)>>;
+
+    /// The user's sessions that are neither revoked nor expired at `now`,
+    /// most recently used first.
+    async fn list_user_sessions(
+        &self,
+        user_id: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>>;
 
     /// Revokes one session. Returns whether a live session was revoked.
     async fn revoke_session(&self, id: &SessionId, now: DateTime<Utc>) -> StoreResult<bool>;

@@ -202,13 +202,22 @@ impl portcullis::UserStore for DownStore {
     async fn update_user(&self, _: &portcullis::User) -> portcullis::StoreResult<bool> {
         Err(down())
     }
-    async fn replace_password_hash(
+    async fn patch_user(
         &self,
         _: &portcullis::UserId,
-        _: Option<&str>,
-        _: &str,
+        _: &portcullis::UserPatch,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<bool> {
+    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+        Err(down())
+    }
+    async fn set_password_hash(
+        &self,
+        _: &portcullis::UserId,
+        _: portcullis::PasswordGuard<'_>,
+        _: &str,
+        _: bool,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<portcullis::User>> {
         Err(down())
     }
     async fn bump_token_version(
@@ -223,8 +232,7 @@ impl portcullis::UserStore for DownStore {
     }
     async fn list_users(
         &self,
-        _: u64,
-        _: u64,
+        _: &portcullis::UserQuery,
     ) -> portcullis::StoreResult<(Vec<portcullis::User>, u64)> {
         Err(down())
     }
@@ -252,6 +260,13 @@ impl portcullis::SessionStore for DownStore {
         &self,
         _: &portcullis::SessionId,
     ) -> portcullis::StoreResult<Option<portcullis::Session>> {
+        Err(down())
+    }
+    async fn list_user_sessions(
+        &self,
+        _: &portcullis::UserId,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Vec<portcullis::Session>> {
         Err(down())
     }
     async fn find_session_user(
