@@ -19,6 +19,11 @@
 //! expected state in the filter; expiry is always part of the query (TTL
 //! deletion is lazy and only reclaims space).
 //!
+//! `list_users` with an email prefix filters `email_normalized` with an
+//! anchored regular expression of the escaped prefix, which MongoDB
+//! answers with a range scan of the unique index; `list_user_sessions` uses
+//! the `user_id` index.
+//!
 //! A session document keeps its current token hash and the last 64 used
 //! ones, so reuse detection covers 64 rotations back; an older token is
 //! answered as unknown.
@@ -45,8 +50,9 @@ use mongodb::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccountStore, ClientInfo, LinkedAccount, OneTimeToken, OneTimeTokenStore, RefreshToken,
-    Rotation, Session, SessionStore, StoreError, StoreResult, UserStore,
+    AccountStore, ClientInfo, LinkedAccount, OneTimeToken, OneTimeTokenStore, PasswordGuard,
+    RefreshToken, Rotation, Session, SessionStore, StoreError, StoreResult, UserPatch, UserQuery,
+    UserStore,
 };
 use crate::{
     token::TokenHash,
@@ -300,6 +306,26 @@ fn map_err(err: mongodb::error::Error) -> StoreError {
     }
 }
 
+/// `text` as a regular expression matching itself literally: every
+/// metacharacter of PCRE (and of the other engines servers use) is
+/// backslash-escaped, and NUL, which a BSON pattern cannot hold, is written
+/// `\x00`.
+fn escape_regex(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' | '^' | '$' | '.' | '|' | '?' | '*' | '+' | '(' | ')' | '[' | ']' | '{' | '}'
+            | '-' | '/' | '#' | '&' | '~' | ' ' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\0' => out.push_str("\\x00"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 // ---- documents -----------------------------------------------------------
 
 fn date(dt: DateTime<Utc>) -> bson::DateTime {
@@ -503,22 +529,80 @@ impl UserStore for MongoStore {
         Ok(result.matched_count == 1)
     }
 
-    async fn replace_password_hash(
+    async fn patch_user(
         &self,
         id: &UserId,
-        expected: Option<&str>,
-        new_hash: &str,
+        patch: &UserPatch,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let result = self
-            .users
-            .update_one(
-                doc! { "_id": id.as_str(), "password_hash": expected },
-                doc! { "$set": { "password_hash": new_hash, "updated_at": date(now) } },
-            )
+    ) -> StoreResult<Option<User>> {
+        let mut set = doc! { "updated_at": date(now) };
+        if let Some((email, normalized)) = &patch.email {
+            set.insert("email", email.as_str());
+            set.insert("email_normalized", normalized.as_str());
+        }
+        if let Some(name) = &patch.name {
+            set.insert("name", name.as_deref());
+        }
+        if let Some(metadata) = &patch.metadata {
+            set.insert("metadata", bson::to_document(metadata).map_err(backend)?);
+        }
+        if let Some(value) = patch.email_verified {
+            set.insert("email_verified", value);
+        }
+        if let Some(value) = patch.is_active {
+            set.insert("is_active", value);
+        }
+        if let Some(value) = patch.is_superuser {
+            set.insert("is_superuser", value);
+        }
+        let mut update = doc! { "$set": set };
+        if patch.bump_token_version {
+            update.insert("$inc", doc! { "token_version": 1_i64 });
+        }
+        self.users
+            .find_one_and_update(doc! { "_id": id.as_str() }, update)
+            .return_document(ReturnDocument::After)
             .await
-            .map_err(map_err)?;
-        Ok(result.modified_count == 1)
+            // `_id` never changes, so the only unique index a patch can
+            // collide on is the email's.
+            .map_err(|err| match map_err(err) {
+                StoreError::Conflict(_) => StoreError::Conflict("email"),
+                other => other,
+            })?
+            .map(UserDoc::into_user)
+            .transpose()
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &UserId,
+        guard: PasswordGuard<'_>,
+        new_hash: &str,
+        bump_token_version: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let mut filter = doc! { "_id": id.as_str() };
+        match guard {
+            PasswordGuard::Any => {}
+            // Matches a null and a missing field alike.
+            PasswordGuard::Unset => {
+                filter.insert("password_hash", Bson::Null);
+            }
+            PasswordGuard::Equals(expected) => {
+                filter.insert("password_hash", expected);
+            }
+        }
+        let mut update = doc! { "$set": { "password_hash": new_hash, "updated_at": date(now) } };
+        if bump_token_version {
+            update.insert("$inc", doc! { "token_version": 1_i64 });
+        }
+        self.users
+            .find_one_and_update(filter, update)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?
+            .map(UserDoc::into_user)
+            .transpose()
     }
 
     async fn bump_token_version(
@@ -561,14 +645,27 @@ impl UserStore for MongoStore {
         Ok(deleted)
     }
 
-    async fn list_users(&self, offset: u64, limit: u64) -> StoreResult<(Vec<User>, u64)> {
-        let total = self.users.count_documents(doc! {}).await.map_err(map_err)?;
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)> {
+        let mut filter = doc! {};
+        if let Some(prefix) = query.email_prefix.as_deref().filter(|p| !p.is_empty()) {
+            // Anchored, case-sensitive, no options: MongoDB answers it
+            // with a range scan of the unique `email_normalized` index.
+            filter.insert(
+                "email_normalized",
+                doc! { "$regex": format!("^{}", escape_regex(prefix)) },
+            );
+        }
+        let total = self
+            .users
+            .count_documents(filter.clone())
+            .await
+            .map_err(map_err)?;
         let docs: Vec<UserDoc> = self
             .users
-            .find(doc! {})
+            .find(filter)
             .sort(doc! { "created_at": 1, "_id": 1 })
-            .skip(offset)
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .skip(query.offset)
+            .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
             .await
             .map_err(map_err)?
             .try_collect()
@@ -737,6 +834,28 @@ impl SessionStore for MongoStore {
         let user: UserDoc = bson::from_bson(user).map_err(backend)?;
         let session: SessionDoc = bson::from_document(joined).map_err(backend)?;
         Ok(Some((user.into_user()?, session.into_session())))
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user_id: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>> {
+        let docs: Vec<SessionDoc> = self
+            .sessions
+            .find(doc! {
+                "user_id": user_id.as_str(),
+                "revoked_at": Bson::Null,
+                "expires_at": { "$gt": date(now) },
+            })
+            .projection(doc! { "used": 0 })
+            .sort(doc! { "last_used_at": -1, "_id": -1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        Ok(docs.into_iter().map(SessionDoc::into_session).collect())
     }
 
     async fn revoke_session(&self, id: &SessionId, now: DateTime<Utc>) -> StoreResult<bool> {

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
 use portcullis::{
-    ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, RefreshToken, Rotation, Session, Store,
-    StoreError, TokenHash, User,
+    ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, PasswordGuard, RefreshToken, Rotation,
+    Session, Store, StoreError, TokenHash, User, UserId, UserPatch, UserQuery,
 };
 
 /// Now, at the millisecond precision every store keeps.
@@ -115,18 +115,33 @@ pub async fn users_crud(store: Arc<dyn Store>) {
 
     // Compare-and-set of the hash.
     let t = now();
-    assert!(!store
-        .replace_password_hash(&alice.id, Some("$argon2id$wrong"), "$argon2id$new", t)
-        .await
-        .expect("cas"));
     assert!(store
-        .replace_password_hash(&alice.id, Some("$argon2id$old"), "$argon2id$new", t)
+        .set_password_hash(
+            &alice.id,
+            PasswordGuard::Equals("$argon2id$wrong"),
+            "$argon2id$new",
+            false,
+            t
+        )
         .await
-        .expect("cas"));
+        .expect("cas")
+        .is_none());
     assert!(store
-        .replace_password_hash(&bob.id, None, "$argon2id$first", t)
+        .set_password_hash(
+            &alice.id,
+            PasswordGuard::Equals("$argon2id$old"),
+            "$argon2id$new",
+            false,
+            t
+        )
         .await
-        .expect("cas from none"));
+        .expect("cas")
+        .is_some());
+    assert!(store
+        .set_password_hash(&bob.id, PasswordGuard::Unset, "$argon2id$first", false, t)
+        .await
+        .expect("cas from none")
+        .is_some());
     let alice_now = store
         .find_user(&alice.id)
         .await
@@ -138,10 +153,16 @@ pub async fn users_crud(store: Arc<dyn Store>) {
     for i in 0..3 {
         inserted_user(&*store, &format!("user{i}@example.com")).await;
     }
-    let (page, total) = store.list_users(1, 2).await.expect("list");
+    let (page, total) = store
+        .list_users(&UserQuery::page(1, 2))
+        .await
+        .expect("list");
     assert_eq!(total, 5);
     assert_eq!(page.len(), 2);
-    let (all, _) = store.list_users(0, 100).await.expect("list");
+    let (all, _) = store
+        .list_users(&UserQuery::page(0, 100))
+        .await
+        .expect("list");
     assert_eq!(all.len(), 5);
     assert!(all.windows(2).all(|w| w[0].created_at <= w[1].created_at));
 }
@@ -165,7 +186,10 @@ pub async fn email_is_unique_under_concurrent_inserts(store: Arc<dyn Store>) {
     let ok = results.iter().filter(|r| r.is_ok()).count();
     let conflicts = results.iter().filter(|r| is_conflict(r)).count();
     assert_eq!((ok, conflicts), (1, 15), "{results:?}");
-    let (_, total) = store.list_users(0, 10).await.expect("list");
+    let (_, total) = store
+        .list_users(&UserQuery::page(0, 10))
+        .await
+        .expect("list");
     assert_eq!(total, 1);
 }
 
@@ -195,6 +219,466 @@ pub async fn token_version_bumps_are_atomic(store: Arc<dyn Store>) {
         .await
         .expect("bump");
     assert!(missing.is_none());
+}
+
+/// `patch_user` writes only the fields the patch sets (metadata as a
+/// whole), always `updated_at`, and returns the updated user; a taken email
+/// is a conflict that changes nothing; a moved email is found under its new
+/// address only; a bump adds exactly one to `token_version`.
+pub async fn patch_user_applies_only_set_fields(store: Arc<dyn Store>) {
+    let mut alice = user("Alice@Example.com");
+    alice.name = Some("Alice".into());
+    alice.password_hash = Some("$argon2id$alice".into());
+    alice
+        .metadata
+        .insert("old".into(), serde_json::json!({"keep": false}));
+    store.insert_user(&alice).await.expect("insert");
+    let bob = inserted_user(&*store, "bob@example.com").await;
+
+    let mut metadata = serde_json::Map::new();
+    metadata.insert(
+        "plan".into(),
+        serde_json::json!({"tier": "team", "seats": 5}),
+    );
+    let t1 = alice.created_at + Duration::seconds(1);
+    let patched = store
+        .patch_user(
+            &alice.id,
+            &UserPatch::new()
+                .name(Some("Alice B.".into()))
+                .metadata(metadata.clone())
+                .email_verified(true)
+                .is_superuser(true),
+            t1,
+        )
+        .await
+        .expect("patch")
+        .expect("user exists");
+    assert_eq!(patched.id, alice.id);
+    assert_eq!(patched.name.as_deref(), Some("Alice B."));
+    assert_eq!(patched.metadata, metadata, "metadata is replaced whole");
+    assert!(patched.email_verified && patched.is_superuser && patched.is_active);
+    assert_eq!(patched.email, "Alice@Example.com");
+    assert_eq!(patched.email_normalized, "alice@example.com");
+    assert_eq!(patched.password_hash.as_deref(), Some("$argon2id$alice"));
+    assert_eq!(patched.created_at, alice.created_at);
+    assert_eq!(patched.updated_at, t1);
+    assert_eq!(patched.token_version, alice.token_version);
+    let stored = store
+        .find_user(&alice.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(stored.name.as_deref(), Some("Alice B."));
+    assert_eq!(stored.metadata, metadata);
+    assert!(stored.email_verified && stored.is_superuser && stored.is_active);
+    assert_eq!(stored.password_hash.as_deref(), Some("$argon2id$alice"));
+    assert_eq!(stored.created_at, alice.created_at);
+    assert_eq!(stored.updated_at, t1);
+
+    // `Some(None)` clears the name; fields of the earlier patch stay.
+    let t2 = t1 + Duration::seconds(1);
+    let cleared = store
+        .patch_user(&alice.id, &UserPatch::new().name(None).is_active(false), t2)
+        .await
+        .expect("patch")
+        .expect("user exists");
+    assert_eq!(cleared.name, None);
+    assert!(!cleared.is_active && cleared.is_superuser && cleared.email_verified);
+    assert_eq!(cleared.metadata, metadata);
+    assert_eq!(cleared.updated_at, t2);
+    assert_eq!(
+        store
+            .find_user(&alice.id)
+            .await
+            .expect("find")
+            .expect("exists")
+            .name,
+        None
+    );
+
+    // A missing user.
+    assert!(store
+        .patch_user(
+            &UserId::new("missing"),
+            &UserPatch::new().is_active(true),
+            t2
+        )
+        .await
+        .expect("patch")
+        .is_none());
+
+    // Another user's email: conflict, and nothing of the patch is written.
+    let taken = UserPatch::new()
+        .email("BOB@example.com")
+        .expect("valid email")
+        .name(Some("Thief".into()))
+        .bump_token_version();
+    let result = store
+        .patch_user(&alice.id, &taken, t2 + Duration::seconds(1))
+        .await;
+    assert!(is_conflict(&result), "{result:?}");
+    let unchanged = store
+        .find_user(&alice.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(unchanged.email_normalized, "alice@example.com");
+    assert_eq!(unchanged.name, None);
+    assert_eq!(unchanged.token_version, alice.token_version);
+    assert_eq!(unchanged.updated_at, t2);
+    assert_eq!(
+        store
+            .find_user_by_email("bob@example.com")
+            .await
+            .expect("find")
+            .expect("bob exists")
+            .id,
+        bob.id
+    );
+
+    // A free email: found under the new address only.
+    let moved = store
+        .patch_user(
+            &alice.id,
+            &UserPatch::new()
+                .email("Alice.New@Example.com")
+                .expect("valid email"),
+            t2,
+        )
+        .await
+        .expect("patch")
+        .expect("user exists");
+    assert_eq!(moved.email, "Alice.New@Example.com");
+    assert_eq!(moved.email_normalized, "alice.new@example.com");
+    assert!(store
+        .find_user_by_email("alice@example.com")
+        .await
+        .expect("find")
+        .is_none());
+    assert_eq!(
+        store
+            .find_user_by_email("alice.new@example.com")
+            .await
+            .expect("find")
+            .expect("found by the new email")
+            .id,
+        alice.id
+    );
+    // The old email is free again.
+    inserted_user(&*store, "alice@example.com").await;
+
+    // A bump adds exactly one; a patch without one adds nothing.
+    let bumped = store
+        .patch_user(&alice.id, &UserPatch::new().bump_token_version(), t2)
+        .await
+        .expect("patch")
+        .expect("user exists");
+    assert_eq!(bumped.token_version, moved.token_version + 1);
+    let not_bumped = store
+        .patch_user(&alice.id, &UserPatch::new().email_verified(false), t2)
+        .await
+        .expect("patch")
+        .expect("user exists");
+    assert_eq!(not_bumped.token_version, bumped.token_version);
+    assert_eq!(
+        store
+            .find_user(&alice.id)
+            .await
+            .expect("find")
+            .expect("exists")
+            .token_version,
+        alice.token_version + 1
+    );
+}
+
+/// `set_password_hash` writes only when the current hash passes the guard
+/// (`Unset`: no password; `Equals`: exactly that hash; `Any`), and bumps
+/// `token_version` in the same write only when asked.
+pub async fn password_guards(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "guard@example.com").await;
+    let hash = |store: Arc<dyn Store>, id: UserId| async move {
+        store
+            .find_user(&id)
+            .await
+            .expect("find")
+            .expect("exists")
+            .password_hash
+    };
+    let t = user.created_at + Duration::seconds(1);
+
+    // Set-password: only while there is none.
+    let set = store
+        .set_password_hash(&user.id, PasswordGuard::Unset, "$argon2id$one", false, t)
+        .await
+        .expect("set")
+        .expect("no password yet: written");
+    assert_eq!(set.password_hash.as_deref(), Some("$argon2id$one"));
+    assert_eq!(set.token_version, user.token_version);
+    assert_eq!(set.updated_at, t);
+    assert!(store
+        .set_password_hash(&user.id, PasswordGuard::Unset, "$argon2id$two", false, t)
+        .await
+        .expect("set")
+        .is_none());
+    assert_eq!(
+        hash(store.clone(), user.id.clone()).await.as_deref(),
+        Some("$argon2id$one")
+    );
+
+    // Compare-and-set on the exact hash.
+    assert!(store
+        .set_password_hash(
+            &user.id,
+            PasswordGuard::Equals("$argon2id$wrong"),
+            "$argon2id$two",
+            true,
+            t
+        )
+        .await
+        .expect("set")
+        .is_none());
+    let unchanged = store
+        .find_user(&user.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(unchanged.password_hash.as_deref(), Some("$argon2id$one"));
+    assert_eq!(
+        unchanged.token_version, user.token_version,
+        "a refused write bumps nothing"
+    );
+    let changed = store
+        .set_password_hash(
+            &user.id,
+            PasswordGuard::Equals("$argon2id$one"),
+            "$argon2id$two",
+            true,
+            t,
+        )
+        .await
+        .expect("set")
+        .expect("right hash: written");
+    assert_eq!(changed.password_hash.as_deref(), Some("$argon2id$two"));
+    assert_eq!(changed.token_version, user.token_version + 1);
+
+    // Any: always written; bumped only when asked.
+    let reset = store
+        .set_password_hash(&user.id, PasswordGuard::Any, "$argon2id$three", false, t)
+        .await
+        .expect("set")
+        .expect("any: written");
+    assert_eq!(reset.password_hash.as_deref(), Some("$argon2id$three"));
+    assert_eq!(reset.token_version, user.token_version + 1);
+    let reset = store
+        .set_password_hash(&user.id, PasswordGuard::Any, "$argon2id$four", true, t)
+        .await
+        .expect("set")
+        .expect("any: written");
+    assert_eq!(reset.password_hash.as_deref(), Some("$argon2id$four"));
+    assert_eq!(reset.token_version, user.token_version + 2);
+    let stored = store
+        .find_user(&user.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(stored.password_hash.as_deref(), Some("$argon2id$four"));
+    assert_eq!(stored.token_version, user.token_version + 2);
+
+    // A missing user.
+    assert!(store
+        .set_password_hash(
+            &UserId::new("missing"),
+            PasswordGuard::Any,
+            "$argon2id$x",
+            true,
+            t
+        )
+        .await
+        .expect("set")
+        .is_none());
+}
+
+/// 16 concurrent patches, each setting a different name and bumping the
+/// version: no update is lost (the version ends exactly 16 higher, each
+/// patch saw a distinct value) and the name is one of them.
+pub async fn patches_and_bumps_do_not_lose_updates_under_concurrency(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "patches@example.com").await;
+    let tasks = (0..16).map(|i| {
+        let store = store.clone();
+        let id = user.id.clone();
+        tokio::spawn(async move {
+            let patch = UserPatch::new()
+                .name(Some(format!("name {i}")))
+                .bump_token_version();
+            store.patch_user(&id, &patch, now()).await
+        })
+    });
+    let mut seen: Vec<u64> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| {
+            r.expect("task")
+                .expect("patch")
+                .expect("user exists")
+                .token_version
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=16).map(|i| user.token_version + i).collect::<Vec<_>>()
+    );
+    let stored = store
+        .find_user(&user.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(stored.token_version, user.token_version + 16);
+    let name = stored.name.expect("a name was set");
+    assert!(
+        (0..16).any(|i| name == format!("name {i}")),
+        "unexpected name {name:?}"
+    );
+}
+
+/// `list_users` with an email prefix: only users whose normalised email
+/// starts with it, the total counting only those, paginated in creation
+/// order; regex metacharacters in the prefix match literally.
+pub async fn list_users_filters_by_email_prefix(store: Arc<dyn Store>) {
+    for email in [
+        "alice@example.com",
+        "bob@example.com",
+        "ALINA@example.com",
+        "malice@example.com",
+        "alibaba@example.com",
+        "ali@example.org",
+        "a.b@example.com",
+        "axb@example.com",
+        "a+b@example.com",
+        "aab@example.com",
+        "a$b@example.com",
+        "a|b@example.com",
+        "a*b@example.com",
+        "a?b@example.com",
+        "^caret@example.com",
+        "{brace}@example.com",
+        "a-b@example.com",
+        "a/b@example.com",
+        "a#b@example.com",
+        "a&b@example.com",
+        "a~b@example.com",
+        "a=b@example.com",
+        "a%b@example.com",
+    ] {
+        inserted_user(&*store, email).await;
+    }
+    let (all, total) = store
+        .list_users(&UserQuery::page(0, 100))
+        .await
+        .expect("list");
+    assert_eq!(total, 23);
+    let expected = |prefix: &str| -> Vec<UserId> {
+        all.iter()
+            .filter(|u| u.email_normalized.starts_with(prefix))
+            .map(|u| u.id.clone())
+            .collect()
+    };
+    let ids = |users: &[User]| users.iter().map(|u| u.id.clone()).collect::<Vec<_>>();
+
+    // "ALI" is lower-cased by the query: alice, alina, alibaba, ali.
+    let query = UserQuery::page(0, 100).email_prefix("ALI");
+    assert_eq!(query.email_prefix.as_deref(), Some("ali"));
+    let (found, total) = store.list_users(&query).await.expect("list");
+    assert_eq!(total, 4);
+    assert_eq!(ids(&found), expected("ali"), "creation order");
+    let mut emails: Vec<&str> = found.iter().map(|u| u.email_normalized.as_str()).collect();
+    emails.sort_unstable();
+    assert_eq!(
+        emails,
+        [
+            "ali@example.org",
+            "alibaba@example.com",
+            "alice@example.com",
+            "alina@example.com"
+        ]
+    );
+
+    // Pagination within the matches; the total is still the matches'.
+    let (page, total) = store
+        .list_users(&UserQuery::page(1, 2).email_prefix("ali"))
+        .await
+        .expect("list");
+    assert_eq!(total, 4);
+    assert_eq!(ids(&page), expected("ali")[1..3]);
+    let (page, total) = store
+        .list_users(&UserQuery::page(3, 2).email_prefix("ali"))
+        .await
+        .expect("list");
+    assert_eq!(total, 4);
+    assert_eq!(ids(&page), expected("ali")[3..]);
+    let (page, total) = store
+        .list_users(&UserQuery::page(10, 2).email_prefix("ali"))
+        .await
+        .expect("list");
+    assert_eq!((page.len(), total), (0, 4));
+
+    // An empty prefix matches everyone.
+    let (found, total) = store
+        .list_users(&UserQuery::page(0, 100).email_prefix(""))
+        .await
+        .expect("list");
+    assert_eq!((ids(&found), total), (ids(&all), 23));
+
+    // Metacharacters match literally: no error, no extra matches.
+    for (prefix, count) in [
+        ("a.b", 1),
+        ("a+b", 1),
+        ("a$b", 1),
+        ("a|b", 1),
+        ("a*b", 1),
+        ("a?b", 1),
+        ("^", 1),
+        ("{brace}", 1),
+        ("a-b", 1),
+        ("a/b", 1),
+        ("a#b", 1),
+        ("a&b", 1),
+        ("a~b", 1),
+        ("a=b", 1),
+        ("a%b", 1),
+        ("a", 19),
+        (".", 0),
+        ("a.", 1),
+        ("(", 0),
+        ("[", 0),
+        ("[a-z]", 0),
+        ("\\", 0),
+        ("\\d", 0),
+        (")", 0),
+        ("*", 0),
+        ("+", 0),
+        ("?", 0),
+        ("$", 0),
+        ("|", 0),
+        (".*", 0),
+        ("a{2}", 0),
+        ("b|a", 0),
+        ("a\0", 0),
+        ("a\\b", 0),
+    ] {
+        let (found, total) = store
+            .list_users(&UserQuery::page(0, 100).email_prefix(prefix))
+            .await
+            .unwrap_or_else(|e| panic!("prefix {prefix:?}: {e:?}"));
+        assert_eq!(
+            ids(&found),
+            expected(prefix),
+            "prefix {prefix:?} matches literally"
+        );
+        assert_eq!(ids(&found).len(), count, "prefix {prefix:?}");
+        assert_eq!(total, count as u64, "total for prefix {prefix:?}");
+    }
 }
 
 /// 16 concurrent consumes of one token: exactly one gets it. Purpose is
@@ -532,6 +1016,83 @@ pub async fn session_user_is_read_together(store: Arc<dyn Store>) {
         .await
         .expect("read")
         .is_none());
+}
+
+/// `list_user_sessions` lists the user's live sessions, most recently used
+/// first (then by id, descending); revoked, expired and other users'
+/// sessions are not listed.
+pub async fn lists_live_sessions(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "devices@example.com").await;
+    let other = inserted_user(&*store, "others@example.com").await;
+    let t0 = now();
+    let ttl = Duration::days(1);
+    let (a, a_token) = session(&*store, &user, t0 - Duration::minutes(5), ttl).await;
+    let (b, _) = session(&*store, &user, t0 - Duration::minutes(1), ttl).await;
+    let (c, _) = session(&*store, &user, t0 - Duration::minutes(2), ttl).await;
+    // Two used at the same instant: ordered by id, descending.
+    let (d, _) = session(&*store, &user, t0 - Duration::minutes(10), ttl).await;
+    let (e, _) = session(&*store, &user, t0 - Duration::minutes(10), ttl).await;
+    // Not listed: revoked, expired (also exactly at `now`), another user's.
+    let (revoked, _) = session(&*store, &user, t0, ttl).await;
+    assert!(store.revoke_session(&revoked.id, t0).await.expect("revoke"));
+    session(&*store, &user, t0 - Duration::days(2), ttl).await;
+    session(&*store, &user, t0 - ttl, ttl).await;
+    let (others, _) = session(&*store, &other, t0, ttl).await;
+
+    // Rotating `a` makes it the most recently used.
+    let r = store
+        .rotate_refresh_token(
+            &a_token.hash(),
+            &OpaqueToken::generate().hash(),
+            t0,
+            Duration::zero(),
+        )
+        .await
+        .expect("rotate");
+    assert!(matches!(r, Rotation::Rotated(_)), "{r:?}");
+
+    let (first_tie, second_tie) = if d.id.as_str() > e.id.as_str() {
+        (&d, &e)
+    } else {
+        (&e, &d)
+    };
+    let listed = store.list_user_sessions(&user.id, t0).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        [
+            a.id.clone(),
+            b.id.clone(),
+            c.id.clone(),
+            first_tie.id.clone(),
+            second_tie.id.clone()
+        ]
+    );
+    assert_eq!(listed[0].last_used_at, t0);
+    for listed in &listed {
+        let stored = store
+            .find_session(&listed.id)
+            .await
+            .expect("find")
+            .expect("exists");
+        assert_eq!(*listed, stored, "listed as stored");
+    }
+
+    let theirs = store.list_user_sessions(&other.id, t0).await.expect("list");
+    assert_eq!(
+        theirs.iter().map(|s| &s.id).collect::<Vec<_>>(),
+        [&others.id]
+    );
+    // Later, every session of the user has expired.
+    assert!(store
+        .list_user_sessions(&user.id, t0 + ttl)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(store
+        .list_user_sessions(&UserId::new("missing"), t0)
+        .await
+        .expect("list")
+        .is_empty());
 }
 
 /// Links are unique per (provider, subject), listed per user, removable.

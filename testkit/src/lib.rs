@@ -37,6 +37,10 @@ macro_rules! store_conformance_tests {
             users_crud,
             email_is_unique_under_concurrent_inserts,
             token_version_bumps_are_atomic,
+            patch_user_applies_only_set_fields,
+            password_guards,
+            patches_and_bumps_do_not_lose_updates_under_concurrency,
+            list_users_filters_by_email_prefix,
             one_time_tokens_are_single_use_under_concurrency,
             one_time_tokens_expire_by_clock,
             refresh_rotation_and_reuse,
@@ -44,6 +48,7 @@ macro_rules! store_conformance_tests {
             refresh_grace_window_keeps_one_chain,
             sessions_expire_and_revoke,
             session_user_is_read_together,
+            lists_live_sessions,
             linked_accounts,
             delete_user_removes_everything,
         );
