@@ -26,6 +26,8 @@ pub struct AuthConfig {
     pub transport: TransportConfig,
     /// Sign-up and sign-in rules.
     pub accounts: AccountsConfig,
+    /// Emails and the one-time links they carry.
+    pub email: EmailConfig,
     /// HTTP limits.
     pub http: HttpConfig,
 }
@@ -188,6 +190,12 @@ pub struct AccountsConfig {
     /// Link a provider identity to an existing user with the same email when
     /// both the provider and the local user say the email is verified.
     pub link_verified_emails: bool,
+    /// What deleting one's own account does. `false` (default): a soft
+    /// delete — the user is deactivated (`is_active=false`), every session
+    /// ends, and the record stays, so the email stays reserved and an admin
+    /// can restore the account. `true`: the user, their linked accounts,
+    /// sessions and one-time tokens are removed and the email is free again.
+    pub hard_delete: bool,
 }
 
 impl Default for AccountsConfig {
@@ -196,6 +204,43 @@ impl Default for AccountsConfig {
             require_verified_email: false,
             allow_provider_sign_up: true,
             link_verified_emails: true,
+            hard_delete: false,
+        }
+    }
+}
+
+/// Emails and the one-time links they carry. Links are built from
+/// `public_url`, never from a request's `Host` header.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EmailConfig {
+    /// Product name used in subjects and bodies (default `Portcullis`).
+    pub app_name: String,
+    /// Mail a verification link when a user registers with a password
+    /// (default true; needs an email sender).
+    pub verify_on_register: bool,
+    /// Lifetime of an email-verification link, in seconds (default 24 h).
+    pub verify_email_ttl_secs: u64,
+    /// Lifetime of a password-reset link, in seconds (default 1 h).
+    pub reset_password_ttl_secs: u64,
+    /// Lifetime of an email-change confirmation link, in seconds
+    /// (default 30 minutes).
+    pub change_email_ttl_secs: u64,
+    /// Lifetime of an account-deletion confirmation code, in seconds
+    /// (default 15 minutes).
+    pub delete_account_ttl_secs: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            app_name: "Portcullis".into(),
+            verify_on_register: true,
+            verify_email_ttl_secs: 24 * 3600,
+            reset_password_ttl_secs: 3600,
+            change_email_ttl_secs: 30 * 60,
+            delete_account_ttl_secs: 15 * 60,
         }
     }
 }

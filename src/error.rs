@@ -58,6 +58,20 @@ pub enum Error {
     /// A one-time token is expired, used or unknown.
     #[error("token is invalid, expired or already used")]
     TokenGone,
+    /// Set-password was called for a user who already has a password
+    /// (change it with the current one, or reset it).
+    #[error("a password is already set; change or reset it instead")]
+    PasswordAlreadySet,
+    /// Change-password was called for a user without a password (set one
+    /// first).
+    #[error("no password is set; use set-password")]
+    PasswordNotSet,
+    /// The email is already verified.
+    #[error("the email is already verified")]
+    EmailAlreadyVerified,
+    /// The flow has to send an email and no email sender is configured.
+    #[error("email delivery is not configured")]
+    EmailNotConfigured,
     /// Input failed validation.
     #[error("{message}")]
     Validation {
@@ -96,6 +110,10 @@ impl Error {
             Error::SignUpDisabled => "SIGN_UP_DISABLED",
             Error::NotFound(_) => "NOT_FOUND",
             Error::TokenGone => "TOKEN_GONE",
+            Error::PasswordAlreadySet => "PASSWORD_ALREADY_SET",
+            Error::PasswordNotSet => "PASSWORD_NOT_SET",
+            Error::EmailAlreadyVerified => "EMAIL_ALREADY_VERIFIED",
+            Error::EmailNotConfigured => "EMAIL_NOT_CONFIGURED",
             Error::Validation { code, .. } => code,
             Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Error::Config(_) => "CONFIG_ERROR",

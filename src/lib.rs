@@ -65,15 +65,21 @@ mod user;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AccountsConfig, AuthConfig, CookieConfig, HttpConfig, JwtConfig, PasswordConfig, RefreshConfig,
-    TransportConfig,
+    AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtConfig, PasswordConfig,
+    RefreshConfig, TransportConfig,
 };
 #[cfg(feature = "smtp")]
 pub use email::SmtpSender;
-pub use email::{Email, EmailSender, LogSender, Outbox, SendError};
+pub use email::{
+    DefaultTemplates, Email, EmailSender, EmailTemplates, LogSender, Message, MessageContext, Outbox,
+    SendError,
+};
 pub use error::{Error, Result};
 pub use hooks::{hook_fn, veto_fn, Action, Event, Hook, HookError, HookFn, Veto, VetoFn};
-pub use manager::{AuthManager, AuthManagerBuilder, Principal, Registration, SignIn, TokenPair};
+pub use manager::{
+    AdminUpdate, AuthManager, AuthManagerBuilder, DeleteConfirmation, Principal, ProfileUpdate,
+    Registration, SignIn, TokenPair, MAX_METADATA_BYTES, MAX_PAGE,
+};
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest};
 pub use store::{

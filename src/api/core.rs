@@ -15,8 +15,13 @@ use crate::{error::Error, manager::AuthManager};
 /// Tags of the generated API.
 #[derive(Debug, Tags)]
 pub enum ApiTags {
-    /// Sign-up, sign-in, tokens and sessions.
+    /// Sign-up, sign-in, tokens and refresh.
     Auth,
+    /// The signed-in user's account: email verification, passwords, email
+    /// change, deletion, sessions.
+    Account,
+    /// Profiles, and user administration for superusers.
+    Users,
 }
 
 /// Answer of `POST /auth/logout`.

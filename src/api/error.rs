@@ -60,7 +60,9 @@ pub enum ApiError {
     /// No such resource or provider.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// Conflict: the email is taken (compared case-insensitively).
+    /// Conflict with the current state: the email is taken (compared
+    /// case-insensitively), a password is already set (or not set yet), the
+    /// email is already verified.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// The one-time token is expired, used or unknown.
@@ -76,7 +78,8 @@ pub enum ApiError {
     /// Unexpected server error (details are logged, never shown).
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// The store is unavailable; retry later.
+    /// The store is unavailable (retry later), or the flow needs email and
+    /// none is configured (`EMAIL_NOT_CONFIGURED`).
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }
@@ -126,10 +129,14 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::Vetoed(_)
         | Error::SignUpDisabled => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::EmailTaken | Error::AccountExists => StatusCode::CONFLICT,
+        Error::EmailTaken
+        | Error::AccountExists
+        | Error::PasswordAlreadySet
+        | Error::PasswordNotSet
+        | Error::EmailAlreadyVerified => StatusCode::CONFLICT,
         Error::TokenGone => StatusCode::GONE,
         Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::EmailNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -7,12 +7,14 @@
 //! `OpenApiService` to combine with your own APIs; wrap whatever you mount
 //! with [`wrap`].
 
+mod account;
 mod auth;
 mod body_limit;
 mod core;
 mod error;
 mod strict;
 mod types;
+mod users;
 
 use poem::{
     middleware::{CatchPanic, CookieJarManager},
@@ -21,6 +23,13 @@ use poem::{
 use poem_openapi::{OpenApi, OpenApiService};
 
 pub use self::core::{ApiTags, CoreApi, LogoutResponse, MeResponse, ProvidersResponse};
+pub use account::{
+    AcceptedBody, AcceptedResponse, AccountApi, ChangeEmailRequest, ChangePasswordRequest,
+    DeleteAccountRequest, ForgotPasswordRequest, NoContentResponse, ResetPasswordRequest,
+    RevokedBody, RevokedResponse, SessionList, SessionObject, SessionsResponse,
+    SetPasswordRequest, TokenRequest, UserResponse,
+};
+pub use users::{AdminUserUpdate, ProfileUpdateRequest, UserPage, UserPageResponse, UsersApi};
 pub use auth::{
     authenticate, check_csrf, clear_token_cookies, client_info, set_token_cookies, AccessToken,
     BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE, REFRESH_COOKIE,
@@ -37,11 +46,19 @@ use crate::manager::AuthManager;
 /// Title of the generated spec.
 pub const API_TITLE: &str = "Portcullis";
 
-/// The OpenAPI service: the core API and `apis` (a provider API, or a
+/// The built-in APIs: core routes, account flows, users.
+pub type BuiltIn = (CoreApi, AccountApi, UsersApi);
+
+/// The OpenAPI service: the built-in APIs and `apis` (a provider API, or a
 /// tuple of them and your own).
-pub fn service<T: OpenApi>(manager: &AuthManager, apis: T) -> OpenApiService<(CoreApi, T), ()> {
+pub fn service<T: OpenApi>(manager: &AuthManager, apis: T) -> OpenApiService<(BuiltIn, T), ()> {
+    let built_in = (
+        CoreApi::new(manager),
+        AccountApi::new(manager),
+        UsersApi::new(manager),
+    );
     let mut service = OpenApiService::new(
-        (CoreApi::new(manager), apis),
+        (built_in, apis),
         API_TITLE,
         env!("CARGO_PKG_VERSION"),
     )

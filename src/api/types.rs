@@ -1,5 +1,7 @@
 //! Request and response bodies shared by the core and provider APIs.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use poem_openapi::{payload::Json, types::Example, ApiResponse, Object};
 
@@ -26,6 +28,8 @@ pub struct PublicUser {
     pub has_password: bool,
     /// Creation time (RFC 3339).
     pub created_at: DateTime<Utc>,
+    /// Free-form data the integrator keeps with the user.
+    pub metadata: BTreeMap<String, serde_json::Value>,
 }
 
 impl Example for PublicUser {
@@ -39,6 +43,7 @@ impl Example for PublicUser {
             is_superuser: false,
             has_password: true,
             created_at: DateTime::UNIX_EPOCH,
+            metadata: BTreeMap::new(),
         }
     }
 }
@@ -54,6 +59,11 @@ impl From<&User> for PublicUser {
             is_superuser: user.is_superuser,
             has_password: user.has_password(),
             created_at: user.created_at,
+            metadata: user
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 }

@@ -4,11 +4,13 @@ mod log;
 mod outbox;
 #[cfg(feature = "smtp")]
 mod smtp;
+mod templates;
 
 use async_trait::async_trait;
 
 pub use self::log::LogSender;
 pub use outbox::Outbox;
+pub use templates::{DefaultTemplates, EmailTemplates, Message, MessageContext};
 #[cfg(feature = "smtp")]
 pub use smtp::SmtpSender;
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::{
-    store::ClientInfo,
+    store::{ClientInfo, UserPatch},
     user::{SessionId, User, UserId},
 };
 
@@ -39,6 +39,55 @@ pub enum Action {
         /// Who is signing in.
         client: ClientInfo,
     },
+    /// A user proved they own their email and is about to be marked verified.
+    VerifyEmail {
+        /// The user.
+        user: Box<User>,
+    },
+    /// Someone asked for a password-reset link for an email (known or not).
+    RequestPasswordReset {
+        /// The normalised email given.
+        email: String,
+    },
+    /// A reset token was presented and the password is about to be replaced.
+    ResetPassword {
+        /// The user.
+        user: Box<User>,
+    },
+    /// A signed-in user is about to change their password.
+    ChangePassword {
+        /// The user.
+        user: Box<User>,
+    },
+    /// A user without a password is about to set one.
+    SetPassword {
+        /// The user.
+        user: Box<User>,
+    },
+    /// A user asked to move their account to another email.
+    ChangeEmail {
+        /// The user.
+        user: Box<User>,
+        /// The requested address.
+        new_email: String,
+    },
+    /// A user is about to delete their own account.
+    DeleteAccount {
+        /// The user.
+        user: Box<User>,
+        /// Whether the record is removed (else deactivated).
+        hard: bool,
+    },
+    /// A user's profile or flags are about to change (by themselves or a
+    /// superuser).
+    UpdateUser {
+        /// The user before the change.
+        user: Box<User>,
+        /// The change.
+        patch: Box<UserPatch>,
+        /// Who makes the change.
+        by: UserId,
+    },
 }
 
 impl Action {
@@ -47,6 +96,14 @@ impl Action {
         match self {
             Action::Register { .. } => "register",
             Action::Login { .. } => "login",
+            Action::VerifyEmail { .. } => "verify_email",
+            Action::RequestPasswordReset { .. } => "request_password_reset",
+            Action::ResetPassword { .. } => "reset_password",
+            Action::ChangePassword { .. } => "change_password",
+            Action::SetPassword { .. } => "set_password",
+            Action::ChangeEmail { .. } => "change_email",
+            Action::DeleteAccount { .. } => "delete_account",
+            Action::UpdateUser { .. } => "update_user",
         }
     }
 }
@@ -130,6 +187,77 @@ pub enum Event {
         /// Provider's subject.
         subject: String,
     },
+    /// A verification link was mailed.
+    EmailVerificationRequested {
+        /// The user.
+        user_id: UserId,
+    },
+    /// A user verified their email.
+    EmailVerified {
+        /// The user.
+        user_id: UserId,
+    },
+    /// A password-reset link was mailed to a known, active user.
+    PasswordResetRequested {
+        /// The user.
+        user_id: UserId,
+    },
+    /// A password was reset with a mailed token; every session ended.
+    PasswordReset {
+        /// The user.
+        user_id: UserId,
+    },
+    /// A signed-in user changed their password; their other sessions ended.
+    PasswordChanged {
+        /// The user.
+        user_id: UserId,
+    },
+    /// A user without a password set one.
+    PasswordSet {
+        /// The user.
+        user_id: UserId,
+    },
+    /// A confirmation link for a new email was mailed.
+    EmailChangeRequested {
+        /// The user.
+        user_id: UserId,
+        /// The requested address.
+        new_email: String,
+    },
+    /// A user's email changed; every session ended.
+    EmailChanged {
+        /// The user.
+        user_id: UserId,
+        /// The previous address.
+        old_email: String,
+        /// The new address.
+        new_email: String,
+    },
+    /// A user's profile or flags changed.
+    UserUpdated {
+        /// The user after the change.
+        user: User,
+        /// Who made the change.
+        by: UserId,
+    },
+    /// A user was deleted (deactivated, or removed when `hard`).
+    UserDeleted {
+        /// The user.
+        user_id: UserId,
+        /// Their email.
+        email: String,
+        /// Whether the record was removed.
+        hard: bool,
+        /// Who deleted it (the user themselves or a superuser).
+        by: UserId,
+    },
+    /// One session was ended from the session list.
+    SessionRevoked {
+        /// Owner.
+        user_id: UserId,
+        /// The ended session.
+        session_id: SessionId,
+    },
 }
 
 impl Event {
@@ -145,6 +273,17 @@ impl Event {
             Event::SessionsRevoked { .. } => "sessions_revoked",
             Event::PasswordRehashed { .. } => "password_rehashed",
             Event::AccountLinked { .. } => "account_linked",
+            Event::EmailVerificationRequested { .. } => "email_verification_requested",
+            Event::EmailVerified { .. } => "email_verified",
+            Event::PasswordResetRequested { .. } => "password_reset_requested",
+            Event::PasswordReset { .. } => "password_reset",
+            Event::PasswordChanged { .. } => "password_changed",
+            Event::PasswordSet { .. } => "password_set",
+            Event::EmailChangeRequested { .. } => "email_change_requested",
+            Event::EmailChanged { .. } => "email_changed",
+            Event::UserUpdated { .. } => "user_updated",
+            Event::UserDeleted { .. } => "user_deleted",
+            Event::SessionRevoked { .. } => "session_revoked",
         }
     }
 }

@@ -4,7 +4,7 @@ use super::{AuthManager, Inner};
 use crate::{
     clock::{Clock, SystemClock},
     config::AuthConfig,
-    email::EmailSender,
+    email::{DefaultTemplates, EmailSender, EmailTemplates},
     error::{Error, Result},
     hooks::{Hook, Hooks},
     password::{PasswordHasher, PasswordPolicy},
@@ -34,6 +34,7 @@ pub struct AuthManagerBuilder {
     providers: Vec<Arc<dyn Provider>>,
     hooks: Hooks,
     email: Option<Arc<dyn EmailSender>>,
+    templates: Arc<dyn EmailTemplates>,
     clock: Arc<dyn Clock>,
 }
 
@@ -45,6 +46,7 @@ impl AuthManagerBuilder {
             providers: Vec::new(),
             hooks: Hooks::default(),
             email: None,
+            templates: Arc::new(DefaultTemplates),
             clock: Arc::new(SystemClock),
         }
     }
@@ -75,6 +77,12 @@ impl AuthManagerBuilder {
     /// Sends email through `sender` (no email is sent without one).
     pub fn email_sender(mut self, sender: impl EmailSender) -> Self {
         self.email = Some(Arc::new(sender));
+        self
+    }
+
+    /// Renders emails with `templates` (default: [`DefaultTemplates`]).
+    pub fn email_templates(mut self, templates: impl EmailTemplates) -> Self {
+        self.templates = Arc::new(templates);
         self
     }
 
@@ -148,6 +156,24 @@ impl AuthManagerBuilder {
                 "transport.cookie.refresh_path must start with `/`".into(),
             ));
         }
+        if self.email.is_some() && config.public_url.is_none() {
+            return Err(Error::Config(
+                "public_url is required with an email sender: it is the base of every emailed link"
+                    .into(),
+            ));
+        }
+        let e = &config.email;
+        let ttls = [
+            e.verify_email_ttl_secs,
+            e.reset_password_ttl_secs,
+            e.change_email_ttl_secs,
+            e.delete_account_ttl_secs,
+        ];
+        if ttls.iter().any(|t| *t == 0 || *t > 30 * 86400) {
+            return Err(Error::Config(
+                "email.*_ttl_secs must be between 1 second and 30 days".into(),
+            ));
+        }
         if config.http.max_body_bytes == 0 {
             return Err(Error::Config("http.max_body_bytes must be positive".into()));
         }
@@ -159,6 +185,8 @@ impl AuthManagerBuilder {
                 providers,
                 hooks: self.hooks,
                 email: self.email,
+                templates: self.templates,
+                deliveries: Arc::default(),
                 clock: self.clock,
                 jwt,
                 hasher,

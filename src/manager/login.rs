@@ -133,7 +133,7 @@ impl AuthManager {
                 self.create_provider_user(identity, email).await?
             }
         };
-        self.link(&user, identity).await?;
+        self.link_identity(&user, identity).await?;
         Ok(user)
     }
 
@@ -163,7 +163,7 @@ impl AuthManager {
         Ok(user)
     }
 
-    async fn link(&self, user: &User, identity: &Identity) -> Result<()> {
+    async fn link_identity(&self, user: &User, identity: &Identity) -> Result<()> {
         let link = LinkedAccount::new(
             &identity.provider,
             &identity.subject,

@@ -1,7 +1,12 @@
 //! The auth manager: every flow lives here once.
 
+mod account;
+mod admin;
 mod builder;
+mod email;
 mod login;
+mod mail;
+mod password;
 mod refresh;
 mod register;
 mod session;
@@ -10,6 +15,8 @@ use std::{fmt, sync::Arc};
 
 use chrono::{DateTime, Utc};
 
+pub use account::DeleteConfirmation;
+pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
 pub use builder::AuthManagerBuilder;
 pub use register::Registration;
 pub use session::{Principal, SignIn, TokenPair};
@@ -17,7 +24,7 @@ pub use session::{Principal, SignIn, TokenPair};
 use crate::{
     clock::Clock,
     config::AuthConfig,
-    email::EmailSender,
+    email::{EmailSender, EmailTemplates},
     error::Result,
     hooks::{Event, Hooks},
     password::{PasswordHasher, PasswordPolicy},
@@ -42,6 +49,8 @@ struct Inner {
     providers: ProviderRegistry,
     hooks: Hooks,
     email: Option<Arc<dyn EmailSender>>,
+    templates: Arc<dyn EmailTemplates>,
+    deliveries: Arc<mail::Deliveries>,
     clock: Arc<dyn Clock>,
     jwt: JwtKeys,
     hasher: PasswordHasher,

@@ -81,6 +81,13 @@ impl AuthManager {
             provider: "credentials".into(),
         })
         .await;
+        if self.inner.email.is_some() && self.inner.config.email.verify_on_register {
+            // The account exists either way; a failed mail is logged and the
+            // user can ask for another.
+            if let Err(err) = self.send_verification(&user).await {
+                tracing::error!(error = %err, user = %user.id, "verification mail failed");
+            }
+        }
         Ok(user)
     }
 }

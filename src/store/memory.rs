@@ -409,6 +409,21 @@ impl OneTimeTokenStore for MemoryStore {
         Ok(())
     }
 
+    async fn find_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        Ok(self
+            .state
+            .read()
+            .one_time
+            .get(hash)
+            .filter(|t| t.purpose == purpose && t.expires_at > now)
+            .cloned())
+    }
+
     async fn consume_one_time_token(
         &self,
         hash: &TokenHash,

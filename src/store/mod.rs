@@ -259,7 +259,7 @@ impl LinkedAccount {
 /// let patch = UserPatch::new().is_active(false).bump_token_version();
 /// assert!(!patch.is_empty());
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct UserPatch {
     /// New email as typed and its normalised form (set together by
@@ -560,6 +560,16 @@ pub trait SessionStore: Send + Sync + 'static {
 pub trait OneTimeTokenStore: Send + Sync + 'static {
     /// Stores a token.
     async fn insert_one_time_token(&self, token: &OneTimeToken) -> StoreResult<()>;
+
+    /// The token with this hash if it has this purpose and is not expired
+    /// at `now`, left in place (flows validate their input before they
+    /// consume it).
+    async fn find_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OneTimeToken>>;
 
     /// Atomically removes and returns the token with this hash if it has
     /// this purpose and is not expired at `now`. A second call for the same

@@ -907,6 +907,24 @@ impl OneTimeTokenStore for MongoStore {
         Ok(())
     }
 
+    async fn find_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OneTimeToken>> {
+        self.one_time
+            .find_one(doc! {
+                "_id": hash.as_str(),
+                "purpose": purpose,
+                "expires_at": { "$gt": date(now) },
+            })
+            .await
+            .map_err(map_err)?
+            .map(OneTimeDoc::into_token)
+            .transpose()
+    }
+
     async fn consume_one_time_token(
         &self,
         hash: &TokenHash,

@@ -264,6 +264,7 @@ async fn allowed_origins_and_host_fallback() {
     // Neither list nor public URL: the request's own host.
     let mut config = test_config();
     config.transport.cookies = true;
+    config.public_url = None;
     let app = app_with_config(config).await;
     app.register("gus@example.com").await;
     let login = |origin: &'static str| {

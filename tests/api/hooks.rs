@@ -123,6 +123,7 @@ async fn after_hooks_see_every_event_and_failures_do_not_undo_flows() {
         app.event_names(),
         [
             "user_registered",
+            "email_verification_requested",
             "login_succeeded",
             "login_failed",
             "token_refreshed",

@@ -43,7 +43,10 @@ async fn register_returns_the_public_user() {
         .as_deref()
         .unwrap()
         .starts_with("$argon2id$"));
-    assert_eq!(app.event_names(), ["user_registered"]);
+    assert_eq!(
+        app.event_names(),
+        ["user_registered", "email_verification_requested"]
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,541 @@
+//! Account flows: email verification, passwords, email change, deletion,
+//! sessions.
+
+use chrono::{DateTime, Utc};
+use poem::{web::cookie::CookieJar, Request};
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    types::Example,
+    ApiResponse, Object, OpenApi,
+};
+
+use super::{
+    auth::{authenticate, clear_token_cookies, client_info, set_token_cookies, AccessToken},
+    ApiError, ApiTags, PublicUser, StrictString, TokenResponse,
+};
+use crate::{
+    manager::{AuthManager, DeleteConfirmation},
+    store::Session,
+    token::Secret,
+    user::SessionId,
+};
+
+/// Writes a `Debug` that shows no field: these bodies carry secrets.
+macro_rules! redacted_debug {
+    ($($ty:ident),* $(,)?) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($ty), " { [redacted] }"))
+            }
+        }
+    )*};
+}
+
+redacted_debug!(
+    TokenRequest,
+    ResetPasswordRequest,
+    SetPasswordRequest,
+    ChangePasswordRequest,
+    ChangeEmailRequest,
+    DeleteAccountRequest,
+);
+
+fn secret(s: StrictString) -> Secret {
+    Secret::new(s.into_inner())
+}
+
+/// Body of `POST /auth/verify-email`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The token from the emailed link.
+    pub token: StrictString,
+}
+
+/// Body of `POST /auth/forgot-password`.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct ForgotPasswordRequest {
+    /// The account's email address.
+    pub email: StrictString,
+}
+
+impl Example for ForgotPasswordRequest {
+    fn example() -> Self {
+        Self {
+            email: "alice@example.com".into(),
+        }
+    }
+}
+
+/// Body of `POST /auth/reset-password`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The token from the emailed link.
+    pub token: StrictString,
+    /// The new password (policy: 8+ characters, at most 1,024 bytes, not a
+    /// common password).
+    pub password: StrictString,
+}
+
+/// Body of `POST /auth/set-password`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SetPasswordRequest {
+    /// The password to set.
+    pub password: StrictString,
+}
+
+/// Body of `POST /auth/account/change-password`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    pub current_password: StrictString,
+    /// The new password.
+    pub new_password: StrictString,
+}
+
+/// Body of `POST /auth/account/change-email`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    /// The new address; a confirmation link is mailed to it.
+    pub new_email: StrictString,
+    /// The current password (required when the user has one).
+    pub password: Option<StrictString>,
+}
+
+/// Body of `DELETE /auth/account`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    /// The current password.
+    pub password: Option<StrictString>,
+    /// Or the code mailed by `POST /auth/account/delete-code` (the only way
+    /// for users without a password).
+    pub code: Option<StrictString>,
+}
+
+/// An accepted request whose effect arrives by email.
+#[derive(Debug, Clone, Object)]
+pub struct AcceptedBody {
+    /// What happens next.
+    pub message: String,
+}
+
+/// Answer of requests that send an email.
+#[derive(Debug, ApiResponse)]
+pub enum AcceptedResponse {
+    /// Accepted; the email is on its way (sent in the background).
+    #[oai(status = 202)]
+    Accepted(Json<AcceptedBody>),
+}
+
+impl AcceptedResponse {
+    fn new(message: &str) -> Self {
+        AcceptedResponse::Accepted(Json(AcceptedBody {
+            message: message.to_owned(),
+        }))
+    }
+}
+
+/// Answer of flows that return the updated user.
+#[derive(Debug, ApiResponse)]
+pub enum UserResponse {
+    /// The user after the change.
+    #[oai(status = 200)]
+    Ok(
+        Json<PublicUser>,
+        /// `private, no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+impl UserResponse {
+    pub(crate) fn new(user: &crate::User) -> Self {
+        UserResponse::Ok(Json(user.into()), "private, no-store".into())
+    }
+}
+
+/// Answer of flows that return nothing.
+#[derive(Debug, ApiResponse)]
+pub enum NoContentResponse {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+/// A signed-in device: one session (refresh-token family).
+#[derive(Debug, Clone, Object)]
+pub struct SessionObject {
+    /// Session id (the access token's `sid`).
+    pub id: String,
+    /// Provider used to sign in.
+    pub provider: String,
+    /// Sign-in time.
+    pub created_at: DateTime<Utc>,
+    /// Last refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When the session ends at the latest.
+    pub expires_at: DateTime<Utc>,
+    /// Client IP at sign-in.
+    pub ip: Option<String>,
+    /// User agent at sign-in.
+    pub user_agent: Option<String>,
+    /// Whether this is the session of the calling access token.
+    pub current: bool,
+}
+
+impl SessionObject {
+    fn new(session: &Session, current: &SessionId) -> Self {
+        Self {
+            id: session.id.to_string(),
+            provider: session.provider.clone(),
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            expires_at: session.expires_at,
+            ip: session.client.ip.clone(),
+            user_agent: session.client.user_agent.clone(),
+            current: session.id == *current,
+        }
+    }
+}
+
+/// The caller's sessions.
+#[derive(Debug, Clone, Object)]
+pub struct SessionList {
+    /// Most recently used first.
+    pub sessions: Vec<SessionObject>,
+}
+
+/// Answer of `GET /auth/sessions`.
+#[derive(Debug, ApiResponse)]
+pub enum SessionsResponse {
+    /// The caller's live sessions.
+    #[oai(status = 200)]
+    Ok(
+        Json<SessionList>,
+        /// `private, no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+/// How many sessions ended.
+#[derive(Debug, Clone, Object)]
+pub struct RevokedBody {
+    /// Sessions revoked.
+    pub revoked: u64,
+}
+
+/// Answer of `POST /auth/sessions/revoke-others`.
+#[derive(Debug, ApiResponse)]
+pub enum RevokedResponse {
+    /// Every other session ended.
+    #[oai(status = 200)]
+    Ok(Json<RevokedBody>),
+}
+
+/// The account API, mounted by [`super::routes`].
+#[derive(Debug, Clone)]
+pub struct AccountApi {
+    manager: AuthManager,
+}
+
+impl AccountApi {
+    /// The account API over `manager`.
+    pub fn new(manager: &AuthManager) -> Self {
+        Self {
+            manager: manager.clone(),
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Account")]
+impl AccountApi {
+    /// Re-send the verification email
+    ///
+    /// Mails a new verification link to the caller's address; earlier links
+    /// stop working. 409 `EMAIL_ALREADY_VERIFIED` when there is nothing to
+    /// verify.
+    #[oai(
+        path = "/auth/request-verify-email",
+        method = "post",
+        operation_id = "requestVerifyEmail"
+    )]
+    async fn request_verify_email(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+    ) -> Result<AcceptedResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        self.manager
+            .request_email_verification(&principal.user)
+            .await?;
+        Ok(AcceptedResponse::new(
+            "a verification link is on its way to your email address",
+        ))
+    }
+
+    /// Verify an email address (link)
+    ///
+    /// The target of the emailed link. Marks the email verified; the token
+    /// works once (410 `TOKEN_GONE` when used, expired or unknown).
+    #[oai(path = "/auth/verify-email", method = "get", operation_id = "verifyEmailLink")]
+    async fn verify_email_link(&self, token: Query<String>) -> Result<UserResponse, ApiError> {
+        let user = self.manager.verify_email(&token.0).await?;
+        Ok(UserResponse::new(&user))
+    }
+
+    /// Verify an email address
+    ///
+    /// The same as the link, for front-ends that read the token from their
+    /// own page and post it.
+    #[oai(path = "/auth/verify-email", method = "post", operation_id = "verifyEmail")]
+    async fn verify_email(&self, body: Json<TokenRequest>) -> Result<UserResponse, ApiError> {
+        let user = self.manager.verify_email(&body.0.token).await?;
+        Ok(UserResponse::new(&user))
+    }
+
+    /// Request a password reset
+    ///
+    /// Always the same 202 answer, whether or not an account exists for the
+    /// email; a known, active account gets a link valid for 1 hour.
+    #[oai(
+        path = "/auth/forgot-password",
+        method = "post",
+        operation_id = "forgotPassword"
+    )]
+    async fn forgot_password(
+        &self,
+        body: Json<ForgotPasswordRequest>,
+    ) -> Result<AcceptedResponse, ApiError> {
+        self.manager.forgot_password(&body.0.email).await?;
+        Ok(AcceptedResponse::new(
+            "if an account exists for this email, a reset link is on its way",
+        ))
+    }
+
+    /// Reset the password
+    ///
+    /// Sets a new password with the emailed token (single use). Every
+    /// session and access token of the user ends; the user signs in again
+    /// with the new password. A notice is mailed.
+    #[oai(
+        path = "/auth/reset-password",
+        method = "post",
+        operation_id = "resetPassword"
+    )]
+    async fn reset_password(
+        &self,
+        body: Json<ResetPasswordRequest>,
+    ) -> Result<NoContentResponse, ApiError> {
+        let Json(body) = body;
+        self.manager
+            .reset_password(&body.token, &secret(body.password))
+            .await?;
+        Ok(NoContentResponse::Done)
+    }
+
+    /// Set a first password
+    ///
+    /// For users who signed up without a password (magic link, email code,
+    /// OAuth). 409 `PASSWORD_ALREADY_SET` when one exists.
+    #[oai(path = "/auth/set-password", method = "post", operation_id = "setPassword")]
+    async fn set_password(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+        body: Json<SetPasswordRequest>,
+    ) -> Result<UserResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let user = self
+            .manager
+            .set_password(&principal.user, &secret(body.0.password))
+            .await?;
+        Ok(UserResponse::new(&user))
+    }
+
+    /// Change the password
+    ///
+    /// Needs the current password (422 `WRONG_PASSWORD` otherwise). Every
+    /// other session ends; this device gets a fresh token pair (and cookies)
+    /// and stays signed in. A notice is mailed.
+    #[oai(
+        path = "/auth/account/change-password",
+        method = "post",
+        operation_id = "changePassword"
+    )]
+    async fn change_password(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        auth: AccessToken,
+        body: Json<ChangePasswordRequest>,
+    ) -> Result<TokenResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let Json(body) = body;
+        let sign_in = self
+            .manager
+            .change_password(
+                &principal.user,
+                &secret(body.current_password),
+                &secret(body.new_password),
+                &principal.session.provider,
+                client_info(req),
+            )
+            .await?;
+        set_token_cookies(&self.manager, jar, &sign_in);
+        Ok(TokenResponse::new(&sign_in.tokens))
+    }
+
+    /// Change the email address
+    ///
+    /// Needs the password when the user has one. Mails a confirmation link
+    /// (valid 30 minutes) to the new address and a notice to the old one;
+    /// nothing changes until the link is opened.
+    #[oai(
+        path = "/auth/account/change-email",
+        method = "post",
+        operation_id = "changeEmail"
+    )]
+    async fn change_email(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+        body: Json<ChangeEmailRequest>,
+    ) -> Result<AcceptedResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let Json(body) = body;
+        let password = body.password.map(secret);
+        self.manager
+            .request_email_change(&principal.user, &body.new_email, password.as_ref())
+            .await?;
+        Ok(AcceptedResponse::new(
+            "a confirmation link is on its way to the new address",
+        ))
+    }
+
+    /// Confirm an email change (link)
+    ///
+    /// The target of the link mailed to the new address. The new address
+    /// becomes the (verified) email; every session ends, and the user signs
+    /// in with the new address. 409 `EMAIL_TAKEN` when another account took
+    /// it meanwhile.
+    #[oai(
+        path = "/auth/account/confirm-email-change",
+        method = "get",
+        operation_id = "confirmEmailChange"
+    )]
+    async fn confirm_email_change(&self, token: Query<String>) -> Result<UserResponse, ApiError> {
+        let user = self.manager.confirm_email_change(&token.0).await?;
+        Ok(UserResponse::new(&user))
+    }
+
+    /// Mail an account-deletion code
+    ///
+    /// Mails a single-use code (valid 15 minutes) that confirms
+    /// `DELETE /auth/account`; the way users without a password confirm.
+    #[oai(
+        path = "/auth/account/delete-code",
+        method = "post",
+        operation_id = "requestDeleteCode"
+    )]
+    async fn delete_code(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+    ) -> Result<AcceptedResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        self.manager
+            .request_account_deletion_code(&principal.user)
+            .await?;
+        Ok(AcceptedResponse::new(
+            "a confirmation code is on its way to your email address",
+        ))
+    }
+
+    /// Delete my account
+    ///
+    /// Confirmed with the password or a mailed code. By default the account
+    /// is deactivated (a soft delete: its email stays reserved); servers
+    /// configured with `accounts.hard_delete` remove it. Every session ends
+    /// and the token cookies are cleared.
+    #[oai(path = "/auth/account", method = "delete", operation_id = "deleteAccount")]
+    async fn delete_account(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        auth: AccessToken,
+        body: Json<DeleteAccountRequest>,
+    ) -> Result<NoContentResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let Json(body) = body;
+        let mut confirmation = DeleteConfirmation::default();
+        confirmation.password = body.password.map(secret);
+        confirmation.code = body.code.map(secret);
+        self.manager
+            .delete_account(&principal.user, &confirmation)
+            .await?;
+        clear_token_cookies(&self.manager, jar);
+        Ok(NoContentResponse::Done)
+    }
+
+    /// My sessions
+    ///
+    /// The caller's signed-in devices, most recently used first.
+    #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
+    async fn sessions(&self, req: &Request, auth: AccessToken) -> Result<SessionsResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let sessions = self.manager.list_sessions(&principal.user).await?;
+        Ok(SessionsResponse::Ok(
+            Json(SessionList {
+                sessions: sessions
+                    .iter()
+                    .map(|s| SessionObject::new(s, &principal.session.id))
+                    .collect(),
+            }),
+            "private, no-store".into(),
+        ))
+    }
+
+    /// End one session
+    ///
+    /// Signs one of the caller's devices out; its tokens stop working at
+    /// once. 404 when it is not the caller's or already ended.
+    #[oai(path = "/auth/sessions/:id", method = "delete", operation_id = "revokeSession")]
+    async fn revoke_session(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+        id: Path<String>,
+    ) -> Result<NoContentResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        self.manager
+            .revoke_session(&principal.user, &SessionId::new(id.0))
+            .await?;
+        Ok(NoContentResponse::Done)
+    }
+
+    /// End every other session
+    ///
+    /// Signs out every device but this one.
+    #[oai(
+        path = "/auth/sessions/revoke-others",
+        method = "post",
+        operation_id = "revokeOtherSessions"
+    )]
+    async fn revoke_others(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+    ) -> Result<RevokedResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let revoked = self.manager.revoke_other_sessions(&principal).await?;
+        Ok(RevokedResponse::Ok(Json(RevokedBody { revoked })))
+    }
+}

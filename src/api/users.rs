@@ -1,0 +1,271 @@
+//! `/users`: the caller's profile, and administration for superusers.
+
+use std::collections::BTreeMap;
+
+use poem::Request;
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+    ApiResponse, Object, OpenApi,
+};
+use serde_json::Value;
+
+use super::{
+    account::{AcceptedResponse, NoContentResponse, UserResponse},
+    auth::{authenticate, AccessToken},
+    ApiError, ApiTags, PublicUser, StrictString,
+};
+use crate::{
+    error::Error,
+    manager::{AdminUpdate, AuthManager, ProfileUpdate},
+    store::UserQuery,
+    user::{UserId, MAX_EMAIL_LEN},
+};
+
+/// Body of `PATCH /users/me`: only these fields; any other (email,
+/// password, is_active, is_superuser, email_verified, …) is refused with 422.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ProfileUpdateRequest {
+    /// New display name; `null` clears it; absent leaves it.
+    pub name: MaybeUndefined<StrictString>,
+    /// New integrator metadata, replacing the old object (at most 16 KiB as
+    /// JSON; keys without `.` and not starting with `$`); `null` empties it.
+    pub metadata: MaybeUndefined<BTreeMap<String, Value>>,
+}
+
+/// Body of `PATCH /users/{id}`: profile and flags, never email or password
+/// (an admin can only trigger a reset mail); other fields are refused.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AdminUserUpdate {
+    /// New display name; `null` clears it.
+    pub name: MaybeUndefined<StrictString>,
+    /// New metadata, replacing the old; `null` empties it.
+    pub metadata: MaybeUndefined<BTreeMap<String, Value>>,
+    /// `false` deactivates the user and ends every session.
+    pub is_active: Option<bool>,
+    /// Grant or remove superuser rights.
+    pub is_superuser: Option<bool>,
+    /// Mark the email verified or not.
+    pub email_verified: Option<bool>,
+}
+
+/// One page of users.
+#[derive(Debug, Clone, Object)]
+pub struct UserPage {
+    /// The users, oldest first.
+    pub items: Vec<PublicUser>,
+    /// How many users match in total.
+    pub total: u64,
+    /// Users skipped.
+    pub offset: u64,
+    /// Page size asked for.
+    pub limit: u64,
+}
+
+/// Answer of `GET /users`.
+#[derive(Debug, ApiResponse)]
+pub enum UserPageResponse {
+    /// A page of users.
+    #[oai(status = 200)]
+    Ok(
+        Json<UserPage>,
+        /// `private, no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+fn profile(
+    name: MaybeUndefined<StrictString>,
+    metadata: MaybeUndefined<BTreeMap<String, Value>>,
+) -> ProfileUpdate {
+    let mut update = ProfileUpdate::new();
+    match name {
+        MaybeUndefined::Value(name) => update = update.name(Some(name.into_inner())),
+        MaybeUndefined::Null => update = update.name(None),
+        MaybeUndefined::Undefined => {}
+    }
+    match metadata {
+        MaybeUndefined::Value(map) => update = update.metadata(map.into_iter().collect()),
+        MaybeUndefined::Null => update = update.metadata(serde_json::Map::new()),
+        MaybeUndefined::Undefined => {}
+    }
+    update
+}
+
+/// The users API, mounted by [`super::routes`].
+#[derive(Debug, Clone)]
+pub struct UsersApi {
+    manager: AuthManager,
+}
+
+impl UsersApi {
+    /// The users API over `manager`.
+    pub fn new(manager: &AuthManager) -> Self {
+        Self {
+            manager: manager.clone(),
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Users")]
+impl UsersApi {
+    /// My profile
+    ///
+    /// The signed-in user, with their metadata.
+    #[oai(path = "/users/me", method = "get", operation_id = "getMe")]
+    async fn me(&self, req: &Request, auth: AccessToken) -> Result<UserResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        Ok(UserResponse::new(&principal.user))
+    }
+
+    /// Update my profile
+    ///
+    /// Changes the name and metadata only. Email, password and flags have
+    /// their own flows; sending them here is a 422.
+    #[oai(path = "/users/me", method = "patch", operation_id = "updateMe")]
+    async fn update_me(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+        body: Json<ProfileUpdateRequest>,
+    ) -> Result<UserResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let Json(body) = body;
+        let user = self
+            .manager
+            .update_profile(&principal.user, profile(body.name, body.metadata))
+            .await?;
+        Ok(UserResponse::new(&user))
+    }
+
+    /// List users (superuser)
+    ///
+    /// Oldest first, `limit` 1–100 (default 50), optionally only emails
+    /// starting with `email` (case-insensitive).
+    #[oai(path = "/users", method = "get", operation_id = "listUsers")]
+    async fn list(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+        /// Users to skip (default 0).
+        offset: Query<Option<u64>>,
+        /// Page size, 1–100 (default 50).
+        limit: Query<Option<u64>>,
+        /// Email prefix filter.
+        email: Query<Option<String>>,
+    ) -> Result<UserPageResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let offset = offset.0.unwrap_or(0);
+        let limit = limit.0.unwrap_or(50);
+        let mut query = UserQuery::page(offset, limit);
+        if let Some(prefix) = email.0.filter(|p| !p.trim().is_empty()) {
+            if prefix.len() > MAX_EMAIL_LEN {
+                return Err(Error::validation(
+                    "email",
+                    "INVALID_EMAIL_PREFIX",
+                    "the email prefix is longer than any email",
+                )
+                .into());
+            }
+            query = query.email_prefix(prefix);
+        }
+        let (users, total) = self.manager.list_users(&principal.user, &query).await?;
+        Ok(UserPageResponse::Ok(
+            Json(UserPage {
+                items: users.iter().map(PublicUser::from).collect(),
+                total,
+                offset,
+                limit,
+            }),
+            "private, no-store".into(),
+        ))
+    }
+
+    /// Get a user (superuser)
+    #[oai(path = "/users/:id", method = "get", operation_id = "getUser")]
+    async fn get(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+        id: Path<String>,
+    ) -> Result<UserResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let user = self
+            .manager
+            .get_user(&principal.user, &UserId::new(id.0))
+            .await?;
+        Ok(UserResponse::new(&user))
+    }
+
+    /// Update a user (superuser)
+    ///
+    /// Name, metadata, `is_active` (deactivating ends every session),
+    /// `is_superuser`, `email_verified`. Never the email or password. A
+    /// superuser cannot deactivate or demote themselves (422
+    /// `SELF_LOCKOUT`).
+    #[oai(path = "/users/:id", method = "patch", operation_id = "updateUser")]
+    async fn update(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+        id: Path<String>,
+        body: Json<AdminUserUpdate>,
+    ) -> Result<UserResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let Json(body) = body;
+        let mut update = AdminUpdate::new().profile(profile(body.name, body.metadata));
+        update.is_active = body.is_active;
+        update.is_superuser = body.is_superuser;
+        update.email_verified = body.email_verified;
+        let user = self
+            .manager
+            .admin_update_user(&principal.user, &UserId::new(id.0), update)
+            .await?;
+        Ok(UserResponse::new(&user))
+    }
+
+    /// Delete a user (superuser)
+    ///
+    /// Removes the user with their linked accounts, sessions and tokens;
+    /// the email becomes free. To keep the record, deactivate instead.
+    #[oai(path = "/users/:id", method = "delete", operation_id = "deleteUser")]
+    async fn delete(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+        id: Path<String>,
+    ) -> Result<NoContentResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        self.manager
+            .admin_delete_user(&principal.user, &UserId::new(id.0))
+            .await?;
+        Ok(NoContentResponse::Done)
+    }
+
+    /// Send a password-reset link to a user (superuser)
+    ///
+    /// An admin never sets a password; this mails the user a reset link.
+    #[oai(
+        path = "/users/:id/reset-password",
+        method = "post",
+        operation_id = "sendUserPasswordReset"
+    )]
+    async fn send_reset(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+        id: Path<String>,
+    ) -> Result<AcceptedResponse, ApiError> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        self.manager
+            .admin_send_password_reset(&principal.user, &UserId::new(id.0))
+            .await?;
+        Ok(AcceptedResponse::Accepted(Json(super::AcceptedBody {
+            message: "a reset link is on its way to the user".into(),
+        })))
+    }
+}

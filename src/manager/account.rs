@@ -1,0 +1,222 @@
+//! Deleting one's account, and the session list.
+
+use super::{mail::purpose::DELETE_ACCOUNT, AuthManager, Principal};
+use crate::{
+    email::Message,
+    error::{Error, Result},
+    hooks::{Action, Event},
+    store::{Session, UserPatch},
+    token::Secret,
+    user::{SessionId, User, UserId},
+};
+
+/// How a user confirms the deletion of their account: their password, or
+/// (for anyone, and the only way for users without a password) the code
+/// mailed by [`AuthManager::request_account_deletion_code`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct DeleteConfirmation {
+    /// The current password.
+    pub password: Option<Secret>,
+    /// The mailed code.
+    pub code: Option<Secret>,
+}
+
+impl DeleteConfirmation {
+    /// Confirm with the password.
+    pub fn password(password: impl Into<Secret>) -> Self {
+        Self {
+            password: Some(password.into()),
+            code: None,
+        }
+    }
+
+    /// Confirm with the mailed code.
+    pub fn code(code: impl Into<Secret>) -> Self {
+        Self {
+            password: None,
+            code: Some(code.into()),
+        }
+    }
+}
+
+impl AuthManager {
+    /// Mails `user` a single-use code that confirms deleting their account
+    /// (the re-authentication for users without a password).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
+    pub async fn request_account_deletion_code(&self, user: &User) -> Result<()> {
+        self.require_email()?;
+        let ttl = self.inner.config.email.delete_account_ttl_secs;
+        let token = self
+            .issue_one_time(
+                DELETE_ACCOUNT,
+                user,
+                &user.email_normalized,
+                ttl,
+                serde_json::Value::Null,
+            )
+            .await?;
+        self.deliver(
+            &user.email,
+            user.name.as_deref(),
+            Message::ConfirmAccountDeletion {
+                code: token.expose().to_owned(),
+                expires_in_secs: ttl,
+            },
+        );
+        Ok(())
+    }
+
+    /// Deletes the caller's own account after re-authentication. By default
+    /// a soft delete: `is_active=false` and a `token_version` bump in one
+    /// write, then every session is revoked; the record (and so the email)
+    /// stays. With `accounts.hard_delete` the user and everything linked to
+    /// them are removed. Emits `user_deleted`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] (422: missing confirmation, `WRONG_PASSWORD`),
+    /// [`Error::TokenGone`] (410: bad code), [`Error::Vetoed`] (403),
+    /// [`Error::Unavailable`] (503).
+    pub async fn delete_account(
+        &self,
+        user: &User,
+        confirmation: &DeleteConfirmation,
+    ) -> Result<()> {
+        match (&confirmation.code, &confirmation.password) {
+            (Some(code), _) => {
+                let (record, owner) = self.peek_one_time(code.expose(), DELETE_ACCOUNT).await?;
+                if owner.id != user.id {
+                    return Err(Error::TokenGone);
+                }
+                self.check_delete_hooks(user).await?;
+                self.consume_one_time(&record).await?;
+            }
+            (None, Some(password)) if user.has_password() => {
+                self.confirm_password(user, Some(password), "password")
+                    .await?;
+                self.check_delete_hooks(user).await?;
+            }
+            (None, _) => {
+                let message = if user.has_password() {
+                    "confirm with your password or a mailed code"
+                } else {
+                    "confirm with the code from POST /auth/account/delete-code"
+                };
+                return Err(Error::validation(
+                    if user.has_password() {
+                        "password"
+                    } else {
+                        "code"
+                    },
+                    "CONFIRMATION_REQUIRED",
+                    message,
+                ));
+            }
+        }
+        self.remove_user(user, self.inner.config.accounts.hard_delete, &user.id)
+            .await
+    }
+
+    async fn check_delete_hooks(&self, user: &User) -> Result<()> {
+        self.inner
+            .hooks
+            .before(Action::DeleteAccount {
+                user: Box::new(user.clone()),
+                hard: self.inner.config.accounts.hard_delete,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Soft- or hard-deletes `user` and emits `user_deleted`.
+    pub(crate) async fn remove_user(&self, user: &User, hard: bool, by: &UserId) -> Result<()> {
+        let store = &self.inner.store;
+        let now = self.now();
+        if hard {
+            store.delete_user(&user.id).await?;
+        } else {
+            store
+                .patch_user(
+                    &user.id,
+                    &UserPatch::new().is_active(false).bump_token_version(),
+                    now,
+                )
+                .await?
+                .ok_or(Error::NotFound("user"))?;
+            store.revoke_user_sessions(&user.id, None, now).await?;
+        }
+        self.emit(Event::UserDeleted {
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            hard,
+            by: by.clone(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The caller's signed-in devices: live sessions of the current
+    /// `token_version`, most recently used first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] (503).
+    pub async fn list_sessions(&self, user: &User) -> Result<Vec<Session>> {
+        let mut sessions = self
+            .inner
+            .store
+            .list_user_sessions(&user.id, self.now())
+            .await?;
+        sessions.retain(|s| s.token_version == user.token_version);
+        Ok(sessions)
+    }
+
+    /// Ends one of the caller's sessions (its tokens stop working at once).
+    /// Emits `session_revoked`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (404) when the session is not the caller's or
+    /// already ended; [`Error::Unavailable`] (503).
+    pub async fn revoke_session(&self, user: &User, session_id: &SessionId) -> Result<()> {
+        let store = &self.inner.store;
+        let session = store
+            .find_session(session_id)
+            .await?
+            .filter(|s| s.user_id == user.id && s.is_alive(self.now()))
+            .ok_or(Error::NotFound("session"))?;
+        if !store.revoke_session(&session.id, self.now()).await? {
+            return Err(Error::NotFound("session"));
+        }
+        self.emit(Event::SessionRevoked {
+            user_id: user.id.clone(),
+            session_id: session.id,
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Ends every session of the caller except the current one. Emits
+    /// `sessions_revoked`. Returns how many ended.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] (503).
+    pub async fn revoke_other_sessions(&self, principal: &Principal) -> Result<u64> {
+        let count = self
+            .inner
+            .store
+            .revoke_user_sessions(&principal.user.id, Some(&principal.session.id), self.now())
+            .await?;
+        self.emit(Event::SessionsRevoked {
+            user_id: principal.user.id.clone(),
+            count,
+        })
+        .await;
+        Ok(count)
+    }
+}

@@ -1,0 +1,340 @@
+//! Profiles and user administration.
+
+use serde_json::{Map, Value};
+
+use super::{register::validate_name, AuthManager};
+use crate::{
+    error::{Error, Result},
+    hooks::{Action, Event},
+    store::{UserPatch, UserQuery},
+    token::Secret,
+    user::{User, UserId},
+};
+
+/// Largest accepted metadata object, serialized, in bytes.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Largest page of [`AuthManager::list_users`].
+pub const MAX_PAGE: u64 = 100;
+
+/// What a user may change about themselves: never email, password or flags.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ProfileUpdate {
+    /// New display name (`Some(None)` clears it).
+    pub name: Option<Option<String>>,
+    /// New metadata, replacing the old.
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl ProfileUpdate {
+    /// Changes nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets (or clears) the name.
+    pub fn name(mut self, name: Option<String>) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Replaces the metadata.
+    pub fn metadata(mut self, metadata: Map<String, Value>) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+}
+
+/// What a superuser may change about any user. Not the email and not the
+/// password: an admin can only trigger a reset mail.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct AdminUpdate {
+    /// Name and metadata.
+    pub profile: ProfileUpdate,
+    /// Activate or deactivate (deactivating ends every session).
+    pub is_active: Option<bool>,
+    /// Grant or remove superuser rights.
+    pub is_superuser: Option<bool>,
+    /// Mark the email verified or not.
+    pub email_verified: Option<bool>,
+}
+
+impl AdminUpdate {
+    /// Changes nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the profile part.
+    pub fn profile(mut self, profile: ProfileUpdate) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// Sets `is_active`.
+    pub fn is_active(mut self, value: bool) -> Self {
+        self.is_active = Some(value);
+        self
+    }
+
+    /// Sets `is_superuser`.
+    pub fn is_superuser(mut self, value: bool) -> Self {
+        self.is_superuser = Some(value);
+        self
+    }
+
+    /// Sets `email_verified`.
+    pub fn email_verified(mut self, value: bool) -> Self {
+        self.email_verified = Some(value);
+        self
+    }
+}
+
+impl AuthManager {
+    /// Updates the caller's own name and metadata. Emits `user_updated`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] (422), [`Error::Vetoed`] (403),
+    /// [`Error::Unavailable`] (503).
+    pub async fn update_profile(&self, user: &User, update: ProfileUpdate) -> Result<User> {
+        let patch = profile_patch(update)?;
+        self.apply_patch(user, patch, &user.id).await
+    }
+
+    /// A page of users, optionally only those whose email starts with a
+    /// prefix. `actor` must be an active superuser.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] (403), [`Error::Validation`] (422: `limit` not
+    /// in 1..=100), [`Error::Unavailable`] (503).
+    pub async fn list_users(&self, actor: &User, query: &UserQuery) -> Result<(Vec<User>, u64)> {
+        require_superuser(actor)?;
+        if query.limit == 0 || query.limit > MAX_PAGE {
+            return Err(Error::validation(
+                "limit",
+                "INVALID_LIMIT",
+                format!("limit must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        Ok(self.inner.store.list_users(query).await?)
+    }
+
+    /// Any user by id. `actor` must be an active superuser.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] (403), [`Error::NotFound`] (404),
+    /// [`Error::Unavailable`] (503).
+    pub async fn get_user(&self, actor: &User, id: &UserId) -> Result<User> {
+        require_superuser(actor)?;
+        self.load_user(id).await
+    }
+
+    /// Changes any user's profile and flags. Deactivating bumps
+    /// `token_version` in the same write and revokes every session. A
+    /// superuser cannot deactivate or demote themselves (no lock-out).
+    /// Emits `user_updated`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] (403), [`Error::NotFound`] (404),
+    /// [`Error::Validation`] (422), [`Error::Vetoed`] (403),
+    /// [`Error::Unavailable`] (503).
+    pub async fn admin_update_user(
+        &self,
+        actor: &User,
+        id: &UserId,
+        update: AdminUpdate,
+    ) -> Result<User> {
+        require_superuser(actor)?;
+        if actor.id == *id && (update.is_active == Some(false) || update.is_superuser == Some(false))
+        {
+            return Err(Error::validation(
+                if update.is_active == Some(false) {
+                    "is_active"
+                } else {
+                    "is_superuser"
+                },
+                "SELF_LOCKOUT",
+                "a superuser cannot deactivate or demote themselves",
+            ));
+        }
+        let user = self.load_user(id).await?;
+        let mut patch = profile_patch(update.profile)?;
+        patch.is_active = update.is_active;
+        patch.is_superuser = update.is_superuser;
+        patch.email_verified = update.email_verified;
+        let deactivating = update.is_active == Some(false) && user.is_active;
+        if deactivating {
+            patch.bump_token_version = true;
+        }
+        let updated = self.apply_patch(&user, patch, &actor.id).await?;
+        if deactivating {
+            self.inner
+                .store
+                .revoke_user_sessions(&user.id, None, self.now())
+                .await?;
+        }
+        Ok(updated)
+    }
+
+    /// Removes any user with their linked accounts, sessions and tokens
+    /// (a hard delete; to keep the record, deactivate instead). A superuser
+    /// cannot delete themselves here. Emits `user_deleted`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] (403), [`Error::NotFound`] (404),
+    /// [`Error::Validation`] (422 `SELF_LOCKOUT`), [`Error::Unavailable`] (503).
+    pub async fn admin_delete_user(&self, actor: &User, id: &UserId) -> Result<()> {
+        require_superuser(actor)?;
+        if actor.id == *id {
+            return Err(Error::validation(
+                "id",
+                "SELF_LOCKOUT",
+                "delete your own account with DELETE /auth/account",
+            ));
+        }
+        let user = self.load_user(id).await?;
+        self.remove_user(&user, true, &actor.id).await
+    }
+
+    /// Mails any active user a password-reset link (an admin never sets a
+    /// password). Emits `password_reset_requested`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] (403), [`Error::NotFound`] (404),
+    /// [`Error::InactiveUser`] (403), [`Error::EmailNotConfigured`] and
+    /// [`Error::Unavailable`] (503).
+    pub async fn admin_send_password_reset(&self, actor: &User, id: &UserId) -> Result<()> {
+        require_superuser(actor)?;
+        self.require_email()?;
+        let user = self.load_user(id).await?;
+        if !user.is_active {
+            return Err(Error::InactiveUser);
+        }
+        self.send_password_reset(&user).await
+    }
+
+    /// Makes sure a superuser with `email` exists, for bootstrapping a
+    /// deployment without touching the database: an existing user is
+    /// promoted (and activated; their password is left alone), otherwise one
+    /// is created with `password` (policy applies) and a verified email.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] (422), [`Error::Unavailable`] (503).
+    pub async fn ensure_superuser(&self, email: &str, password: &Secret) -> Result<User> {
+        let normalized = crate::user::normalize_email(email)?;
+        let store = &self.inner.store;
+        if let Some(user) = store.find_user_by_email(&normalized).await? {
+            let patch = UserPatch::new().is_superuser(true).is_active(true);
+            return store
+                .patch_user(&user.id, &patch, self.now())
+                .await?
+                .ok_or(Error::NotFound("user"));
+        }
+        let mut user = User::new(email, self.now())?;
+        self.inner.policy.check(password.expose(), Some(&user.email))?;
+        user.password_hash = Some(self.inner.hasher.hash(password.expose()).await?);
+        user.is_superuser = true;
+        user.email_verified = true;
+        match store.insert_user(&user).await {
+            Ok(()) => {}
+            // Created concurrently by another node: promote that one.
+            Err(crate::store::StoreError::Conflict(_)) => {
+                return Box::pin(self.ensure_superuser(email, password)).await;
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.emit(Event::UserRegistered {
+            user: user.clone(),
+            provider: "bootstrap".into(),
+        })
+        .await;
+        Ok(user)
+    }
+
+    /// Asks the hooks, applies `patch` atomically, emits `user_updated`.
+    async fn apply_patch(&self, user: &User, patch: UserPatch, by: &UserId) -> Result<User> {
+        if patch.is_empty() {
+            return Ok(user.clone());
+        }
+        self.inner
+            .hooks
+            .before(Action::UpdateUser {
+                user: Box::new(user.clone()),
+                patch: Box::new(patch.clone()),
+                by: by.clone(),
+            })
+            .await?;
+        let updated = self
+            .inner
+            .store
+            .patch_user(&user.id, &patch, self.now())
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        self.emit(Event::UserUpdated {
+            user: updated.clone(),
+            by: by.clone(),
+        })
+        .await;
+        Ok(updated)
+    }
+}
+
+fn require_superuser(actor: &User) -> Result<()> {
+    if actor.is_superuser && actor.is_active {
+        Ok(())
+    } else {
+        Err(Error::Forbidden)
+    }
+}
+
+/// Keys every store can keep as they are (MongoDB reserves `$` and `.`),
+/// checked at every depth.
+fn keys_are_portable(map: &Map<String, Value>) -> bool {
+    fn value_ok(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => keys_are_portable(map),
+            Value::Array(items) => items.iter().all(value_ok),
+            _ => true,
+        }
+    }
+    map.iter().all(|(key, value)| {
+        !key.is_empty() && !key.starts_with('$') && !key.contains('.') && value_ok(value)
+    })
+}
+
+fn profile_patch(update: ProfileUpdate) -> Result<UserPatch> {
+    let mut patch = UserPatch::new();
+    if let Some(name) = update.name {
+        patch = patch.name(validate_name(name)?);
+    }
+    if let Some(metadata) = update.metadata {
+        let size = serde_json::to_vec(&metadata)
+            .map_err(Error::internal)?
+            .len();
+        if size > MAX_METADATA_BYTES {
+            return Err(Error::validation(
+                "metadata",
+                "METADATA_TOO_LARGE",
+                format!("metadata must be at most {MAX_METADATA_BYTES} bytes as JSON"),
+            ));
+        }
+        if !keys_are_portable(&metadata) {
+            return Err(Error::validation(
+                "metadata",
+                "INVALID_METADATA",
+                "metadata keys must be non-empty, without `.` and not start with `$`",
+            ));
+        }
+        patch = patch.metadata(metadata);
+    }
+    Ok(patch)
+}

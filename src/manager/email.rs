@@ -1,0 +1,262 @@
+//! Email verification and email change.
+
+use serde_json::json;
+
+use super::{
+    mail::purpose::{CHANGE_EMAIL, VERIFY_EMAIL},
+    AuthManager,
+};
+use crate::{
+    email::Message,
+    error::{Error, Result},
+    hooks::{Action, Event},
+    store::{StoreError, UserPatch},
+    token::Secret,
+    user::{normalize_email, User, UserId},
+};
+
+impl AuthManager {
+    /// Mails `user` a new verification link (the previous one stops
+    /// working). Emits `email_verification_requested`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmailAlreadyVerified`] (409), [`Error::EmailNotConfigured`]
+    /// and [`Error::Unavailable`] (503).
+    pub async fn request_email_verification(&self, user: &User) -> Result<()> {
+        if user.email_verified {
+            return Err(Error::EmailAlreadyVerified);
+        }
+        self.require_email()?;
+        self.send_verification(user).await
+    }
+
+    /// Issues and mails a verification link.
+    pub(crate) async fn send_verification(&self, user: &User) -> Result<()> {
+        let ttl = self.inner.config.email.verify_email_ttl_secs;
+        let token = self
+            .issue_one_time(
+                VERIFY_EMAIL,
+                user,
+                &user.email_normalized,
+                ttl,
+                serde_json::Value::Null,
+            )
+            .await?;
+        self.deliver(
+            &user.email,
+            user.name.as_deref(),
+            Message::VerifyEmail {
+                link: self.link("/auth/verify-email", &token),
+                expires_in_secs: ttl,
+            },
+        );
+        self.emit(Event::EmailVerificationRequested {
+            user_id: user.id.clone(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Marks the email of the token's user verified. The token works once,
+    /// and only while the user still has the address it was mailed to.
+    /// Emits `email_verified`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TokenGone`] (410) for an unknown, used or expired token,
+    /// [`Error::Vetoed`] (403), [`Error::Unavailable`] (503).
+    pub async fn verify_email(&self, token: &str) -> Result<User> {
+        let (record, user) = self.peek_one_time(token, VERIFY_EMAIL).await?;
+        if record.email.as_deref() != Some(user.email_normalized.as_str()) {
+            return Err(Error::TokenGone);
+        }
+        self.inner
+            .hooks
+            .before(Action::VerifyEmail {
+                user: Box::new(user.clone()),
+            })
+            .await?;
+        self.consume_one_time(&record).await?;
+        let user = self
+            .inner
+            .store
+            .patch_user(&user.id, &UserPatch::new().email_verified(true), self.now())
+            .await?
+            .ok_or(Error::TokenGone)?;
+        self.emit(Event::EmailVerified {
+            user_id: user.id.clone(),
+        })
+        .await;
+        Ok(user)
+    }
+
+    /// Starts moving `user` to `new_email`: checks the password (required
+    /// when the user has one), mails a confirmation link to the new address
+    /// and a notice to the old one. Nothing changes until
+    /// [`confirm_email_change`](Self::confirm_email_change). Emits
+    /// `email_change_requested`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] (422: bad or unchanged email, missing or wrong
+    /// password), [`Error::EmailTaken`] (409), [`Error::Vetoed`] (403),
+    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
+    pub async fn request_email_change(
+        &self,
+        user: &User,
+        new_email: &str,
+        password: Option<&Secret>,
+    ) -> Result<()> {
+        let new_email = new_email.trim();
+        let normalized = normalize_email(new_email)?;
+        if normalized == user.email_normalized {
+            return Err(Error::validation(
+                "new_email",
+                "SAME_EMAIL",
+                "the new email is the current one",
+            ));
+        }
+        self.confirm_password(user, password, "password").await?;
+        self.require_email()?;
+        if self
+            .inner
+            .store
+            .find_user_by_email(&normalized)
+            .await?
+            .is_some()
+        {
+            return Err(Error::EmailTaken);
+        }
+        self.inner
+            .hooks
+            .before(Action::ChangeEmail {
+                user: Box::new(user.clone()),
+                new_email: new_email.to_owned(),
+            })
+            .await?;
+        let ttl = self.inner.config.email.change_email_ttl_secs;
+        let token = self
+            .issue_one_time(
+                CHANGE_EMAIL,
+                user,
+                &normalized,
+                ttl,
+                json!({ "new_email": new_email, "old_email": user.email_normalized }),
+            )
+            .await?;
+        self.deliver(
+            new_email,
+            user.name.as_deref(),
+            Message::ConfirmEmailChange {
+                link: self.link("/auth/account/confirm-email-change", &token),
+                new_email: new_email.to_owned(),
+                expires_in_secs: ttl,
+            },
+        );
+        self.deliver(
+            &user.email,
+            user.name.as_deref(),
+            Message::EmailChangeRequested {
+                new_email: new_email.to_owned(),
+            },
+        );
+        self.emit(Event::EmailChangeRequested {
+            user_id: user.id.clone(),
+            new_email: new_email.to_owned(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Confirms an email change: the user's email becomes the new, verified
+    /// address (the store's unique index refuses it if it was taken
+    /// meanwhile), `token_version` is bumped in the same write so every
+    /// session signs in again, and the old address no longer signs in.
+    /// Emits `email_changed`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TokenGone`] (410), [`Error::EmailTaken`] (409),
+    /// [`Error::Unavailable`] (503).
+    pub async fn confirm_email_change(&self, token: &str) -> Result<User> {
+        let (record, user) = self.peek_one_time(token, CHANGE_EMAIL).await?;
+        let new_email = record.data["new_email"].as_str().unwrap_or_default();
+        let old_email = record.data["old_email"].as_str().unwrap_or_default();
+        // A change confirmed after another change (or for a deleted address
+        // pair) is stale.
+        if old_email != user.email_normalized || new_email.is_empty() {
+            return Err(Error::TokenGone);
+        }
+        let patch = UserPatch::new()
+            .email(new_email)?
+            .email_verified(true)
+            .bump_token_version();
+        self.consume_one_time(&record).await?;
+        let now = self.now();
+        let updated = match self.inner.store.patch_user(&user.id, &patch, now).await {
+            Ok(Some(updated)) => updated,
+            Ok(None) => return Err(Error::TokenGone),
+            Err(StoreError::Conflict(_)) => return Err(Error::EmailTaken),
+            Err(err) => return Err(err.into()),
+        };
+        self.inner
+            .store
+            .revoke_user_sessions(&user.id, None, now)
+            .await?;
+        self.emit(Event::EmailChanged {
+            user_id: user.id.clone(),
+            old_email: user.email.clone(),
+            new_email: updated.email.clone(),
+        })
+        .await;
+        Ok(updated)
+    }
+
+    /// Checks a re-authentication password: required when the user has a
+    /// password (422 `PASSWORD_REQUIRED`), and must match (422
+    /// `WRONG_PASSWORD` on `field`). Users without a password pass.
+    pub(crate) async fn confirm_password(
+        &self,
+        user: &User,
+        password: Option<&Secret>,
+        field: &'static str,
+    ) -> Result<()> {
+        let Some(hash) = user.password_hash.as_deref() else {
+            return Ok(());
+        };
+        let Some(password) = password else {
+            return Err(Error::validation(
+                field,
+                "PASSWORD_REQUIRED",
+                "confirm with your current password",
+            ));
+        };
+        if password.expose().len() > self.inner.config.password.max_bytes
+            || !self
+                .inner
+                .hasher
+                .verify(password.expose(), Some(hash))
+                .await?
+                .valid
+        {
+            return Err(wrong_password(field));
+        }
+        Ok(())
+    }
+
+    /// The user with `id`, for flows started by id.
+    pub(crate) async fn load_user(&self, id: &UserId) -> Result<User> {
+        self.inner
+            .store
+            .find_user(id)
+            .await?
+            .ok_or(Error::NotFound("user"))
+    }
+}
+
+/// 422 `WRONG_PASSWORD`: not a 401, so a client does not take a mistyped
+/// confirmation for an ended session.
+pub(crate) fn wrong_password(field: &'static str) -> Error {
+    Error::validation(field, "WRONG_PASSWORD", "the password is not correct")
+}

@@ -1,0 +1,228 @@
+//! Forgotten, reset, changed and first passwords.
+
+use super::{email::wrong_password, mail::purpose::RESET_PASSWORD, AuthManager, SignIn};
+use crate::{
+    email::Message,
+    error::{Error, Result},
+    hooks::{Action, Event},
+    store::{ClientInfo, PasswordGuard},
+    token::Secret,
+    user::{normalize_email, User},
+};
+
+impl AuthManager {
+    /// Starts a password reset for `email`. Known, unknown and inactive
+    /// emails get the same answer in about the same time: after the one
+    /// lookup every path returns at once, and for a known active user the
+    /// token is stored and the link mailed in the background. Emits
+    /// `password_reset_requested` (known active users only).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] (422) for a malformed email,
+    /// [`Error::Vetoed`] (403), [`Error::EmailNotConfigured`] and
+    /// [`Error::Unavailable`] (503).
+    pub async fn forgot_password(&self, email: &str) -> Result<()> {
+        let normalized = normalize_email(email)?;
+        self.require_email()?;
+        self.inner
+            .hooks
+            .before(Action::RequestPasswordReset {
+                email: normalized.clone(),
+            })
+            .await?;
+        let Some(user) = self.inner.store.find_user_by_email(&normalized).await? else {
+            return Ok(());
+        };
+        if !user.is_active {
+            return Ok(());
+        }
+        let this = self.clone();
+        self.in_background(async move {
+            if let Err(err) = this.send_password_reset(&user).await {
+                tracing::error!(error = %err, user = %user.id, "password reset mail failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// Issues a reset token for `user` and mails the link.
+    pub(crate) async fn send_password_reset(&self, user: &User) -> Result<()> {
+        let ttl = self.inner.config.email.reset_password_ttl_secs;
+        let token = self
+            .issue_one_time(
+                RESET_PASSWORD,
+                user,
+                &user.email_normalized,
+                ttl,
+                serde_json::Value::Null,
+            )
+            .await?;
+        self.deliver(
+            &user.email,
+            user.name.as_deref(),
+            Message::ResetPassword {
+                link: self.link("/auth/reset-password", &token),
+                expires_in_secs: ttl,
+            },
+        );
+        self.emit(Event::PasswordResetRequested {
+            user_id: user.id.clone(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token. The policy applies; the token
+    /// works once; the new hash and a `token_version` bump are one write, so
+    /// every access token and session of the user dies with the old
+    /// password. Does not sign in. Mails a notice. Emits `password_reset`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TokenGone`] (410), [`Error::InactiveUser`] and
+    /// [`Error::Vetoed`] (403), [`Error::Validation`] (422),
+    /// [`Error::Unavailable`] (503).
+    pub async fn reset_password(&self, token: &str, password: &Secret) -> Result<()> {
+        let (record, user) = self.peek_one_time(token, RESET_PASSWORD).await?;
+        if record.email.as_deref() != Some(user.email_normalized.as_str()) {
+            return Err(Error::TokenGone);
+        }
+        if !user.is_active {
+            return Err(Error::InactiveUser);
+        }
+        self.inner
+            .policy
+            .check(password.expose(), Some(&user.email))?;
+        self.inner
+            .hooks
+            .before(Action::ResetPassword {
+                user: Box::new(user.clone()),
+            })
+            .await?;
+        let hash = self.inner.hasher.hash(password.expose()).await?;
+        self.consume_one_time(&record).await?;
+        let now = self.now();
+        let updated = self
+            .inner
+            .store
+            .set_password_hash(&user.id, PasswordGuard::Any, &hash, true, now)
+            .await?
+            .ok_or(Error::TokenGone)?;
+        let store = &self.inner.store;
+        store.revoke_user_sessions(&user.id, None, now).await?;
+        store.delete_one_time_tokens(&user.id, RESET_PASSWORD).await?;
+        self.deliver(
+            &updated.email,
+            updated.name.as_deref(),
+            Message::PasswordChanged,
+        );
+        self.emit(Event::PasswordReset {
+            user_id: user.id.clone(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Changes the password of a signed-in user who proves the current one.
+    /// The new hash and a `token_version` bump are one compare-and-set
+    /// write; every session ends, and the caller gets a fresh session and
+    /// token pair so this device stays signed in. Mails a notice. Emits
+    /// `password_changed`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PasswordNotSet`] (409), [`Error::Validation`] (422:
+    /// `WRONG_PASSWORD`, policy), [`Error::Vetoed`] (403),
+    /// [`Error::Unavailable`] (503).
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: &Secret,
+        new: &Secret,
+        provider: &str,
+        client: ClientInfo,
+    ) -> Result<SignIn> {
+        let Some(old_hash) = user.password_hash.as_deref() else {
+            return Err(Error::PasswordNotSet);
+        };
+        self.confirm_password(user, Some(current), "current_password")
+            .await?;
+        self.inner.policy.check(new.expose(), Some(&user.email))?;
+        self.inner
+            .hooks
+            .before(Action::ChangePassword {
+                user: Box::new(user.clone()),
+            })
+            .await?;
+        let hash = self.inner.hasher.hash(new.expose()).await?;
+        let now = self.now();
+        let updated = self
+            .inner
+            .store
+            .set_password_hash(&user.id, PasswordGuard::Equals(old_hash), &hash, true, now)
+            .await?
+            // Changed concurrently: the current password is no longer it.
+            .ok_or_else(|| wrong_password("current_password"))?;
+        self.inner
+            .store
+            .revoke_user_sessions(&user.id, None, now)
+            .await?;
+        let (session, tokens) = self.open_session(&updated, provider, client).await?;
+        self.deliver(
+            &updated.email,
+            updated.name.as_deref(),
+            Message::PasswordChanged,
+        );
+        self.emit(Event::PasswordChanged {
+            user_id: user.id.clone(),
+        })
+        .await;
+        Ok(SignIn {
+            user: updated,
+            session,
+            tokens,
+        })
+    }
+
+    /// Gives a password to a user who has none (signed up by magic link,
+    /// email code or OAuth). The store writes it only if no password exists
+    /// (compare-and-set). Sessions stay. Mails a notice. Emits
+    /// `password_set`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PasswordAlreadySet`] (409), [`Error::Validation`] (422),
+    /// [`Error::Vetoed`] (403), [`Error::Unavailable`] (503).
+    pub async fn set_password(&self, user: &User, password: &Secret) -> Result<User> {
+        if user.has_password() {
+            return Err(Error::PasswordAlreadySet);
+        }
+        self.inner
+            .policy
+            .check(password.expose(), Some(&user.email))?;
+        self.inner
+            .hooks
+            .before(Action::SetPassword {
+                user: Box::new(user.clone()),
+            })
+            .await?;
+        let hash = self.inner.hasher.hash(password.expose()).await?;
+        let updated = self
+            .inner
+            .store
+            .set_password_hash(&user.id, PasswordGuard::Unset, &hash, false, self.now())
+            .await?
+            .ok_or(Error::PasswordAlreadySet)?;
+        self.deliver(
+            &updated.email,
+            updated.name.as_deref(),
+            Message::PasswordChanged,
+        );
+        self.emit(Event::PasswordSet {
+            user_id: user.id.clone(),
+        })
+        .await;
+        Ok(updated)
+    }
+}
