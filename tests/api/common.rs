@@ -171,9 +171,68 @@ impl TestApp {
             .await
     }
 
+    /// Sends `method path` with a bearer token and an optional JSON body
+    /// from the app's origin.
+    pub async fn call(
+        &self,
+        method: poem::http::Method,
+        path: &str,
+        access: &str,
+        json: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, path)
+            .header("origin", APP_ORIGIN)
+            .header("authorization", format!("Bearer {access}"));
+        if let Some(json) = json {
+            req = req.body_json(&json);
+        }
+        parts(req.send().await).await
+    }
+
+    /// Every mail sent so far to `to`, after background deliveries finish.
+    pub async fn mails_to(&self, to: &str) -> Vec<portcullis::Email> {
+        self.manager.wait_for_deliveries().await;
+        self.outbox
+            .sent()
+            .into_iter()
+            .filter(|m| m.to.eq_ignore_ascii_case(to))
+            .collect()
+    }
+
+    /// The newest mail to `to` whose subject contains `subject`.
+    pub async fn mail(&self, to: &str, subject: &str) -> portcullis::Email {
+        self.mails_to(to)
+            .await
+            .into_iter()
+            .rev()
+            .find(|m| m.subject.contains(subject))
+            .unwrap_or_else(|| panic!("no mail to {to} about {subject:?}: {:?}", self.outbox.sent()))
+    }
+
     pub fn event_names(&self) -> Vec<&'static str> {
         self.events.lock().iter().map(|e| e.name()).collect()
     }
+}
+
+/// The `token` query parameter of the first link in a mail's text.
+pub fn link_token(mail: &portcullis::Email) -> String {
+    let at = mail.text.find("?token=").expect("a link with a token") + "?token=".len();
+    mail.text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// The link (up to whitespace) in a mail's text that starts with `prefix`.
+pub fn link(mail: &portcullis::Email, prefix: &str) -> String {
+    let at = mail.text.find(prefix).expect("the link");
+    mail.text[at..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {

@@ -10,13 +10,19 @@
 
 mod common;
 
+mod account;
 mod concurrency;
 mod cookies;
+mod email_change;
 mod errors;
 mod hooks;
 mod login;
+mod password;
 mod refresh;
 mod register;
+mod sessions;
 mod smtp;
 mod spec;
 mod tokens;
+mod users;
+mod verify;

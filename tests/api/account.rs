@@ -1,0 +1,3 @@
+//! account
+
+use crate::common::*;

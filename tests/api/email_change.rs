@@ -1,0 +1,3 @@
+//! email_change
+
+use crate::common::*;

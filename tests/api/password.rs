@@ -1,0 +1,3 @@
+//! password
+
+use crate::common::*;

@@ -1,0 +1,3 @@
+//! sessions
+
+use crate::common::*;

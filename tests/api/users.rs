@@ -1,0 +1,3 @@
+//! users
+
+use crate::common::*;

@@ -1,0 +1,3 @@
+//! verify
+
+use crate::common::*;
