@@ -422,3 +422,58 @@ impl portcullis::AccountStore for DownStore {
         Err(down())
     }
 }
+
+/// A passwordless test provider: `{"email"}` proves that email (as a
+/// magic link would), creating the user on first use with a verified email
+/// and no password.
+#[derive(Debug)]
+pub struct TrustEmailProvider;
+
+#[async_trait]
+impl portcullis::Provider for TrustEmailProvider {
+    fn info(&self) -> portcullis::ProviderInfo {
+        portcullis::ProviderInfo::new("trust-email", "passwordless")
+    }
+
+    async fn authenticate(
+        &self,
+        _cx: &portcullis::ProviderCx<'_>,
+        request: portcullis::ProviderRequest,
+    ) -> portcullis::Result<portcullis::Identity> {
+        let body: Value = request.body_as()?;
+        let email = body["email"].as_str().unwrap_or_default().to_lowercase();
+        Ok(portcullis::Identity::new("trust-email", email.clone()).with_email(email, true))
+    }
+}
+
+/// An app that also signs in through [`TrustEmailProvider`].
+pub async fn app_with_passwordless(config: AuthConfig) -> TestApp {
+    app_with(config, |b| b.provider(TrustEmailProvider)).await
+}
+
+impl TestApp {
+    /// Signs in (creating on first use) a passwordless user; returns
+    /// (access, refresh).
+    pub async fn passwordless(&self, email: &str) -> (String, String) {
+        let sign_in = self
+            .manager
+            .sign_in(
+                "trust-email",
+                portcullis::ProviderRequest::new(json!({ "email": email })),
+            )
+            .await
+            .expect("passwordless sign-in");
+        (
+            sign_in.tokens.access_token.clone(),
+            sign_in.tokens.refresh_token.clone(),
+        )
+    }
+
+    pub async fn stored(&self, email: &str) -> Option<portcullis::User> {
+        self.manager
+            .store()
+            .find_user_by_email(email)
+            .await
+            .expect("store")
+    }
+}

@@ -1,3 +1,135 @@
-//! verify
+//! Email verification: the mailed link, re-sending, expiry, single use,
+//! and `require_verified_email`.
+
+use poem::http::{Method, StatusCode};
+use serde_json::json;
 
 use crate::common::*;
+
+#[tokio::test]
+async fn registration_mails_a_link_that_verifies_once() {
+    let app = app().await;
+    app.register("vera@example.com").await;
+    let mail = app.mail("vera@example.com", "Confirm your email").await;
+    let url = link(&mail, "https://api.example.com/auth/verify-email?token=");
+    let token = link_token(&mail);
+    assert_eq!(token.len(), 43, "256-bit token, base64url: {url}");
+    let html = mail.html.as_deref().expect("an HTML part");
+    assert!(html.contains(&token));
+
+    let resp = app
+        .client
+        .get(format!("/auth/verify-email?token={token}"))
+        .send()
+        .await;
+    let (status, body) = parts(resp).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["email_verified"], true);
+    assert!(app.stored("vera@example.com").await.unwrap().email_verified);
+    assert!(app.event_names().contains(&"email_verified"));
+
+    // Used: 410 on both forms.
+    let resp = app
+        .client
+        .get(format!("/auth/verify-email?token={token}"))
+        .send()
+        .await;
+    let (status, body) = parts(resp).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    let (status, body) = app.post("/auth/verify-email", json!({ "token": token })).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+}
+
+#[tokio::test]
+async fn a_new_request_invalidates_the_previous_link() {
+    let app = app().await;
+    let (access, _) = app.signed_in("rex@example.com").await;
+    let first = link_token(&app.mail("rex@example.com", "Confirm your email").await);
+
+    let (status, body) = app
+        .call(Method::POST, "/auth/request-verify-email", &access, None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body["message"].is_string());
+    let mails = app.mails_to("rex@example.com").await;
+    assert_eq!(mails.len(), 2);
+    let second = link_token(&mails[1]);
+    assert_ne!(first, second);
+
+    let (status, body) = app.post("/auth/verify-email", json!({ "token": first })).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    assert!(!app.stored("rex@example.com").await.unwrap().email_verified);
+    let (status, body) = app.post("/auth/verify-email", json!({ "token": second })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["email_verified"], true);
+
+    // Nothing left to verify.
+    let (status, body) = app
+        .call(Method::POST, "/auth/request-verify-email", &access, None)
+        .await;
+    assert_error(status, &body, 409, "EMAIL_ALREADY_VERIFIED");
+    // And it needs a signed-in caller.
+    let resp = app.client.post("/auth/request-verify-email").send().await;
+    let (status, body) = parts(resp).await;
+    assert_error(status, &body, 401, "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn links_expire_after_24_hours() {
+    let app = app().await;
+    app.register("old@example.com").await;
+    let token = link_token(&app.mail("old@example.com", "Confirm your email").await);
+    app.clock.advance(chrono::Duration::hours(24) + chrono::Duration::seconds(1));
+    let (status, body) = app.post("/auth/verify-email", json!({ "token": token })).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    assert!(!app.stored("old@example.com").await.unwrap().email_verified);
+}
+
+#[tokio::test]
+async fn bad_tokens_get_clear_errors() {
+    let app = app().await;
+    let (status, body) = app
+        .post("/auth/verify-email", json!({ "token": "not-a-token" }))
+        .await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    let (status, body) = app.post("/auth/verify-email", json!({ "token": 42 })).await;
+    assert_error(status, &body, 422, "VALIDATION_ERROR");
+    let (status, body) = app
+        .post("/auth/verify-email", json!({ "token": "x", "extra": 1 }))
+        .await;
+    assert_error(status, &body, 422, "VALIDATION_ERROR");
+    let (status, body) = parts(app.client.get("/auth/verify-email").send().await).await;
+    assert_error(status, &body, 422, "VALIDATION_ERROR");
+}
+
+#[tokio::test]
+async fn verification_can_be_required_to_sign_in() {
+    let mut config = test_config();
+    config.accounts.require_verified_email = true;
+    let app = app_with_config(config).await;
+    app.register("una@example.com").await;
+    let (status, body) = app
+        .post(
+            "/auth/login",
+            json!({"email": "una@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 403, "EMAIL_NOT_VERIFIED");
+    let token = link_token(&app.mail("una@example.com", "Confirm your email").await);
+    let (status, _) = app.post("/auth/verify-email", json!({ "token": token })).await;
+    assert_eq!(status, StatusCode::OK);
+    app.login("una@example.com").await;
+}
+
+#[tokio::test]
+async fn no_mail_without_a_public_url_and_sender() {
+    let mut config = test_config();
+    config.public_url = None;
+    let app = app_with_config(config).await;
+    let (access, _) = app.signed_in("nomail@example.com").await;
+    assert!(app.mails_to("nomail@example.com").await.is_empty());
+    let (status, body) = app
+        .call(Method::POST, "/auth/request-verify-email", &access, None)
+        .await;
+    assert_error(status, &body, 503, "EMAIL_NOT_CONFIGURED");
+}
