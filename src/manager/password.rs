@@ -148,7 +148,17 @@ impl AuthManager {
         };
         self.confirm_password(user, Some(current), "current_password")
             .await?;
-        self.inner.policy.check(new.expose(), Some(&user.email))?;
+        self.inner
+            .policy
+            .check(new.expose(), Some(&user.email))
+            .map_err(|err| match err {
+                Error::Validation { code, message, .. } => Error::Validation {
+                    field: Some("new_password".into()),
+                    code,
+                    message,
+                },
+                other => other,
+            })?;
         self.inner
             .hooks
             .before(Action::ChangePassword {
