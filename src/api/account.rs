@@ -286,7 +286,11 @@ impl AccountApi {
     /// The target of the emailed link. Marks the email verified; the token
     /// works once (410 `TOKEN_GONE` when used, expired or unknown).
     #[oai(path = "/auth/verify-email", method = "get", operation_id = "verifyEmailLink")]
-    async fn verify_email_link(&self, token: Query<String>) -> Result<UserResponse, ApiError> {
+    async fn verify_email_link(
+        &self,
+        /// The token from the emailed link.
+        token: Query<String>,
+    ) -> Result<UserResponse, ApiError> {
         let user = self.manager.verify_email(&token.0).await?;
         Ok(UserResponse::new(&user))
     }
@@ -431,7 +435,11 @@ impl AccountApi {
         method = "get",
         operation_id = "confirmEmailChange"
     )]
-    async fn confirm_email_change(&self, token: Query<String>) -> Result<UserResponse, ApiError> {
+    async fn confirm_email_change(
+        &self,
+        /// The token from the emailed link.
+        token: Query<String>,
+    ) -> Result<UserResponse, ApiError> {
         let user = self.manager.confirm_email_change(&token.0).await?;
         Ok(UserResponse::new(&user))
     }
@@ -475,9 +483,10 @@ impl AccountApi {
     ) -> Result<NoContentResponse, ApiError> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
-        let mut confirmation = DeleteConfirmation::default();
-        confirmation.password = body.password.map(secret);
-        confirmation.code = body.code.map(secret);
+        let confirmation = DeleteConfirmation {
+            password: body.password.map(secret),
+            code: body.code.map(secret),
+        };
         self.manager
             .delete_account(&principal.user, &confirmation)
             .await?;
@@ -512,6 +521,7 @@ impl AccountApi {
         &self,
         req: &Request,
         auth: AccessToken,
+        /// The session id (from `GET /auth/sessions`).
         id: Path<String>,
     ) -> Result<NoContentResponse, ApiError> {
         let principal = authenticate(&self.manager, &auth, req).await?;

@@ -191,6 +191,7 @@ impl UsersApi {
         &self,
         req: &Request,
         auth: AccessToken,
+        /// The user's id.
         id: Path<String>,
     ) -> Result<UserResponse, ApiError> {
         let principal = authenticate(&self.manager, &auth, req).await?;
@@ -212,6 +213,7 @@ impl UsersApi {
         &self,
         req: &Request,
         auth: AccessToken,
+        /// The user's id.
         id: Path<String>,
         body: Json<AdminUserUpdate>,
     ) -> Result<UserResponse, ApiError> {
@@ -237,6 +239,7 @@ impl UsersApi {
         &self,
         req: &Request,
         auth: AccessToken,
+        /// The user's id.
         id: Path<String>,
     ) -> Result<NoContentResponse, ApiError> {
         let principal = authenticate(&self.manager, &auth, req).await?;
@@ -258,6 +261,7 @@ impl UsersApi {
         &self,
         req: &Request,
         auth: AccessToken,
+        /// The user's id.
         id: Path<String>,
     ) -> Result<AcceptedResponse, ApiError> {
         let principal = authenticate(&self.manager, &auth, req).await?;
