@@ -762,6 +762,28 @@ pub async fn one_time_tokens_expire_by_clock(store: Arc<dyn Store>) {
     let token = OneTimeToken::new(raw.hash(), "magic_link", t0, Duration::minutes(15));
     store.insert_one_time_token(&token).await.expect("insert");
     let later = t0 + Duration::minutes(15);
+    // Finding leaves it in place, checks purpose and expiry.
+    let found = store
+        .find_one_time_token(&raw.hash(), "magic_link", t0)
+        .await
+        .expect("find")
+        .expect("live token found");
+    assert_eq!(found.hash, raw.hash());
+    assert!(store
+        .find_one_time_token(&raw.hash(), "magic_link", t0)
+        .await
+        .expect("find")
+        .is_some());
+    assert!(store
+        .find_one_time_token(&raw.hash(), "reset_password", t0)
+        .await
+        .expect("find")
+        .is_none());
+    assert!(store
+        .find_one_time_token(&raw.hash(), "magic_link", later)
+        .await
+        .expect("find")
+        .is_none());
     assert!(store
         .consume_one_time_token(&raw.hash(), "magic_link", later)
         .await
@@ -772,6 +794,11 @@ pub async fn one_time_tokens_expire_by_clock(store: Arc<dyn Store>) {
         .await
         .expect("consume")
         .is_some());
+    assert!(store
+        .find_one_time_token(&raw.hash(), "magic_link", t0)
+        .await
+        .expect("find")
+        .is_none());
 }
 
 /// Rotation, reuse revoking the family, and revoked families refusing.
