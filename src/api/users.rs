@@ -186,6 +186,8 @@ impl UsersApi {
     }
 
     /// Get a user (superuser)
+    ///
+    /// Any user by id, including deactivated ones.
     #[oai(path = "/users/:id", method = "get", operation_id = "getUser")]
     async fn get(
         &self,
