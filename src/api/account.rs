@@ -12,7 +12,7 @@ use poem_openapi::{
 
 use super::{
     auth::{authenticate, clear_token_cookies, client_info, set_token_cookies, AccessToken},
-    ApiError, ApiTags, PublicUser, StrictString, TokenResponse,
+    error_set::*, ApiErrors, ApiTags, PublicUser, StrictString, TokenResponse,
 };
 use crate::{
     manager::{AuthManager, DeleteConfirmation},
@@ -271,7 +271,7 @@ impl AccountApi {
         &self,
         req: &Request,
         auth: AccessToken,
-    ) -> Result<AcceptedResponse, ApiError> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
             .request_email_verification(&principal.user)
@@ -290,7 +290,7 @@ impl AccountApi {
         &self,
         /// The token from the emailed link.
         token: Query<String>,
-    ) -> Result<UserResponse, ApiError> {
+    ) -> Result<UserResponse, ApiErrors<{ FORBIDDEN | GONE | UNPROCESSABLE | UNAVAILABLE }>> {
         let user = self.manager.verify_email(&token.0).await?;
         Ok(UserResponse::new(&user))
     }
@@ -300,7 +300,7 @@ impl AccountApi {
     /// The same as the link, for front-ends that read the token from their
     /// own page and post it.
     #[oai(path = "/auth/verify-email", method = "post", operation_id = "verifyEmail")]
-    async fn verify_email(&self, body: Json<TokenRequest>) -> Result<UserResponse, ApiError> {
+    async fn verify_email(&self, body: Json<TokenRequest>) -> Result<UserResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE }>> {
         let user = self.manager.verify_email(&body.0.token).await?;
         Ok(UserResponse::new(&user))
     }
@@ -317,7 +317,7 @@ impl AccountApi {
     async fn forgot_password(
         &self,
         body: Json<ForgotPasswordRequest>,
-    ) -> Result<AcceptedResponse, ApiError> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ FORBIDDEN | BODY | UNAVAILABLE }>> {
         self.manager.forgot_password(&body.0.email).await?;
         Ok(AcceptedResponse::new(
             "if an account exists for this email, a reset link is on its way",
@@ -337,7 +337,7 @@ impl AccountApi {
     async fn reset_password(
         &self,
         body: Json<ResetPasswordRequest>,
-    ) -> Result<NoContentResponse, ApiError> {
+    ) -> Result<NoContentResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE }>> {
         let Json(body) = body;
         self.manager
             .reset_password(&body.token, &secret(body.password))
@@ -355,7 +355,7 @@ impl AccountApi {
         req: &Request,
         auth: AccessToken,
         body: Json<SetPasswordRequest>,
-    ) -> Result<UserResponse, ApiError> {
+    ) -> Result<UserResponse, ApiErrors<{ AUTHED | CONFLICT | BODY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let user = self
             .manager
@@ -380,7 +380,7 @@ impl AccountApi {
         jar: &CookieJar,
         auth: AccessToken,
         body: Json<ChangePasswordRequest>,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<TokenResponse, ApiErrors<{ AUTHED | CONFLICT | BODY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let sign_in = self
@@ -412,7 +412,7 @@ impl AccountApi {
         req: &Request,
         auth: AccessToken,
         body: Json<ChangeEmailRequest>,
-    ) -> Result<AcceptedResponse, ApiError> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | BODY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let password = body.password.map(secret);
@@ -439,7 +439,7 @@ impl AccountApi {
         &self,
         /// The token from the emailed link.
         token: Query<String>,
-    ) -> Result<UserResponse, ApiError> {
+    ) -> Result<UserResponse, ApiErrors<{ CONFLICT | GONE | UNPROCESSABLE | UNAVAILABLE }>> {
         let user = self.manager.confirm_email_change(&token.0).await?;
         Ok(UserResponse::new(&user))
     }
@@ -457,7 +457,7 @@ impl AccountApi {
         &self,
         req: &Request,
         auth: AccessToken,
-    ) -> Result<AcceptedResponse, ApiError> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
             .request_account_deletion_code(&principal.user)
@@ -480,7 +480,7 @@ impl AccountApi {
         jar: &CookieJar,
         auth: AccessToken,
         body: Json<DeleteAccountRequest>,
-    ) -> Result<NoContentResponse, ApiError> {
+    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | GONE | BODY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let confirmation = DeleteConfirmation {
@@ -498,7 +498,7 @@ impl AccountApi {
     ///
     /// The caller's signed-in devices, most recently used first.
     #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
-    async fn sessions(&self, req: &Request, auth: AccessToken) -> Result<SessionsResponse, ApiError> {
+    async fn sessions(&self, req: &Request, auth: AccessToken) -> Result<SessionsResponse, ApiErrors<{ AUTHED }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let sessions = self.manager.list_sessions(&principal.user).await?;
         Ok(SessionsResponse::Ok(
@@ -523,7 +523,7 @@ impl AccountApi {
         auth: AccessToken,
         /// The session id (from `GET /auth/sessions`).
         id: Path<String>,
-    ) -> Result<NoContentResponse, ApiError> {
+    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | NOT_FOUND }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
             .revoke_session(&principal.user, &SessionId::new(id.0))
@@ -543,7 +543,7 @@ impl AccountApi {
         &self,
         req: &Request,
         auth: AccessToken,
-    ) -> Result<RevokedResponse, ApiError> {
+    ) -> Result<RevokedResponse, ApiErrors<{ AUTHED }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let revoked = self.manager.revoke_other_sessions(&principal).await?;
         Ok(RevokedResponse::Ok(Json(RevokedBody { revoked })))

@@ -8,7 +8,7 @@ use super::{
         authenticate, check_csrf, clear_token_cookies, refresh_cookie, set_token_cookies,
         AccessToken,
     },
-    ApiError, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
+    error_set::*, ApiErrors, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
 };
 use crate::{error::Error, manager::AuthManager};
 
@@ -89,7 +89,7 @@ impl CoreApi {
         req: &Request,
         jar: &CookieJar,
         body: Json<RefreshRequest>,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<TokenResponse, ApiErrors<{ UNAUTHORIZED | FORBIDDEN | BODY | UNAVAILABLE }>> {
         let from_body = body.0.refresh_token.map(StrictString::into_inner);
         let token = match from_body {
             Some(token) => token,
@@ -114,7 +114,7 @@ impl CoreApi {
         req: &Request,
         jar: &CookieJar,
         auth: AccessToken,
-    ) -> Result<LogoutResponse, ApiError> {
+    ) -> Result<LogoutResponse, ApiErrors<{ AUTHED }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager.logout(&principal).await?;
         clear_token_cookies(&self.manager, jar);
@@ -125,7 +125,7 @@ impl CoreApi {
     ///
     /// The user the access token belongs to.
     #[oai(path = "/auth/me", method = "get", operation_id = "me")]
-    async fn me(&self, req: &Request, auth: AccessToken) -> Result<MeResponse, ApiError> {
+    async fn me(&self, req: &Request, auth: AccessToken) -> Result<MeResponse, ApiErrors<{ AUTHED }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         Ok(MeResponse::Ok(
             Json(PublicUser::from(&principal.user)),

@@ -116,6 +116,109 @@ impl ApiError {
     }
 }
 
+/// Which error statuses an operation documents: a bit set of
+/// [`error_set`] constants. Every set includes 500.
+pub type ErrorSet = u16;
+
+/// The error statuses operations declare, combined with `|` in
+/// [`ApiErrors`]'s parameter.
+pub mod error_set {
+    use super::ErrorSet;
+
+    /// 401: not authenticated, bad credentials or refresh token.
+    pub const UNAUTHORIZED: ErrorSet = 1;
+    /// 403: inactive, unverified, CSRF refusal, not allowed, a hook's veto.
+    pub const FORBIDDEN: ErrorSet = 1 << 1;
+    /// 404: no such resource.
+    pub const NOT_FOUND: ErrorSet = 1 << 2;
+    /// 409: conflicts with the current state.
+    pub const CONFLICT: ErrorSet = 1 << 3;
+    /// 410: one-time token used, expired or unknown.
+    pub const GONE: ErrorSet = 1 << 4;
+    /// 413: body too large.
+    pub const TOO_LARGE: ErrorSet = 1 << 5;
+    /// 422: validation.
+    pub const UNPROCESSABLE: ErrorSet = 1 << 6;
+    /// 503: store (or email) unavailable.
+    pub const UNAVAILABLE: ErrorSet = 1 << 7;
+    /// What every operation behind an access token can answer.
+    pub const AUTHED: ErrorSet = UNAUTHORIZED | FORBIDDEN | UNAVAILABLE;
+    /// What parsing a JSON body can answer.
+    pub const BODY: ErrorSet = TOO_LARGE | UNPROCESSABLE;
+}
+
+fn status_bit(status: StatusCode) -> ErrorSet {
+    use error_set::*;
+    match status {
+        StatusCode::UNAUTHORIZED => UNAUTHORIZED,
+        StatusCode::FORBIDDEN => FORBIDDEN,
+        StatusCode::NOT_FOUND => NOT_FOUND,
+        StatusCode::CONFLICT => CONFLICT,
+        StatusCode::GONE => GONE,
+        StatusCode::PAYLOAD_TOO_LARGE => TOO_LARGE,
+        StatusCode::UNPROCESSABLE_ENTITY => UNPROCESSABLE,
+        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
+        _ => 0,
+    }
+}
+
+/// An [`ApiError`] whose spec lists only the statuses in `SET` (plus 500),
+/// so each operation documents the errors it can really answer.
+///
+/// ```
+/// use portcullis::api::{error_set::*, ApiErrors};
+///
+/// type LoginErrors = ApiErrors<{ UNAUTHORIZED | FORBIDDEN | BODY | UNAVAILABLE }>;
+/// ```
+///
+/// Debug builds assert that an answered status is in the set, so a test
+/// that reaches an undocumented error fails.
+#[derive(Debug)]
+pub struct ApiErrors<const SET: ErrorSet>(pub ApiError);
+
+impl<const SET: ErrorSet> From<ApiError> for ApiErrors<SET> {
+    fn from(err: ApiError) -> Self {
+        let bit = status_bit(err.status());
+        debug_assert!(
+            bit == 0 || SET & bit != 0,
+            "status {} is not documented for this operation",
+            err.status()
+        );
+        if bit != 0 && SET & bit == 0 {
+            tracing::error!(status = %err.status(), "answered an undocumented status");
+        }
+        Self(err)
+    }
+}
+
+impl<const SET: ErrorSet> From<Error> for ApiErrors<SET> {
+    fn from(err: Error) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
+impl<const SET: ErrorSet> From<ApiErrors<SET>> for poem::Error {
+    fn from(err: ApiErrors<SET>) -> Self {
+        err.0.into()
+    }
+}
+
+impl<const SET: ErrorSet> poem_openapi::ApiResponse for ApiErrors<SET> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        let mut meta = ApiError::meta();
+        meta.responses.retain(|r| {
+            r.status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .is_some_and(|s| s == StatusCode::INTERNAL_SERVER_ERROR || SET & status_bit(s) != 0)
+        });
+        meta
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        ApiError::register(registry);
+    }
+}
+
 /// The status of each error code: the one mapping.
 fn status_of(err: &Error) -> StatusCode {
     match err {

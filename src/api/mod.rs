@@ -35,7 +35,7 @@ pub use auth::{
     BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE, REFRESH_COOKIE,
 };
 pub use body_limit::BodyLimit;
-pub use error::{ApiError, ErrorBody};
+pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet};
 pub use strict::StrictString;
 pub use types::{
     ProviderList, ProviderObject, PublicUser, RefreshRequest, TokenBody, TokenResponse,

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{
     account::{AcceptedResponse, NoContentResponse, UserResponse},
     auth::{authenticate, AccessToken},
-    ApiError, ApiTags, PublicUser, StrictString,
+    error_set::*, ApiErrors, ApiTags, PublicUser, StrictString,
 };
 use crate::{
     error::Error,
@@ -117,7 +117,7 @@ impl UsersApi {
     ///
     /// The signed-in user, with their metadata.
     #[oai(path = "/users/me", method = "get", operation_id = "getMe")]
-    async fn me(&self, req: &Request, auth: AccessToken) -> Result<UserResponse, ApiError> {
+    async fn me(&self, req: &Request, auth: AccessToken) -> Result<UserResponse, ApiErrors<{ AUTHED }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         Ok(UserResponse::new(&principal.user))
     }
@@ -132,7 +132,7 @@ impl UsersApi {
         req: &Request,
         auth: AccessToken,
         body: Json<ProfileUpdateRequest>,
-    ) -> Result<UserResponse, ApiError> {
+    ) -> Result<UserResponse, ApiErrors<{ AUTHED | BODY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let user = self
@@ -157,7 +157,7 @@ impl UsersApi {
         limit: Query<Option<u64>>,
         /// Email prefix filter.
         email: Query<Option<String>>,
-    ) -> Result<UserPageResponse, ApiError> {
+    ) -> Result<UserPageResponse, ApiErrors<{ AUTHED | UNPROCESSABLE }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let offset = offset.0.unwrap_or(0);
         let limit = limit.0.unwrap_or(50);
@@ -195,7 +195,7 @@ impl UsersApi {
         auth: AccessToken,
         /// The user's id.
         id: Path<String>,
-    ) -> Result<UserResponse, ApiError> {
+    ) -> Result<UserResponse, ApiErrors<{ AUTHED | NOT_FOUND }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let user = self
             .manager
@@ -218,7 +218,7 @@ impl UsersApi {
         /// The user's id.
         id: Path<String>,
         body: Json<AdminUserUpdate>,
-    ) -> Result<UserResponse, ApiError> {
+    ) -> Result<UserResponse, ApiErrors<{ AUTHED | NOT_FOUND | BODY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let mut update = AdminUpdate::new().profile(profile(body.name, body.metadata));
@@ -243,7 +243,7 @@ impl UsersApi {
         auth: AccessToken,
         /// The user's id.
         id: Path<String>,
-    ) -> Result<NoContentResponse, ApiError> {
+    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | NOT_FOUND | UNPROCESSABLE }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
             .admin_delete_user(&principal.user, &UserId::new(id.0))
@@ -265,7 +265,7 @@ impl UsersApi {
         auth: AccessToken,
         /// The user's id.
         id: Path<String>,
-    ) -> Result<AcceptedResponse, ApiError> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | NOT_FOUND }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
             .admin_send_password_reset(&principal.user, &UserId::new(id.0))

@@ -386,7 +386,7 @@ impl SessionStore for MemoryStore {
         let mut count = 0;
         for session in state.sessions.values_mut() {
             if session.user_id == *user_id
-                && session.revoked_at.is_none()
+                && session.is_alive(now)
                 && Some(&session.id) != keep
             {
                 session.revoked_at = Some(now);

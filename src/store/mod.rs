@@ -540,8 +540,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Revokes one session. Returns whether a live session was revoked.
     async fn revoke_session(&self, id: &SessionId, now: DateTime<Utc>) -> StoreResult<bool>;
 
-    /// Revokes every live session of a user, except `keep` when given.
-    /// Returns how many were revoked.
+    /// Revokes every live (unrevoked, unexpired at `now`) session of a
+    /// user, except `keep` when given. Returns how many were revoked.
     async fn revoke_user_sessions(
         &self,
         user_id: &UserId,

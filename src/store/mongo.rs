@@ -876,7 +876,11 @@ impl SessionStore for MongoStore {
         keep: Option<&SessionId>,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let mut filter = doc! { "user_id": user_id.as_str(), "revoked_at": Bson::Null };
+        let mut filter = doc! {
+            "user_id": user_id.as_str(),
+            "revoked_at": Bson::Null,
+            "expires_at": { "$gt": date(now) },
+        };
         if let Some(keep) = keep {
             filter.insert("_id", doc! { "$ne": keep.as_str() });
         }

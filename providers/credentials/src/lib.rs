@@ -30,13 +30,21 @@ use poem_openapi::{
 };
 use portcullis::{
     api::{
-        check_csrf, client_info, set_token_cookies, ApiError, ApiTags, PublicUser, StrictString,
-        TokenResponse,
+        check_csrf, client_info, error_set, set_token_cookies, ApiErrors, ApiTags, ErrorSet,
+        PublicUser, StrictString, TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
     Registration, Result,
 };
 use serde::Deserialize;
+
+/// The errors a sign-in can answer: bad credentials (401), inactive,
+/// unverified, vetoed or cross-site (403), body problems (413, 422), store
+/// down (503).
+const SIGN_IN_ERRORS: ErrorSet = error_set::UNAUTHORIZED
+    | error_set::FORBIDDEN
+    | error_set::BODY
+    | error_set::UNAVAILABLE;
 
 /// Id of the credentials provider.
 pub const PROVIDER_ID: &str = "credentials";
@@ -197,7 +205,7 @@ impl CredentialsApi {
         jar: &CookieJar,
         email: String,
         password: String,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<TokenResponse, ApiErrors<SIGN_IN_ERRORS>> {
         // With cookie transport, a sign-in sets session cookies: refuse
         // cross-site requests so a hostile page cannot sign the browser into
         // the attacker's account (login CSRF; the form endpoint needs no
@@ -221,7 +229,7 @@ impl CredentialsApi {
     /// Creates a user with email and password. The new user is active, with
     /// an unverified email and no superuser rights, whatever the body says.
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
-    async fn register(&self, body: Json<RegisterRequest>) -> Result<RegisterResponse, ApiError> {
+    async fn register(&self, body: Json<RegisterRequest>) -> Result<RegisterResponse, ApiErrors<{ error_set::FORBIDDEN | error_set::CONFLICT | error_set::BODY | error_set::UNAVAILABLE }>> {
         let Json(body) = body;
         let mut registration =
             Registration::new(body.email.into_inner(), body.password.into_inner());
@@ -242,7 +250,7 @@ impl CredentialsApi {
         req: &Request,
         jar: &CookieJar,
         body: Json<LoginRequest>,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<TokenResponse, ApiErrors<SIGN_IN_ERRORS>> {
         let Json(body) = body;
         self.sign_in(
             req,
@@ -264,7 +272,7 @@ impl CredentialsApi {
         req: &Request,
         jar: &CookieJar,
         form: Form<TokenForm>,
-    ) -> Result<TokenResponse, ApiError> {
+    ) -> Result<TokenResponse, ApiErrors<SIGN_IN_ERRORS>> {
         let Form(form) = form;
         if form.grant_type.as_deref().is_some_and(|g| g != "password") {
             return Err(Error::validation(
