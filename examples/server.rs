@@ -11,7 +11,7 @@
 //! | Variable | Meaning |
 //! |---|---|
 //! | `PORTCULLIS_ADDR` | listen address (default `127.0.0.1:8000`) |
-//! | `PORTCULLIS_PUBLIC_URL` | public base URL, for links in emails and the CSRF origin |
+//! | `PORTCULLIS_PUBLIC_URL` | public base URL, for links in emails and the CSRF origin (default `http://` + the listen address, `localhost` for a wildcard host) |
 //! | `PORTCULLIS_JWT_SECRET` | HS256 secret, 32+ bytes (random per start when unset) |
 //! | `PORTCULLIS_SMTP_URL` | e.g. `smtp://127.0.0.1:2525`: send real mail |
 //! | `PORTCULLIS_SMTP_FROM` | sender address (default `Portcullis <no-reply@localhost>`) |
@@ -19,8 +19,13 @@
 //! | `PORTCULLIS_COOKIES` | `1`/`true`: cookie transport on (bearer stays on) |
 //! | `PORTCULLIS_COOKIE_SECURE` | `0`/`false`: drop the `Secure` flag, for local plain http |
 //! | `PORTCULLIS_MONGODB_URI` | use MongoStore on this server (database `portcullis`, or `PORTCULLIS_MONGODB_DATABASE`); start-up fails if it cannot be reached |
+//! | `PORTCULLIS_SUPERUSER_EMAIL` + `PORTCULLIS_SUPERUSER_PASSWORD` | at start, make sure this superuser exists: an existing user is promoted (and activated; password unchanged), else one is created with this password and a verified email; set both or neither |
+//! | `PORTCULLIS_HARD_DELETE` | `1`/`true`: account deletion removes the user (default: deactivate and keep the record) |
+//!
+//! On Ctrl-C the server stops taking requests, finishes those in flight,
+//! then waits (up to 30 s) for queued mail to be delivered.
 
-use std::{env, process::ExitCode, sync::Arc};
+use std::{env, process::ExitCode, sync::Arc, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use poem::{listener::TcpListener, Server};
@@ -39,9 +44,17 @@ fn flag(name: &str) -> Option<bool> {
     })
 }
 
-fn config() -> AuthConfig {
+fn config(addr: &str) -> AuthConfig {
     let mut config = AuthConfig::default();
-    config.public_url = env::var("PORTCULLIS_PUBLIC_URL").ok();
+    // Emailed links need a base URL: without one, this server's own address.
+    config.public_url = Some(env::var("PORTCULLIS_PUBLIC_URL").unwrap_or_else(|_| {
+        let url = match addr.rsplit_once(':') {
+            Some(("0.0.0.0" | "[::]", port)) => format!("http://localhost:{port}"),
+            _ => format!("http://{addr}"),
+        };
+        tracing::info!("PORTCULLIS_PUBLIC_URL is not set: emailed links start with {url}");
+        url
+    }));
     config.jwt.secret = Some(match env::var("PORTCULLIS_JWT_SECRET") {
         Ok(secret) => Secret::new(secret),
         Err(_) => {
@@ -62,11 +75,33 @@ fn config() -> AuthConfig {
     if let Some(secure) = flag("PORTCULLIS_COOKIE_SECURE") {
         config.transport.cookie.secure = secure;
     }
+    if let Some(hard_delete) = flag("PORTCULLIS_HARD_DELETE") {
+        config.accounts.hard_delete = hard_delete;
+    }
     config
+}
+
+/// `PORTCULLIS_SUPERUSER_EMAIL` and `PORTCULLIS_SUPERUSER_PASSWORD`: both or
+/// neither.
+fn superuser() -> Result<Option<(String, Secret)>, String> {
+    match (
+        env::var("PORTCULLIS_SUPERUSER_EMAIL"),
+        env::var("PORTCULLIS_SUPERUSER_PASSWORD"),
+    ) {
+        (Ok(email), Ok(password)) => Ok(Some((email, Secret::new(password)))),
+        (Err(_), Err(_)) => Ok(None),
+        (Ok(_), Err(_)) => Err("PORTCULLIS_SUPERUSER_EMAIL is set but PORTCULLIS_SUPERUSER_PASSWORD \
+                                is not: set both to create or promote a superuser at start, or neither"
+            .into()),
+        (Err(_), Ok(_)) => Err("PORTCULLIS_SUPERUSER_PASSWORD is set but PORTCULLIS_SUPERUSER_EMAIL \
+                                is not: set both to create or promote a superuser at start, or neither"
+            .into()),
+    }
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let addr = env::var("PORTCULLIS_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
+    let superuser = superuser()?;
     let store: Arc<dyn Store> = match env::var("PORTCULLIS_MONGODB_URI") {
         Ok(uri) => {
             let mut mongo = MongoConfig::new(uri);
@@ -90,7 +125,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Arc::new(MemoryStore::new())
         }
     };
-    let builder = AuthManager::builder(config())
+    let builder = AuthManager::builder(config(&addr))
         .store_arc(store)
         .provider(CredentialsProvider::new());
     let builder = match env::var("PORTCULLIS_SMTP_URL") {
@@ -105,9 +140,27 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => builder.email_sender(LogSender),
     };
     let manager = builder.build()?;
+    if let Some((email, password)) = superuser {
+        // Anything created by this call is at least this recent (stores may
+        // keep milliseconds only).
+        let before = chrono::Utc::now().timestamp_millis();
+        let user = manager
+            .ensure_superuser(&email, &password)
+            .await
+            .map_err(|err| format!("cannot create or promote the superuser {email}: {err}"))?;
+        if user.created_at.timestamp_millis() >= before {
+            tracing::info!(id = %user.id, email = %user.email, "superuser created");
+        } else {
+            tracing::info!(
+                id = %user.id,
+                email = %user.email,
+                "existing user is a superuser (promoted if needed; password left unchanged)"
+            );
+        }
+    }
     let app = api::routes(&manager, CredentialsApi::new(&manager));
     tracing::info!("Portcullis demo server on http://{addr} (Swagger UI at /docs)");
-    Server::new(TcpListener::bind(addr))
+    let served = Server::new(TcpListener::bind(addr))
         .run_with_graceful_shutdown(
             app,
             async {
@@ -115,7 +168,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             },
             None,
         )
-        .await?;
+        .await;
+    // Responses never wait for mail: deliver what is still queued.
+    tracing::info!("server stopped; delivering queued mail");
+    if tokio::time::timeout(Duration::from_secs(30), manager.wait_for_deliveries())
+        .await
+        .is_err()
+    {
+        tracing::warn!("gave up on mail still being delivered after 30 s");
+    }
+    served?;
     Ok(())
 }
 
