@@ -94,6 +94,8 @@ impl Session {
         ttl: Duration,
         client: ClientInfo,
     ) -> Self {
+        // Millisecond precision, what every store keeps (as for users).
+        let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
         Self {
             id: SessionId::generate(),
             user_id: user.id.clone(),
