@@ -71,8 +71,8 @@ pub use config::{
 #[cfg(feature = "smtp")]
 pub use email::SmtpSender;
 pub use email::{
-    DefaultTemplates, Email, EmailSender, EmailTemplates, LogSender, Message, MessageContext, Outbox,
-    SendError,
+    DefaultTemplates, Email, EmailSender, EmailTemplates, LogSender, Message, MessageContext,
+    Outbox, SendError,
 };
 pub use error::{Error, Result};
 pub use hooks::{hook_fn, veto_fn, Action, Event, Hook, HookError, HookFn, Veto, VetoFn};

@@ -12,7 +12,8 @@ use poem_openapi::{
 
 use super::{
     auth::{authenticate, clear_token_cookies, client_info, set_token_cookies, AccessToken},
-    error_set::*, ApiErrors, ApiTags, PublicUser, StrictString, TokenResponse,
+    error_set::*,
+    ApiErrors, ApiTags, PublicUser, StrictString, TokenResponse,
 };
 use crate::{
     manager::{AuthManager, DeleteConfirmation},
@@ -285,7 +286,11 @@ impl AccountApi {
     ///
     /// The target of the emailed link. Marks the email verified; the token
     /// works once (410 `TOKEN_GONE` when used, expired or unknown).
-    #[oai(path = "/auth/verify-email", method = "get", operation_id = "verifyEmailLink")]
+    #[oai(
+        path = "/auth/verify-email",
+        method = "get",
+        operation_id = "verifyEmailLink"
+    )]
     async fn verify_email_link(
         &self,
         /// The token from the emailed link.
@@ -299,8 +304,15 @@ impl AccountApi {
     ///
     /// The same as the link, for front-ends that read the token from their
     /// own page and post it.
-    #[oai(path = "/auth/verify-email", method = "post", operation_id = "verifyEmail")]
-    async fn verify_email(&self, body: Json<TokenRequest>) -> Result<UserResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE }>> {
+    #[oai(
+        path = "/auth/verify-email",
+        method = "post",
+        operation_id = "verifyEmail"
+    )]
+    async fn verify_email(
+        &self,
+        body: Json<TokenRequest>,
+    ) -> Result<UserResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE }>> {
         let user = self.manager.verify_email(&body.0.token).await?;
         Ok(UserResponse::new(&user))
     }
@@ -349,7 +361,11 @@ impl AccountApi {
     ///
     /// For users who signed up without a password (magic link, email code,
     /// OAuth). 409 `PASSWORD_ALREADY_SET` when one exists.
-    #[oai(path = "/auth/set-password", method = "post", operation_id = "setPassword")]
+    #[oai(
+        path = "/auth/set-password",
+        method = "post",
+        operation_id = "setPassword"
+    )]
     async fn set_password(
         &self,
         req: &Request,
@@ -473,7 +489,11 @@ impl AccountApi {
     /// is deactivated (a soft delete: its email stays reserved); servers
     /// configured with `accounts.hard_delete` remove it. Every session ends
     /// and the token cookies are cleared.
-    #[oai(path = "/auth/account", method = "delete", operation_id = "deleteAccount")]
+    #[oai(
+        path = "/auth/account",
+        method = "delete",
+        operation_id = "deleteAccount"
+    )]
     async fn delete_account(
         &self,
         req: &Request,
@@ -498,7 +518,11 @@ impl AccountApi {
     ///
     /// The caller's signed-in devices, most recently used first.
     #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
-    async fn sessions(&self, req: &Request, auth: AccessToken) -> Result<SessionsResponse, ApiErrors<{ AUTHED }>> {
+    async fn sessions(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+    ) -> Result<SessionsResponse, ApiErrors<{ AUTHED }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let sessions = self.manager.list_sessions(&principal.user).await?;
         Ok(SessionsResponse::Ok(
@@ -516,7 +540,11 @@ impl AccountApi {
     ///
     /// Signs one of the caller's devices out; its tokens stop working at
     /// once. 404 when it is not the caller's or already ended.
-    #[oai(path = "/auth/sessions/:id", method = "delete", operation_id = "revokeSession")]
+    #[oai(
+        path = "/auth/sessions/:id",
+        method = "delete",
+        operation_id = "revokeSession"
+    )]
     async fn revoke_session(
         &self,
         req: &Request,

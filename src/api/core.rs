@@ -8,7 +8,8 @@ use super::{
         authenticate, check_csrf, clear_token_cookies, refresh_cookie, set_token_cookies,
         AccessToken,
     },
-    error_set::*, ApiErrors, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
+    error_set::*,
+    ApiErrors, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
 };
 use crate::{error::Error, manager::AuthManager};
 
@@ -125,7 +126,11 @@ impl CoreApi {
     ///
     /// The user the access token belongs to.
     #[oai(path = "/auth/me", method = "get", operation_id = "me")]
-    async fn me(&self, req: &Request, auth: AccessToken) -> Result<MeResponse, ApiErrors<{ AUTHED }>> {
+    async fn me(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+    ) -> Result<MeResponse, ApiErrors<{ AUTHED }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         Ok(MeResponse::Ok(
             Json(PublicUser::from(&principal.user)),

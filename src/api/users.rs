@@ -14,7 +14,8 @@ use serde_json::Value;
 use super::{
     account::{AcceptedResponse, NoContentResponse, UserResponse},
     auth::{authenticate, AccessToken},
-    error_set::*, ApiErrors, ApiTags, PublicUser, StrictString,
+    error_set::*,
+    ApiErrors, ApiTags, PublicUser, StrictString,
 };
 use crate::{
     error::Error,
@@ -117,7 +118,11 @@ impl UsersApi {
     ///
     /// The signed-in user, with their metadata.
     #[oai(path = "/users/me", method = "get", operation_id = "getMe")]
-    async fn me(&self, req: &Request, auth: AccessToken) -> Result<UserResponse, ApiErrors<{ AUTHED }>> {
+    async fn me(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+    ) -> Result<UserResponse, ApiErrors<{ AUTHED }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         Ok(UserResponse::new(&principal.user))
     }

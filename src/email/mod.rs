@@ -10,9 +10,9 @@ use async_trait::async_trait;
 
 pub use self::log::LogSender;
 pub use outbox::Outbox;
-pub use templates::{DefaultTemplates, EmailTemplates, Message, MessageContext};
 #[cfg(feature = "smtp")]
 pub use smtp::SmtpSender;
+pub use templates::{DefaultTemplates, EmailTemplates, Message, MessageContext};
 
 /// An email message: plain text and optional HTML.
 #[derive(Debug, Clone, PartialEq, Eq)]

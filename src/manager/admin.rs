@@ -151,7 +151,8 @@ impl AuthManager {
         update: AdminUpdate,
     ) -> Result<User> {
         require_superuser(actor)?;
-        if actor.id == *id && (update.is_active == Some(false) || update.is_superuser == Some(false))
+        if actor.id == *id
+            && (update.is_active == Some(false) || update.is_superuser == Some(false))
         {
             return Err(Error::validation(
                 if update.is_active == Some(false) {
@@ -240,7 +241,9 @@ impl AuthManager {
                 .ok_or(Error::NotFound("user"));
         }
         let mut user = User::new(email, self.now())?;
-        self.inner.policy.check(password.expose(), Some(&user.email))?;
+        self.inner
+            .policy
+            .check(password.expose(), Some(&user.email))?;
         user.password_hash = Some(self.inner.hasher.hash(password.expose()).await?);
         user.is_superuser = true;
         user.email_verified = true;

@@ -166,7 +166,10 @@ impl AuthManager {
 
     /// Runs `job` in the background, tracked like a delivery (used where
     /// even storing the token must not show in the response time).
-    pub(crate) fn in_background(&self, job: impl std::future::Future<Output = ()> + Send + 'static) {
+    pub(crate) fn in_background(
+        &self,
+        job: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         self.inner.deliveries.spawn(job);
     }
 }

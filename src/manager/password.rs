@@ -111,7 +111,9 @@ impl AuthManager {
             .ok_or(Error::TokenGone)?;
         let store = &self.inner.store;
         store.revoke_user_sessions(&user.id, None, now).await?;
-        store.delete_one_time_tokens(&user.id, RESET_PASSWORD).await?;
+        store
+            .delete_one_time_tokens(&user.id, RESET_PASSWORD)
+            .await?;
         self.deliver(
             &updated.email,
             updated.name.as_deref(),

@@ -385,10 +385,7 @@ impl SessionStore for MemoryStore {
         let mut state = self.state.write();
         let mut count = 0;
         for session in state.sessions.values_mut() {
-            if session.user_id == *user_id
-                && session.is_alive(now)
-                && Some(&session.id) != keep
-            {
+            if session.user_id == *user_id && session.is_alive(now) && Some(&session.id) != keep {
                 session.revoked_at = Some(now);
                 count += 1;
             }

@@ -6,7 +6,11 @@ use serde_json::json;
 
 use crate::common::*;
 
-async fn delete(app: &TestApp, access: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+async fn delete(
+    app: &TestApp,
+    access: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
     app.call(Method::DELETE, "/auth/account", access, Some(body))
         .await
 }
@@ -54,7 +58,10 @@ async fn soft_delete_deactivates_and_keeps_the_email_reserved() {
             portcullis::ProviderRequest::new(json!({"email": "dan@example.com"})),
         )
         .await;
-    assert!(matches!(err, Err(portcullis::Error::InactiveUser)), "{err:?}");
+    assert!(
+        matches!(err, Err(portcullis::Error::InactiveUser)),
+        "{err:?}"
+    );
     // Reserved.
     let (status, body) = app
         .post(
@@ -129,7 +136,8 @@ async fn deletion_codes_expire() {
         .find(|l| l.len() == 43 && !l.contains(' '))
         .unwrap()
         .to_owned();
-    app.clock.advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    app.clock
+        .advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
     let (status, body) = delete(&app, &access, json!({"code": code})).await;
     // The access token outlives the code here (30 min default).
     assert_error(status, &body, 410, "TOKEN_GONE");

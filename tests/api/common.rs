@@ -208,7 +208,12 @@ impl TestApp {
             .into_iter()
             .rev()
             .find(|m| m.subject.contains(subject))
-            .unwrap_or_else(|| panic!("no mail to {to} about {subject:?}: {:?}", self.outbox.sent()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no mail to {to} about {subject:?}: {:?}",
+                    self.outbox.sent()
+                )
+            })
     }
 
     pub fn event_names(&self) -> Vec<&'static str> {

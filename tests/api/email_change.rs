@@ -8,7 +8,11 @@ use crate::common::*;
 
 const PATH: &str = "/auth/account/change-email";
 
-async fn request(app: &TestApp, access: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+async fn request(
+    app: &TestApp,
+    access: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
     app.call(Method::POST, PATH, access, Some(body)).await
 }
 
@@ -42,7 +46,10 @@ async fn the_new_address_confirms_and_every_session_signs_in_again() {
     assert!(url.len() > 80);
     let notice = app.mail("old@example.com", "Email change requested").await;
     assert!(notice.text.contains("New@Example.com"));
-    assert!(!notice.text.contains("token="), "the old address gets no link");
+    assert!(
+        !notice.text.contains("token="),
+        "the old address gets no link"
+    );
 
     // Nothing changed yet.
     let (status, me) = app.me(&access).await;
@@ -129,7 +136,10 @@ async fn an_address_taken_before_confirmation_is_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let token = link_token(&app.mail("wanted@example.com", "Confirm your new email").await);
+    let token = link_token(
+        &app.mail("wanted@example.com", "Confirm your new email")
+            .await,
+    );
     app.register("wanted@example.com").await;
 
     let (status, body) = confirm(&app, &token).await;
@@ -149,8 +159,12 @@ async fn confirmation_links_expire_after_30_minutes() {
         json!({"new_email": "later@example.com", "password": PASSWORD}),
     )
     .await;
-    let token = link_token(&app.mail("later@example.com", "Confirm your new email").await);
-    app.clock.advance(chrono::Duration::minutes(30) + chrono::Duration::seconds(1));
+    let token = link_token(
+        &app.mail("later@example.com", "Confirm your new email")
+            .await,
+    );
+    app.clock
+        .advance(chrono::Duration::minutes(30) + chrono::Duration::seconds(1));
     let (status, body) = confirm(&app, &token).await;
     assert_error(status, &body, 410, "TOKEN_GONE");
     assert!(app.stored("cal@example.com").await.is_some());
@@ -162,7 +176,10 @@ async fn users_without_a_password_change_email_without_one() {
     let (access, _) = app.passwordless("link@example.com").await;
     let (status, body) = request(&app, &access, json!({"new_email": "moved@example.com"})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let token = link_token(&app.mail("moved@example.com", "Confirm your new email").await);
+    let token = link_token(
+        &app.mail("moved@example.com", "Confirm your new email")
+            .await,
+    );
     let (status, user) = confirm(&app, &token).await;
     assert_eq!(status, StatusCode::OK, "{user}");
     assert_eq!(user["email"], "moved@example.com");

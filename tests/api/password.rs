@@ -45,7 +45,14 @@ async fn forgot_password_answers_the_same_for_every_email() {
     let mails = app.mails_to("known@example.com").await;
     assert_eq!(mails.len(), 1);
     assert!(mails[0].subject.contains("Reset"));
-    assert!(link(&mails[0], "https://api.example.com/auth/reset-password?token=").len() > 60);
+    assert!(
+        link(
+            &mails[0],
+            "https://api.example.com/auth/reset-password?token="
+        )
+        .len()
+            > 60
+    );
     assert!(app.mails_to("nobody@example.com").await.is_empty());
     assert!(app.mails_to("gone@example.com").await.is_empty());
     assert_eq!(
@@ -136,7 +143,8 @@ async fn reset_links_expire_and_a_new_one_replaces_the_old() {
         .await;
     assert_error(status, &body, 410, "TOKEN_GONE");
 
-    app.clock.advance(chrono::Duration::hours(1) + chrono::Duration::seconds(1));
+    app.clock
+        .advance(chrono::Duration::hours(1) + chrono::Duration::seconds(1));
     let (status, body) = app
         .post(
             "/auth/reset-password",
@@ -237,18 +245,14 @@ async fn change_password_keeps_this_device_and_ends_the_others() {
     let (status, me) = app.me(new_access).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["email"], "carl@example.com");
-    let (status, _) = app
-        .refresh(pair["refresh_token"].as_str().unwrap())
-        .await;
+    let (status, _) = app.refresh(pair["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK);
 
     // Old tokens of this and the other device are dead.
     assert_eq!(app.me(&access).await.0, StatusCode::UNAUTHORIZED);
     let other_access = other["access_token"].as_str().unwrap();
     assert_eq!(app.me(other_access).await.0, StatusCode::UNAUTHORIZED);
-    let (status, _) = app
-        .refresh(other["refresh_token"].as_str().unwrap())
-        .await;
+    let (status, _) = app.refresh(other["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let (status, _) = app
@@ -360,7 +364,11 @@ async fn a_before_hook_veto_stops_a_reset_with_nothing_written() {
     let found = app
         .manager
         .store()
-        .find_one_time_token(&portcullis::TokenHash::of(&token), "reset_password", app.manager.now())
+        .find_one_time_token(
+            &portcullis::TokenHash::of(&token),
+            "reset_password",
+            app.manager.now(),
+        )
         .await
         .unwrap();
     assert!(found.is_some());

@@ -102,7 +102,10 @@ async fn spec_documents_every_operation_error_and_scheme() {
             .cloned()
             .collect()
     };
-    assert_eq!(statuses("/auth/me", "get"), ["200", "401", "403", "500", "503"]);
+    assert_eq!(
+        statuses("/auth/me", "get"),
+        ["200", "401", "403", "500", "503"]
+    );
     assert_eq!(
         statuses("/auth/forgot-password", "post"),
         ["202", "403", "413", "422", "500", "503"]

@@ -36,7 +36,9 @@ async fn registration_mails_a_link_that_verifies_once() {
         .await;
     let (status, body) = parts(resp).await;
     assert_error(status, &body, 410, "TOKEN_GONE");
-    let (status, body) = app.post("/auth/verify-email", json!({ "token": token })).await;
+    let (status, body) = app
+        .post("/auth/verify-email", json!({ "token": token }))
+        .await;
     assert_error(status, &body, 410, "TOKEN_GONE");
 }
 
@@ -56,10 +58,14 @@ async fn a_new_request_invalidates_the_previous_link() {
     let second = link_token(&mails[1]);
     assert_ne!(first, second);
 
-    let (status, body) = app.post("/auth/verify-email", json!({ "token": first })).await;
+    let (status, body) = app
+        .post("/auth/verify-email", json!({ "token": first }))
+        .await;
     assert_error(status, &body, 410, "TOKEN_GONE");
     assert!(!app.stored("rex@example.com").await.unwrap().email_verified);
-    let (status, body) = app.post("/auth/verify-email", json!({ "token": second })).await;
+    let (status, body) = app
+        .post("/auth/verify-email", json!({ "token": second }))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["email_verified"], true);
 
@@ -79,8 +85,11 @@ async fn links_expire_after_24_hours() {
     let app = app().await;
     app.register("old@example.com").await;
     let token = link_token(&app.mail("old@example.com", "Confirm your email").await);
-    app.clock.advance(chrono::Duration::hours(24) + chrono::Duration::seconds(1));
-    let (status, body) = app.post("/auth/verify-email", json!({ "token": token })).await;
+    app.clock
+        .advance(chrono::Duration::hours(24) + chrono::Duration::seconds(1));
+    let (status, body) = app
+        .post("/auth/verify-email", json!({ "token": token }))
+        .await;
     assert_error(status, &body, 410, "TOKEN_GONE");
     assert!(!app.stored("old@example.com").await.unwrap().email_verified);
 }
@@ -116,7 +125,9 @@ async fn verification_can_be_required_to_sign_in() {
         .await;
     assert_error(status, &body, 403, "EMAIL_NOT_VERIFIED");
     let token = link_token(&app.mail("una@example.com", "Confirm your email").await);
-    let (status, _) = app.post("/auth/verify-email", json!({ "token": token })).await;
+    let (status, _) = app
+        .post("/auth/verify-email", json!({ "token": token }))
+        .await;
     assert_eq!(status, StatusCode::OK);
     app.login("una@example.com").await;
 }

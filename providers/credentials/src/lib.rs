@@ -41,10 +41,8 @@ use serde::Deserialize;
 /// The errors a sign-in can answer: bad credentials (401), inactive,
 /// unverified, vetoed or cross-site (403), body problems (413, 422), store
 /// down (503).
-const SIGN_IN_ERRORS: ErrorSet = error_set::UNAUTHORIZED
-    | error_set::FORBIDDEN
-    | error_set::BODY
-    | error_set::UNAVAILABLE;
+const SIGN_IN_ERRORS: ErrorSet =
+    error_set::UNAUTHORIZED | error_set::FORBIDDEN | error_set::BODY | error_set::UNAVAILABLE;
 
 /// Id of the credentials provider.
 pub const PROVIDER_ID: &str = "credentials";
@@ -229,7 +227,20 @@ impl CredentialsApi {
     /// Creates a user with email and password. The new user is active, with
     /// an unverified email and no superuser rights, whatever the body says.
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
-    async fn register(&self, body: Json<RegisterRequest>) -> Result<RegisterResponse, ApiErrors<{ error_set::FORBIDDEN | error_set::CONFLICT | error_set::BODY | error_set::UNAVAILABLE }>> {
+    async fn register(
+        &self,
+        body: Json<RegisterRequest>,
+    ) -> Result<
+        RegisterResponse,
+        ApiErrors<
+            {
+                error_set::FORBIDDEN
+                    | error_set::CONFLICT
+                    | error_set::BODY
+                    | error_set::UNAVAILABLE
+            },
+        >,
+    > {
         let Json(body) = body;
         let mut registration =
             Registration::new(body.email.into_inner(), body.password.into_inner());
