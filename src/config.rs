@@ -28,6 +28,8 @@ pub struct AuthConfig {
     pub accounts: AccountsConfig,
     /// Emails and the one-time links they carry.
     pub email: EmailConfig,
+    /// Where browsers may be sent after a sign-in (magic link, OAuth).
+    pub redirects: RedirectConfig,
     /// HTTP limits.
     pub http: HttpConfig,
 }
@@ -243,6 +245,19 @@ impl Default for EmailConfig {
             delete_account_ttl_secs: 15 * 60,
         }
     }
+}
+
+/// Where browsers may land after a sign-in that ends in a redirect (a
+/// magic link opened in the browser, an OAuth callback). Targets are
+/// compared exactly, never by prefix: no open redirect.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedirectConfig {
+    /// The default landing page of the front-end.
+    pub frontend_url: Option<String>,
+    /// Other allowed targets a request may name (`redirect_to`).
+    pub allowed: Vec<String>,
 }
 
 /// HTTP limits.

@@ -66,6 +66,9 @@ pub enum Error {
     /// first).
     #[error("no password is set; use set-password")]
     PasswordNotSet,
+    /// Unlinking would leave the user no way to sign in.
+    #[error("this is the last way to sign in; set a password or link another provider first")]
+    LastSignInMethod,
     /// The email is already verified.
     #[error("the email is already verified")]
     EmailAlreadyVerified,
@@ -113,6 +116,7 @@ impl Error {
             Error::PasswordAlreadySet => "PASSWORD_ALREADY_SET",
             Error::PasswordNotSet => "PASSWORD_NOT_SET",
             Error::EmailAlreadyVerified => "EMAIL_ALREADY_VERIFIED",
+            Error::LastSignInMethod => "LAST_SIGN_IN_METHOD",
             Error::EmailNotConfigured => "EMAIL_NOT_CONFIGURED",
             Error::Validation { code, .. } => code,
             Error::Unavailable(_) => "SERVICE_UNAVAILABLE",

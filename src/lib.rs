@@ -66,7 +66,7 @@ mod user;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtConfig, PasswordConfig,
-    RefreshConfig, TransportConfig,
+    RedirectConfig, RefreshConfig, TransportConfig,
 };
 #[cfg(feature = "smtp")]
 pub use email::SmtpSender;

@@ -241,6 +241,37 @@ pub enum RevokedResponse {
     Ok(Json<RevokedBody>),
 }
 
+/// A provider identity linked to the caller.
+#[derive(Debug, Clone, Object)]
+pub struct LinkedAccountObject {
+    /// Provider id, e.g. `github`.
+    pub provider: String,
+    /// The email the provider reported when linking.
+    pub email: Option<String>,
+    /// Link time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The caller's linked providers.
+#[derive(Debug, Clone, Object)]
+pub struct LinkedAccountList {
+    /// By provider id.
+    pub accounts: Vec<LinkedAccountObject>,
+}
+
+/// Answer of `GET /auth/accounts`.
+#[derive(Debug, ApiResponse)]
+pub enum LinkedAccountsResponse {
+    /// The caller's linked providers.
+    #[oai(status = 200)]
+    Ok(
+        Json<LinkedAccountList>,
+        /// `private, no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
 /// The account API, mounted by [`super::routes`].
 #[derive(Debug, Clone)]
 pub struct AccountApi {
@@ -555,6 +586,60 @@ impl AccountApi {
         let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
             .revoke_session(&principal.user, &SessionId::new(id.0))
+            .await?;
+        Ok(NoContentResponse::Done)
+    }
+
+    /// My linked providers
+    ///
+    /// The OAuth (and other) provider identities linked to the caller.
+    #[oai(
+        path = "/auth/accounts",
+        method = "get",
+        operation_id = "listLinkedAccounts"
+    )]
+    async fn linked_accounts(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+    ) -> Result<LinkedAccountsResponse, ApiErrors<{ AUTHED }>> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        let accounts = self.manager.linked_accounts(&principal.user).await?;
+        Ok(LinkedAccountsResponse::Ok(
+            Json(LinkedAccountList {
+                accounts: accounts
+                    .into_iter()
+                    .map(|a| LinkedAccountObject {
+                        provider: a.provider,
+                        email: a.email,
+                        created_at: a.created_at,
+                    })
+                    .collect(),
+            }),
+            "private, no-store".into(),
+        ))
+    }
+
+    /// Unlink a provider
+    ///
+    /// Removes the caller's link to a provider. Refused (409
+    /// `LAST_SIGN_IN_METHOD`) when it would leave no way to sign in: no
+    /// password, no other linked provider and no email sign-in enabled.
+    #[oai(
+        path = "/auth/accounts/:provider",
+        method = "delete",
+        operation_id = "unlinkAccount"
+    )]
+    async fn unlink(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+        /// The provider id.
+        provider: Path<String>,
+    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        self.manager
+            .unlink_account(&principal.user, &provider.0)
             .await?;
         Ok(NoContentResponse::Done)
     }

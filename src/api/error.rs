@@ -236,7 +236,8 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::AccountExists
         | Error::PasswordAlreadySet
         | Error::PasswordNotSet
-        | Error::EmailAlreadyVerified => StatusCode::CONFLICT,
+        | Error::EmailAlreadyVerified
+        | Error::LastSignInMethod => StatusCode::CONFLICT,
         Error::TokenGone => StatusCode::GONE,
         Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Unavailable(_) | Error::EmailNotConfigured => StatusCode::SERVICE_UNAVAILABLE,

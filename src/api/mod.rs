@@ -10,6 +10,7 @@
 mod account;
 mod auth;
 mod body_limit;
+mod browser;
 mod core;
 mod error;
 mod strict;
@@ -25,15 +26,16 @@ use poem_openapi::{OpenApi, OpenApiService};
 pub use self::core::{ApiTags, CoreApi, LogoutResponse, MeResponse, ProvidersResponse};
 pub use account::{
     AcceptedBody, AcceptedResponse, AccountApi, ChangeEmailRequest, ChangePasswordRequest,
-    DeleteAccountRequest, ForgotPasswordRequest, NoContentResponse, ResetPasswordRequest,
-    RevokedBody, RevokedResponse, SessionList, SessionObject, SessionsResponse, SetPasswordRequest,
-    TokenRequest, UserResponse,
+    DeleteAccountRequest, ForgotPasswordRequest, LinkedAccountList, LinkedAccountObject,
+    LinkedAccountsResponse, NoContentResponse, ResetPasswordRequest, RevokedBody, RevokedResponse,
+    SessionList, SessionObject, SessionsResponse, SetPasswordRequest, TokenRequest, UserResponse,
 };
 pub use auth::{
     authenticate, check_csrf, clear_token_cookies, client_info, set_token_cookies, AccessToken,
     BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE, REFRESH_COOKIE,
 };
 pub use body_limit::BodyLimit;
+pub use browser::{finish_browser_sign_in, BrowserSignInResponse};
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet};
 pub use strict::StrictString;
 pub use types::{

@@ -40,6 +40,20 @@ pub enum Message {
         /// The requested new address.
         new_email: String,
     },
+    /// A sign-in link (magic link).
+    MagicLink {
+        /// `…/auth/magic-link/verify?token=…`
+        link: String,
+        /// Seconds the link stays valid.
+        expires_in_secs: u64,
+    },
+    /// A one-time sign-in code.
+    EmailCode {
+        /// The digits to type.
+        code: String,
+        /// Seconds the code stays valid.
+        expires_in_secs: u64,
+    },
     /// The code confirming the deletion of one's account.
     ConfirmAccountDeletion {
         /// The code to send back in `DELETE /auth/account`.
@@ -59,6 +73,8 @@ impl Message {
             Message::ConfirmEmailChange { .. } => "confirm_email_change",
             Message::EmailChangeRequested { .. } => "email_change_requested",
             Message::ConfirmAccountDeletion { .. } => "confirm_account_deletion",
+            Message::MagicLink { .. } => "magic_link",
+            Message::EmailCode { .. } => "email_code",
         }
     }
 }
@@ -194,6 +210,35 @@ impl EmailTemplates for DefaultTemplates {
                     "Nothing changes until the new address is confirmed. If it was not you, \
                      change your password at once."
                         .into(),
+                ],
+                None,
+            ),
+            Message::MagicLink {
+                link,
+                expires_in_secs,
+            } => (
+                format!("Your sign-in link for {app}"),
+                vec![
+                    format!("Use this link to sign in to {app}."),
+                    format!(
+                        "It works once and expires in {}. If you did not ask for it, ignore this email.",
+                        duration(*expires_in_secs)
+                    ),
+                ],
+                Some(("Sign in", link)),
+            ),
+            Message::EmailCode {
+                code,
+                expires_in_secs,
+            } => (
+                format!("Your {app} sign-in code: {code}"),
+                vec![
+                    format!("Your code to sign in to {app}:"),
+                    code.clone(),
+                    format!(
+                        "It expires in {}. If you did not ask for it, ignore this email.",
+                        duration(*expires_in_secs)
+                    ),
                 ],
                 None,
             ),

@@ -187,6 +187,13 @@ pub enum Event {
         /// Provider's subject.
         subject: String,
     },
+    /// A provider identity was unlinked from a user.
+    AccountUnlinked {
+        /// The user.
+        user_id: UserId,
+        /// Provider id.
+        provider: String,
+    },
     /// A verification link was mailed.
     EmailVerificationRequested {
         /// The user.
@@ -273,6 +280,7 @@ impl Event {
             Event::SessionsRevoked { .. } => "sessions_revoked",
             Event::PasswordRehashed { .. } => "password_rehashed",
             Event::AccountLinked { .. } => "account_linked",
+            Event::AccountUnlinked { .. } => "account_unlinked",
             Event::EmailVerificationRequested { .. } => "email_verification_requested",
             Event::EmailVerified { .. } => "email_verified",
             Event::PasswordResetRequested { .. } => "password_reset_requested",

@@ -5,7 +5,7 @@ use crate::{
     email::Message,
     error::{Error, Result},
     hooks::{Action, Event},
-    store::{Session, UserPatch},
+    store::{LinkedAccount, Session, UserPatch},
     token::Secret,
     user::{SessionId, User, UserId},
 };
@@ -154,6 +154,50 @@ impl AuthManager {
             email: user.email.clone(),
             hard,
             by: by.clone(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The provider identities linked to `user`, by provider id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] (503).
+    pub async fn linked_accounts(&self, user: &User) -> Result<Vec<LinkedAccount>> {
+        Ok(self.inner.store.list_linked_accounts(&user.id).await?)
+    }
+
+    /// Unlinks `provider` from `user`, unless that would leave no way to
+    /// sign in: the user keeps a password, another linked provider, or an
+    /// email-based (`passwordless`) provider is enabled. Emits
+    /// `account_unlinked`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (404) when not linked, [`Error::LastSignInMethod`]
+    /// (409), [`Error::Unavailable`] (503).
+    pub async fn unlink_account(&self, user: &User, provider: &str) -> Result<()> {
+        let accounts = self.inner.store.list_linked_accounts(&user.id).await?;
+        if !accounts.iter().any(|a| a.provider == provider) {
+            return Err(Error::NotFound("linked account"));
+        }
+        let others = accounts.iter().any(|a| a.provider != provider);
+        let by_email = self.providers().iter().any(|p| p.kind == "passwordless");
+        if !(user.has_password() || others || by_email) {
+            return Err(Error::LastSignInMethod);
+        }
+        if !self
+            .inner
+            .store
+            .delete_linked_account(&user.id, provider)
+            .await?
+        {
+            return Err(Error::NotFound("linked account"));
+        }
+        self.emit(Event::AccountUnlinked {
+            user_id: user.id.clone(),
+            provider: provider.to_owned(),
         })
         .await;
         Ok(())

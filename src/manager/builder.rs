@@ -109,6 +109,14 @@ impl AuthManagerBuilder {
         if let Some(url) = &config.public_url {
             validate_origin_url(url, "public_url")?;
         }
+        for url in config
+            .redirects
+            .frontend_url
+            .iter()
+            .chain(&config.redirects.allowed)
+        {
+            validate_origin_url(url, "redirects")?;
+        }
         for origin in &config.transport.cookie.allowed_origins {
             validate_origin_url(origin, "transport.cookie.allowed_origins")?;
         }

@@ -99,10 +99,14 @@ impl AuthManager {
                 .await?
                 .ok_or(Error::InvalidCredentials);
         }
-        if let Some(link) = store
-            .find_linked_account(&identity.provider, &identity.subject)
-            .await?
-        {
+        let linked = if identity.link {
+            store
+                .find_linked_account(&identity.provider, &identity.subject)
+                .await?
+        } else {
+            None
+        };
+        if let Some(link) = linked {
             return store
                 .find_user(&link.user_id)
                 .await?
@@ -133,7 +137,9 @@ impl AuthManager {
                 self.create_provider_user(identity, email).await?
             }
         };
-        self.link_identity(&user, identity).await?;
+        if identity.link {
+            self.link_identity(&user, identity).await?;
+        }
         Ok(user)
     }
 

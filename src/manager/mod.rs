@@ -28,7 +28,7 @@ use crate::{
     error::Result,
     hooks::{Event, Hooks},
     password::{PasswordHasher, PasswordPolicy},
-    provider::{ProviderInfo, ProviderRegistry},
+    provider::{ProviderCx, ProviderInfo, ProviderRegistry},
     store::Store,
     token::JwtKeys,
     user::User,
@@ -120,6 +120,39 @@ impl AuthManager {
     /// [`crate::Error::Unavailable`] when the store is down.
     pub async fn find_user(&self, id: &crate::UserId) -> Result<Option<User>> {
         Ok(self.inner.store.find_user(id).await?)
+    }
+
+    /// Where to send a browser after a sign-in: `requested` when it is
+    /// exactly `redirects.frontend_url` or one of `redirects.allowed`;
+    /// without a request, the front-end URL (or `None` when unset).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] `REDIRECT_NOT_ALLOWED` (422) for any other
+    /// target.
+    pub fn redirect_target(&self, requested: Option<&str>) -> Result<Option<String>> {
+        let redirects = &self.inner.config.redirects;
+        match requested {
+            None => Ok(redirects.frontend_url.clone()),
+            Some(url)
+                if redirects.frontend_url.as_deref() == Some(url)
+                    || redirects.allowed.iter().any(|a| a == url) =>
+            {
+                Ok(Some(url.to_owned()))
+            }
+            Some(_) => Err(crate::Error::validation(
+                "redirect_to",
+                "REDIRECT_NOT_ALLOWED",
+                "redirect_to is not an allowed redirect target",
+            )),
+        }
+    }
+
+    /// The capabilities providers get, for a provider's own HTTP endpoints
+    /// (e.g. the one that mails a magic link) outside
+    /// [`Provider::authenticate`](crate::Provider::authenticate).
+    pub fn provider_cx(&self) -> ProviderCx<'_> {
+        ProviderCx::new(self)
     }
 
     async fn emit(&self, event: Event) {

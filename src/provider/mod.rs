@@ -12,9 +12,12 @@ use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{
+    config::AuthConfig,
+    email::Message,
     error::{Error, Result},
     manager::AuthManager,
-    store::ClientInfo,
+    store::{ClientInfo, OneTimeToken},
+    token::{OpaqueToken, TokenHash},
     user::{normalize_email, User, UserId},
 };
 
@@ -114,6 +117,10 @@ pub struct Identity {
     /// read it again (one store round trip less per sign-in).
     #[serde(skip)]
     pub user: Option<Box<User>>,
+    /// Whether (provider, subject) is recorded as a linked account (default
+    /// true). Email-based providers turn it off: their proof is the current
+    /// email, so a stored link would outlive an email change.
+    pub link: bool,
 }
 
 impl Identity {
@@ -129,7 +136,15 @@ impl Identity {
             profile: serde_json::Value::Null,
             user_id: None,
             user: None,
+            link: true,
         }
+    }
+
+    /// Do not record a linked account: the identity is the email itself
+    /// (magic link, email code), matched to a user by email every time.
+    pub fn without_link(mut self) -> Self {
+        self.link = false;
+        self
     }
 
     /// An identity that is an existing local user (a local credential).
@@ -276,6 +291,117 @@ impl<'a> ProviderCx<'a> {
     /// [`Error::Unavailable`] / [`Error::Internal`] on store or hashing failure.
     pub async fn verify_password(&self, user: Option<&User>, password: &str) -> Result<bool> {
         self.manager.verify_user_password(user, password).await
+    }
+
+    /// The manager's configuration (read-only).
+    pub fn config(&self) -> &AuthConfig {
+        self.manager.config()
+    }
+
+    /// Whether an email sender is configured.
+    pub fn can_send_email(&self) -> bool {
+        self.manager.email_sender().is_some()
+    }
+
+    /// Whether sign-in may create users (`accounts.allow_provider_sign_up`).
+    pub fn sign_up_allowed(&self) -> bool {
+        self.manager.config().accounts.allow_provider_sign_up
+    }
+
+    /// Stores a new one-time `token` (its hash, purpose, expiry and data);
+    /// earlier tokens of the same purpose for the same email are deleted
+    /// first when `replace_for_email` is set (a new request kills the old).
+    /// Returns `false` when a token with the same hash exists (possible for
+    /// tokens keyed by something other than random bits).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store is down.
+    pub async fn store_token(&self, token: &OneTimeToken, replace_for_email: bool) -> Result<bool> {
+        let store = self.manager.store();
+        if let (true, Some(email)) = (replace_for_email, token.email.as_deref()) {
+            store
+                .delete_one_time_tokens_for_email(email, &token.purpose)
+                .await?;
+        }
+        match store.insert_one_time_token(token).await {
+            Ok(()) => Ok(true),
+            Err(crate::store::StoreError::Conflict(_)) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The live one-time token with this hash and purpose, left in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store is down.
+    pub async fn find_token(
+        &self,
+        hash: &TokenHash,
+        purpose: &str,
+    ) -> Result<Option<OneTimeToken>> {
+        Ok(self
+            .manager
+            .store()
+            .find_one_time_token(hash, purpose, self.now())
+            .await?)
+    }
+
+    /// Atomically removes and returns the live token with this hash and
+    /// purpose: of concurrent callers exactly one gets it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store is down.
+    pub async fn consume_token(
+        &self,
+        hash: &TokenHash,
+        purpose: &str,
+    ) -> Result<Option<OneTimeToken>> {
+        Ok(self
+            .manager
+            .store()
+            .consume_one_time_token(hash, purpose, self.now())
+            .await?)
+    }
+
+    /// Counts one attempt against the live token and returns the new count
+    /// (`None` when it is gone). Count before checking a guess.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when the store is down.
+    pub async fn count_attempt(&self, hash: &TokenHash, purpose: &str) -> Result<Option<u32>> {
+        Ok(self
+            .manager
+            .store()
+            .count_one_time_token_attempt(hash, purpose, self.now())
+            .await?)
+    }
+
+    /// An absolute link: the configured `public_url` + `path` + `?token=`.
+    pub fn link(&self, path: &str, token: &OpaqueToken) -> String {
+        self.manager.link(path, token)
+    }
+
+    /// Renders `message` with the configured templates and sends it to `to`
+    /// in the background (failures are logged). Does nothing without an
+    /// email sender.
+    pub fn send(&self, to: &str, name: Option<&str>, message: Message) {
+        self.manager.deliver(to, name, message);
+    }
+
+    /// Runs `job` in the background, tracked with the mail queue (see
+    /// [`AuthManager::wait_for_deliveries`]), so a response does not wait
+    /// for it or reveal its timing.
+    pub fn in_background(&self, job: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.manager.in_background(job);
+    }
+
+    /// The manager, to move into a background job (a cheap clone).
+    pub fn manager(&self) -> AuthManager {
+        self.manager.clone()
     }
 }
 

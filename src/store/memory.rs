@@ -436,6 +436,35 @@ impl OneTimeTokenStore for MemoryStore {
         }
     }
 
+    async fn delete_one_time_tokens_for_email(
+        &self,
+        email: &str,
+        purpose: &str,
+    ) -> StoreResult<u64> {
+        let mut state = self.state.write();
+        let before = state.one_time.len();
+        state
+            .one_time
+            .retain(|_, t| !(t.purpose == purpose && t.email.as_deref() == Some(email)));
+        Ok((before - state.one_time.len()) as u64)
+    }
+
+    async fn count_one_time_token_attempt(
+        &self,
+        hash: &TokenHash,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u32>> {
+        let mut state = self.state.write();
+        Ok(match state.one_time.get_mut(hash) {
+            Some(token) if token.purpose == purpose && token.expires_at > now => {
+                token.attempts = token.attempts.saturating_add(1);
+                Some(token.attempts)
+            }
+            _ => None,
+        })
+    }
+
     async fn delete_one_time_tokens(&self, user_id: &UserId, purpose: &str) -> StoreResult<u64> {
         let mut state = self.state.write();
         let before = state.one_time.len();

@@ -178,6 +178,10 @@ pub struct OneTimeToken {
     pub created_at: DateTime<Utc>,
     /// After this it cannot be consumed.
     pub expires_at: DateTime<Utc>,
+    /// Attempts counted by [`OneTimeTokenStore::count_one_time_token_attempt`]
+    /// (e.g. codes typed), for flows that limit guesses.
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 impl OneTimeToken {
@@ -196,6 +200,7 @@ impl OneTimeToken {
             data: serde_json::Value::Null,
             created_at: now,
             expires_at: now + ttl,
+            attempts: 0,
         }
     }
 
@@ -586,6 +591,25 @@ pub trait OneTimeTokenStore: Send + Sync + 'static {
     /// Deletes every token of `purpose` bound to `user_id` (a new request
     /// invalidates the previous ones). Returns how many.
     async fn delete_one_time_tokens(&self, user_id: &UserId, purpose: &str) -> StoreResult<u64>;
+
+    /// Deletes every token of `purpose` bound to the normalised `email`
+    /// (for flows that start before a user exists). Returns how many.
+    async fn delete_one_time_tokens_for_email(
+        &self,
+        email: &str,
+        purpose: &str,
+    ) -> StoreResult<u64>;
+
+    /// Atomically increments the `attempts` of the live token with this
+    /// hash and purpose and returns the new count; `None` when there is no
+    /// such live token. Flows count an attempt *before* checking a guess, so
+    /// concurrent guesses can never exceed the limit.
+    async fn count_one_time_token_attempt(
+        &self,
+        hash: &TokenHash,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u32>>;
 }
 
 /// Provider identities linked to users.

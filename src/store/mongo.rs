@@ -242,6 +242,7 @@ impl MongoStore {
         self.one_time
             .create_indexes([
                 plain(doc! { "user_id": 1, "purpose": 1 }, "user_purpose"),
+                plain(doc! { "email": 1, "purpose": 1 }, "email_purpose"),
                 ttl("expiry"),
             ])
             .await
@@ -451,6 +452,8 @@ struct OneTimeDoc {
     data: Bson,
     created_at: bson::DateTime,
     expires_at: bson::DateTime,
+    #[serde(default)]
+    attempts: i64,
 }
 
 impl OneTimeDoc {
@@ -465,6 +468,7 @@ impl OneTimeDoc {
         token.user_id = self.user_id.map(UserId::new);
         token.email = self.email;
         token.data = bson::from_bson(self.data).map_err(backend)?;
+        token.attempts = u32::try_from(self.attempts).unwrap_or(u32::MAX);
         Ok(token)
     }
 }
@@ -906,6 +910,7 @@ impl OneTimeTokenStore for MongoStore {
             data: bson::to_bson(&token.data).map_err(backend)?,
             created_at: date(token.created_at),
             expires_at: date(token.expires_at),
+            attempts: i64::from(token.attempts),
         };
         self.one_time.insert_one(doc).await.map_err(map_err)?;
         Ok(())
@@ -945,6 +950,41 @@ impl OneTimeTokenStore for MongoStore {
             .map_err(map_err)?
             .map(OneTimeDoc::into_token)
             .transpose()
+    }
+
+    async fn delete_one_time_tokens_for_email(
+        &self,
+        email: &str,
+        purpose: &str,
+    ) -> StoreResult<u64> {
+        let result = self
+            .one_time
+            .delete_many(doc! { "email": email, "purpose": purpose })
+            .await
+            .map_err(map_err)?;
+        Ok(result.deleted_count)
+    }
+
+    async fn count_one_time_token_attempt(
+        &self,
+        hash: &TokenHash,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u32>> {
+        Ok(self
+            .one_time
+            .find_one_and_update(
+                doc! {
+                    "_id": hash.as_str(),
+                    "purpose": purpose,
+                    "expires_at": { "$gt": date(now) },
+                },
+                doc! { "$inc": { "attempts": 1_i64 } },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?
+            .map(|doc| u32::try_from(doc.attempts).unwrap_or(u32::MAX)))
     }
 
     async fn delete_one_time_tokens(&self, user_id: &UserId, purpose: &str) -> StoreResult<u64> {

@@ -381,6 +381,21 @@ impl portcullis::OneTimeTokenStore for DownStore {
     ) -> portcullis::StoreResult<Option<portcullis::OneTimeToken>> {
         Err(down())
     }
+    async fn delete_one_time_tokens_for_email(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> portcullis::StoreResult<u64> {
+        Err(down())
+    }
+    async fn count_one_time_token_attempt(
+        &self,
+        _: &portcullis::TokenHash,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<u32>> {
+        Err(down())
+    }
     async fn consume_one_time_token(
         &self,
         _: &portcullis::TokenHash,
