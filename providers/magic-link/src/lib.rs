@@ -1,0 +1,1 @@
+//! Passwordless sign-in for Portcullis: magic links and email codes.
