@@ -497,3 +497,30 @@ impl TestApp {
             .expect("store")
     }
 }
+
+/// A test "OAuth" provider: `{"sub", "email", "verified"}` is taken as
+/// proven; identities are linked by (fake-oauth, sub).
+#[derive(Debug)]
+pub struct FakeOAuthProvider;
+
+#[async_trait]
+impl portcullis::Provider for FakeOAuthProvider {
+    fn info(&self) -> portcullis::ProviderInfo {
+        portcullis::ProviderInfo::new("fake-oauth", "oauth")
+    }
+
+    async fn authenticate(
+        &self,
+        _cx: &portcullis::ProviderCx<'_>,
+        request: portcullis::ProviderRequest,
+    ) -> portcullis::Result<portcullis::Identity> {
+        let body: Value = request.body_as()?;
+        Ok(
+            portcullis::Identity::new("fake-oauth", body["sub"].as_str().unwrap_or_default())
+                .with_email(
+                    body["email"].as_str().unwrap_or_default(),
+                    body["verified"].as_bool().unwrap_or(false),
+                ),
+        )
+    }
+}
