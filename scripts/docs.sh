@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Checks the guide under docs/ against the code, so the docs cannot drift
+# from the API (see docs/README.md, "How the examples are checked"):
+#
+# 1. every ```rust,ignore block is an excerpt of a compiled file and still
+#    matches it (`docs_check.py excerpts`);
+# 2. every other ```rust block compiles, as an example of a scratch crate
+#    in target/docs/snippets that depends on this workspace
+#    (`docs_check.py snippets`, then `cargo build --examples`);
+# 3. every curl example of docs/flows/*.md runs, in page order, against the
+#    demo server, and its answer (status, shown headers, JSON shape) must
+#    be the one the page shows (`docs_check.py http`). Each page gets a
+#    fresh server (in-memory store, on a free port), so pages are
+#    independent; mail goes to a real SMTP server (aiosmtpd, through
+#    scripts/smtp.sh, in its own directory target/docs/smtp) where the
+#    runner reads the links and codes the pages use.
+#
+#   scripts/docs.sh                 # everything
+#   scripts/docs.sh docs/flows/x.md # only the HTTP examples of these pages
+#   DOCS_VERBOSE=1 scripts/docs.sh  # print every example as it passes
+#
+# Exits non-zero on any mismatch. Server logs: target/docs/logs/<page>.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+case $TARGET in /*) ;; *) TARGET=$PWD/$TARGET ;; esac
+WORK=$TARGET/docs
+PY=${PYTHON:-python3}
+
+# The flow pages, in the order of docs/README.md. Every page of docs/flows
+# must be listed (a new page is never skipped silently).
+ORDER=(
+  registration-and-sign-in
+  tokens-and-refresh
+  cookie-sessions
+  logout-and-sessions
+  email-verification
+  password-reset
+  change-password-and-email
+  delete-account
+  set-password
+  admin-users
+)
+ALL_PAGES=()
+for name in "${ORDER[@]}"; do
+  [ -f "docs/flows/$name.md" ] || { echo "docs.sh: docs/flows/$name.md is listed in ORDER but missing" >&2; exit 1; }
+  ALL_PAGES+=("docs/flows/$name.md")
+done
+for file in docs/flows/*.md; do
+  case " ${ORDER[*]} " in
+    *" $(basename "$file" .md) "*) ;;
+    *) echo "docs.sh: $file is not in ORDER (scripts/docs.sh): add it" >&2; exit 1 ;;
+  esac
+done
+
+PAGES=("$@")
+if [ ${#PAGES[@]} -eq 0 ]; then
+  PAGES=("${ALL_PAGES[@]}")
+fi
+DOCS=(docs/*.md docs/*/*.md)
+
+export SMTP_SINK_DIR=$WORK/smtp
+cleanup() { scripts/smtp.sh stop >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+if [ $# -eq 0 ]; then
+  echo "== Rust excerpts"
+  "$PY" scripts/docs_check.py excerpts "${DOCS[@]}"
+  echo "== Rust snippets (compiled as examples of $WORK/snippets)"
+  "$PY" scripts/docs_check.py snippets --out "$WORK/snippets" "${DOCS[@]}"
+  CARGO_TARGET_DIR=$TARGET cargo build --quiet --examples --manifest-path "$WORK/snippets/Cargo.toml"
+  echo "snippets: compiled"
+fi
+
+echo "== demo server"
+cargo build --quiet --locked --all-features --example server
+SERVER=$TARGET/debug/examples/server
+
+SMTP_ENV=$(scripts/smtp.sh start)
+SMTP_URL= MAIL_DIR=
+while IFS='=' read -r key value; do
+  case $key in
+    PORTCULLIS_TEST_SMTP_URL) SMTP_URL=$value ;;
+    PORTCULLIS_TEST_SMTP_DIR) MAIL_DIR=$value ;;
+  esac
+done <<<"$SMTP_ENV"
+if [ -z "$SMTP_URL" ] || [ -z "$MAIL_DIR" ]; then
+  echo "scripts/smtp.sh start printed no SMTP URL or mail directory: $SMTP_ENV" >&2
+  exit 1
+fi
+
+echo "== HTTP examples (a fresh demo server per page; SMTP at $SMTP_URL)"
+VERBOSE=()
+if [ -n "${DOCS_VERBOSE:-}" ]; then VERBOSE=(-v); fi
+# The superuser of docs/flows/admin-users.md (created at every start; only
+# that page signs in with it).
+"$PY" scripts/docs_check.py http "${VERBOSE[@]}" \
+  --server "$SERVER" --smtp-url "$SMTP_URL" --mail-dir "$MAIL_DIR" --log-dir "$WORK/logs" \
+  --env PORTCULLIS_SUPERUSER_EMAIL=admin@example.com \
+  --env 'PORTCULLIS_SUPERUSER_PASSWORD=admin passphrase for the docs' \
+  "${PAGES[@]}"

@@ -1,0 +1,819 @@
+#!/usr/bin/env python3
+"""Checks the guide under docs/ against the code (standard library only).
+
+Three checks, run by scripts/docs.sh:
+
+  docs_check.py http --server BIN --smtp-url URL --mail-dir DIR [--env K=V]... PAGE...
+      Runs every HTTP example of each flow page against a fresh demo server
+      (BIN, started once per page on a free port) and compares each answer
+      with the one the page shows. `--base URL` instead of `--server` runs
+      one page against a server you started yourself.
+
+  docs_check.py excerpts FILE...
+      Every ```rust,ignore block must be preceded by
+      <!-- excerpt: path/in/repo.rs --> and its lines must appear, in
+      order, in that file (so an excerpt cannot drift from the compiled
+      code it quotes).
+
+  docs_check.py snippets --out DIR FILE...
+      Writes every ```rust block (without `ignore`) as an example of a
+      scratch crate in DIR, which scripts/docs.sh then builds.
+
+The page syntax is documented in docs/README.md ("How the examples are
+checked"). Everything that does not match fails loudly: a status or a
+response shape that differs, an example without its response, a response
+without its example, an unknown variable, an unknown directive, a mail that
+does not arrive within 10 s.
+"""
+
+import argparse
+import email
+import email.policy
+import http
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+ELLIPSIS = "\u2026"  # the placeholder: "…"
+MAIL_WAIT_SECS = 10
+NO_MAIL_WAIT_SECS = 2
+CURL_TIMEOUT_SECS = 20
+DIRECTIVES = ("save", "mail", "no-mail", "server")
+
+
+class CheckError(Exception):
+    """A mismatch or a malformed page: reported with its location."""
+
+
+# --------------------------------------------------------------------------
+# Markdown: fenced blocks and HTML comments, in order.
+
+
+class Block:
+    def __init__(self, kind, line, lang="", info="", text=""):
+        self.kind = kind  # "code" or "comment"
+        self.line = line  # 1-based line of the opening fence / comment
+        self.lang = lang  # first word of the info string
+        self.info = info  # the whole info string
+        self.text = text
+
+
+def parse_markdown(path):
+    """The fenced code blocks and the HTML comments outside them."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    items = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        fence = re.match(r"^(\s*)(`{3,}|~{3,})(.*)$", line)
+        if fence:
+            indent, marker, info = fence.groups()
+            info = info.strip()
+            body = []
+            j = i + 1
+            while j < len(lines):
+                closing = re.match(r"^\s*(`{3,}|~{3,})\s*$", lines[j])
+                if closing and closing.group(1)[0] == marker[0] and len(closing.group(1)) >= len(marker):
+                    break
+                body.append(lines[j][len(indent):] if lines[j].startswith(indent) else lines[j])
+                j += 1
+            else:
+                raise CheckError(f"{path}:{i + 1}: code block is never closed")
+            lang = re.split(r"[\s,{]", info, maxsplit=1)[0] if info else ""
+            items.append(Block("code", i + 1, lang, info, "\n".join(body)))
+            i = j + 1
+            continue
+        start = line.find("<!--")
+        if start >= 0:
+            text = line[start + 4:]
+            j = i
+            while "-->" not in text:
+                j += 1
+                if j >= len(lines):
+                    raise CheckError(f"{path}:{i + 1}: HTML comment is never closed")
+                text += "\n" + lines[j]
+            items.append(Block("comment", i + 1, text=text[: text.index("-->")].strip()))
+            i = j + 1
+            continue
+        i += 1
+    return items
+
+
+def directive(block, path):
+    """(keyword, args) when the comment is a directive, else None."""
+    words = block.text.split(None, 1)
+    if not words:
+        return None
+    keyword = words[0]
+    rest = words[1] if len(words) > 1 else ""
+    if keyword in DIRECTIVES:
+        return keyword, rest
+    # Something that looks like a directive but is not one: a typo.
+    if re.fullmatch(r"[a-z][a-z-]*", keyword) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", rest):
+        raise CheckError(
+            f"{path}:{block.line}: unknown directive `{keyword}` (known: {', '.join(DIRECTIVES)})"
+        )
+    return None
+
+
+# --------------------------------------------------------------------------
+# Expected responses and the shape comparison.
+
+
+def parse_expected(text, where):
+    """(status, [(name, value)], body or None) from an ```http block."""
+    lines = text.strip("\n").split("\n")
+    m = re.fullmatch(r"HTTP/(?:1\.1|2) (\d{3}) (.+)", lines[0].strip())
+    if not m:
+        raise CheckError(f"{where}: an http block starts with a status line like `HTTP/1.1 200 OK`")
+    status, reason = int(m.group(1)), m.group(2).strip()
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        raise CheckError(f"{where}: unknown status {status}") from None
+    if reason != phrase:
+        raise CheckError(f"{where}: status {status} is `{phrase}`, the page says `{reason}`")
+    headers = []
+    i = 1
+    while i < len(lines) and lines[i].strip():
+        name, sep, value = lines[i].partition(":")
+        if not sep:
+            raise CheckError(f"{where}: `{lines[i]}` is not a `Name: value` header line")
+        headers.append((name.strip().lower(), value.strip()))
+        i += 1
+    body_text = "\n".join(lines[i:]).strip()
+    if not body_text:
+        return status, headers, None
+    try:
+        body = json.loads(body_text)
+    except json.JSONDecodeError as err:
+        raise CheckError(f"{where}: the response body on the page is not JSON: {err}") from None
+    return status, headers, body
+
+
+def text_matches(pattern, value):
+    """`…` in the page's string matches any text (a glob); else equality."""
+    if ELLIPSIS not in pattern:
+        return pattern == value
+    parts = pattern.split(ELLIPSIS)
+    if not value.startswith(parts[0]):
+        return False
+    pos = len(parts[0])
+    for part in parts[1:-1]:
+        found = value.find(part, pos)
+        if found < 0:
+            return False
+        pos = found + len(part)
+    return value.endswith(parts[-1]) and len(value) - len(parts[-1]) >= pos
+
+
+def kind(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def compare(expected, actual, path, problems):
+    """Appends every difference between the page's JSON and the answer."""
+    if kind(expected) != kind(actual):
+        problems.append(f"{path}: expected {kind(expected)} {json.dumps(expected, ensure_ascii=False)}, "
+                        f"got {kind(actual)} {json.dumps(actual, ensure_ascii=False)}")
+        return
+    if isinstance(expected, dict):
+        missing = [k for k in expected if k not in actual]
+        extra = [k for k in actual if k not in expected]
+        if missing:
+            problems.append(f"{path}: missing key(s) {', '.join(missing)}")
+        if extra:
+            problems.append(f"{path}: unexpected key(s) {', '.join(extra)}")
+        for key in expected:
+            if key in actual:
+                compare(expected[key], actual[key], f"{path}.{key}", problems)
+    elif isinstance(expected, list):
+        if expected and expected[-1] == ELLIPSIS:
+            # [a, b, "…"]: a, b, then any number of items shaped like b.
+            fixed = expected[:-1]
+            if len(actual) < len(fixed):
+                problems.append(f"{path}: expected at least {len(fixed)} item(s), got {len(actual)}")
+                return
+            for i, item in enumerate(actual):
+                if i < len(fixed):
+                    compare(fixed[i], item, f"{path}[{i}]", problems)
+                elif fixed:
+                    compare(fixed[-1], item, f"{path}[{i}]", problems)
+        else:
+            if len(actual) != len(expected):
+                problems.append(f"{path}: expected {len(expected)} item(s), got {len(actual)}")
+                return
+            for i, (e, a) in enumerate(zip(expected, actual)):
+                compare(e, a, f"{path}[{i}]", problems)
+    elif isinstance(expected, str):
+        if not text_matches(expected, actual):
+            problems.append(f"{path}: expected {json.dumps(expected, ensure_ascii=False)}, "
+                            f"got {json.dumps(actual, ensure_ascii=False)}")
+    elif expected != actual:
+        problems.append(f"{path}: expected {json.dumps(expected)}, got {json.dumps(actual)}")
+
+
+# --------------------------------------------------------------------------
+# Running an example.
+
+
+def shell_variables(command):
+    """Names of the $VARIABLES a command expands (not inside '…' quotes)."""
+    names = []
+    i, quoted = 0, False
+    while i < len(command):
+        c = command[i]
+        if quoted:
+            quoted = c != "'"
+        elif c == "\\":
+            i += 1
+        elif c == "'":
+            quoted = True
+        elif c == "$":
+            m = re.match(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", command[i:])
+            if m:
+                names.append(m.group(1) or m.group(2))
+        i += 1
+    return names
+
+
+def run_curl(command, variables, cwd, where):
+    """Runs the example with bash; returns (status, [(name, value)], body)."""
+    first = command.strip().split(None, 1)[0] if command.strip() else ""
+    if first != "curl":
+        raise CheckError(f"{where}: a ```sh example is one curl command (it starts with `{first}`)")
+    unknown = sorted({n for n in shell_variables(command) if n not in variables})
+    if unknown:
+        raise CheckError(
+            f"{where}: unknown variable(s) {', '.join('$' + n for n in unknown)}; "
+            f"defined so far: {', '.join('$' + n for n in sorted(variables))}"
+        )
+    script = (
+        "set -euo pipefail\n"
+        f'curl() {{ command curl -sS -i --max-time {CURL_TIMEOUT_SECS} "$@"; }}\n'
+        + command
+        + "\n"
+    )
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": cwd, "LC_ALL": "C.UTF-8"}
+    env.update(variables)
+    proc = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, timeout=60)
+    if proc.returncode != 0:
+        raise CheckError(
+            f"{where}: the command failed (exit {proc.returncode}): "
+            f"{proc.stderr.decode(errors='replace').strip()}"
+        )
+    return parse_curl_output(proc.stdout, where)
+
+
+def parse_curl_output(raw, where):
+    text = raw.decode("utf-8", errors="replace")
+    while True:
+        head, sep, rest = text.partition("\r\n\r\n")
+        if not sep:
+            raise CheckError(f"{where}: no HTTP response in curl's output: {text[:200]!r}")
+        lines = head.split("\r\n")
+        m = re.match(r"HTTP/[\d.]+ (\d{3})", lines[0])
+        if not m:
+            raise CheckError(f"{where}: unexpected curl output: {lines[0]!r}")
+        status = int(m.group(1))
+        if 100 <= status < 200:
+            text = rest
+            continue
+        headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.append((name.strip().lower(), value.strip()))
+        return status, headers, rest
+
+
+def check_response(expected, actual, where):
+    exp_status, exp_headers, exp_body = expected
+    status, headers, body = actual
+    problems = []
+    if status != exp_status:
+        problems.append(f"status: expected {exp_status}, got {status}")
+    for name, value in exp_headers:
+        values = [v for n, v in headers if n == name]
+        ok = any(text_matches(value, v) for v in values)
+        if not ok:
+            shown = "; ".join(values) if values else "none"
+            problems.append(f"header {name}: expected `{value}`, got {shown}")
+    parsed = None
+    if exp_body is None:
+        if body.strip():
+            problems.append(f"body: expected none, got {body.strip()[:300]}")
+    else:
+        try:
+            parsed = json.loads(body)
+        except json.JSONDecodeError:
+            problems.append(f"body: expected JSON, got {body.strip()[:300]!r}")
+        else:
+            compare(exp_body, parsed, "body", problems)
+    if problems:
+        shown = body.strip()
+        if parsed is not None:
+            shown = json.dumps(parsed, indent=2, ensure_ascii=False)
+        raise CheckError(
+            f"{where}: the answer differs from the page:\n  - "
+            + "\n  - ".join(problems)
+            + f"\n  actual answer: HTTP {status}\n"
+            + "\n".join("    " + l for l in shown.split("\n"))
+        )
+    return parsed
+
+
+# --------------------------------------------------------------------------
+# Directives.
+
+
+def json_path(value, path, where):
+    if not path.startswith("."):
+        raise CheckError(f"{where}: a saved value is a JSON path like `.access_token` (got `{path}`)")
+    current = value
+    for m in re.finditer(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(.)", path):
+        key, index, junk = m.groups()
+        if junk is not None:
+            raise CheckError(f"{where}: malformed JSON path `{path}`")
+        try:
+            current = current[key] if key is not None else current[int(index)]
+        except (KeyError, IndexError, TypeError):
+            raise CheckError(f"{where}: the answer has no `{path}`") from None
+    if isinstance(current, (dict, list)) or current is None:
+        raise CheckError(f"{where}: `{path}` is not a string or number")
+    return str(current).lower() if isinstance(current, bool) else str(current)
+
+
+def assignments(args, where):
+    """NAME=value words (shell-quoted) → (variables, lowercase options)."""
+    try:
+        words = shlex.split(args)
+    except ValueError as err:
+        raise CheckError(f"{where}: {err}") from None
+    names, options = {}, {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise CheckError(f"{where}: `{word}` is not NAME=value")
+        if re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
+            names[key] = value
+        elif re.fullmatch(r"[a-z]+", key):
+            options[key] = value
+        else:
+            raise CheckError(f"{where}: `{key}`: variables are UPPER_CASE, options lower-case")
+    return names, options
+
+
+class MailDir:
+    """The SMTP sink's directory: <n>.eml (and <n>.json), n = 1, 2, …"""
+
+    def __init__(self, path):
+        self.path = path
+
+    def numbers(self):
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            return []
+        return sorted(int(n[:-4]) for n in names if re.fullmatch(r"\d+\.eml", n))
+
+    def mark(self):
+        numbers = self.numbers()
+        return numbers[-1] if numbers else 0
+
+    def matching(self, after, to, subject):
+        found = []
+        for n in self.numbers():
+            if n <= after:
+                continue
+            with open(os.path.join(self.path, f"{n}.eml"), "rb") as f:
+                message = email.message_from_bytes(f.read(), policy=email.policy.default)
+            if str(message.get("To", "")).strip().lower() != to.lower():
+                continue
+            if subject and subject not in str(message.get("Subject", "")):
+                continue
+            found.append((n, message))
+        return found
+
+
+def mail_text(message):
+    """The text/plain body, transfer encoding (quoted-printable, base64) undone."""
+    part = message.get_body(preferencelist=("plain",))
+    if part is None:
+        raise CheckError("the mail has no text/plain part")
+    return part.get_content()
+
+
+def extract(text, what, where):
+    if what in ("token", "link"):
+        for url in re.findall(r"https?://[^\s<>\"]+", text):
+            if what == "link":
+                return url
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+            if "token" in query:
+                return query["token"][0]
+        raise CheckError(f"{where}: no link{' with a token' if what == 'token' else ''} in the mail:\n{text}")
+    if what == "code":
+        for line in text.split("\n"):
+            if re.fullmatch(r"[A-Za-z0-9_-]{6,}", line.strip()):
+                return line.strip()
+        raise CheckError(f"{where}: no code (a line of its own) in the mail:\n{text}")
+    raise CheckError(f"{where}: a mail gives `token`, `link` or `code`, not `{what}`")
+
+
+# --------------------------------------------------------------------------
+# Servers.
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One demo server process on a free port, with its log."""
+
+    def __init__(self, binary, env, log_path):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        full = {k: v for k, v in os.environ.items() if not k.startswith("PORTCULLIS_")}
+        full.update(env)
+        full["PORTCULLIS_ADDR"] = f"127.0.0.1:{self.port}"
+        full["PORTCULLIS_PUBLIC_URL"] = self.base
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen([binary], env=full, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise CheckError(f"the demo server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.base + "/auth/providers", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, socket.timeout):
+                pass
+            time.sleep(0.1)
+        raise CheckError(f"the demo server did not answer within {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines=30):
+        self.log.flush()
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            tail = f.read().split("\n")[-lines:]
+        return "\n".join("    " + re.sub(r"\x1b\[[0-9;]*m", "", l) for l in tail)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # graceful: finishes queued mail
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# --------------------------------------------------------------------------
+# A flow page.
+
+
+def server_env(items, path):
+    env = {}
+    seen_example = False
+    for block in items:
+        if block.kind == "code" and block.lang == "sh":
+            seen_example = True
+        if block.kind != "comment":
+            continue
+        d = directive(block, path)
+        if not d or d[0] != "server":
+            continue
+        where = f"{path}:{block.line}"
+        if seen_example:
+            raise CheckError(f"{where}: `server` comes before the first example")
+        names, options = assignments(d[1], where)
+        if options or not all(n.startswith("PORTCULLIS_") for n in names):
+            raise CheckError(f"{where}: `server` sets PORTCULLIS_* variables only")
+        env.update(names)
+    return env
+
+
+def run_page(path, base, mail_dir, verbose):
+    """Runs every example of a page in order; returns how many ran."""
+    items = parse_markdown(path)
+    variables = {"BASE": base}
+    pending = None  # the ```sh block waiting for its ```http answer
+    last = None  # (json body, mail mark before the command) of the last example
+    count = 0
+    with tempfile.TemporaryDirectory(prefix="docs-check-") as cwd:
+        for block in items:
+            where = f"{path}:{block.line}"
+            if block.kind == "code":
+                if block.lang == "sh":
+                    if pending is not None:
+                        raise CheckError(f"{path}:{pending.line}: this example has no ```http answer after it")
+                    pending = block
+                elif block.lang == "http":
+                    if pending is None:
+                        raise CheckError(f"{where}: an ```http answer without a ```sh example before it")
+                    expected = parse_expected(block.text, where)
+                    mark = mail_dir.mark() if mail_dir else 0
+                    actual = run_curl(pending.text, variables, cwd, f"{path}:{pending.line}")
+                    body = check_response(expected, actual, f"{path}:{pending.line}")
+                    count += 1
+                    if verbose:
+                        first = pending.text.strip().split("\n")[0].rstrip(" \\")
+                        print(f"    ok {actual[0]}  {first}", flush=True)
+                    last = (body, mark)
+                    pending = None
+                elif pending is not None:
+                    raise CheckError(
+                        f"{path}:{pending.line}: this example has no ```http answer after it "
+                        f"(the next block, line {block.line}, is ```{block.lang})"
+                    )
+                continue
+            d = directive(block, path)
+            if not d or d[0] == "server":
+                continue
+            keyword, args = d
+            if last is None or pending is not None:
+                raise CheckError(f"{where}: `{keyword}` follows an example's ```http answer")
+            body, mark = last
+            names, options = assignments(args, where)
+            if keyword == "save":
+                if options or not names:
+                    raise CheckError(f"{where}: save NAME=.json.path …")
+                for name, json_p in names.items():
+                    variables[name] = json_path(body, json_p, where)
+            elif keyword in ("mail", "no-mail"):
+                if mail_dir is None:
+                    raise CheckError(f"{where}: `{keyword}` needs --mail-dir")
+                unknown = set(options) - {"to", "subject"}
+                if unknown or "to" not in options:
+                    raise CheckError(f"{where}: {keyword} to=ADDRESS [subject=TEXT] {'NAME=token|link|code' if keyword == 'mail' else ''}")
+                if keyword == "no-mail":
+                    if names:
+                        raise CheckError(f"{where}: no-mail saves nothing")
+                    time.sleep(NO_MAIL_WAIT_SECS)
+                    found = mail_dir.matching(mark, options["to"], options.get("subject"))
+                    if found:
+                        raise CheckError(f"{where}: expected no mail to {options['to']}, got: "
+                                         + "; ".join(str(m.get('Subject')) for _, m in found))
+                    continue
+                deadline = time.time() + MAIL_WAIT_SECS
+                while True:
+                    found = mail_dir.matching(mark, options["to"], options.get("subject"))
+                    if found or time.time() > deadline:
+                        break
+                    time.sleep(0.1)
+                if not found:
+                    raise CheckError(
+                        f"{where}: no mail to {options['to']}"
+                        + (f" with `{options['subject']}` in the subject" if "subject" in options else "")
+                        + f" after the example, within {MAIL_WAIT_SECS} s"
+                    )
+                text = mail_text(found[-1][1])
+                for name, what in names.items():
+                    variables[name] = extract(text, what, where)
+                if verbose:
+                    print(f"    ok mail to {options['to']}: {found[-1][1].get('Subject')}", flush=True)
+        if pending is not None:
+            raise CheckError(f"{path}:{pending.line}: this example has no ```http answer after it")
+    return count
+
+
+def cmd_http(args):
+    if bool(args.server) == bool(args.base):
+        raise SystemExit("give --server BIN (a fresh server per page) or --base URL")
+    if args.base and len(args.pages) != 1:
+        raise SystemExit("--base runs one page (pages expect a fresh server each)")
+    env = {}
+    for pair in args.env:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--env {pair}: KEY=VALUE")
+        env[key] = value
+    if args.smtp_url:
+        env["PORTCULLIS_SMTP_URL"] = args.smtp_url
+    mail_dir = MailDir(args.mail_dir) if args.mail_dir else None
+    log_dir = args.log_dir or tempfile.mkdtemp(prefix="docs-logs-")
+    os.makedirs(log_dir, exist_ok=True)
+    failures, total = [], 0
+    for page in args.pages:
+        name = os.path.splitext(os.path.basename(page))[0]
+        started = time.time()
+        server = None
+        try:
+            items = parse_markdown(page)
+            if args.server:
+                page_env = dict(env)
+                page_env.update(server_env(items, page))
+                server = Server(args.server, page_env, os.path.join(log_dir, f"{name}.log"))
+                server.wait_ready()
+                base = server.base
+            else:
+                base = args.base.rstrip("/")
+            print(f"== {page} ({base})", flush=True)
+            count = run_page(page, base, mail_dir, args.verbose)
+            total += count
+            print(f"ok   {page}: {count} examples in {time.time() - started:.1f} s", flush=True)
+        except CheckError as err:
+            failures.append(page)
+            print(f"FAIL {page}\n{err}", flush=True)
+            if server is not None:
+                print(f"  server log ({server.log_path}), last lines:\n{server.log_tail()}", flush=True)
+        finally:
+            if server is not None:
+                server.stop()
+    print(f"{len(args.pages) - len(failures)}/{len(args.pages)} pages passed, {total} examples checked")
+    if failures:
+        print("failed: " + ", ".join(failures))
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Rust: excerpts and compiled snippets.
+
+
+def normalize_source_line(line):
+    """A source line without indentation and doc-comment markers (`///`,
+    `//!`, and rustdoc's hidden-line `# `)."""
+    s = line.strip()
+    for prefix in ("//!", "///"):
+        if s.startswith(prefix):
+            s = s[len(prefix):].strip()
+            break
+    if s.startswith("# ") or s == "#":
+        s = s[1:].strip()
+    return s
+
+
+def cmd_excerpts(args):
+    failures, count = 0, 0
+    root = os.path.abspath(args.root)
+    for page in args.files:
+        items = parse_markdown(page)
+        for i, block in enumerate(items):
+            if block.kind != "code" or block.lang != "rust":
+                continue
+            flags = [f.strip() for f in block.info.split(",")[1:]]
+            if "ignore" not in flags:
+                continue
+            where = f"{page}:{block.line}"
+            previous = items[i - 1] if i else None
+            m = previous and previous.kind == "comment" and re.fullmatch(r"excerpt:\s*(\S+)", previous.text)
+            if not m:
+                print(f"FAIL {where}: a ```rust,ignore block is an excerpt of a compiled file: "
+                      f"put <!-- excerpt: path/to/file.rs --> right before it")
+                failures += 1
+                continue
+            source = os.path.join(root, m.group(1))
+            try:
+                with open(source, encoding="utf-8") as f:
+                    file_lines = [normalize_source_line(l) for l in f.read().split("\n")]
+            except OSError as err:
+                print(f"FAIL {where}: {err}")
+                failures += 1
+                continue
+            at = 0
+            for line in block.text.split("\n"):
+                want = normalize_source_line(line)
+                if not want or want in ("// …", "// ...", "…"):
+                    continue
+                while at < len(file_lines) and file_lines[at] != want:
+                    at += 1
+                if at == len(file_lines):
+                    print(f"FAIL {where}: excerpt of {m.group(1)}: `{line.strip()}` is not in the file "
+                          f"(in this order)")
+                    failures += 1
+                    break
+                at += 1
+            else:
+                count += 1
+    print(f"excerpts: {count} ok, {failures} failed")
+    return 1 if failures else 0
+
+
+SNIPPET_MANIFEST = """\
+# Generated by scripts/docs_check.py from the ```rust blocks of docs/: do not edit.
+[package]
+name = "portcullis-docs-snippets"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[workspace]
+
+[dependencies]
+portcullis = {{ path = "{root}", features = ["smtp", "mongodb"] }}
+portcullis-credentials = {{ path = "{root}/providers/credentials" }}
+portcullis-testkit = {{ path = "{root}/testkit" }}
+async-trait = "0.1"
+poem = {{ version = "3.1", features = ["cookie"] }}
+poem-openapi = {{ version = "5.1", features = ["swagger-ui", "cookie", "chrono"] }}
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+tokio = {{ version = "1", features = ["rt-multi-thread", "macros", "sync", "time", "net", "signal"] }}
+tracing = "0.1"
+
+[profile.dev]
+debug = 0
+[profile.dev.package."*"]
+opt-level = 3
+"""
+
+
+def cmd_snippets(args):
+    root = os.path.abspath(args.root)
+    out = os.path.abspath(args.out)
+    examples = os.path.join(out, "examples")
+    shutil.rmtree(examples, ignore_errors=True)
+    os.makedirs(examples)
+    os.makedirs(os.path.join(out, "src"), exist_ok=True)
+    with open(os.path.join(out, "src", "lib.rs"), "w") as f:
+        f.write("//! Compiled snippets of the guide.\n")
+    with open(os.path.join(out, "Cargo.toml"), "w") as f:
+        f.write(SNIPPET_MANIFEST.format(root=root))
+    lock = os.path.join(root, "Cargo.lock")
+    if os.path.exists(lock) and not os.path.exists(os.path.join(out, "Cargo.lock")):
+        shutil.copy(lock, os.path.join(out, "Cargo.lock"))
+    count = 0
+    for page in args.files:
+        stem = re.sub(r"[^a-z0-9]+", "_", os.path.splitext(os.path.relpath(page, os.path.join(root, "docs")))[0].lower())
+        for block in parse_markdown(page):
+            if block.kind != "code" or block.lang != "rust":
+                continue
+            flags = [f.strip() for f in block.info.split(",")[1:]]
+            if "ignore" in flags:
+                continue
+            code = block.text
+            if not re.search(r"^\s*(async\s+)?fn main\s*\(", code, re.M) and "#[tokio::main]" not in code:
+                code += "\n\n#[allow(dead_code)]\nfn main() {}\n"
+            name = f"{stem}_l{block.line}"
+            with open(os.path.join(examples, f"{name}.rs"), "w") as f:
+                f.write(f"// {os.path.relpath(page, root)}, line {block.line}\n"
+                        "#![allow(missing_docs, unused)]\n" + code + "\n")
+            count += 1
+    print(f"snippets: {count} ```rust blocks written to {examples}")
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    h = sub.add_parser("http", help="run the HTTP examples of flow pages")
+    h.add_argument("--server", help="demo server binary: a fresh one per page")
+    h.add_argument("--base", help="or the base URL of a running server (one page)")
+    h.add_argument("--smtp-url", help="PORTCULLIS_SMTP_URL for the servers")
+    h.add_argument("--mail-dir", help="where the SMTP sink stores <n>.eml")
+    h.add_argument("--env", action="append", default=[], help="KEY=VALUE for every server")
+    h.add_argument("--log-dir", help="server logs, one per page")
+    h.add_argument("-v", "--verbose", action="store_true")
+    h.add_argument("pages", nargs="+")
+    e = sub.add_parser("excerpts", help="check ```rust,ignore excerpts against their files")
+    e.add_argument("--root", default=".")
+    e.add_argument("files", nargs="+")
+    s = sub.add_parser("snippets", help="write ```rust blocks as examples of a scratch crate")
+    s.add_argument("--root", default=".")
+    s.add_argument("--out", required=True)
+    s.add_argument("files", nargs="+")
+    args = parser.parse_args()
+    try:
+        if args.command == "http":
+            return cmd_http(args)
+        if args.command == "excerpts":
+            return cmd_excerpts(args)
+        return cmd_snippets(args)
+    except CheckError as err:
+        print(f"FAIL {err}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
