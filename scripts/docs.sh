@@ -92,10 +92,8 @@ fi
 echo "== HTTP examples (a fresh demo server per page; SMTP at $SMTP_URL)"
 VERBOSE=()
 if [ -n "${DOCS_VERBOSE:-}" ]; then VERBOSE=(-v); fi
-# The superuser of docs/flows/admin-users.md (created at every start; only
-# that page signs in with it).
+# A page's own server settings (e.g. PORTCULLIS_COOKIES=1) are in its
+# <!-- server … --> comment.
 "$PY" scripts/docs_check.py http "${VERBOSE[@]}" \
   --server "$SERVER" --smtp-url "$SMTP_URL" --mail-dir "$MAIL_DIR" --log-dir "$WORK/logs" \
-  --env PORTCULLIS_SUPERUSER_EMAIL=admin@example.com \
-  --env 'PORTCULLIS_SUPERUSER_PASSWORD=admin passphrase for the docs' \
   "${PAGES[@]}"
