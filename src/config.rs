@@ -30,6 +30,8 @@ pub struct AuthConfig {
     pub email: EmailConfig,
     /// Where browsers may be sent after a sign-in (magic link, OAuth).
     pub redirects: RedirectConfig,
+    /// Abuse limits, counted in the store so every node shares them.
+    pub rate_limits: RateLimitConfig,
     /// HTTP limits.
     pub http: HttpConfig,
 }
@@ -258,6 +260,79 @@ pub struct RedirectConfig {
     pub frontend_url: Option<String>,
     /// Other allowed targets a request may name (`redirect_to`).
     pub allowed: Vec<String>,
+}
+
+/// At most `max` hits per `window_secs` for one key (an IP, an email).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Limit {
+    /// Hits allowed in a window.
+    pub max: u32,
+    /// Window length in seconds.
+    pub window_secs: u64,
+}
+
+impl Limit {
+    /// `max` hits per `window_secs`.
+    pub const fn new(max: u32, window_secs: u64) -> Self {
+        Self { max, window_secs }
+    }
+}
+
+/// Rate limits. Counters live in the store (fixed windows), so every app
+/// node behind a load balancer shares them. A limited request gets 429
+/// `RATE_LIMITED` with `Retry-After`.
+///
+/// Per-email sign-in failures are answered with a *progressive delay*,
+/// never a lock-out: after `failed_sign_in_free` failures the next attempt
+/// must wait 1 s, then 2 s, 4 s … up to `failed_sign_in_max_delay_secs`, so
+/// an attacker cannot lock the owner out for long, and a success clears it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RateLimitConfig {
+    /// Master switch (default true). Turn off only for load tests.
+    pub enabled: bool,
+    /// Proxy IPs whose `X-Forwarded-For` is believed; the client IP is the
+    /// right-most address not in this list. Empty (default): the socket
+    /// address, headers ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Sign-in attempts per client IP, every provider (default 30/minute).
+    pub sign_in_per_ip: Limit,
+    /// Registrations per client IP (default 20/hour).
+    pub sign_up_per_ip: Limit,
+    /// Requests that send an email (reset, magic link, code, verification)
+    /// per client IP (default 20/hour).
+    pub email_per_ip: Limit,
+    /// Requests that send an email per target address (default 5/hour).
+    pub email_per_address: Limit,
+    /// Uses of emailed tokens (verify, reset, confirm) per client IP
+    /// (default 30/10 minutes).
+    pub token_per_ip: Limit,
+    /// Failed sign-ins per email before delays start (default 5).
+    pub failed_sign_in_free: u32,
+    /// Window in which failures count (default 15 minutes).
+    pub failed_sign_in_window_secs: u64,
+    /// Longest delay between attempts for one email (default 60 s).
+    pub failed_sign_in_max_delay_secs: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            trusted_proxies: Vec::new(),
+            sign_in_per_ip: Limit::new(30, 60),
+            sign_up_per_ip: Limit::new(20, 3600),
+            email_per_ip: Limit::new(20, 3600),
+            email_per_address: Limit::new(5, 3600),
+            token_per_ip: Limit::new(30, 600),
+            failed_sign_in_free: 5,
+            failed_sign_in_window_secs: 900,
+            failed_sign_in_max_delay_secs: 60,
+        }
+    }
 }
 
 /// HTTP limits.

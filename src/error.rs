@@ -85,6 +85,12 @@ pub enum Error {
         /// Human-readable explanation.
         message: Cow<'static, str>,
     },
+    /// Too many requests; retry after this many seconds.
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
     /// The store could not be reached.
     #[error("store unavailable")]
     Unavailable(#[source] StoreError),
@@ -119,6 +125,7 @@ impl Error {
             Error::LastSignInMethod => "LAST_SIGN_IN_METHOD",
             Error::EmailNotConfigured => "EMAIL_NOT_CONFIGURED",
             Error::Validation { code, .. } => code,
+            Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Error::Config(_) => "CONFIG_ERROR",
             Error::Internal(_) => "INTERNAL_ERROR",

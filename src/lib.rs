@@ -65,8 +65,8 @@ mod user;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtConfig, PasswordConfig,
-    RedirectConfig, RefreshConfig, TransportConfig,
+    AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtConfig, Limit,
+    PasswordConfig, RateLimitConfig, RedirectConfig, RefreshConfig, TransportConfig,
 };
 #[cfg(feature = "smtp")]
 pub use email::SmtpSender;
@@ -78,14 +78,14 @@ pub use error::{Error, Result};
 pub use hooks::{hook_fn, veto_fn, Action, Event, Hook, HookError, HookFn, Veto, VetoFn};
 pub use manager::{
     AdminUpdate, AuthManager, AuthManagerBuilder, DeleteConfirmation, Principal, ProfileUpdate,
-    Registration, SignIn, TokenPair, MAX_METADATA_BYTES, MAX_PAGE,
+    RateRule, Registration, SignIn, TokenPair, MAX_METADATA_BYTES, MAX_PAGE,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest};
 pub use store::{
-    AccountStore, ClientInfo, LinkedAccount, MemoryStore, OneTimeToken, OneTimeTokenStore,
-    PasswordGuard, RefreshToken, Rotation, Session, SessionStore, Store, StoreError, StoreResult,
-    UserPatch, UserQuery, UserStore,
+    AccountStore, ClientInfo, CounterHit, LinkedAccount, MemoryStore, OneTimeToken,
+    OneTimeTokenStore, PasswordGuard, RateLimitStore, RefreshToken, Rotation, Session,
+    SessionStore, Store, StoreError, StoreResult, UserPatch, UserQuery, UserStore,
 };
 #[cfg(feature = "mongodb")]
 pub use store::{MongoConfig, MongoStore};

@@ -11,12 +11,14 @@ use poem_openapi::{
 };
 
 use super::{
-    auth::{authenticate, clear_token_cookies, client_info, set_token_cookies, AccessToken},
+    auth::{
+        authenticate, clear_token_cookies, client_info, rate_limit, set_token_cookies, AccessToken,
+    },
     error_set::*,
     ApiErrors, ApiTags, PublicUser, StrictString, TokenResponse,
 };
 use crate::{
-    manager::{AuthManager, DeleteConfirmation},
+    manager::{AuthManager, DeleteConfirmation, RateRule},
     store::Session,
     token::Secret,
     user::SessionId,
@@ -303,8 +305,17 @@ impl AccountApi {
         &self,
         req: &Request,
         auth: AccessToken,
-    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT }>> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
+        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
+        let user_id = principal.user.id.to_string();
+        rate_limit(
+            &self.manager,
+            req,
+            RateRule::EmailPerAddress,
+            Some(&user_id),
+        )
+        .await?;
         self.manager
             .request_email_verification(&principal.user)
             .await?;
@@ -324,9 +335,14 @@ impl AccountApi {
     )]
     async fn verify_email_link(
         &self,
+        req: &Request,
         /// The token from the emailed link.
         token: Query<String>,
-    ) -> Result<UserResponse, ApiErrors<{ FORBIDDEN | GONE | UNPROCESSABLE | UNAVAILABLE }>> {
+    ) -> Result<
+        UserResponse,
+        ApiErrors<{ FORBIDDEN | GONE | UNPROCESSABLE | UNAVAILABLE | TOO_MANY }>,
+    > {
+        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
         let user = self.manager.verify_email(&token.0).await?;
         Ok(UserResponse::new(&user))
     }
@@ -342,8 +358,10 @@ impl AccountApi {
     )]
     async fn verify_email(
         &self,
+        req: &Request,
         body: Json<TokenRequest>,
-    ) -> Result<UserResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE }>> {
+    ) -> Result<UserResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE | TOO_MANY }>> {
+        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
         let user = self.manager.verify_email(&body.0.token).await?;
         Ok(UserResponse::new(&user))
     }
@@ -359,8 +377,18 @@ impl AccountApi {
     )]
     async fn forgot_password(
         &self,
+        req: &Request,
         body: Json<ForgotPasswordRequest>,
-    ) -> Result<AcceptedResponse, ApiErrors<{ FORBIDDEN | BODY | UNAVAILABLE }>> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ FORBIDDEN | BODY | UNAVAILABLE | TOO_MANY }>> {
+        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
+        let address = body.0.email.trim().to_lowercase();
+        rate_limit(
+            &self.manager,
+            req,
+            RateRule::EmailPerAddress,
+            Some(&address),
+        )
+        .await?;
         self.manager.forgot_password(&body.0.email).await?;
         Ok(AcceptedResponse::new(
             "if an account exists for this email, a reset link is on its way",
@@ -379,8 +407,11 @@ impl AccountApi {
     )]
     async fn reset_password(
         &self,
+        req: &Request,
         body: Json<ResetPasswordRequest>,
-    ) -> Result<NoContentResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE }>> {
+    ) -> Result<NoContentResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE | TOO_MANY }>>
+    {
+        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
         let Json(body) = body;
         self.manager
             .reset_password(&body.token, &secret(body.password))
@@ -459,8 +490,17 @@ impl AccountApi {
         req: &Request,
         auth: AccessToken,
         body: Json<ChangeEmailRequest>,
-    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | BODY }>> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | BODY | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
+        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
+        let user_id = principal.user.id.to_string();
+        rate_limit(
+            &self.manager,
+            req,
+            RateRule::EmailPerAddress,
+            Some(&user_id),
+        )
+        .await?;
         let Json(body) = body;
         let password = body.password.map(secret);
         self.manager
@@ -484,9 +524,12 @@ impl AccountApi {
     )]
     async fn confirm_email_change(
         &self,
+        req: &Request,
         /// The token from the emailed link.
         token: Query<String>,
-    ) -> Result<UserResponse, ApiErrors<{ CONFLICT | GONE | UNPROCESSABLE | UNAVAILABLE }>> {
+    ) -> Result<UserResponse, ApiErrors<{ CONFLICT | GONE | UNPROCESSABLE | UNAVAILABLE | TOO_MANY }>>
+    {
+        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
         let user = self.manager.confirm_email_change(&token.0).await?;
         Ok(UserResponse::new(&user))
     }
@@ -504,8 +547,17 @@ impl AccountApi {
         &self,
         req: &Request,
         auth: AccessToken,
-    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED }>> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
+        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
+        let user_id = principal.user.id.to_string();
+        rate_limit(
+            &self.manager,
+            req,
+            RateRule::EmailPerAddress,
+            Some(&user_id),
+        )
+        .await?;
         self.manager
             .request_account_deletion_code(&principal.user)
             .await?;

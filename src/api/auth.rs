@@ -10,7 +10,7 @@ use poem_openapi::{auth::ApiKey, auth::Bearer, SecurityScheme};
 use super::ApiError;
 use crate::{
     error::Error,
-    manager::{AuthManager, Principal, SignIn},
+    manager::{AuthManager, Principal, RateRule, SignIn},
     store::ClientInfo,
 };
 
@@ -156,12 +156,70 @@ fn origin_of(url: &str) -> Option<String> {
     }
 }
 
-/// Client IP (from the socket) and user agent of a request.
-pub fn client_info(req: &Request) -> ClientInfo {
-    let ip = req
+/// The client IP [`super::wrap`] resolved for a request (socket address,
+/// or the `X-Forwarded-For` entry a trusted proxy vouches for).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientIp(pub(crate) Option<String>);
+
+/// The client IP of `req`: the socket address, unless it is one of
+/// `trusted_proxies`; then the right-most `X-Forwarded-For` address that is
+/// not a trusted proxy (entries left of it could be forged by the client).
+pub(crate) fn resolve_client_ip(req: &Request, trusted_proxies: &[String]) -> Option<String> {
+    let socket = req
         .remote_addr()
         .as_socket_addr()
-        .map(|addr| addr.ip().to_string());
+        .map(|addr| addr.ip().to_string())?;
+    let trusted = |ip: &str| trusted_proxies.iter().any(|p| p == ip);
+    if !trusted(&socket) {
+        return Some(socket);
+    }
+    let forwarded: Vec<String> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|ip| ip.trim().to_owned())
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .unwrap_or(socket),
+    )
+}
+
+/// Counts `req` against `rule` for `subject`, or for the client IP when
+/// `subject` is `None` (no count when the IP is unknown).
+///
+/// # Errors
+///
+/// 429 `RATE_LIMITED` with `Retry-After`, 503 when the store is down.
+pub async fn rate_limit(
+    manager: &AuthManager,
+    req: &Request,
+    rule: RateRule,
+    subject: Option<&str>,
+) -> Result<(), ApiError> {
+    let ip = client_info(req).ip;
+    if let Some(subject) = subject.or(ip.as_deref()) {
+        manager.rate_limit(rule, subject).await?;
+    }
+    Ok(())
+}
+
+/// Client IP (see [`super::wrap`]: the socket address, or a trusted proxy's
+/// `X-Forwarded-For`) and user agent of a request.
+pub fn client_info(req: &Request) -> ClientInfo {
+    let ip = match req.extensions().get::<ClientIp>() {
+        Some(ClientIp(ip)) => ip.clone(),
+        None => req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|addr| addr.ip().to_string()),
+    };
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)

@@ -75,6 +75,15 @@ pub enum ApiError {
     /// invalid email, weak or over-long password. `field` names the input.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// Too many requests from this client or for this email; retry after
+    /// the number of seconds in `Retry-After`.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
     /// Unexpected server error (details are logged, never shown).
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -95,6 +104,7 @@ impl ApiError {
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -141,6 +151,8 @@ pub mod error_set {
     pub const UNPROCESSABLE: ErrorSet = 1 << 6;
     /// 503: store (or email) unavailable.
     pub const UNAVAILABLE: ErrorSet = 1 << 7;
+    /// 429: rate limited, with `Retry-After`.
+    pub const TOO_MANY: ErrorSet = 1 << 8;
     /// What every operation behind an access token can answer.
     pub const AUTHED: ErrorSet = UNAUTHORIZED | FORBIDDEN | UNAVAILABLE;
     /// What parsing a JSON body can answer.
@@ -158,6 +170,7 @@ fn status_bit(status: StatusCode) -> ErrorSet {
         StatusCode::PAYLOAD_TOO_LARGE => TOO_LARGE,
         StatusCode::UNPROCESSABLE_ENTITY => UNPROCESSABLE,
         StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
+        StatusCode::TOO_MANY_REQUESTS => TOO_MANY,
         _ => 0,
     }
 }
@@ -240,6 +253,7 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::LastSignInMethod => StatusCode::CONFLICT,
         Error::TokenGone => StatusCode::GONE,
         Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Unavailable(_) | Error::EmailNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -267,14 +281,15 @@ impl From<Error> for ApiError {
             Error::Validation { field, .. } => field.as_ref().map(|f| f.to_string()),
             _ => None,
         };
-        ApiError::with_status(
-            status,
-            ErrorBody {
-                code: err.code().to_owned(),
-                message,
-                field,
-            },
-        )
+        let body = ErrorBody {
+            code: err.code().to_owned(),
+            message,
+            field,
+        };
+        if let Error::RateLimited { retry_after_secs } = err {
+            return ApiError::TooManyRequests(Json(body), retry_after_secs.to_string());
+        }
+        ApiError::with_status(status, body)
     }
 }
 

@@ -31,8 +31,8 @@ pub use account::{
     SessionList, SessionObject, SessionsResponse, SetPasswordRequest, TokenRequest, UserResponse,
 };
 pub use auth::{
-    authenticate, check_csrf, clear_token_cookies, client_info, set_token_cookies, AccessToken,
-    BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE, REFRESH_COOKIE,
+    authenticate, check_csrf, clear_token_cookies, client_info, rate_limit, set_token_cookies,
+    AccessToken, BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE, REFRESH_COOKIE,
 };
 pub use body_limit::BodyLimit;
 pub use browser::{finish_browser_sign_in, BrowserSignInResponse};
@@ -122,8 +122,14 @@ pub fn wrap<E: IntoEndpoint>(manager: &AuthManager, endpoint: E) -> impl Endpoin
 where
     E::Endpoint: 'static,
 {
+    let proxies = manager.config().rate_limits.trusted_proxies.clone();
     endpoint
         .into_endpoint()
+        .before(move |mut req| {
+            let ip = auth::resolve_client_ip(&req, &proxies);
+            req.extensions_mut().insert(auth::ClientIp(ip));
+            async move { Ok(req) }
+        })
         .with(CookieJarManager::new())
         .with(BodyLimit::new(manager.config().http.max_body_bytes))
         .catch_all_error(|err| async move { error::poem_error_response(err) })

@@ -258,6 +258,15 @@ pub enum Event {
         /// Who deleted it (the user themselves or a superuser).
         by: UserId,
     },
+    /// A request was refused by a rate limit.
+    RateLimited {
+        /// The rule, e.g. `sign_in_per_ip`, `failed_sign_in`.
+        rule: String,
+        /// What was counted: an IP, an email or a user id.
+        subject: String,
+        /// Seconds the client was told to wait.
+        retry_after_secs: u64,
+    },
     /// One session was ended from the session list.
     SessionRevoked {
         /// Owner.
@@ -292,6 +301,7 @@ impl Event {
             Event::UserUpdated { .. } => "user_updated",
             Event::UserDeleted { .. } => "user_deleted",
             Event::SessionRevoked { .. } => "session_revoked",
+            Event::RateLimited { .. } => "rate_limited",
         }
     }
 }

@@ -1,4 +1,4 @@
-use super::{register::validate_name, AuthManager, SignIn};
+use super::{register::validate_name, AuthManager, RateRule, SignIn};
 use crate::{
     error::{Error, Result},
     hooks::{Action, Event},
@@ -29,6 +29,12 @@ impl AuthManager {
             .ok_or(Error::NotFound("provider"))?;
         let client = request.client.clone();
         let email_hint = request.email_hint();
+        if let Some(ip) = &client.ip {
+            self.rate_limit(RateRule::SignInPerIp, ip).await?;
+        }
+        if let Some(email) = &email_hint {
+            self.check_sign_in_delay(email).await?;
+        }
         let result = async {
             let identity = provider
                 .authenticate(&ProviderCx::new(self), request)
@@ -37,6 +43,13 @@ impl AuthManager {
             self.admit(user, provider_id, client.clone()).await
         }
         .await;
+        if let Some(email) = &email_hint {
+            match &result {
+                Err(Error::InvalidCredentials) => self.record_sign_in_failure(email).await?,
+                Ok(_) => self.clear_sign_in_failures(email).await?,
+                Err(_) => {}
+            }
+        }
         if let Err(err) = &result {
             self.emit(Event::LoginFailed {
                 provider: provider_id.to_owned(),

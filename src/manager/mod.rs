@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod builder;
 mod email;
+mod limits;
 mod login;
 mod mail;
 mod password;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 pub use account::DeleteConfirmation;
 pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
 pub use builder::AuthManagerBuilder;
+pub use limits::RateRule;
 pub use register::Registration;
 pub use session::{Principal, SignIn, TokenPair};
 

@@ -7,8 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use parking_lot::RwLock;
 
 use super::{
-    AccountStore, LinkedAccount, OneTimeToken, OneTimeTokenStore, PasswordGuard, RefreshToken,
-    Rotation, Session, SessionStore, StoreError, StoreResult, UserPatch, UserQuery, UserStore,
+    AccountStore, CounterHit, LinkedAccount, OneTimeToken, OneTimeTokenStore, PasswordGuard,
+    RateLimitStore, RefreshToken, Rotation, Session, SessionStore, StoreError, StoreResult,
+    UserPatch, UserQuery, UserStore,
 };
 use crate::{
     token::TokenHash,
@@ -37,6 +38,8 @@ struct State {
     /// Token hashes of each session, oldest first, at most
     /// [`TOKENS_PER_SESSION`].
     families: HashMap<SessionId, VecDeque<TokenHash>>,
+    /// Rate-limit windows: (key, window start) → (count, last hit, expiry).
+    counters: HashMap<(String, i64), (u32, DateTime<Utc>, DateTime<Utc>)>,
     /// Entry count at which the next sweep runs.
     sweep_at: usize,
 }
@@ -78,7 +81,8 @@ impl State {
     /// one-time tokens once the number of entries has doubled since the last
     /// sweep (amortised O(1) per write).
     fn maybe_sweep(&mut self, now: DateTime<Utc>) {
-        let size = self.sessions.len() + self.refresh.len() + self.one_time.len();
+        let size =
+            self.sessions.len() + self.refresh.len() + self.one_time.len() + self.counters.len();
         if size < self.sweep_at.max(MIN_SWEEP) {
             return;
         }
@@ -88,7 +92,12 @@ impl State {
             .retain(|_, t| sessions.contains_key(&t.session_id));
         self.families.retain(|id, _| sessions.contains_key(id));
         self.one_time.retain(|_, t| t.expires_at > now);
-        self.sweep_at = 2 * (self.sessions.len() + self.refresh.len() + self.one_time.len());
+        self.counters.retain(|_, (_, _, expires)| *expires > now);
+        self.sweep_at = 2
+            * (self.sessions.len()
+                + self.refresh.len()
+                + self.one_time.len()
+                + self.counters.len());
     }
 }
 
@@ -472,6 +481,49 @@ impl OneTimeTokenStore for MemoryStore {
             .one_time
             .retain(|_, t| !(t.purpose == purpose && t.user_id.as_ref() == Some(user_id)));
         Ok((before - state.one_time.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for MemoryStore {
+    async fn hit_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CounterHit> {
+        let mut state = self.state.write();
+        state.maybe_sweep(now);
+        let entry = state
+            .counters
+            .entry((key.to_owned(), window_start.timestamp_millis()))
+            .or_insert((0, now, expires_at));
+        let previous_at = (entry.0 > 0).then_some(entry.1);
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = now;
+        Ok(CounterHit {
+            count: entry.0,
+            previous_at,
+        })
+    }
+
+    async fn read_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+    ) -> StoreResult<Option<(u32, DateTime<Utc>)>> {
+        Ok(self
+            .state
+            .read()
+            .counters
+            .get(&(key.to_owned(), window_start.timestamp_millis()))
+            .map(|(count, last, _)| (*count, *last)))
+    }
+
+    async fn reset_counter(&self, key: &str) -> StoreResult<()> {
+        self.state.write().counters.retain(|(k, _), _| k != key);
+        Ok(())
     }
 }
 

@@ -637,9 +637,54 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn delete_linked_account(&self, user_id: &UserId, provider: &str) -> StoreResult<bool>;
 }
 
-/// Everything the manager needs: implemented for any type that implements
-/// the four aggregate traits.
-pub trait Store: UserStore + SessionStore + OneTimeTokenStore + AccountStore + fmt::Debug {}
+/// A counter after [`RateLimitStore::hit_counter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CounterHit {
+    /// Hits in the window, this one included.
+    pub count: u32,
+    /// When the hit before this one happened (`None` for the first).
+    pub previous_at: Option<DateTime<Utc>>,
+}
 
-impl<T> Store for T where T: UserStore + SessionStore + OneTimeTokenStore + AccountStore + fmt::Debug
-{}
+/// Fixed-window hit counters for rate limits, shared by every app node.
+///
+/// # Errors
+///
+/// As [`UserStore`].
+#[async_trait]
+pub trait RateLimitStore: Send + Sync + 'static {
+    /// Atomically adds one hit to the window of `key` that starts at
+    /// `window_start` (the counter may be dropped after `expires_at`) and
+    /// records `now` as its last hit.
+    async fn hit_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CounterHit>;
+
+    /// The hits of that window and the time of the last one, without
+    /// counting; `None` when there were none.
+    async fn read_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+    ) -> StoreResult<Option<(u32, DateTime<Utc>)>>;
+
+    /// Drops every window of `key` (e.g. failed sign-ins after a success).
+    async fn reset_counter(&self, key: &str) -> StoreResult<()>;
+}
+
+/// Everything the manager needs: implemented for any type that implements
+/// the aggregate traits.
+pub trait Store:
+    UserStore + SessionStore + OneTimeTokenStore + AccountStore + RateLimitStore + fmt::Debug
+{
+}
+
+impl<T> Store for T where
+    T: UserStore + SessionStore + OneTimeTokenStore + AccountStore + RateLimitStore + fmt::Debug
+{
+}

@@ -50,9 +50,9 @@ use mongodb::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccountStore, ClientInfo, LinkedAccount, OneTimeToken, OneTimeTokenStore, PasswordGuard,
-    RefreshToken, Rotation, Session, SessionStore, StoreError, StoreResult, UserPatch, UserQuery,
-    UserStore,
+    AccountStore, ClientInfo, CounterHit, LinkedAccount, OneTimeToken, OneTimeTokenStore,
+    PasswordGuard, RateLimitStore, RefreshToken, Rotation, Session, SessionStore, StoreError,
+    StoreResult, UserPatch, UserQuery, UserStore,
 };
 use crate::{
     token::TokenHash,
@@ -115,6 +115,7 @@ pub struct MongoStore {
     sessions: Collection<SessionDoc>,
     one_time: Collection<OneTimeDoc>,
     accounts: Collection<AccountDoc>,
+    counters: Collection<CounterDoc>,
 }
 
 impl fmt::Debug for MongoStore {
@@ -174,6 +175,7 @@ impl MongoStore {
             sessions: db.collection(&name("sessions")),
             one_time: db.collection(&name("one_time_tokens")),
             accounts: db.collection(&name("linked_accounts")),
+            counters: db.collection(&name("rate_limits")),
             db,
             client,
         }
@@ -245,6 +247,10 @@ impl MongoStore {
                 plain(doc! { "email": 1, "purpose": 1 }, "email_purpose"),
                 ttl("expiry"),
             ])
+            .await
+            .map_err(map_err)?;
+        self.counters
+            .create_indexes([plain(doc! { "key": 1 }, "key"), ttl("expiry")])
             .await
             .map_err(map_err)?;
         self.accounts
@@ -471,6 +477,17 @@ impl OneTimeDoc {
         token.attempts = u32::try_from(self.attempts).unwrap_or(u32::MAX);
         Ok(token)
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CounterDoc {
+    /// `key|window start in ms`.
+    #[serde(rename = "_id")]
+    id: String,
+    key: String,
+    count: i64,
+    last_at: bson::DateTime,
+    expires_at: bson::DateTime,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -894,6 +911,84 @@ impl SessionStore for MongoStore {
             .await
             .map_err(map_err)?;
         Ok(result.modified_count)
+    }
+}
+
+// ---- rate limits ---------------------------------------------------------
+
+fn counter_id(key: &str, window_start: DateTime<Utc>) -> String {
+    format!("{key}|{}", window_start.timestamp_millis())
+}
+
+#[async_trait]
+impl RateLimitStore for MongoStore {
+    async fn hit_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CounterHit> {
+        // One upserting findAndModify; the document before the update gives
+        // the previous hit. Two first hits racing to insert the window: the
+        // loser gets a duplicate key and retries as an update.
+        let mut attempt = 0;
+        let before = loop {
+            let result = self
+                .counters
+                .find_one_and_update(
+                    doc! { "_id": counter_id(key, window_start) },
+                    doc! {
+                        "$inc": { "count": 1_i64 },
+                        "$set": { "last_at": date(now) },
+                        "$setOnInsert": { "key": key, "expires_at": date(expires_at) },
+                    },
+                )
+                .upsert(true)
+                .return_document(ReturnDocument::Before)
+                .await
+                .map_err(map_err);
+            match result {
+                Err(StoreError::Conflict(_)) if attempt < 3 => attempt += 1,
+                other => break other?,
+            }
+        };
+        Ok(match before {
+            Some(doc) => CounterHit {
+                count: u32::try_from(doc.count.saturating_add(1)).unwrap_or(u32::MAX),
+                previous_at: Some(chrono(doc.last_at)),
+            },
+            None => CounterHit {
+                count: 1,
+                previous_at: None,
+            },
+        })
+    }
+
+    async fn read_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+    ) -> StoreResult<Option<(u32, DateTime<Utc>)>> {
+        Ok(self
+            .counters
+            .find_one(doc! { "_id": counter_id(key, window_start) })
+            .await
+            .map_err(map_err)?
+            .map(|doc| {
+                (
+                    u32::try_from(doc.count).unwrap_or(u32::MAX),
+                    chrono(doc.last_at),
+                )
+            }))
+    }
+
+    async fn reset_counter(&self, key: &str) -> StoreResult<()> {
+        self.counters
+            .delete_many(doc! { "key": key })
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 }
 

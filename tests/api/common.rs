@@ -311,6 +311,29 @@ impl portcullis::UserStore for DownStore {
 }
 
 #[async_trait]
+impl portcullis::RateLimitStore for DownStore {
+    async fn hit_counter(
+        &self,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+        _: chrono::DateTime<Utc>,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<portcullis::CounterHit> {
+        Err(down())
+    }
+    async fn read_counter(
+        &self,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<(u32, chrono::DateTime<Utc>)>> {
+        Err(down())
+    }
+    async fn reset_counter(&self, _: &str) -> portcullis::StoreResult<()> {
+        Err(down())
+    }
+}
+
+#[async_trait]
 impl portcullis::SessionStore for DownStore {
     async fn insert_session(
         &self,

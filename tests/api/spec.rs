@@ -108,15 +108,15 @@ async fn spec_documents_every_operation_error_and_scheme() {
     );
     assert_eq!(
         statuses("/auth/forgot-password", "post"),
-        ["202", "403", "413", "422", "500", "503"]
+        ["202", "403", "413", "422", "429", "500", "503"]
     );
     assert_eq!(
         statuses("/auth/reset-password", "post"),
-        ["204", "403", "410", "413", "422", "500", "503"]
+        ["204", "403", "410", "413", "422", "429", "500", "503"]
     );
     assert_eq!(
         statuses("/auth/register", "post"),
-        ["201", "403", "409", "413", "422", "500", "503"]
+        ["201", "403", "409", "413", "422", "429", "500", "503"]
     );
     assert!(paths["/auth/me"]["get"]["security"].is_array());
 }

@@ -30,17 +30,17 @@ use poem_openapi::{
 };
 use portcullis::{
     api::{
-        check_csrf, client_info, error_set, set_token_cookies, ApiErrors, ApiTags, ErrorSet,
-        PublicUser, StrictString, TokenResponse,
+        check_csrf, client_info, error_set, rate_limit, set_token_cookies, ApiErrors, ApiTags,
+        ErrorSet, PublicUser, StrictString, TokenResponse,
     },
-    AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
+    AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule,
     Registration, Result,
 };
 use serde::Deserialize;
 
 /// The errors a sign-in can answer: bad credentials (401), inactive,
-/// unverified, vetoed or cross-site (403), body problems (413, 422), store
-/// down (503).
+/// unverified, vetoed or cross-site (403), body problems (413, 422), rate
+/// limited (429), store down (503).
 const SIGN_IN_ERRORS: ErrorSet =
     error_set::UNAUTHORIZED | error_set::FORBIDDEN | error_set::BODY | error_set::UNAVAILABLE;
 
@@ -229,6 +229,7 @@ impl CredentialsApi {
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
+        req: &Request,
         body: Json<RegisterRequest>,
     ) -> Result<
         RegisterResponse,
@@ -238,9 +239,11 @@ impl CredentialsApi {
                     | error_set::CONFLICT
                     | error_set::BODY
                     | error_set::UNAVAILABLE
+                    | error_set::TOO_MANY
             },
         >,
     > {
+        rate_limit(&self.manager, req, RateRule::SignUpPerIp, None).await?;
         let Json(body) = body;
         let mut registration =
             Registration::new(body.email.into_inner(), body.password.into_inner());
