@@ -125,7 +125,7 @@ impl<'a> MessageContext<'a> {
 /// impl EmailTemplates for Branded {
 ///     fn render(&self, message: &Message, cx: &MessageContext<'_>) -> Email {
 ///         match message {
-///             Message::VerifyEmail { link } => Email::new(
+///             Message::VerifyEmail { link, .. } => Email::new(
 ///                 cx.to,
 ///                 "Welcome to Acme!",
 ///                 format!("Confirm your address: {link}"),
