@@ -98,7 +98,7 @@ impl ApiKeyApi {
         req: &Request,
         jar: &CookieJar,
         body: Json<ApiKeyRequest>,
-    ) -> Result<TokenResponse, ApiErrors<{ UNAUTHORIZED | FORBIDDEN | BODY | UNAVAILABLE }>> {
+    ) -> Result<TokenResponse, ApiErrors<SIGN_IN>> {
         let request = ProviderRequest::new(serde_json::json!({ "key": body.0.key.into_inner() }))
             .with_client(api::client_info(req));
         let sign_in = self.manager.sign_in(ApiKeyProvider::ID, request).await?;

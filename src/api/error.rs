@@ -157,6 +157,10 @@ pub mod error_set {
     pub const AUTHED: ErrorSet = UNAUTHORIZED | FORBIDDEN | UNAVAILABLE;
     /// What parsing a JSON body can answer.
     pub const BODY: ErrorSet = TOO_LARGE | UNPROCESSABLE;
+    /// What any sign-in ([`AuthManager::sign_in`](crate::AuthManager::sign_in))
+    /// can answer: bad proof (401), inactive, unverified, vetoed or
+    /// cross-site (403), body problems, rate limits (429), store down.
+    pub const SIGN_IN: ErrorSet = UNAUTHORIZED | FORBIDDEN | BODY | TOO_MANY | UNAVAILABLE;
 }
 
 fn status_bit(status: StatusCode) -> ErrorSet {

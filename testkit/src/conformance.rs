@@ -1212,3 +1212,100 @@ pub async fn delete_user_removes_everything(store: Arc<dyn Store>) {
     // The email is free again.
     inserted_user(&*store, "gone@example.com").await;
 }
+
+/// Rate-limit counters: concurrent hits are all counted, windows are
+/// separate, reading does not count, reset drops every window of a key, and
+/// one-time token attempts count atomically.
+pub async fn rate_limit_counters_are_atomic(store: Arc<dyn Store>) {
+    let t = now();
+    let window = t - Duration::seconds(10);
+    let expires = window + Duration::minutes(1);
+    let hits = join_all((0..16).map(|_| {
+        let store = store.clone();
+        async move {
+            store
+                .hit_counter("login:203.0.113.5", window, expires, t)
+                .await
+                .expect("hit")
+        }
+    }))
+    .await;
+    let mut counts: Vec<u32> = hits.iter().map(|h| h.count).collect();
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=16).collect::<Vec<u32>>(),
+        "every hit counted once"
+    );
+    assert_eq!(hits.iter().filter(|h| h.previous_at.is_none()).count(), 1);
+    assert_eq!(
+        store
+            .read_counter("login:203.0.113.5", window)
+            .await
+            .expect("read"),
+        Some((16, t))
+    );
+    // Another window and another key are separate.
+    let next = window + Duration::minutes(1);
+    let hit = store
+        .hit_counter("login:203.0.113.5", next, next + Duration::minutes(1), t)
+        .await
+        .expect("hit");
+    assert_eq!(hit.count, 1);
+    assert!(store
+        .read_counter("login:198.51.100.7", window)
+        .await
+        .expect("read")
+        .is_none());
+    store
+        .reset_counter("login:203.0.113.5")
+        .await
+        .expect("reset");
+    assert!(store
+        .read_counter("login:203.0.113.5", window)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(store
+        .read_counter("login:203.0.113.5", next)
+        .await
+        .expect("read")
+        .is_none());
+
+    // Attempts on a one-time token.
+    let raw = OpaqueToken::generate();
+    let token = OneTimeToken::new(raw.hash(), "email_code", t, Duration::minutes(10))
+        .for_email("code@example.com");
+    store.insert_one_time_token(&token).await.expect("insert");
+    let attempts = join_all((0..16).map(|_| {
+        let store = store.clone();
+        let hash = raw.hash();
+        async move {
+            store
+                .count_one_time_token_attempt(&hash, "email_code", t)
+                .await
+                .expect("count")
+        }
+    }))
+    .await;
+    let mut attempts: Vec<u32> = attempts.into_iter().map(|a| a.expect("live")).collect();
+    attempts.sort_unstable();
+    assert_eq!(attempts, (1..=16).collect::<Vec<u32>>());
+    assert!(store
+        .count_one_time_token_attempt(&raw.hash(), "magic_link", t)
+        .await
+        .expect("count")
+        .is_none());
+    assert!(store
+        .count_one_time_token_attempt(&raw.hash(), "email_code", t + Duration::minutes(10))
+        .await
+        .expect("count")
+        .is_none());
+    assert_eq!(
+        store
+            .delete_one_time_tokens_for_email("code@example.com", "email_code")
+            .await
+            .expect("delete"),
+        1
+    );
+}

@@ -51,6 +51,7 @@ macro_rules! store_conformance_tests {
             lists_live_sessions,
             linked_accounts,
             delete_user_removes_everything,
+            rate_limit_counters_are_atomic,
         );
     };
     (@tests $make:path; $($check:ident),* $(,)?) => {

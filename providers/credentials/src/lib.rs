@@ -38,11 +38,8 @@ use portcullis::{
 };
 use serde::Deserialize;
 
-/// The errors a sign-in can answer: bad credentials (401), inactive,
-/// unverified, vetoed or cross-site (403), body problems (413, 422), rate
-/// limited (429), store down (503).
-const SIGN_IN_ERRORS: ErrorSet =
-    error_set::UNAUTHORIZED | error_set::FORBIDDEN | error_set::BODY | error_set::UNAVAILABLE;
+/// The errors a sign-in can answer (see [`error_set::SIGN_IN`]).
+const SIGN_IN_ERRORS: ErrorSet = error_set::SIGN_IN;
 
 /// Id of the credentials provider.
 pub const PROVIDER_ID: &str = "credentials";
