@@ -83,7 +83,13 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     bearer: Option<&str>,
     headers: &[(&'static str, &'static str)],
 ) -> Result<T, FetchError> {
-    let mut request = http.get(url).header(header::ACCEPT, "application/json");
+    let mut request = http.get(url);
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case(header::ACCEPT.as_str()))
+    {
+        request = request.header(header::ACCEPT, "application/json");
+    }
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
