@@ -21,6 +21,10 @@
 //! | `PORTCULLIS_MONGODB_URI` | use MongoStore on this server (database `portcullis`, or `PORTCULLIS_MONGODB_DATABASE`); start-up fails if it cannot be reached |
 //! | `PORTCULLIS_SUPERUSER_EMAIL` + `PORTCULLIS_SUPERUSER_PASSWORD` | at start, make sure this superuser exists: an existing user is promoted (and activated; password unchanged), else one is created with this password and a verified email; set both or neither |
 //! | `PORTCULLIS_HARD_DELETE` | `1`/`true`: account deletion removes the user (default: deactivate and keep the record) |
+//! | `PORTCULLIS_RATE_LIMITS` | `off`: no rate limits (load tests, benchmarks); on by default |
+//! | `PORTCULLIS_TRUSTED_PROXIES` | comma-separated proxy IPs whose `X-Forwarded-For` gives the client IP |
+//! | `PORTCULLIS_FRONTEND_URL` | where the browser lands after a magic link or OAuth sign-in |
+//! | `PORTCULLIS_ALLOWED_REDIRECTS` | comma-separated other allowed `redirect_to` targets (exact match) |
 //!
 //! On Ctrl-C the server stops taking requests, finishes those in flight,
 //! then waits (up to 30 s) for queued mail to be delivered.
@@ -78,7 +82,30 @@ fn config(addr: &str) -> AuthConfig {
     if let Some(hard_delete) = flag("PORTCULLIS_HARD_DELETE") {
         config.accounts.hard_delete = hard_delete;
     }
+    if let Ok(limits) = env::var("PORTCULLIS_RATE_LIMITS") {
+        config.rate_limits.enabled = !matches!(
+            limits.trim().to_ascii_lowercase().as_str(),
+            "off" | "0" | "false" | "no"
+        );
+    }
+    if let Ok(proxies) = env::var("PORTCULLIS_TRUSTED_PROXIES") {
+        config.rate_limits.trusted_proxies = list(&proxies);
+    }
+    config.redirects.frontend_url = env::var("PORTCULLIS_FRONTEND_URL").ok();
+    if let Ok(allowed) = env::var("PORTCULLIS_ALLOWED_REDIRECTS") {
+        config.redirects.allowed = list(&allowed);
+    }
     config
+}
+
+/// A comma-separated list, trimmed, without empty items.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `PORTCULLIS_SUPERUSER_EMAIL` and `PORTCULLIS_SUPERUSER_PASSWORD`: both or
