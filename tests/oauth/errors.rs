@@ -142,3 +142,27 @@ async fn an_issuer_that_is_down_is_503() {
     answer.assert_error(503, "SERVICE_UNAVAILABLE");
     assert!(browser.binding().is_none());
 }
+
+#[tokio::test]
+async fn starting_sign_ins_counts_against_the_per_ip_limit() {
+    let mut config = config();
+    config.rate_limits.sign_in_per_ip = portcullis::Limit::new(2, 60);
+    let app = app_with(config, vec![acme()]).await;
+    // Over a real socket, so the app sees the client's address.
+    let oauth = portcullis_oauth::OAuthApi::new(&app.manager, vec![acme()]).unwrap();
+    let base = serve(portcullis::api::routes(&app.manager, oauth)).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("{base}/auth/oauth/acme/authorize");
+    for _ in 0..2 {
+        let response = http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 303);
+    }
+    let response = http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED");
+}

@@ -16,7 +16,7 @@ use portcullis::{
         client_info, error_set, finish_browser_sign_in, ApiErrors, ApiTags, BrowserSignInResponse,
         ErrorSet,
     },
-    AuthManager, Error, OpaqueToken, ProviderRequest, Result,
+    AuthManager, Error, OpaqueToken, ProviderRequest, RateRule, Result,
 };
 use serde_json::json;
 
@@ -27,9 +27,10 @@ use crate::provider::{OAuthProvider, STATE_TTL_SECS};
 pub const BINDING_COOKIE: &str = "portcullis_oauth";
 
 /// What the authorize route can answer: unknown provider (404), a
-/// `redirect_to` that is not allowed (422), store or provider down (503).
+/// `redirect_to` that is not allowed (422), too many sign-ins from this
+/// client (429), store or provider down (503).
 const AUTHORIZE_ERRORS: ErrorSet =
-    error_set::NOT_FOUND | error_set::UNPROCESSABLE | error_set::UNAVAILABLE;
+    error_set::NOT_FOUND | error_set::UNPROCESSABLE | error_set::TOO_MANY | error_set::UNAVAILABLE;
 
 /// What the callback can answer: see [`OAuthApi`].
 const CALLBACK_ERRORS: ErrorSet = error_set::UNAUTHORIZED
@@ -38,6 +39,7 @@ const CALLBACK_ERRORS: ErrorSet = error_set::UNAUTHORIZED
     | error_set::CONFLICT
     | error_set::GONE
     | error_set::UNPROCESSABLE
+    | error_set::TOO_MANY
     | error_set::UNAVAILABLE;
 
 /// Answer of `GET /auth/oauth/{provider}/authorize`.
@@ -68,7 +70,8 @@ pub enum AuthorizeResponse {
 /// (signature, `iss`, `aud`, `exp` or nonce), `OAUTH_CALLBACK_INVALID`,
 /// `EMAIL_REQUIRED`; 409 `ACCOUNT_EXISTS` when the email belongs to a user
 /// and is not verified on both sides; 403 for an inactive user, a veto or
-/// disabled sign-up; 503 when the store or the provider is unreachable.
+/// disabled sign-up; 429 for too many sign-ins from the client; 503 when
+/// the store or the provider is unreachable.
 #[derive(Debug, Clone)]
 pub struct OAuthApi {
     manager: AuthManager,
@@ -165,6 +168,7 @@ impl OAuthApi {
     )]
     async fn authorize(
         &self,
+        req: &Request,
         jar: &CookieJar,
         /// The provider id (see `GET /auth/providers`).
         provider: Path<String>,
@@ -173,6 +177,10 @@ impl OAuthApi {
         redirect_to: Query<Option<String>>,
     ) -> std::result::Result<AuthorizeResponse, ApiErrors<AUTHORIZE_ERRORS>> {
         let provider = self.provider(&provider.0)?;
+        // Each start writes a pending sign-in: count it as a sign-in attempt.
+        if let Some(ip) = client_info(req).ip {
+            self.manager.rate_limit(RateRule::SignInPerIp, &ip).await?;
+        }
         let redirect_to = redirect_to.0;
         if let Some(target) = &redirect_to {
             self.manager.redirect_target(Some(target))?;
