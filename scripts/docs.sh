@@ -4,10 +4,12 @@
 #
 # 1. every ```rust,ignore block is an excerpt of a compiled file and still
 #    matches it (`docs_check.py excerpts`);
-# 2. every other ```rust block compiles, as an example of a scratch crate
+# 2. every event, action, email message and error code of the code is
+#    named in the guide (`docs_check.py coverage`);
+# 3. every other ```rust block compiles, as an example of a scratch crate
 #    in target/docs/snippets that depends on this workspace
 #    (`docs_check.py snippets`, then `cargo build --examples`);
-# 3. every curl example of docs/flows/*.md runs, in page order, against the
+# 4. every curl example of docs/flows/*.md runs, in page order, against the
 #    demo server, and its answer (status, shown headers, JSON shape) must
 #    be the one the page shows (`docs_check.py http`). Each page gets a
 #    fresh server (in-memory store, on a free port), so pages are
@@ -66,6 +68,8 @@ trap cleanup EXIT
 if [ $# -eq 0 ]; then
   echo "== Rust excerpts"
   "$PY" scripts/docs_check.py excerpts "${DOCS[@]}"
+  echo "== events, actions, messages and error codes named in the guide"
+  "$PY" scripts/docs_check.py coverage
   echo "== Rust snippets (compiled as examples of $WORK/snippets)"
   "$PY" scripts/docs_check.py snippets --out "$WORK/snippets" "${DOCS[@]}"
   CARGO_TARGET_DIR=$TARGET cargo build --quiet --examples --manifest-path "$WORK/snippets/Cargo.toml"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the guide under docs/ against the code (standard library only).
 
-Three checks, run by scripts/docs.sh:
+Four checks, run by scripts/docs.sh:
 
   docs_check.py http --server BIN --smtp-url URL --mail-dir DIR [--env K=V]... PAGE...
       Runs every HTTP example of each flow page against a fresh demo server
@@ -14,6 +14,11 @@ Three checks, run by scripts/docs.sh:
       <!-- excerpt: path/in/repo.rs --> and its lines must appear, in
       order, in that file (so an excerpt cannot drift from the compiled
       code it quotes).
+
+  docs_check.py coverage
+      Every event, action and email message of the code, and every error
+      code it answers, is named in the guide (hooks page, templates page,
+      error tables).
 
   docs_check.py snippets --out DIR FILE...
       Writes every ```rust block (without `ignore`) as an example of a
@@ -742,10 +747,17 @@ serde_json = "1"
 tokio = {{ version = "1", features = ["rt-multi-thread", "macros", "sync", "time", "net", "signal"] }}
 tracing = "0.1"
 
+# The workspace's dev profile, so the dependencies built for it are reused.
 [profile.dev]
-debug = 0
+debug = "line-tables-only"
 [profile.dev.package."*"]
 opt-level = 3
+[profile.dev.package.portcullis]
+opt-level = 0
+[profile.dev.package.portcullis-credentials]
+opt-level = 0
+[profile.dev.package.portcullis-testkit]
+opt-level = 0
 """
 
 
@@ -761,7 +773,7 @@ def cmd_snippets(args):
     with open(os.path.join(out, "Cargo.toml"), "w") as f:
         f.write(SNIPPET_MANIFEST.format(root=root))
     lock = os.path.join(root, "Cargo.lock")
-    if os.path.exists(lock) and not os.path.exists(os.path.join(out, "Cargo.lock")):
+    if os.path.exists(lock):
         shutil.copy(lock, os.path.join(out, "Cargo.lock"))
     count = 0
     for page in args.files:
@@ -784,6 +796,55 @@ def cmd_snippets(args):
     return 0
 
 
+COVERAGE = [
+    # (what, source files (globs), regex with one group, the page that must name each)
+    ("event", ["src/hooks/mod.rs"], r'Event::\w+ \{ \.\. \} => "(\w+)"', "docs/integrators/hooks.md"),
+    ("action", ["src/hooks/mod.rs"], r'Action::\w+ \{ \.\. \} => "(\w+)"', "docs/integrators/hooks.md"),
+    ("message", ["src/email/templates.rs"], r'Message::\w+(?: \{ \.\. \})? => "(\w+)"',
+     "docs/integrators/email-templates.md"),
+    ("error code", ["src/error.rs", "src/api/error.rs"], r'"([A-Z]{2,}(?:_[A-Z0-9]+)+|[A-Z]{4,})"', "docs"),
+    ("validation code", ["src/**/*.rs", "providers/credentials/src/**/*.rs"],
+     r'Error::validation\(\s*[^;]*?,\s*"([A-Z][A-Z0-9_]+)"', "docs"),
+    ("validation code", ["src/**/*.rs", "providers/credentials/src/**/*.rs"], r'\bcode: "([A-Z][A-Z0-9_]+)"', "docs"),
+    ("conformance check", ["testkit/src/lib.rs"], r'(?m)^\s+([a-z][a-z0-9_]+),\s*$',
+     "docs/integrators/custom-store.md"),
+]
+
+
+def cmd_coverage(args):
+    """Every event, action, message and error code in the code is named
+    (as `name`) in the guide, so a new one cannot go undocumented."""
+    import glob
+
+    root = os.path.abspath(args.root)
+    failures = 0
+    checked = 0
+    page_text = {}
+
+    def text_of(target):
+        if target not in page_text:
+            path = os.path.join(root, target)
+            files = [path] if os.path.isfile(path) else glob.glob(os.path.join(path, "**", "*.md"), recursive=True)
+            page_text[target] = "\n".join(open(f, encoding="utf-8").read() for f in files)
+        return page_text[target]
+
+    for what, patterns, regex, target in COVERAGE:
+        names = set()
+        for pattern in patterns:
+            for path in glob.glob(os.path.join(root, pattern), recursive=True):
+                with open(path, encoding="utf-8") as f:
+                    source = f.read()
+                source = source.split("#[cfg(test)]")[0]  # not the unit tests
+                names.update(re.findall(regex, source, re.S))
+        for name in sorted(names):
+            checked += 1
+            if f"`{name}`" not in text_of(target):
+                print(f"FAIL {what} `{name}` ({', '.join(patterns)}) is not documented in {target}")
+                failures += 1
+    print(f"coverage: {checked - failures} of {checked} names documented")
+    return 1 if failures else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -799,6 +860,8 @@ def main():
     e = sub.add_parser("excerpts", help="check ```rust,ignore excerpts against their files")
     e.add_argument("--root", default=".")
     e.add_argument("files", nargs="+")
+    c = sub.add_parser("coverage", help="check every event, action, message and error code is documented")
+    c.add_argument("--root", default=".")
     s = sub.add_parser("snippets", help="write ```rust blocks as examples of a scratch crate")
     s.add_argument("--root", default=".")
     s.add_argument("--out", required=True)
@@ -809,6 +872,8 @@ def main():
             return cmd_http(args)
         if args.command == "excerpts":
             return cmd_excerpts(args)
+        if args.command == "coverage":
+            return cmd_coverage(args)
         return cmd_snippets(args)
     except CheckError as err:
         print(f"FAIL {err}")
