@@ -4,8 +4,9 @@
 #
 # 1. every ```rust,ignore block is an excerpt of a compiled file and still
 #    matches it (`docs_check.py excerpts`);
-# 2. every event, action, email message and error code of the code is
-#    named in the guide (`docs_check.py coverage`);
+# 2. every relative link and #anchor resolves (`docs_check.py links`), and
+#    every event, action, email message, error code and conformance check
+#    of the code is named in the guide (`docs_check.py coverage`);
 # 3. every other ```rust block compiles, as an example of a scratch crate
 #    in target/docs/snippets that depends on this workspace
 #    (`docs_check.py snippets`, then `cargo build --examples`);
@@ -68,6 +69,8 @@ trap cleanup EXIT
 if [ $# -eq 0 ]; then
   echo "== Rust excerpts"
   "$PY" scripts/docs_check.py excerpts "${DOCS[@]}"
+  echo "== links"
+  "$PY" scripts/docs_check.py links "${DOCS[@]}"
   echo "== events, actions, messages and error codes named in the guide"
   "$PY" scripts/docs_check.py coverage
   echo "== Rust snippets (compiled as examples of $WORK/snippets)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the guide under docs/ against the code (standard library only).
 
-Four checks, run by scripts/docs.sh:
+Five checks, run by scripts/docs.sh:
 
   docs_check.py http --server BIN --smtp-url URL --mail-dir DIR [--env K=V]... PAGE...
       Runs every HTTP example of each flow page against a fresh demo server
@@ -14,6 +14,10 @@ Four checks, run by scripts/docs.sh:
       <!-- excerpt: path/in/repo.rs --> and its lines must appear, in
       order, in that file (so an excerpt cannot drift from the compiled
       code it quotes).
+
+  docs_check.py links FILE...
+      Every relative link points at an existing file, every #anchor at a
+      heading of the page it names.
 
   docs_check.py coverage
       Every event, action and email message of the code, and every error
@@ -528,8 +532,8 @@ def server_env(items, path):
     return env
 
 
-def run_page(path, base, mail_dir, verbose):
-    """Runs every example of a page in order; returns how many ran."""
+def run_page(path, base, mail_dir, verbose, stats):
+    """Runs every example of a page in order; counts them in stats["ok"]."""
     items = parse_markdown(path)
     variables = {"BASE": base}
     pending = None  # the ```sh block waiting for its ```http answer
@@ -551,6 +555,7 @@ def run_page(path, base, mail_dir, verbose):
                     actual = run_curl(pending.text, variables, cwd, f"{path}:{pending.line}")
                     body = check_response(expected, actual, f"{path}:{pending.line}")
                     count += 1
+                    stats["ok"] = count
                     if verbose:
                         first = pending.text.strip().split("\n")[0].rstrip(" \\")
                         print(f"    ok {actual[0]}  {first}", flush=True)
@@ -633,6 +638,7 @@ def cmd_http(args):
         name = os.path.splitext(os.path.basename(page))[0]
         started = time.time()
         server = None
+        stats = {"ok": 0}
         try:
             items = parse_markdown(page)
             if args.server:
@@ -644,12 +650,13 @@ def cmd_http(args):
             else:
                 base = args.base.rstrip("/")
             print(f"== {page} ({base})", flush=True)
-            count = run_page(page, base, mail_dir, args.verbose)
+            count = run_page(page, base, mail_dir, args.verbose, stats)
             total += count
             print(f"ok   {page}: {count} examples in {time.time() - started:.1f} s", flush=True)
         except CheckError as err:
             failures.append(page)
-            print(f"FAIL {page}\n{err}", flush=True)
+            total += stats["ok"]
+            print(f"FAIL {page} (after {stats['ok']} passing examples)\n{err}", flush=True)
             if server is not None:
                 print(f"  server log ({server.log_path}), last lines:\n{server.log_tail()}", flush=True)
         finally:
@@ -796,6 +803,45 @@ def cmd_snippets(args):
     return 0
 
 
+def slug(heading):
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[`*_]", lambda m: "_" if m.group(0) == "_" else "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors_of(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    text = re.sub(r"(?ms)^(`{3,}|~{3,}).*?^\1\s*$", "", text)  # not inside code blocks
+    return {slug(m.group(1)) for m in re.finditer(r"(?m)^#{1,6}\s+(.+?)\s*#*\s*$", text)}
+
+
+def cmd_links(args):
+    """Every relative link of the guide points at a file that exists, and
+    every #anchor at a heading of that file."""
+    root = os.path.abspath(args.root)
+    failures, count = 0, 0
+    for page in args.files:
+        with open(page, encoding="utf-8") as f:
+            text = f.read()
+        text = re.sub(r"(?ms)^(`{3,}|~{3,}).*?^\1\s*$", "", text)
+        for m in re.finditer(r"\]\(([^)\s]+)\)", text):
+            target = m.group(1)
+            if re.match(r"^[a-z]+:", target):
+                continue  # http:, https:, mailto:
+            path_part, _, frag = target.partition("#")
+            path = os.path.normpath(os.path.join(os.path.dirname(page), path_part)) if path_part else page
+            count += 1
+            if not os.path.exists(path) or not os.path.abspath(path).startswith(root):
+                print(f"FAIL {page}: link to {target}: {path} does not exist")
+                failures += 1
+            elif frag and (os.path.isdir(path) or not path.endswith(".md") or frag not in anchors_of(path)):
+                print(f"FAIL {page}: link to {target}: no heading `#{frag}` in {path}")
+                failures += 1
+    print(f"links: {count - failures} of {count} relative links resolve")
+    return 1 if failures else 0
+
+
 COVERAGE = [
     # (what, source files (globs), regex with one group, the page that must name each)
     ("event", ["src/hooks/mod.rs"], r'Event::\w+ \{ \.\. \} => "(\w+)"', "docs/integrators/hooks.md"),
@@ -860,6 +906,9 @@ def main():
     e = sub.add_parser("excerpts", help="check ```rust,ignore excerpts against their files")
     e.add_argument("--root", default=".")
     e.add_argument("files", nargs="+")
+    l = sub.add_parser("links", help="check the guide's relative links and anchors")
+    l.add_argument("--root", default=".")
+    l.add_argument("files", nargs="+")
     c = sub.add_parser("coverage", help="check every event, action, message and error code is documented")
     c.add_argument("--root", default=".")
     s = sub.add_parser("snippets", help="write ```rust blocks as examples of a scratch crate")
@@ -874,6 +923,8 @@ def main():
             return cmd_excerpts(args)
         if args.command == "coverage":
             return cmd_coverage(args)
+        if args.command == "links":
+            return cmd_links(args)
         return cmd_snippets(args)
     except CheckError as err:
         print(f"FAIL {err}")
