@@ -4,11 +4,12 @@
 # tests, and builds every example and bench.
 #
 # Installs and starts, from PyPI, SecantusDB (a MongoDB wire-compatible
-# server) and aiosmtpd (an SMTP server that keeps what it receives, for the
-# SmtpSender test) by itself, and stops both at the end.
+# server), aiosmtpd (an SMTP server that keeps what it receives, for the
+# SmtpSender test) and oidc-provider-mock (a real OpenID provider, for the
+# OAuth tests) by itself, and stops them all at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-trap 'scripts/smtp.sh stop || true; scripts/secantus.sh stop || true' EXIT
+trap 'scripts/oidc.sh stop || true; scripts/smtp.sh stop || true; scripts/secantus.sh stop || true' EXIT
 PORTCULLIS_TEST_MONGODB_URI=$(scripts/secantus.sh start)
 export PORTCULLIS_TEST_MONGODB_URI
 PORTCULLIS_TEST_SECANTUSD=$(scripts/secantus.sh bin)
@@ -23,8 +24,18 @@ if [ -z "${PORTCULLIS_TEST_SMTP_URL:-}" ] || [ -z "${PORTCULLIS_TEST_SMTP_DIR:-}
   echo "scripts/smtp.sh start printed no SMTP URL or mail directory: $SMTP_ENV" >&2
   exit 1
 fi
+OIDC_ENV=$(scripts/oidc.sh start)
+while IFS='=' read -r key value; do
+  case $key in
+    PORTCULLIS_TEST_OIDC_ISSUER) export "$key=$value" ;;
+  esac
+done <<<"$OIDC_ENV"
+if [ -z "${PORTCULLIS_TEST_OIDC_ISSUER:-}" ]; then
+  echo "scripts/oidc.sh start printed no issuer: $OIDC_ENV" >&2
+  exit 1
+fi
 echo "== tests (HTTP tests on MemoryStore), MongoDB at $PORTCULLIS_TEST_MONGODB_URI," \
-  "SMTP at $PORTCULLIS_TEST_SMTP_URL"
+  "SMTP at $PORTCULLIS_TEST_SMTP_URL, OpenID provider at $PORTCULLIS_TEST_OIDC_ISSUER"
 cargo test --workspace --all-features --locked "$@"
 echo "== HTTP tests on MongoStore"
-PORTCULLIS_TEST_STORE=mongo cargo test --all-features --locked --test api "$@"
+PORTCULLIS_TEST_STORE=mongo cargo test --all-features --locked --test api --test oauth "$@"
