@@ -249,3 +249,42 @@ async fn providers_from_the_environment_discover_the_issuer() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.to_string().contains("\"oauth\""), "{body}");
 }
+
+#[tokio::test]
+async fn the_spec_documents_both_routes_and_their_errors() {
+    let app = app().await;
+    let oauth = portcullis_oauth::OAuthApi::new(&app.manager, vec![acme()]).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(&portcullis::api::spec_json(&app.manager, oauth)).unwrap();
+    let paths = &spec["paths"];
+    let statuses = |path: &str| -> Vec<String> {
+        let operation = &paths[path]["get"];
+        assert!(operation.is_object(), "{path} is not in the spec");
+        assert_eq!(operation["tags"], json!(["Auth"]), "{path}");
+        assert_eq!(operation["parameters"][0]["name"], "provider", "{path}");
+        let mut codes: Vec<String> = operation["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        codes.sort();
+        codes
+    };
+    assert_eq!(
+        statuses("/auth/oauth/{provider}/authorize"),
+        ["303", "404", "422", "429", "500", "503"]
+    );
+    assert_eq!(
+        statuses("/auth/oauth/{provider}/callback"),
+        ["200", "303", "401", "403", "404", "409", "410", "422", "429", "500", "503"]
+    );
+    assert_eq!(
+        paths["/auth/oauth/{provider}/authorize"]["get"]["operationId"],
+        "oauthAuthorize"
+    );
+    assert_eq!(
+        paths["/auth/oauth/{provider}/callback"]["get"]["operationId"],
+        "oauthCallback"
+    );
+}

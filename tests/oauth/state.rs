@@ -209,3 +209,19 @@ async fn the_iss_parameter_must_be_the_issuer() {
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_callbacks_with_one_state_sign_in_once() {
+    let app = app().await;
+    let (sub, _) = Idp::new().verified_user("Race").await;
+    let mut browser = Browser::new();
+    let authorize = browser.authorize(&app, "acme").await;
+    let callback = Idp::new().approve(&authorize, &sub).await;
+    let (mut a, mut b) = (browser.clone(), browser.clone());
+    let (first, second) = tokio::join!(a.callback(&app, &callback), b.callback(&app, &callback));
+    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 410], "{first:?} {second:?}");
+    let names = app.event_names();
+    assert_eq!(names.iter().filter(|n| **n == "login_succeeded").count(), 1);
+}
