@@ -56,7 +56,8 @@ pub struct TokenRequest {
     pub token: StrictString,
 }
 
-/// Body of `POST /auth/forgot-password`.
+/// Body of `POST /auth/forgot-password` and
+/// `POST /auth/verify-email/resend`.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct ForgotPasswordRequest {
@@ -163,6 +164,44 @@ impl UserResponse {
         UserResponse::Ok(Json(user.into()), "private, no-store".into())
     }
 }
+
+/// Answer of `GET /auth/reset-password`.
+#[derive(Debug, ApiResponse)]
+pub enum ResetPageResponse {
+    /// A minimal page with a new-password form that posts to
+    /// `POST /auth/reset-password`.
+    #[oai(status = 200)]
+    Ok(
+        poem_openapi::payload::Html<String>,
+        /// `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// `no-referrer`: the URL carries the token.
+        #[oai(header = "Referrer-Policy")]
+        String,
+    ),
+}
+
+/// The built-in reset page: the token stays in the URL and is posted with
+/// the new password; nothing is consumed by opening the page.
+const RESET_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Choose a new password</title></head>
+<body style="font-family:sans-serif;max-width:28rem;margin:3rem auto">
+<h1>Choose a new password</h1>
+<form id="f"><label>New password <input id="p" type="password" autocomplete="new-password" minlength="8" required></label>
+<button>Set password</button></form><p id="m" role="status"></p>
+<script>
+document.getElementById("f").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const token = new URLSearchParams(location.search).get("token") || "";
+  const r = await fetch("reset-password", {method: "POST", headers: {"content-type": "application/json"},
+    body: JSON.stringify({token, password: document.getElementById("p").value})});
+  const m = document.getElementById("m");
+  if (r.status === 204) { m.textContent = "Your password is set. Sign in with it now."; document.getElementById("f").hidden = true; }
+  else { const b = await r.json().catch(() => ({})); m.textContent = b.message || "Something went wrong."; }
+});
+</script></body></html>"#;
 
 /// Answer of flows that return nothing.
 #[derive(Debug, ApiResponse)]
@@ -324,6 +363,38 @@ impl AccountApi {
         ))
     }
 
+    /// Re-send the verification email, signed out
+    ///
+    /// For users who cannot sign in yet (verification required) and lost
+    /// the link. Always the same 202 answer; only an active, unverified
+    /// account gets a new link (the previous one stops working).
+    #[oai(
+        path = "/auth/verify-email/resend",
+        method = "post",
+        operation_id = "resendVerifyEmail"
+    )]
+    async fn resend_verify_email(
+        &self,
+        req: &Request,
+        body: Json<ForgotPasswordRequest>,
+    ) -> Result<AcceptedResponse, ApiErrors<{ BODY | UNAVAILABLE | TOO_MANY }>> {
+        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
+        let address = body.0.email.trim().to_lowercase();
+        rate_limit(
+            &self.manager,
+            req,
+            RateRule::EmailPerAddress,
+            Some(&address),
+        )
+        .await?;
+        self.manager
+            .resend_email_verification(&body.0.email)
+            .await?;
+        Ok(AcceptedResponse::new(
+            "if an unverified account exists for this email, a new link is on its way",
+        ))
+    }
+
     /// Verify an email address (link)
     ///
     /// The target of the emailed link. Marks the email verified; the token
@@ -393,6 +464,30 @@ impl AccountApi {
         Ok(AcceptedResponse::new(
             "if an account exists for this email, a reset link is on its way",
         ))
+    }
+
+    /// Reset page (link target)
+    ///
+    /// Where the emailed reset link points when no front-end page is
+    /// configured (`email.reset_password_url`): a minimal form that posts
+    /// the token from the URL with the new password. Opening it consumes
+    /// nothing.
+    #[oai(
+        path = "/auth/reset-password",
+        method = "get",
+        operation_id = "resetPasswordPage"
+    )]
+    async fn reset_page(
+        &self,
+        /// The token from the emailed link (read by the page's script).
+        #[oai(name = "token")]
+        _token: Query<Option<String>>,
+    ) -> ResetPageResponse {
+        ResetPageResponse::Ok(
+            poem_openapi::payload::Html(RESET_PAGE.to_owned()),
+            "no-store".into(),
+            "no-referrer".into(),
+        )
     }
 
     /// Reset the password

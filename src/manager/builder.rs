@@ -114,6 +114,7 @@ impl AuthManagerBuilder {
             .frontend_url
             .iter()
             .chain(&config.redirects.allowed)
+            .chain(&config.email.reset_password_url)
         {
             validate_origin_url(url, "redirects")?;
         }

@@ -31,6 +31,34 @@ impl AuthManager {
         self.send_verification(user).await
     }
 
+    /// Mails a new verification link to the user with `email`, without a
+    /// session: the way out for a user who lost the first link while
+    /// `require_verified_email` refuses their sign-in. Known, unknown,
+    /// verified and inactive addresses get the same answer; only an
+    /// active, unverified user gets a mail (sent in the background).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] (422) for a malformed email,
+    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
+    pub async fn resend_email_verification(&self, email: &str) -> Result<()> {
+        let normalized = normalize_email(email)?;
+        self.require_email()?;
+        let Some(user) = self.inner.store.find_user_by_email(&normalized).await? else {
+            return Ok(());
+        };
+        if user.email_verified || !user.is_active {
+            return Ok(());
+        }
+        let this = self.clone();
+        self.in_background(async move {
+            if let Err(err) = this.send_verification(&user).await {
+                tracing::error!(error = %err, user = %user.id, "verification mail failed");
+            }
+        });
+        Ok(())
+    }
+
     /// Issues and mails a verification link.
     pub(crate) async fn send_verification(&self, user: &User) -> Result<()> {
         let ttl = self.inner.config.email.verify_email_ttl_secs;

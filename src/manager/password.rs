@@ -62,7 +62,13 @@ impl AuthManager {
             &user.email,
             user.name.as_deref(),
             Message::ResetPassword {
-                link: self.link("/auth/reset-password", &token),
+                link: match &self.inner.config.email.reset_password_url {
+                    Some(page) => {
+                        let sep = if page.contains('?') { '&' } else { '?' };
+                        format!("{page}{sep}token={}", token.expose())
+                    }
+                    None => self.link("/auth/reset-password", &token),
+                },
                 expires_in_secs: ttl,
             },
         );

@@ -126,6 +126,40 @@ async fn reset_sets_the_password_and_ends_every_session() {
 }
 
 #[tokio::test]
+async fn the_reset_link_opens_a_page_or_the_configured_front_end() {
+    let app = app().await;
+    app.register("page@example.com").await;
+    forgot(&app, "page@example.com").await;
+    let mail = app.mail("page@example.com", "Reset").await;
+    let url = link(&mail, "https://api.example.com/auth/reset-password?token=");
+    let path = url.trim_start_matches("https://api.example.com");
+    let resp = app.client.get(path).send().await;
+    resp.assert_status_is_ok();
+    resp.assert_header("referrer-policy", "no-referrer");
+    resp.assert_header("cache-control", "no-store");
+    let html = resp.0.into_body().into_string().await.unwrap();
+    assert!(html.contains("<form") && html.contains("reset-password"));
+    // Opening the page consumed nothing.
+    let (status, _) = app
+        .post(
+            "/auth/reset-password",
+            json!({ "token": link_token(&mail), "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let mut config = test_config();
+    config.email.reset_password_url = Some("https://app.example.com/reset?from=mail".into());
+    let app = app_with_config(config).await;
+    app.register("spa@example.com").await;
+    forgot(&app, "spa@example.com").await;
+    let mail = app.mail("spa@example.com", "Reset").await;
+    assert!(mail
+        .text
+        .contains("https://app.example.com/reset?from=mail&token="));
+}
+
+#[tokio::test]
 async fn reset_links_expire_and_a_new_one_replaces_the_old() {
     let app = app().await;
     app.register("eve@example.com").await;

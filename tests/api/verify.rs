@@ -144,3 +144,37 @@ async fn no_mail_without_a_public_url_and_sender() {
         .await;
     assert_error(status, &body, 503, "EMAIL_NOT_CONFIGURED");
 }
+
+#[tokio::test]
+async fn a_signed_out_user_can_get_a_new_link_with_the_same_answer_for_all() {
+    let mut config = test_config();
+    config.accounts.require_verified_email = true;
+    let app = app_with_config(config).await;
+    app.register("lost@example.com").await;
+    let first = link_token(&app.mail("lost@example.com", "Confirm your email").await);
+
+    let resend =
+        |email: &'static str| app.post("/auth/verify-email/resend", json!({ "email": email }));
+    let (status, known) = resend("Lost@example.com").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, unknown) = resend("nobody@example.com").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(known, unknown);
+    let mails = app.mails_to("lost@example.com").await;
+    assert_eq!(mails.len(), 2);
+    let second = link_token(&mails[1]);
+    let (status, body) = app
+        .post("/auth/verify-email", json!({ "token": first }))
+        .await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    let (status, _) = app
+        .post("/auth/verify-email", json!({ "token": second }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.login("lost@example.com").await;
+    // Verified: no more mail, same answer.
+    let (status, again) = resend("lost@example.com").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(again, known);
+    assert_eq!(app.mails_to("lost@example.com").await.len(), 2);
+}
