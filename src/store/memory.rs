@@ -38,10 +38,18 @@ struct State {
     /// Token hashes of each session, oldest first, at most
     /// [`TOKENS_PER_SESSION`].
     families: HashMap<SessionId, VecDeque<TokenHash>>,
-    /// Rate-limit windows: (key, window start) → (count, last hit, expiry).
-    counters: HashMap<(String, i64), (u32, DateTime<Utc>, DateTime<Utc>)>,
+    /// Rate-limit windows by (key, window start in ms).
+    counters: HashMap<(String, i64), Counter>,
     /// Entry count at which the next sweep runs.
     sweep_at: usize,
+}
+
+/// One rate-limit window: hits, last hit, when it may be dropped.
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    count: u32,
+    last_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
 }
 
 const MIN_SWEEP: usize = 1024;
@@ -92,7 +100,7 @@ impl State {
             .retain(|_, t| sessions.contains_key(&t.session_id));
         self.families.retain(|id, _| sessions.contains_key(id));
         self.one_time.retain(|_, t| t.expires_at > now);
-        self.counters.retain(|_, (_, _, expires)| *expires > now);
+        self.counters.retain(|_, c| c.expires_at > now);
         self.sweep_at = 2
             * (self.sessions.len()
                 + self.refresh.len()
@@ -498,12 +506,16 @@ impl RateLimitStore for MemoryStore {
         let entry = state
             .counters
             .entry((key.to_owned(), window_start.timestamp_millis()))
-            .or_insert((0, now, expires_at));
-        let previous_at = (entry.0 > 0).then_some(entry.1);
-        entry.0 = entry.0.saturating_add(1);
-        entry.1 = now;
+            .or_insert(Counter {
+                count: 0,
+                last_at: now,
+                expires_at,
+            });
+        let previous_at = (entry.count > 0).then_some(entry.last_at);
+        entry.count = entry.count.saturating_add(1);
+        entry.last_at = now;
         Ok(CounterHit {
-            count: entry.0,
+            count: entry.count,
             previous_at,
         })
     }
@@ -518,7 +530,7 @@ impl RateLimitStore for MemoryStore {
             .read()
             .counters
             .get(&(key.to_owned(), window_start.timestamp_millis()))
-            .map(|(count, last, _)| (*count, *last)))
+            .map(|c| (c.count, c.last_at)))
     }
 
     async fn reset_counter(&self, key: &str) -> StoreResult<()> {
