@@ -39,3 +39,7 @@ echo "== tests (HTTP tests on MemoryStore), MongoDB at $PORTCULLIS_TEST_MONGODB_
 cargo test --workspace --all-features --locked "$@"
 echo "== HTTP tests on MongoStore"
 PORTCULLIS_TEST_STORE=mongo cargo test --all-features --locked --test api --test oauth "$@"
+echo "== the guide: excerpts, links, coverage, snippets, and every curl example against the demo server"
+if [ "$#" -eq 0 ]; then
+  scripts/docs.sh
+fi
