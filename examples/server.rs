@@ -25,6 +25,7 @@
 //! | `PORTCULLIS_TRUSTED_PROXIES` | comma-separated proxy IPs whose `X-Forwarded-For` gives the client IP |
 //! | `PORTCULLIS_FRONTEND_URL` | where the browser lands after a magic link or OAuth sign-in |
 //! | `PORTCULLIS_ALLOWED_REDIRECTS` | comma-separated other allowed `redirect_to` targets (exact match) |
+//! | `PORTCULLIS_OAUTH_PROVIDERS` | e.g. `github,google,acme`: OAuth providers to enable; each reads `PORTCULLIS_OAUTH_<ID>_CLIENT_ID` and `_CLIENT_SECRET`, and an id other than `github`/`google` is an OIDC issuer found from `PORTCULLIS_OAUTH_<ID>_ISSUER` by discovery; callbacks are `PUBLIC_URL/auth/oauth/<id>/callback` |
 //!
 //! On Ctrl-C the server stops taking requests, finishes those in flight,
 //! then waits (up to 30 s) for queued mail to be delivered.
@@ -152,9 +153,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             Arc::new(MemoryStore::new())
         }
     };
-    let builder = AuthManager::builder(config(&addr))
+    // OAuth providers from PORTCULLIS_OAUTH_*; OIDC issuers are discovered
+    // now, so a wrong issuer fails the start, not the first sign-in.
+    let oauth = portcullis_oauth::providers_from_env()
+        .await
+        .map_err(|err| format!("OAuth configuration: {err}"))?;
+    let mut builder = AuthManager::builder(config(&addr))
         .store_arc(store)
         .provider(CredentialsProvider::new());
+    for provider in &oauth {
+        tracing::info!(id = provider.id(), "OAuth provider enabled");
+        builder = builder.provider(provider.clone());
+    }
     let builder = match env::var("PORTCULLIS_SMTP_URL") {
         #[cfg(feature = "smtp")]
         Ok(url) => {
@@ -185,7 +195,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
-    let app = api::routes(&manager, CredentialsApi::new(&manager));
+    let app = api::routes(
+        &manager,
+        (
+            CredentialsApi::new(&manager),
+            portcullis_oauth::OAuthApi::new(&manager, oauth)?,
+        ),
+    );
     tracing::info!("Portcullis demo server on http://{addr} (Swagger UI at /docs)");
     let served = Server::new(TcpListener::bind(addr))
         .run_with_graceful_shutdown(
