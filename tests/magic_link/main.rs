@@ -1,2 +1,248 @@
-//! Magic link and email code sign-in over HTTP.
-#![allow(unreachable_pub, missing_docs, missing_debug_implementations, clippy::unwrap_used, clippy::expect_used)]
+//! Magic link and email code sign-in over HTTP, end to end through the
+//! outbox, on the store `PORTCULLIS_TEST_STORE` names (memory by default).
+#![allow(
+    unreachable_pub,
+    missing_docs,
+    missing_debug_implementations,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
+#[path = "../api/common.rs"]
+mod common;
+
+mod concurrency;
+mod email_code;
+mod magic_link;
+mod routes;
+
+use poem::{http::StatusCode, test::TestClient, EndpointExt};
+use portcullis::{api, AuthConfig, AuthManagerBuilder, Event};
+use portcullis_credentials::CredentialsApi;
+use portcullis_magic_link::{EmailCodeProvider, MagicLinkApi, MagicLinkProvider};
+use serde_json::{json, Value};
+
+use common::*;
+
+/// An app with credentials, the magic link and the email code, all
+/// mounted, with default provider settings.
+pub async fn ml_app(config: AuthConfig) -> TestApp {
+    ml_app_with(
+        config,
+        MagicLinkProvider::new(),
+        EmailCodeProvider::new(),
+        |b| b,
+    )
+    .await
+}
+
+/// An app with these (customised) providers registered and handed to the
+/// API, plus whatever `extra` adds to the builder.
+pub async fn ml_app_with(
+    config: AuthConfig,
+    magic_link: MagicLinkProvider,
+    email_code: EmailCodeProvider,
+    extra: impl FnOnce(AuthManagerBuilder) -> AuthManagerBuilder,
+) -> TestApp {
+    let (ml, ec) = (magic_link.clone(), email_code.clone());
+    let mut app = app_with(config, move |b| extra(b.provider(ml).provider(ec))).await;
+    let passwordless = MagicLinkApi::new(&app.manager)
+        .with_magic_link(magic_link)
+        .with_email_code(email_code);
+    app.client = TestClient::new(
+        api::routes(
+            &app.manager,
+            (CredentialsApi::new(&app.manager), passwordless),
+        )
+        .boxed(),
+    );
+    app
+}
+
+/// A config with cookie transport on, the front-end at [`APP_ORIGIN`].
+pub fn cookie_config() -> AuthConfig {
+    let mut config = test_config();
+    config.transport.cookies = true;
+    config.public_url = Some(APP_ORIGIN.into());
+    config
+}
+
+/// Every `Set-Cookie` of a response.
+pub fn cookies_of(resp: &poem::test::TestResponse) -> Vec<String> {
+    resp.0
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The value of cookie `name` among `cookies`.
+pub fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
+    cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c[name.len() + 1..].split(';').next().unwrap().to_owned())
+}
+
+impl TestApp {
+    /// `POST /auth/magic-link`; asserts the 202 and returns its body.
+    pub async fn request_link(&self, email: &str) -> Value {
+        let (status, body) = self
+            .post("/auth/magic-link", json!({ "email": email }))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body
+    }
+
+    /// Requests a link and returns the token of the mail it sent.
+    pub async fn link_for(&self, email: &str) -> String {
+        self.request_link(email).await;
+        self.link_token_for(email).await
+    }
+
+    /// The token of the newest sign-in link mailed to `email`, checking
+    /// that the link points at this API's verify endpoint.
+    pub async fn link_token_for(&self, email: &str) -> String {
+        let mail = self.mail(email, "sign-in link").await;
+        let base = self.manager.config().public_url.clone().unwrap();
+        let prefix = format!(
+            "{}/auth/magic-link/verify?token=",
+            base.trim_end_matches('/')
+        );
+        let token = link(&mail, &prefix)[prefix.len()..].to_owned();
+        assert_eq!(token, link_token(&mail));
+        assert_eq!(token.len(), 43, "256 bits, base64url: {token}");
+        assert!(mail.html.as_deref().unwrap_or_default().contains(&token));
+        token
+    }
+
+    /// `GET /auth/magic-link/verify?token=`.
+    pub async fn open_link(&self, token: &str) -> poem::test::TestResponse {
+        self.client
+            .get("/auth/magic-link/verify")
+            .query("token", &token)
+            .send()
+            .await
+    }
+
+    /// `POST /auth/magic-link/verify`.
+    pub async fn post_link(&self, token: &str) -> (StatusCode, Value) {
+        self.post("/auth/magic-link/verify", json!({ "token": token }))
+            .await
+    }
+
+    /// `POST /auth/email-code`; asserts the 202 and returns its body.
+    pub async fn request_code(&self, email: &str) -> Value {
+        let (status, body) = self
+            .post("/auth/email-code", json!({ "email": email }))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body
+    }
+
+    /// Requests a code and returns the code of the mail it sent.
+    pub async fn code_for(&self, email: &str) -> String {
+        self.request_code(email).await;
+        self.code_mailed_to(email).await
+    }
+
+    /// The code of the newest sign-in code mail to `email`.
+    pub async fn code_mailed_to(&self, email: &str) -> String {
+        let mail = self.mail(email, "sign-in code").await;
+        let code = mail.subject.rsplit(' ').next().unwrap().to_owned();
+        assert!(
+            code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+            "{}",
+            mail.subject
+        );
+        assert!(mail.text.contains(&code), "{}", mail.text);
+        code
+    }
+
+    /// `POST /auth/email-code/verify`.
+    pub async fn post_code(&self, email: &str, code: &str) -> (StatusCode, Value) {
+        self.post(
+            "/auth/email-code/verify",
+            json!({ "email": email, "code": code }),
+        )
+        .await
+    }
+
+    /// How many mails went to `to` so far.
+    pub async fn mail_count(&self, to: &str) -> usize {
+        self.mails_to(to).await.len()
+    }
+
+    /// Providers of the `user_registered` events so far.
+    pub fn registered_by(&self) -> Vec<(String, String)> {
+        self.events
+            .lock()
+            .iter()
+            .filter_map(|e| match e {
+                Event::UserRegistered { user, provider } => {
+                    Some((user.email.clone(), provider.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// (email, provider) of the `login_succeeded` events so far.
+    pub fn logins(&self) -> Vec<(String, String)> {
+        self.events
+            .lock()
+            .iter()
+            .filter_map(|e| match e {
+                Event::LoginSucceeded { user, provider, .. } => {
+                    Some((user.email.clone(), provider.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// (provider, code) of the `login_failed` events so far.
+    pub fn failures(&self) -> Vec<(String, &'static str)> {
+        self.events
+            .lock()
+            .iter()
+            .filter_map(|e| match e {
+                Event::LoginFailed { provider, code, .. } => Some((provider.clone(), *code)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Marks the stored user `email` verified or not, active or not.
+    pub async fn patch(&self, email: &str, patch: portcullis::UserPatch) {
+        let user = self.stored(email).await.expect("user");
+        self.manager
+            .store()
+            .patch_user(&user.id, &patch, self.manager.now())
+            .await
+            .unwrap()
+            .expect("patched");
+    }
+
+    /// Waits out the progressive delay the manager puts on sign-ins for an
+    /// address after 5 failures (at most 60 s by default).
+    pub fn pass_sign_in_delay(&self) {
+        self.clock.advance(chrono::Duration::seconds(61));
+    }
+
+    /// The email of the user an access token belongs to.
+    pub async fn whoami(&self, access: &str) -> Value {
+        let (status, me) = self.me(access).await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        me
+    }
+}
+
+/// The access token of a token-pair body.
+pub fn access_of(body: &Value) -> String {
+    body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token pair: {body}"))
+        .to_owned()
+}

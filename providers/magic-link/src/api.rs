@@ -1,0 +1,311 @@
+//! The HTTP routes of both flows.
+
+use poem::{web::cookie::CookieJar, Request};
+use poem_openapi::{param::Query, payload::Json, types::Example, Object, OpenApi};
+use portcullis::{
+    api::{
+        check_csrf, client_info, error_set::*, finish_browser_sign_in, rate_limit,
+        set_token_cookies, AcceptedBody, AcceptedResponse, ApiError, ApiErrors, ApiTags,
+        BrowserSignInResponse, ErrorSet, StrictString, TokenRequest, TokenResponse,
+    },
+    normalize_email, AuthManager, ProviderRequest, RateRule, SignIn,
+};
+use serde_json::json;
+
+use crate::{
+    email_code::{EmailCodeProvider, EMAIL_CODE_ID},
+    magic_link::{landing, MagicLinkProvider, MAGIC_LINK_ID},
+};
+
+/// What a request for a link or code can answer: provider not enabled
+/// (404), body problems (413, 422), too many mails for this client or
+/// address (429), store or email unavailable (503).
+const REQUEST_ERRORS: ErrorSet = NOT_FOUND | BODY | TOO_MANY | UNAVAILABLE;
+
+/// What exchanging a link can answer besides body errors: inactive,
+/// sign-up disabled, vetoed or cross-site (403), provider not enabled
+/// (404), an unverified account holds the address (409), token used,
+/// expired or unknown (410), rate limited (429), store down (503).
+const LINK_ERRORS: ErrorSet = FORBIDDEN | NOT_FOUND | CONFLICT | GONE | TOO_MANY | UNAVAILABLE;
+
+/// Body of `POST /auth/magic-link`.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct MagicLinkRequest {
+    /// The address to mail the link to.
+    pub email: StrictString,
+    /// Where the browser lands when the link is opened: the configured
+    /// front-end URL (the default) or one of the allowed redirects, exactly;
+    /// anything else is 422 `REDIRECT_NOT_ALLOWED`.
+    pub redirect_to: Option<StrictString>,
+}
+
+impl Example for MagicLinkRequest {
+    fn example() -> Self {
+        Self {
+            email: "alice@example.com".into(),
+            redirect_to: None,
+        }
+    }
+}
+
+/// Body of `POST /auth/email-code`.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct EmailCodeRequest {
+    /// The address to mail the code to.
+    pub email: StrictString,
+}
+
+impl Example for EmailCodeRequest {
+    fn example() -> Self {
+        Self {
+            email: "alice@example.com".into(),
+        }
+    }
+}
+
+/// Body of `POST /auth/email-code/verify`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct EmailCodeVerifyRequest {
+    /// The address the code was mailed to.
+    pub email: StrictString,
+    /// The 6 digits from the email.
+    pub code: StrictString,
+}
+
+impl Example for EmailCodeVerifyRequest {
+    fn example() -> Self {
+        Self {
+            email: "alice@example.com".into(),
+            code: "042137".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for EmailCodeVerifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailCodeVerifyRequest")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+fn accepted(message: &str) -> AcceptedResponse {
+    AcceptedResponse::Accepted(Json(AcceptedBody {
+        message: message.to_owned(),
+    }))
+}
+
+/// The routes of the magic link and the email code.
+///
+/// [`MagicLinkApi::new`] uses the providers' defaults; when you register
+/// customised providers with the manager, hand the same values here with
+/// [`with_magic_link`](Self::with_magic_link) and
+/// [`with_email_code`](Self::with_email_code): the lifetimes are set when a
+/// link or code is issued. A flow whose provider is not registered answers
+/// 404.
+#[derive(Debug, Clone)]
+pub struct MagicLinkApi {
+    manager: AuthManager,
+    magic_link: MagicLinkProvider,
+    email_code: EmailCodeProvider,
+}
+
+impl MagicLinkApi {
+    /// The routes over `manager`, issuing links and codes with the default
+    /// lifetimes.
+    pub fn new(manager: &AuthManager) -> Self {
+        Self {
+            manager: manager.clone(),
+            magic_link: MagicLinkProvider::new(),
+            email_code: EmailCodeProvider::new(),
+        }
+    }
+
+    /// Issues links as `provider` (the one registered with the manager).
+    pub fn with_magic_link(mut self, provider: MagicLinkProvider) -> Self {
+        self.magic_link = provider;
+        self
+    }
+
+    /// Issues codes as `provider` (the one registered with the manager).
+    pub fn with_email_code(mut self, provider: EmailCodeProvider) -> Self {
+        self.email_code = provider;
+        self
+    }
+
+    /// Counts a request that mails `email` against the per-client and
+    /// per-address limits (shared with every flow that sends mail).
+    async fn limit_mail(&self, req: &Request, email: &str) -> Result<(), ApiError> {
+        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
+        let address = normalize_email(email)?;
+        rate_limit(
+            &self.manager,
+            req,
+            RateRule::EmailPerAddress,
+            Some(&address),
+        )
+        .await
+    }
+
+    /// Signs in through `provider`; with cookie transport, refuses
+    /// cross-site requests first (login CSRF: a hostile page must not sign
+    /// the browser into the attacker's account).
+    async fn sign_in(
+        &self,
+        req: &Request,
+        provider: &str,
+        body: serde_json::Value,
+    ) -> portcullis::Result<SignIn, portcullis::api::ApiError> {
+        if self.manager.config().transport.cookies {
+            check_csrf(&self.manager, req)?;
+        }
+        let request = ProviderRequest::new(body).with_client(client_info(req));
+        Ok(self.manager.sign_in(provider, request).await?)
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl MagicLinkApi {
+    /// Mail a sign-in link
+    ///
+    /// Always the same 202 answer, whether or not an account exists for the
+    /// address. The link (`/auth/magic-link/verify?token=…`) works once and
+    /// expires after 15 minutes by default; a new request replaces earlier
+    /// links. An unknown address is signed up on first use, unless provider
+    /// sign-up is disabled (then it gets no mail).
+    #[oai(
+        path = "/auth/magic-link",
+        method = "post",
+        operation_id = "requestMagicLink"
+    )]
+    async fn request_magic_link(
+        &self,
+        req: &Request,
+        body: Json<MagicLinkRequest>,
+    ) -> Result<AcceptedResponse, ApiErrors<REQUEST_ERRORS>> {
+        let Json(body) = body;
+        self.limit_mail(req, &body.email).await?;
+        self.magic_link
+            .request_link(&self.manager, &body.email, body.redirect_to.as_deref())?;
+        Ok(accepted(
+            "if this address can sign in, a sign-in link is on its way",
+        ))
+    }
+
+    /// Sign in with a magic link (link)
+    ///
+    /// The target of the mailed link. Exchanges the token (once) for a token
+    /// pair. When the link was requested with a `redirect_to`, or a
+    /// front-end URL is configured, answers 303 to it (tokens in HttpOnly
+    /// cookies with cookie transport, else in the URL fragment); otherwise
+    /// the JSON pair. 409 `ACCOUNT_EXISTS` when an account with an
+    /// unverified email holds the address (its owner resets the password
+    /// instead).
+    #[oai(
+        path = "/auth/magic-link/verify",
+        method = "get",
+        operation_id = "verifyMagicLinkLink"
+    )]
+    async fn verify_magic_link_link(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        /// The token from the mailed link.
+        token: Query<String>,
+    ) -> Result<BrowserSignInResponse, ApiErrors<{ LINK_ERRORS | UNPROCESSABLE }>> {
+        let Query(token) = token;
+        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
+        let target = landing(&self.manager, &token).await?;
+        let sign_in = self
+            .sign_in(req, MAGIC_LINK_ID, json!({ "token": token }))
+            .await?;
+        Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target))
+    }
+
+    /// Sign in with a magic link
+    ///
+    /// For front-ends that read the token from their own page and post it:
+    /// exchanges it (once) for a token pair (and cookies when cookie
+    /// transport is on).
+    #[oai(
+        path = "/auth/magic-link/verify",
+        method = "post",
+        operation_id = "verifyMagicLink"
+    )]
+    async fn verify_magic_link(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        body: Json<TokenRequest>,
+    ) -> Result<TokenResponse, ApiErrors<{ LINK_ERRORS | BODY }>> {
+        let Json(body) = body;
+        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
+        let sign_in = self
+            .sign_in(
+                req,
+                MAGIC_LINK_ID,
+                json!({ "token": body.token.into_inner() }),
+            )
+            .await?;
+        set_token_cookies(&self.manager, jar, &sign_in);
+        Ok(TokenResponse::new(&sign_in.tokens))
+    }
+
+    /// Mail a sign-in code
+    ///
+    /// Always the same 202 answer, whether or not an account exists for the
+    /// address. The 6-digit code expires after 10 minutes by default and
+    /// survives 5 wrong guesses; a new request replaces the previous code.
+    /// An unknown address is signed up on first use, unless provider
+    /// sign-up is disabled (then it gets no mail).
+    #[oai(
+        path = "/auth/email-code",
+        method = "post",
+        operation_id = "requestEmailCode"
+    )]
+    async fn request_email_code(
+        &self,
+        req: &Request,
+        body: Json<EmailCodeRequest>,
+    ) -> Result<AcceptedResponse, ApiErrors<REQUEST_ERRORS>> {
+        self.limit_mail(req, &body.0.email).await?;
+        self.email_code.request_code(&self.manager, &body.0.email)?;
+        Ok(accepted(
+            "if this address can sign in, a sign-in code is on its way",
+        ))
+    }
+
+    /// Sign in with an email code
+    ///
+    /// Exchanges the mailed code for a token pair (and cookies when cookie
+    /// transport is on). A wrong code is 401 `INVALID_CREDENTIALS`; no live
+    /// code (none requested, expired, used, or dead after too many wrong
+    /// guesses) is 410 `TOKEN_GONE`: request a new one. 409
+    /// `ACCOUNT_EXISTS` when an account with an unverified email holds the
+    /// address.
+    #[oai(
+        path = "/auth/email-code/verify",
+        method = "post",
+        operation_id = "verifyEmailCode"
+    )]
+    async fn verify_email_code(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        body: Json<EmailCodeVerifyRequest>,
+    ) -> Result<TokenResponse, ApiErrors<{ UNAUTHORIZED | LINK_ERRORS | BODY }>> {
+        let Json(body) = body;
+        let sign_in = self
+            .sign_in(
+                req,
+                EMAIL_CODE_ID,
+                json!({ "email": body.email.into_inner(), "code": body.code.into_inner() }),
+            )
+            .await?;
+        set_token_cookies(&self.manager, jar, &sign_in);
+        Ok(TokenResponse::new(&sign_in.tokens))
+    }
+}

@@ -1,0 +1,538 @@
+//! The magic link: request, open, single use, expiry, redirects, account
+//! rules.
+
+use chrono::Duration;
+use poem::http::{Method, StatusCode};
+use portcullis::{veto_fn, Action, ProviderRequest, UserPatch, Veto};
+use portcullis_magic_link::{EmailCodeProvider, MagicLinkProvider};
+use serde_json::json;
+
+use crate::common::*;
+use crate::*;
+
+#[tokio::test]
+async fn a_new_address_signs_up_verified_without_password_and_can_set_one() {
+    let app = ml_app(test_config()).await;
+    let body = app.request_link("New.Comer@Example.com").await;
+    assert!(body["message"].is_string(), "{body}");
+    let token = app.link_token_for("new.comer@example.com").await;
+    assert!(
+        app.stored("new.comer@example.com").await.is_none(),
+        "no user before the link is used"
+    );
+
+    let resp = app.open_link(&token).await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    assert_eq!(
+        resp.0.headers().get("cache-control").unwrap(),
+        "no-store",
+        "token answers are not cached"
+    );
+    let (_, pair) = parts(resp).await;
+    let access = access_of(&pair);
+    let me = app.whoami(&access).await;
+    assert_eq!(me["email"], "new.comer@example.com");
+    assert_eq!(me["email_verified"], true);
+    assert_eq!(me["has_password"], false);
+    let user = app.stored("new.comer@example.com").await.unwrap();
+    assert!(user.password_hash.is_none());
+    assert!(user.email_verified);
+
+    assert_eq!(
+        app.registered_by(),
+        [("new.comer@example.com".into(), "magic-link".into())]
+    );
+    assert_eq!(
+        app.logins(),
+        [("new.comer@example.com".into(), "magic-link".into())]
+    );
+    // The proof is the address: no linked account is recorded.
+    assert!(app
+        .manager
+        .store()
+        .list_linked_accounts(&user.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A first password, then the password works too.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/set-password",
+            &access,
+            Some(json!({ "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["has_password"], true);
+    app.login("new.comer@example.com").await;
+}
+
+#[tokio::test]
+async fn a_returning_user_signs_in_to_the_same_account() {
+    let app = ml_app(test_config()).await;
+    let first = app.link_for("back@example.com").await;
+    let (status, pair) = app.post_link(&first).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let id = app.whoami(&access_of(&pair)).await["id"].clone();
+
+    let second = app.link_for("BACK@example.com").await;
+    let (status, pair) = app.post_link(&second).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    assert_eq!(app.whoami(&access_of(&pair)).await["id"], id);
+    assert_eq!(app.registered_by().len(), 1, "created once");
+    assert_eq!(app.logins().len(), 2);
+}
+
+#[tokio::test]
+async fn a_verified_password_user_signs_in_with_a_link() {
+    let app = ml_app(test_config()).await;
+    let registered = app.register("pw@example.com").await;
+    app.patch("pw@example.com", UserPatch::new().email_verified(true))
+        .await;
+    let token = app.link_for("pw@example.com").await;
+    let (status, pair) = app.post_link(&token).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let me = app.whoami(&access_of(&pair)).await;
+    assert_eq!(me["id"], registered["id"]);
+    assert_eq!(me["has_password"], true, "the password stays");
+    assert_eq!(
+        app.logins(),
+        [("pw@example.com".into(), "magic-link".into())]
+    );
+}
+
+#[tokio::test]
+async fn an_unverified_password_account_is_not_taken_over() {
+    let app = ml_app(test_config()).await;
+    app.register("squat@example.com").await;
+    let token = app.link_for("squat@example.com").await;
+    let (status, body) = app.post_link(&token).await;
+    assert_error(status, &body, 409, "ACCOUNT_EXISTS");
+    let user = app.stored("squat@example.com").await.unwrap();
+    assert!(!user.email_verified, "nothing changed");
+    assert!(user.password_hash.is_some());
+    assert!(app.logins().is_empty());
+    assert_eq!(
+        app.failures(),
+        [("magic-link".to_owned(), "ACCOUNT_EXISTS")]
+    );
+    // The link was used up all the same.
+    let (status, body) = app.post_link(&token).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+}
+
+#[tokio::test]
+async fn a_link_works_once() {
+    let app = ml_app(test_config()).await;
+    let token = app.link_for("once@example.com").await;
+    let (status, body) = app.post_link(&token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.post_link(&token).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    let (status, body) = parts(app.open_link(&token).await).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    assert_eq!(
+        app.failures(),
+        [
+            ("magic-link".to_owned(), "TOKEN_GONE"),
+            ("magic-link".to_owned(), "TOKEN_GONE")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_link_expires_after_fifteen_minutes() {
+    let app = ml_app(test_config()).await;
+    let early = app.link_for("early@example.com").await;
+    let late = app.link_for("late@example.com").await;
+    let mail = app.mail("late@example.com", "sign-in link").await;
+    assert!(mail.text.contains("15 minutes"), "{}", mail.text);
+
+    app.clock
+        .advance(Duration::minutes(15) - Duration::seconds(1));
+    let (status, body) = app.post_link(&early).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.clock.advance(Duration::seconds(2));
+    let (status, body) = parts(app.open_link(&late).await).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    assert!(app.stored("late@example.com").await.is_none());
+}
+
+#[tokio::test]
+async fn the_lifetime_is_configurable() {
+    let app = ml_app_with(
+        test_config(),
+        MagicLinkProvider::new().ttl(std::time::Duration::from_secs(120)),
+        EmailCodeProvider::new(),
+        |b| b,
+    )
+    .await;
+    let token = app.link_for("short@example.com").await;
+    let mail = app.mail("short@example.com", "sign-in link").await;
+    assert!(mail.text.contains("2 minutes"), "{}", mail.text);
+    app.clock.advance(Duration::seconds(121));
+    let (status, body) = app.post_link(&token).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_tokens() {
+    let app = ml_app(test_config()).await;
+    let (status, body) = parts(app.open_link("not-a-real-token").await).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    let (status, body) = app.post_link(&"A".repeat(43)).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    let (status, body) = app.post_link("").await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+
+    let (status, body) = parts(app.client.get("/auth/magic-link/verify").send().await).await;
+    assert_error(status, &body, 422, "VALIDATION_ERROR");
+    for bad in [
+        json!({}),
+        json!({ "token": 5 }),
+        json!({ "token": "x", "extra": true }),
+    ] {
+        let (status, body) = app.post("/auth/magic-link/verify", bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_link_replaces_the_previous_one() {
+    let app = ml_app(test_config()).await;
+    let old = app.link_for("twice@example.com").await;
+    let new = app.link_for("twice@example.com").await;
+    assert_ne!(old, new);
+    let (status, body) = app.post_link(&old).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    let (status, body) = app.post_link(&new).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn the_link_lands_on_an_allowed_redirect_with_cookies() {
+    let mut config = cookie_config();
+    config
+        .redirects
+        .allowed
+        .push("https://app.example.com/welcome".into());
+    let app = ml_app(config).await;
+    let (status, body) = app
+        .post(
+            "/auth/magic-link",
+            json!({ "email": "land@example.com", "redirect_to": "https://app.example.com/welcome" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let token = app.link_token_for("land@example.com").await;
+
+    // The browser follows the link from the mail: no Origin header.
+    let resp = app.open_link(&token).await;
+    assert_eq!(resp.0.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        resp.0.headers().get("location").unwrap(),
+        "https://app.example.com/welcome"
+    );
+    assert_eq!(resp.0.headers().get("cache-control").unwrap(), "no-store");
+    let cookies = cookies_of(&resp);
+    let access = cookie_value(&cookies, "portcullis_access").expect("access cookie");
+    assert!(cookie_value(&cookies, "portcullis_refresh").is_some());
+    assert!(
+        cookies.iter().all(|c| c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+
+    let (status, me) = parts(
+        app.client
+            .get("/auth/me")
+            .header("cookie", format!("portcullis_access={access}"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["email"], "land@example.com");
+}
+
+#[tokio::test]
+async fn without_cookies_the_redirect_carries_the_tokens_in_the_fragment() {
+    let mut config = test_config();
+    config
+        .redirects
+        .allowed
+        .push("https://app.example.com/done".into());
+    let app = ml_app(config).await;
+    let (status, _) = app
+        .post(
+            "/auth/magic-link",
+            json!({ "email": "frag@example.com", "redirect_to": "https://app.example.com/done" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let token = app.link_token_for("frag@example.com").await;
+    let resp = app.open_link(&token).await;
+    assert_eq!(resp.0.status(), StatusCode::SEE_OTHER);
+    assert!(cookies_of(&resp).is_empty());
+    let location = resp
+        .0
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let fragment = location
+        .strip_prefix("https://app.example.com/done#access_token=")
+        .unwrap_or_else(|| panic!("{location}"));
+    let access = fragment.split('&').next().unwrap();
+    assert_eq!(app.whoami(access).await["email"], "frag@example.com");
+}
+
+#[tokio::test]
+async fn the_front_end_url_is_the_default_landing() {
+    let mut config = test_config();
+    config.redirects.frontend_url = Some("https://app.example.com/".into());
+    let app = ml_app(config).await;
+    let token = app.link_for("front@example.com").await;
+    let resp = app.open_link(&token).await;
+    assert_eq!(resp.0.status(), StatusCode::SEE_OTHER);
+    let location = resp.0.headers().get("location").unwrap().to_str().unwrap();
+    assert!(
+        location.starts_with("https://app.example.com/#access_token="),
+        "{location}"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_off_the_allow_list_is_refused_at_request() {
+    let mut config = test_config();
+    config.redirects.frontend_url = Some("https://app.example.com/".into());
+    config
+        .redirects
+        .allowed
+        .push("https://app.example.com/welcome".into());
+    let app = ml_app(config).await;
+    for target in [
+        "https://evil.example.net/",
+        "https://app.example.com/welcome.evil.net",
+        "https://app.example.com/welcome/../../x",
+        "//evil.example.net",
+        "",
+    ] {
+        let (status, body) = app
+            .post(
+                "/auth/magic-link",
+                json!({ "email": "open@example.com", "redirect_to": target }),
+            )
+            .await;
+        assert_error(status, &body, 422, "REDIRECT_NOT_ALLOWED");
+        assert_eq!(body["field"], "redirect_to", "{body}");
+    }
+    assert_eq!(app.mail_count("open@example.com").await, 0);
+}
+
+#[tokio::test]
+async fn post_verify_with_cookies_refuses_cross_site_requests() {
+    let app = ml_app(cookie_config()).await;
+    let token = app.link_for("csrf@example.com").await;
+    for origin in [None, Some("https://evil.example.net")] {
+        let mut req = app
+            .client
+            .post("/auth/magic-link/verify")
+            .body_json(&json!({ "token": token }));
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        let (status, body) = parts(req.send().await).await;
+        assert_error(status, &body, 403, "CSRF_REJECTED");
+    }
+    // Refused before the token was touched: from the app it still works.
+    let resp = app
+        .client
+        .post("/auth/magic-link/verify")
+        .header("origin", APP_ORIGIN)
+        .body_json(&json!({ "token": token }))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    let cookies = cookies_of(&resp);
+    assert!(cookie_value(&cookies, "portcullis_access").is_some());
+    let (_, pair) = parts(resp).await;
+    assert!(pair["access_token"].is_string(), "{pair}");
+}
+
+#[tokio::test]
+async fn with_sign_up_disabled_only_existing_users_get_links() {
+    let mut config = test_config();
+    config.accounts.allow_provider_sign_up = false;
+    let app = ml_app(config).await;
+    app.register("member@example.com").await;
+    app.patch("member@example.com", UserPatch::new().email_verified(true))
+        .await;
+
+    let unknown = app.request_link("stranger@example.com").await;
+    let known = app.request_link("member@example.com").await;
+    assert_eq!(unknown, known, "the same answer");
+    assert_eq!(app.mail_count("stranger@example.com").await, 0);
+    let token = app.link_token_for("member@example.com").await;
+    let (status, body) = app.post_link(&token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(app.stored("stranger@example.com").await.is_none());
+}
+
+#[tokio::test]
+async fn sign_up_disabled_after_the_link_was_mailed_is_refused() {
+    // The manager decides at sign-in: a link mailed while sign-up was open
+    // to an address that still has no user cannot create one once it is
+    // closed. Simulated with the Rust API on a manager that refuses.
+    let mut config = test_config();
+    config.accounts.allow_provider_sign_up = false;
+    let app = ml_app(config).await;
+    let token = portcullis::OpaqueToken::generate();
+    let record = portcullis::OneTimeToken::new(
+        token.hash(),
+        "magic_link",
+        app.manager.now(),
+        Duration::minutes(15),
+    )
+    .for_email("late-comer@example.com");
+    assert!(app
+        .manager
+        .provider_cx()
+        .store_token(&record, true)
+        .await
+        .unwrap());
+    let (status, body) = app.post_link(token.expose()).await;
+    assert_error(status, &body, 403, "SIGN_UP_DISABLED");
+    assert!(app.stored("late-comer@example.com").await.is_none());
+}
+
+#[tokio::test]
+async fn an_inactive_user_gets_no_link_and_cannot_use_one() {
+    let app = ml_app(test_config()).await;
+    let token = app.link_for("sleeper@example.com").await;
+    let (status, _) = app.post_link(&token).await;
+    assert_eq!(status, StatusCode::OK);
+    let pending = app.link_for("sleeper@example.com").await;
+    app.patch("sleeper@example.com", UserPatch::new().is_active(false))
+        .await;
+
+    let (status, body) = app.post_link(&pending).await;
+    assert_error(status, &body, 403, "USER_INACTIVE");
+
+    let before = app.mail_count("sleeper@example.com").await;
+    app.request_link("sleeper@example.com").await;
+    assert_eq!(app.mail_count("sleeper@example.com").await, before);
+}
+
+#[tokio::test]
+async fn the_answer_is_the_same_for_every_address() {
+    let app = ml_app(test_config()).await;
+    app.register("known@example.com").await;
+    app.register("gone@example.com").await;
+    app.patch("gone@example.com", UserPatch::new().is_active(false))
+        .await;
+    let known = app
+        .post("/auth/magic-link", json!({ "email": "known@example.com" }))
+        .await;
+    let unknown = app
+        .post("/auth/magic-link", json!({ "email": "nobody@example.com" }))
+        .await;
+    let gone = app
+        .post("/auth/magic-link", json!({ "email": "gone@example.com" }))
+        .await;
+    assert_eq!(known.0, StatusCode::ACCEPTED);
+    assert_eq!(known, unknown);
+    assert_eq!(known, gone);
+    assert_eq!(
+        app.mail_count("known@example.com").await,
+        2,
+        "verify + link"
+    );
+    assert_eq!(app.mail_count("nobody@example.com").await, 1);
+    assert_eq!(app.mail_count("gone@example.com").await, 1, "verify only");
+}
+
+#[tokio::test]
+async fn request_validation() {
+    let app = ml_app(test_config()).await;
+    let (status, body) = app
+        .post("/auth/magic-link", json!({ "email": "not-an-email" }))
+        .await;
+    assert_error(status, &body, 422, "INVALID_EMAIL");
+    assert_eq!(body["field"], "email");
+    for bad in [
+        json!({}),
+        json!({ "email": 5 }),
+        json!({ "email": "a@example.com", "redirect_to": 5 }),
+        json!({ "email": "a@example.com", "password": "x" }),
+    ] {
+        let (status, body) = app.post("/auth/magic-link", bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["code"].is_string(), "{body}");
+    }
+    assert!(app.outbox.sent().is_empty());
+}
+
+#[tokio::test]
+async fn hooks_and_policies_of_the_manager_apply() {
+    let app = ml_app_with(
+        test_config(),
+        MagicLinkProvider::new(),
+        EmailCodeProvider::new(),
+        |b| {
+            b.hook(veto_fn(|action: Action| async move {
+                match action {
+                    Action::Register {
+                        email, provider, ..
+                    } if provider == "magic-link" && email.ends_with("@blocked.test") => {
+                        Err(Veto::new("DOMAIN_BLOCKED", "not this domain"))
+                    }
+                    _ => Ok(()),
+                }
+            }))
+        },
+    )
+    .await;
+    let token = app.link_for("someone@blocked.test").await;
+    let (status, body) = app.post_link(&token).await;
+    assert_error(status, &body, 403, "DOMAIN_BLOCKED");
+    assert!(app.stored("someone@blocked.test").await.is_none());
+}
+
+#[tokio::test]
+async fn without_an_email_sender_requests_are_refused() {
+    let mut config = test_config();
+    config.public_url = None;
+    let app = ml_app(config).await;
+    let (status, body) = app
+        .post("/auth/magic-link", json!({ "email": "x@example.com" }))
+        .await;
+    assert_error(status, &body, 503, "EMAIL_NOT_CONFIGURED");
+}
+
+#[tokio::test]
+async fn the_rust_api_works_without_http() {
+    let app = ml_app(test_config()).await;
+    let provider = MagicLinkProvider::new();
+    provider
+        .request_link(&app.manager, "rust@example.com", None)
+        .unwrap();
+    let token = app.link_token_for("rust@example.com").await;
+    let sign_in = app
+        .manager
+        .sign_in(
+            "magic-link",
+            ProviderRequest::new(json!({ "token": token })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sign_in.user.email, "rust@example.com");
+    assert!(sign_in.user.email_verified);
+    let err = provider
+        .request_link(&app.manager, "rust@example.com", Some("https://x.test/"))
+        .unwrap_err();
+    assert_eq!(err.code(), "REDIRECT_NOT_ALLOWED");
+}
