@@ -38,6 +38,7 @@ use portcullis::{
     api, AuthConfig, AuthManager, LogSender, MemoryStore, MongoConfig, MongoStore, Secret, Store,
 };
 use portcullis_credentials::{CredentialsApi, CredentialsProvider};
+use portcullis_magic_link::{EmailCodeProvider, MagicLinkApi, MagicLinkProvider};
 use rand::RngCore;
 
 fn flag(name: &str) -> Option<bool> {
@@ -160,7 +161,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|err| format!("OAuth configuration: {err}"))?;
     let mut builder = AuthManager::builder(config(&addr))
         .store_arc(store)
-        .provider(CredentialsProvider::new());
+        .provider(CredentialsProvider::new())
+        .provider(MagicLinkProvider::new())
+        .provider(EmailCodeProvider::new());
     for provider in &oauth {
         tracing::info!(id = provider.id(), "OAuth provider enabled");
         builder = builder.provider(provider.clone());
@@ -199,6 +202,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         &manager,
         (
             CredentialsApi::new(&manager),
+            MagicLinkApi::new(&manager),
             portcullis_oauth::OAuthApi::new(&manager, oauth)?,
         ),
     );
