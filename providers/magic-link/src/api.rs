@@ -28,6 +28,11 @@ const REQUEST_ERRORS: ErrorSet = NOT_FOUND | BODY | TOO_MANY | UNAVAILABLE;
 /// expired or unknown (410), rate limited (429), store down (503).
 const LINK_ERRORS: ErrorSet = FORBIDDEN | NOT_FOUND | CONFLICT | GONE | TOO_MANY | UNAVAILABLE;
 
+/// What exchanging a code can answer: any sign-in's errors (a wrong code
+/// is 401) and provider not enabled (404), an unverified account holds the
+/// address (409), no live code (410).
+const CODE_ERRORS: ErrorSet = SIGN_IN | NOT_FOUND | CONFLICT | GONE;
+
 /// Body of `POST /auth/magic-link`.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields, example)]
@@ -158,7 +163,7 @@ impl MagicLinkApi {
         req: &Request,
         provider: &str,
         body: serde_json::Value,
-    ) -> portcullis::Result<SignIn, portcullis::api::ApiError> {
+    ) -> Result<SignIn, ApiError> {
         if self.manager.config().transport.cookies {
             check_csrf(&self.manager, req)?;
         }
@@ -296,7 +301,7 @@ impl MagicLinkApi {
         req: &Request,
         jar: &CookieJar,
         body: Json<EmailCodeVerifyRequest>,
-    ) -> Result<TokenResponse, ApiErrors<{ UNAUTHORIZED | LINK_ERRORS | BODY }>> {
+    ) -> Result<TokenResponse, ApiErrors<CODE_ERRORS>> {
         let Json(body) = body;
         let sign_in = self
             .sign_in(
