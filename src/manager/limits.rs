@@ -97,10 +97,12 @@ impl AuthManager {
     /// Refuses a sign-in for `email` while its progressive delay runs: after
     /// `failed_sign_in_free` failures in the window, the next attempt must
     /// wait 2^(failures − free) seconds (capped) after the last failure.
-    pub(crate) async fn check_sign_in_delay(&self, email: &str) -> Result<()> {
+    /// Returns whether the window holds failures (only then does a success
+    /// need to clear them).
+    pub(crate) async fn check_sign_in_delay(&self, email: &str) -> Result<bool> {
         let config = &self.inner.config.rate_limits;
         if !config.enabled {
-            return Ok(());
+            return Ok(false);
         }
         let now = self.now();
         let start = window_start(now, secs(config.failed_sign_in_window_secs));
@@ -110,10 +112,10 @@ impl AuthManager {
             .read_counter(&failure_key(email), start)
             .await?
         else {
-            return Ok(());
+            return Ok(false);
         };
         if failures < config.failed_sign_in_free {
-            return Ok(());
+            return Ok(true);
         }
         let exponent = (failures - config.failed_sign_in_free).min(20);
         let delay = (1_u64 << exponent).min(config.failed_sign_in_max_delay_secs);
@@ -123,7 +125,7 @@ impl AuthManager {
                 .limited("failed_sign_in", email, seconds_until(now, until))
                 .await);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Records a failed sign-in for `email`.

@@ -32,8 +32,9 @@ impl AuthManager {
         if let Some(ip) = &client.ip {
             self.rate_limit(RateRule::SignInPerIp, ip).await?;
         }
+        let mut had_failures = false;
         if let Some(email) = &email_hint {
-            self.check_sign_in_delay(email).await?;
+            had_failures = self.check_sign_in_delay(email).await?;
         }
         let result = async {
             let identity = provider
@@ -46,8 +47,8 @@ impl AuthManager {
         if let Some(email) = &email_hint {
             match &result {
                 Err(Error::InvalidCredentials) => self.record_sign_in_failure(email).await?,
-                Ok(_) => self.clear_sign_in_failures(email).await?,
-                Err(_) => {}
+                Ok(_) if had_failures => self.clear_sign_in_failures(email).await?,
+                _ => {}
             }
         }
         if let Err(err) = &result {
