@@ -511,13 +511,9 @@ impl RateLimitStore for MemoryStore {
                 last_at: now,
                 expires_at,
             });
-        let previous_at = (entry.count > 0).then_some(entry.last_at);
         entry.count = entry.count.saturating_add(1);
         entry.last_at = now;
-        Ok(CounterHit {
-            count: entry.count,
-            previous_at,
-        })
+        Ok(CounterHit { count: entry.count })
     }
 
     async fn read_counter(

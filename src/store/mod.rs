@@ -643,8 +643,6 @@ pub trait AccountStore: Send + Sync + 'static {
 pub struct CounterHit {
     /// Hits in the window, this one included.
     pub count: u32,
-    /// When the hit before this one happened (`None` for the first).
-    pub previous_at: Option<DateTime<Utc>>,
 }
 
 /// Fixed-window hit counters for rate limits, shared by every app node.

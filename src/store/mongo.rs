@@ -929,40 +929,39 @@ impl RateLimitStore for MongoStore {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<CounterHit> {
-        // One upserting findAndModify; the document before the update gives
-        // the previous hit. Two first hits racing to insert the window: the
-        // loser gets a duplicate key and retries as an update.
-        let mut attempt = 0;
-        let before = loop {
-            let result = self
+        // An atomic increment of an existing window; the first hit inserts
+        // it, and a racing first hit that loses on the unique `_id` goes back
+        // to incrementing.
+        let id = counter_id(key, window_start);
+        for _ in 0..4 {
+            let updated = self
                 .counters
                 .find_one_and_update(
-                    doc! { "_id": counter_id(key, window_start) },
-                    doc! {
-                        "$inc": { "count": 1_i64 },
-                        "$set": { "last_at": date(now) },
-                        "$setOnInsert": { "key": key, "expires_at": date(expires_at) },
-                    },
+                    doc! { "_id": &id },
+                    doc! { "$inc": { "count": 1_i64 }, "$set": { "last_at": date(now) } },
                 )
-                .upsert(true)
-                .return_document(ReturnDocument::Before)
+                .return_document(ReturnDocument::After)
                 .await
-                .map_err(map_err);
-            match result {
-                Err(StoreError::Conflict(_)) if attempt < 3 => attempt += 1,
-                other => break other?,
+                .map_err(map_err)?;
+            if let Some(doc) = updated {
+                return Ok(CounterHit {
+                    count: u32::try_from(doc.count).unwrap_or(u32::MAX),
+                });
             }
-        };
-        Ok(match before {
-            Some(doc) => CounterHit {
-                count: u32::try_from(doc.count.saturating_add(1)).unwrap_or(u32::MAX),
-                previous_at: Some(chrono(doc.last_at)),
-            },
-            None => CounterHit {
+            let fresh = CounterDoc {
+                id: id.clone(),
+                key: key.to_owned(),
                 count: 1,
-                previous_at: None,
-            },
-        })
+                last_at: date(now),
+                expires_at: date(expires_at),
+            };
+            match self.counters.insert_one(fresh).await.map_err(map_err) {
+                Ok(_) => return Ok(CounterHit { count: 1 }),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(StoreError::Backend("rate-limit counter contention".into()))
     }
 
     async fn read_counter(

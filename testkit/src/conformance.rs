@@ -1237,7 +1237,6 @@ pub async fn rate_limit_counters_are_atomic(store: Arc<dyn Store>) {
         (1..=16).collect::<Vec<u32>>(),
         "every hit counted once"
     );
-    assert_eq!(hits.iter().filter(|h| h.previous_at.is_none()).count(), 1);
     assert_eq!(
         store
             .read_counter("login:203.0.113.5", window)
