@@ -130,7 +130,7 @@ impl AuthManager {
     ///
     /// # Errors
     ///
-    /// [`Error::Validation`] `REDIRECT_NOT_ALLOWED` (422) for any other
+    /// [`Error::Validation`](crate::Error::Validation) `REDIRECT_NOT_ALLOWED` (422) for any other
     /// target.
     pub fn redirect_target(&self, requested: Option<&str>) -> Result<Option<String>> {
         let redirects = &self.inner.config.redirects;
