@@ -41,5 +41,5 @@ echo "== HTTP tests on MongoStore"
 PORTCULLIS_TEST_STORE=mongo cargo test --all-features --locked --test api --test oauth "$@"
 echo "== the guide: excerpts, links, coverage, snippets, and every curl example against the demo server"
 if [ "$#" -eq 0 ]; then
-  scripts/docs.sh
+  bash scripts/docs.sh
 fi
