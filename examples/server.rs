@@ -12,7 +12,10 @@
 //! |---|---|
 //! | `PORTCULLIS_ADDR` | listen address (default `127.0.0.1:8000`) |
 //! | `PORTCULLIS_PUBLIC_URL` | public base URL, for links in emails and the CSRF origin (default `http://` + the listen address, `localhost` for a wildcard host) |
-//! | `PORTCULLIS_JWT_SECRET` | HS256 secret, 32+ bytes (random per start when unset) |
+//! | `PORTCULLIS_JWT_SECRET` | HS256 secret, 32+ bytes (random per start when unset); with `PORTCULLIS_JWT_ALGORITHM` it only verifies older HS256 tokens |
+//! | `PORTCULLIS_JWT_ALGORITHM` | `RS256` or `EdDSA`: sign access tokens with an asymmetric key and publish it at `/.well-known/jwks.json` (default `HS256`) |
+//! | `PORTCULLIS_JWT_KEY_FILE` | PEM private key (PKCS#8, or PKCS#1 for RSA) that signs; random per start when unset |
+//! | `PORTCULLIS_JWT_OLD_KEY_FILES` | comma-separated PEM keys (public or private) of the same algorithm that still verify, for a rotation |
 //! | `PORTCULLIS_SMTP_URL` | e.g. `smtp://127.0.0.1:2525`: send real mail |
 //! | `PORTCULLIS_SMTP_FROM` | sender address (default `Portcullis <no-reply@localhost>`) |
 //! | `PORTCULLIS_REQUIRE_VERIFIED_EMAIL` | `1`/`true`: refuse sign-in until verified |
@@ -35,7 +38,8 @@ use std::{env, process::ExitCode, sync::Arc, time::Duration};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use poem::{listener::TcpListener, Server};
 use portcullis::{
-    api, AuthConfig, AuthManager, LogSender, MemoryStore, MongoConfig, MongoStore, Secret, Store,
+    api, AuthConfig, AuthManager, JwtAlgorithm, JwtKeyConfig, LogSender, MemoryStore, MongoConfig,
+    MongoStore, Secret, Store,
 };
 use portcullis_credentials::{CredentialsApi, CredentialsProvider};
 use portcullis_magic_link::{EmailCodeProvider, MagicLinkApi, MagicLinkProvider};
@@ -61,17 +65,26 @@ fn config(addr: &str) -> AuthConfig {
         tracing::info!("PORTCULLIS_PUBLIC_URL is not set: emailed links start with {url}");
         url
     }));
-    config.jwt.secret = Some(match env::var("PORTCULLIS_JWT_SECRET") {
-        Ok(secret) => Secret::new(secret),
+    config.jwt.secret = match env::var("PORTCULLIS_JWT_SECRET") {
+        Ok(secret) => Some(Secret::new(secret)),
+        // Asymmetric keys (see `jwt_keys`) sign: no secret needed.
+        Err(_)
+            if matches!(
+                env::var("PORTCULLIS_JWT_ALGORITHM").as_deref(),
+                Ok("RS256" | "EdDSA")
+            ) =>
+        {
+            None
+        }
         Err(_) => {
             tracing::warn!(
                 "PORTCULLIS_JWT_SECRET is not set: using a random secret; tokens die with this process"
             );
             let mut bytes = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
-            Secret::new(URL_SAFE_NO_PAD.encode(bytes))
+            Some(Secret::new(URL_SAFE_NO_PAD.encode(bytes)))
         }
-    });
+    };
     if let Some(required) = flag("PORTCULLIS_REQUIRE_VERIFIED_EMAIL") {
         config.accounts.require_verified_email = required;
     }
@@ -98,6 +111,44 @@ fn config(addr: &str) -> AuthConfig {
         config.redirects.allowed = list(&allowed);
     }
     config
+}
+
+/// `PORTCULLIS_JWT_ALGORITHM`, `PORTCULLIS_JWT_KEY_FILE` and
+/// `PORTCULLIS_JWT_OLD_KEY_FILES`: asymmetric keys, newest first.
+fn jwt_keys() -> Result<Vec<JwtKeyConfig>, String> {
+    let algorithm = match env::var("PORTCULLIS_JWT_ALGORITHM").ok().as_deref() {
+        None | Some("HS256") => return Ok(Vec::new()),
+        Some("RS256") => JwtAlgorithm::RS256,
+        Some("EdDSA") => JwtAlgorithm::EdDSA,
+        Some(other) => {
+            return Err(format!(
+                "PORTCULLIS_JWT_ALGORITHM={other}: use HS256, RS256 or EdDSA"
+            ))
+        }
+    };
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|err| format!("cannot read the JWT key {path}: {err}"))
+    };
+    let signing = match env::var("PORTCULLIS_JWT_KEY_FILE") {
+        Ok(path) => JwtKeyConfig::private(algorithm, read(&path)?),
+        Err(_) => {
+            tracing::warn!(
+                "PORTCULLIS_JWT_KEY_FILE is not set: using a random {algorithm:?} key; tokens die with this process"
+            );
+            JwtKeyConfig::generate(algorithm).map_err(|err| err.to_string())?
+        }
+    };
+    let mut keys = vec![signing];
+    for path in list(&env::var("PORTCULLIS_JWT_OLD_KEY_FILES").unwrap_or_default()) {
+        let pem = read(&path)?;
+        keys.push(if pem.contains("PRIVATE KEY") {
+            JwtKeyConfig::private(algorithm, pem)
+        } else {
+            JwtKeyConfig::public(algorithm, pem)
+        });
+    }
+    Ok(keys)
 }
 
 /// A comma-separated list, trimmed, without empty items.
@@ -159,7 +210,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let oauth = portcullis_oauth::providers_from_env()
         .await
         .map_err(|err| format!("OAuth configuration: {err}"))?;
-    let mut builder = AuthManager::builder(config(&addr))
+    let mut config = config(&addr);
+    config.jwt.keys = jwt_keys()?;
+    let mut builder = AuthManager::builder(config)
         .store_arc(store)
         .provider(CredentialsProvider::new())
         .provider(MagicLinkProvider::new())

@@ -20,47 +20,12 @@ cd "$(dirname "$0")/.."
 DIR=${OIDC_DIR:-target/oidc}
 case $DIR in /*) ;; *) DIR=$PWD/$DIR ;; esac
 VENV=$DIR/venv
-VERSION=0.3.4
 REQUIREMENTS=$PWD/scripts/oidc/requirements.txt
 SERVE=$PWD/scripts/oidc/serve.py
 
-make_venv() {
-  rm -rf "$VENV"
-  if python3 -m venv "$VENV" >&2; then
-    return 0
-  fi
-  rm -rf "$VENV"
-  # Debian and Ubuntu ship venv's ensurepip in a separate package.
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "python3 -m venv failed: installing python3-venv with apt-get" >&2
-    local sudo=
-    if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y -q python3-venv >&2 ||
-      { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q python3-venv >&2; } || true
-    if python3 -m venv "$VENV" >&2; then
-      return 0
-    fi
-    rm -rf "$VENV"
-  fi
-  echo "cannot create a Python venv in $VENV: install python3-venv and retry" >&2
-  return 1
-}
-
-# Installs the pinned set unless the venv already holds exactly it.
+# The pinned set, in a venv kept between runs (scripts/venv.sh).
 install() {
-  if [ -f "$VENV/requirements.txt" ] && cmp -s "$REQUIREMENTS" "$VENV/requirements.txt" &&
-    "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('oidc-provider-mock') != '$VERSION')" \
-      >/dev/null 2>&1; then
-    return 0
-  fi
-  echo "installing oidc-provider-mock==$VERSION into $VENV" >&2
-  mkdir -p "$DIR"
-  if [ ! -x "$VENV/bin/pip" ]; then
-    make_venv
-  fi
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS" >&2
-  cp "$REQUIREMENTS" "$VENV/requirements.txt"
+  bash scripts/venv.sh "$VENV" -r "$REQUIREMENTS" >/dev/null
 }
 
 # True when $1 is a live process running our server (not a recycled pid).

@@ -13,13 +13,9 @@ DIR=${SECANTUS_DIR:-target/secantus}
 VENV=$DIR/venv
 VERSION='SecantusDB==0.7.0b3'
 
+# The pinned set, in a venv kept between runs (scripts/venv.sh).
 install() {
-  if [ ! -x "$VENV/bin/secantusd-py" ]; then
-    echo "installing $VERSION into $VENV" >&2
-    mkdir -p "$DIR"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$VERSION" >&2
-  fi
+  bash scripts/venv.sh "$VENV" "$VERSION" >/dev/null
 }
 
 free_port() {

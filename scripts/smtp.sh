@@ -22,39 +22,9 @@ MAIL=$DIR/mail
 AIOSMTPD_VERSION=1.4.6
 SINK=$PWD/scripts/smtp_sink.py
 
-make_venv() {
-  rm -rf "$VENV"
-  if python3 -m venv "$VENV" >&2; then
-    return 0
-  fi
-  rm -rf "$VENV"
-  # Debian and Ubuntu ship venv's ensurepip in a separate package.
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "python3 -m venv failed: installing python3-venv with apt-get" >&2
-    local sudo=
-    if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y -q python3-venv >&2 ||
-      { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q python3-venv >&2; } || true
-    if python3 -m venv "$VENV" >&2; then
-      return 0
-    fi
-    rm -rf "$VENV"
-  fi
-  echo "cannot create a Python venv in $VENV: install python3-venv and retry" >&2
-  return 1
-}
-
+# The pinned set, in a venv kept between runs (scripts/venv.sh).
 install() {
-  if ! "$VENV/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" \
-    >/dev/null 2>&1; then
-    echo "installing aiosmtpd==$AIOSMTPD_VERSION into $VENV" >&2
-    mkdir -p "$DIR"
-    if [ ! -x "$VENV/bin/pip" ]; then
-      make_venv
-    fi
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" >&2
-  fi
+  bash scripts/venv.sh "$VENV" "aiosmtpd==$AIOSMTPD_VERSION" >/dev/null
 }
 
 # True when $1 is a live process running our sink (not a recycled pid).

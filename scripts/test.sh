@@ -6,7 +6,8 @@
 # Installs and starts, from PyPI, SecantusDB (a MongoDB wire-compatible
 # server), aiosmtpd (an SMTP server that keeps what it receives, for the
 # SmtpSender test) and oidc-provider-mock (a real OpenID provider, for the
-# OAuth tests) by itself, and stops them all at the end.
+# OAuth tests) by itself, and stops them all at the end; and PyJWT, the
+# independent verifier of our JWKS-published keys.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trap 'scripts/oidc.sh stop || true; scripts/smtp.sh stop || true; scripts/secantus.sh stop || true' EXIT
@@ -24,6 +25,8 @@ if [ -z "${PORTCULLIS_TEST_SMTP_URL:-}" ] || [ -z "${PORTCULLIS_TEST_SMTP_DIR:-}
   echo "scripts/smtp.sh start printed no SMTP URL or mail directory: $SMTP_ENV" >&2
   exit 1
 fi
+PORTCULLIS_TEST_PYJWT=$(bash scripts/pyjwt.sh)
+export PORTCULLIS_TEST_PYJWT
 OIDC_ENV=$(scripts/oidc.sh start)
 while IFS='=' read -r key value; do
   case $key in

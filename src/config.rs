@@ -41,8 +41,19 @@ pub struct AuthConfig {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct JwtConfig {
-    /// HS256 signing secret; at least 32 bytes. Required.
+    /// HS256 signing secret; at least 32 bytes. Required unless
+    /// [`keys`](Self::keys) is set; with `keys` set it only verifies
+    /// (HS256 tokens issued before a switch to asymmetric keys stay valid
+    /// until they expire), and signs nothing.
     pub secret: Option<Secret>,
+    /// Asymmetric signing keys (RS256 or EdDSA), newest first: the first
+    /// signs, every key verifies (tokens carry the key's `kid`), and all of
+    /// them are published at `GET /.well-known/jwks.json` so other services
+    /// verify access tokens without calling this one. Rotate by putting a
+    /// new key first and keeping the old one (its public key is enough)
+    /// until the longest access-token lifetime has passed. Empty (the
+    /// default): HS256 with [`secret`](Self::secret).
+    pub keys: Vec<JwtKeyConfig>,
     /// `iss` claim written and required.
     pub issuer: String,
     /// `aud` claim written and required.
@@ -61,6 +72,7 @@ impl Default for JwtConfig {
     fn default() -> Self {
         Self {
             secret: None,
+            keys: Vec::new(),
             issuer: "portcullis".into(),
             audience: "portcullis".into(),
             access_ttl_secs: 30 * 60,
@@ -68,6 +80,71 @@ impl Default for JwtConfig {
             verified_cache_size: 4096,
         }
     }
+}
+
+/// An asymmetric access-token key: exactly one of a private key (the key
+/// can sign) or a public key (verify only, e.g. a retired key during a
+/// rotation).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JwtKeyConfig {
+    /// Key id, written as the token header's `kid` and published in the
+    /// JWKS. Default: the key's RFC 7638 thumbprint (SHA-256, base64url),
+    /// so every node loading the same key agrees on it.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// The signature algorithm.
+    pub algorithm: JwtAlgorithm,
+    /// PEM private key: PKCS#8 (`BEGIN PRIVATE KEY`) for both algorithms,
+    /// or PKCS#1 (`BEGIN RSA PRIVATE KEY`) for RS256. RSA keys need at
+    /// least 2048 bits.
+    #[serde(default)]
+    pub private_key_pem: Option<Secret>,
+    /// PEM public key: SPKI (`BEGIN PUBLIC KEY`), or PKCS#1
+    /// (`BEGIN RSA PUBLIC KEY`) for RS256.
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+}
+
+impl JwtKeyConfig {
+    /// A signing key from a PEM private key, with the default `kid`.
+    pub fn private(algorithm: JwtAlgorithm, pem: impl Into<String>) -> Self {
+        Self {
+            kid: None,
+            algorithm,
+            private_key_pem: Some(Secret::new(pem)),
+            public_key_pem: None,
+        }
+    }
+
+    /// A verify-only key from a PEM public key, with the default `kid`.
+    pub fn public(algorithm: JwtAlgorithm, pem: impl Into<String>) -> Self {
+        Self {
+            kid: None,
+            algorithm,
+            private_key_pem: None,
+            public_key_pem: Some(pem.into()),
+        }
+    }
+
+    /// The same key with an explicit `kid`.
+    #[must_use]
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+}
+
+/// Asymmetric access-token signature algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub enum JwtAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RSA keys of 2048 bits or more): the
+    /// most widely supported.
+    RS256,
+    /// Ed25519 signatures: small keys and tokens, fast signing.
+    EdDSA,
 }
 
 /// Refresh-token and session settings.

@@ -65,8 +65,9 @@ mod user;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtConfig, Limit,
-    PasswordConfig, RateLimitConfig, RedirectConfig, RefreshConfig, TransportConfig,
+    AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtAlgorithm, JwtConfig,
+    JwtKeyConfig, Limit, PasswordConfig, RateLimitConfig, RedirectConfig, RefreshConfig,
+    TransportConfig,
 };
 #[cfg(feature = "smtp")]
 pub use email::SmtpSender;
@@ -89,7 +90,9 @@ pub use store::{
 };
 #[cfg(feature = "mongodb")]
 pub use store::{MongoConfig, MongoStore};
-pub use token::{AccessClaims, JwtKeys, OpaqueToken, Secret, TokenHash, ACCESS_TOKEN_TYPE};
+pub use token::{
+    AccessClaims, JwtKeys, OpaqueToken, PublicJwk, Secret, TokenHash, ACCESS_TOKEN_TYPE,
+};
 pub use user::{normalize_email, SessionId, User, UserId, MAX_EMAIL_LEN};
 
 /// The README's examples, compiled as doctests.

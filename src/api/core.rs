@@ -9,7 +9,7 @@ use super::{
         AccessToken,
     },
     error_set::*,
-    ApiErrors, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
+    ApiErrors, JwkSet, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
 };
 use crate::{error::Error, manager::AuthManager};
 
@@ -57,6 +57,20 @@ pub enum ProvidersResponse {
     /// The providers users can sign in with, in registration order.
     #[oai(status = 200)]
     Ok(Json<ProviderList>),
+}
+
+/// Answer of `GET /.well-known/jwks.json`.
+#[derive(Debug, ApiResponse)]
+pub enum JwksResponse {
+    /// The public keys that verify access tokens.
+    #[oai(status = 200)]
+    Ok(
+        Json<JwkSet>,
+        /// `public, max-age=300`: verifiers may cache the set for five
+        /// minutes, and fetch it again when a token names an unknown `kid`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
 }
 
 /// The core API, mounted by [`super::routes`].
@@ -146,5 +160,25 @@ impl CoreApi {
         ProvidersResponse::Ok(Json(ProviderList {
             providers: self.manager.providers().iter().map(Into::into).collect(),
         }))
+    }
+
+    /// Access-token verification keys (JWKS)
+    ///
+    /// The public keys that verify this server's access tokens, as a JSON
+    /// Web Key Set, so other services check tokens locally (signature with
+    /// the key named by the token's `kid`, then `iss`, `aud`, `exp` and
+    /// `typ` = `access`) without calling this API. A token passes that
+    /// check until it expires even after its session ends; services that
+    /// must see a logout at once call `GET /auth/me` instead. Empty when
+    /// tokens are signed with an HS256 secret (`jwt.secret`), which is never
+    /// published; configure `jwt.keys` (RS256 or EdDSA) to use this.
+    #[oai(path = "/.well-known/jwks.json", method = "get", operation_id = "jwks")]
+    async fn jwks(&self) -> JwksResponse {
+        JwksResponse::Ok(
+            Json(JwkSet {
+                keys: self.manager.jwt().jwks().iter().map(Into::into).collect(),
+            }),
+            "public, max-age=300".into(),
+        )
     }
 }

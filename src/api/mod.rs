@@ -23,7 +23,9 @@ use poem::{
 };
 use poem_openapi::{OpenApi, OpenApiService};
 
-pub use self::core::{ApiTags, CoreApi, LogoutResponse, MeResponse, ProvidersResponse};
+pub use self::core::{
+    ApiTags, CoreApi, JwksResponse, LogoutResponse, MeResponse, ProvidersResponse,
+};
 pub use account::{
     AcceptedBody, AcceptedResponse, AccountApi, ChangeEmailRequest, ChangePasswordRequest,
     DeleteAccountRequest, ForgotPasswordRequest, LinkedAccountList, LinkedAccountObject,
@@ -39,7 +41,8 @@ pub use browser::{finish_browser_sign_in, BrowserSignInResponse};
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet};
 pub use strict::StrictString;
 pub use types::{
-    ProviderList, ProviderObject, PublicUser, RefreshRequest, TokenBody, TokenResponse,
+    JwkObject, JwkSet, ProviderList, ProviderObject, PublicUser, RefreshRequest, TokenBody,
+    TokenResponse,
 };
 pub use users::{AdminUserUpdate, ProfileUpdateRequest, UserPage, UserPageResponse, UsersApi};
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{payload::Json, types::Example, ApiResponse, Object};
 
 use super::StrictString;
-use crate::{manager::TokenPair, provider::ProviderInfo, user::User};
+use crate::{manager::TokenPair, provider::ProviderInfo, token::PublicJwk, user::User};
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
@@ -176,5 +176,55 @@ impl std::fmt::Debug for RefreshRequest {
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
             )
             .finish()
+    }
+}
+
+/// A JSON Web Key Set (RFC 7517) of the public keys that verify access
+/// tokens.
+#[derive(Debug, Clone, Object)]
+pub struct JwkSet {
+    /// Newest first. Empty when tokens are signed with the HS256 secret,
+    /// which is never published.
+    pub keys: Vec<JwkObject>,
+}
+
+/// A public verification key (RFC 7517 / RFC 8037).
+#[derive(Debug, Clone, Object)]
+pub struct JwkObject {
+    /// Key type: `RSA` (RS256) or `OKP` (EdDSA).
+    pub kty: String,
+    /// Public key use: always `sig`.
+    #[oai(rename = "use")]
+    pub use_: String,
+    /// Algorithm: `RS256` or `EdDSA`.
+    pub alg: String,
+    /// Key id; an access token's header `kid` names the key that signed it.
+    pub kid: String,
+    /// RSA modulus (base64url), for `RSA` keys.
+    #[oai(skip_serializing_if_is_none)]
+    pub n: Option<String>,
+    /// RSA public exponent (base64url), for `RSA` keys.
+    #[oai(skip_serializing_if_is_none)]
+    pub e: Option<String>,
+    /// Curve, `Ed25519`, for `OKP` keys.
+    #[oai(skip_serializing_if_is_none)]
+    pub crv: Option<String>,
+    /// The Ed25519 public key (base64url), for `OKP` keys.
+    #[oai(skip_serializing_if_is_none)]
+    pub x: Option<String>,
+}
+
+impl From<&PublicJwk> for JwkObject {
+    fn from(jwk: &PublicJwk) -> Self {
+        Self {
+            kty: jwk.kty.clone(),
+            use_: jwk.use_.clone(),
+            alg: jwk.alg.clone(),
+            kid: jwk.kid.clone(),
+            n: jwk.n.clone(),
+            e: jwk.e.clone(),
+            crv: jwk.crv.clone(),
+            x: jwk.x.clone(),
+        }
     }
 }

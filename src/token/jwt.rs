@@ -5,7 +5,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::{keys::AsymmetricKey, PublicJwk};
 use crate::{
     config::JwtConfig,
     error::{Error, Result},
@@ -42,17 +42,27 @@ pub struct AccessClaims {
     pub sid: String,
 }
 
-/// Signs and verifies access tokens (HS256, algorithm pinned).
+/// Signs and verifies access tokens: HS256 with `jwt.secret`, or RS256 /
+/// EdDSA with `jwt.keys` (the first signs, all verify, each pinned to its
+/// own algorithm and selected by the token's `kid`).
 pub struct JwtKeys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
     header: Header,
-    validation: Validation,
+    verifiers: Vec<Verifier>,
+    jwks: Vec<PublicJwk>,
     issuer: String,
     audience: String,
     ttl_secs: i64,
     leeway_secs: i64,
     verified: VerifiedCache,
+}
+
+/// One verification key: tokens whose header `kid` equals `kid` (none for
+/// the HS256 secret) are checked with it, and only with its algorithm.
+struct Verifier {
+    kid: Option<String>,
+    decoding: DecodingKey,
+    validation: Validation,
 }
 
 /// Tokens whose signature and claims were already verified, keyed by the
@@ -87,6 +97,8 @@ impl fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtKeys")
             .field("algorithm", &self.header.alg)
+            .field("kid", &self.header.kid)
+            .field("verification_keys", &self.verifiers.len())
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl_secs", &self.ttl_secs)
@@ -99,34 +111,72 @@ impl JwtKeys {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the secret is missing or shorter than 32 bytes,
-    /// or the lifetime is zero.
+    /// [`Error::Config`] when neither a secret nor keys are set, the secret
+    /// is shorter than 32 bytes, a key does not parse, is too weak, or the
+    /// first key has no private part, two keys share a `kid`, or the
+    /// lifetime is zero.
     pub fn from_config(config: &JwtConfig) -> Result<Self> {
-        let secret: &Secret = config
-            .secret
-            .as_ref()
-            .ok_or(Error::Config("jwt.secret is required".into()))?;
-        if secret.expose().len() < MIN_SECRET_BYTES {
-            return Err(Error::Config(
-                format!("jwt.secret must be at least {MIN_SECRET_BYTES} bytes for HS256").into(),
-            ));
-        }
         if config.access_ttl_secs == 0 {
             return Err(Error::Config("jwt.access_ttl_secs must be positive".into()));
         }
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry is checked against the injected clock, not the system time.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        let key = secret.expose().as_bytes();
+        let validation = |algorithm: Algorithm| {
+            let mut validation = Validation::new(algorithm);
+            // Expiry is checked against the injected clock, not the system time.
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
+            validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+            validation.set_issuer(&[&config.issuer]);
+            validation.set_audience(&[&config.audience]);
+            validation
+        };
+        let mut verifiers = Vec::new();
+        let mut signer = None;
+        if let Some(secret) = &config.secret {
+            if secret.expose().len() < MIN_SECRET_BYTES {
+                return Err(Error::Config(
+                    format!("jwt.secret must be at least {MIN_SECRET_BYTES} bytes for HS256")
+                        .into(),
+                ));
+            }
+            let key = secret.expose().as_bytes();
+            verifiers.push(Verifier {
+                kid: None,
+                decoding: DecodingKey::from_secret(key),
+                validation: validation(Algorithm::HS256),
+            });
+            signer = Some((EncodingKey::from_secret(key), Header::new(Algorithm::HS256)));
+        }
+        let mut jwks = Vec::new();
+        for (index, key_config) in config.keys.iter().enumerate() {
+            let key = AsymmetricKey::load(key_config, index)?;
+            if jwks.iter().any(|jwk: &PublicJwk| jwk.kid == key.jwk.kid) {
+                return Err(Error::Config(
+                    format!("jwt.keys[{index}]: kid {:?} is used twice", key.jwk.kid).into(),
+                ));
+            }
+            if index == 0 {
+                let encoding = key.encoding.ok_or(Error::Config(
+                    "jwt.keys[0] signs the tokens: it needs private_key_pem".into(),
+                ))?;
+                let mut header = Header::new(key.algorithm);
+                header.kid = Some(key.jwk.kid.clone());
+                signer = Some((encoding, header));
+            }
+            verifiers.push(Verifier {
+                kid: Some(key.jwk.kid.clone()),
+                decoding: key.decoding,
+                validation: validation(key.algorithm),
+            });
+            jwks.push(key.jwk);
+        }
+        let (encoding, header) = signer.ok_or(Error::Config(
+            "jwt.secret (HS256) or jwt.keys (RS256, EdDSA) is required".into(),
+        ))?;
         Ok(Self {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
-            header: Header::new(Algorithm::HS256),
-            validation,
+            encoding,
+            header,
+            verifiers,
+            jwks,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             ttl_secs: i64::try_from(config.access_ttl_secs)
@@ -138,6 +188,18 @@ impl JwtKeys {
                 map: RwLock::new(HashMap::new()),
             },
         })
+    }
+
+    /// The public keys that verify access tokens, for
+    /// `GET /.well-known/jwks.json`; empty with HS256 (a shared secret is
+    /// never published).
+    pub fn jwks(&self) -> &[PublicJwk] {
+        &self.jwks
+    }
+
+    /// The algorithm new tokens are signed with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.header.alg
     }
 
     /// Access-token lifetime in seconds.
@@ -166,8 +228,9 @@ impl JwtKeys {
         jsonwebtoken::encode(&self.header, &claims, &self.encoding).map_err(Error::internal)
     }
 
-    /// Verifies signature (HS256 only), `iss`, `aud`, `typ` and `exp` against
-    /// `now`. Whether the user and session are still valid is the manager's
+    /// Verifies the signature (with the key the header's `kid` names, in that
+    /// key's algorithm only; no `kid` means the HS256 secret), `iss`, `aud`,
+    /// `typ` and `exp` against `now`. Whether the user and session are still valid is the manager's
     /// job.
     ///
     /// A token that verified once is remembered (byte-identical token only,
@@ -181,12 +244,22 @@ impl JwtKeys {
         let claims = match self.verified.get(token) {
             Some(claims) => claims,
             None => {
-                let data =
-                    jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-                        .map_err(|err| {
-                        tracing::debug!(error = %err, "access token rejected");
-                        Error::Unauthenticated
-                    })?;
+                let rejected = |err: jsonwebtoken::errors::Error| {
+                    tracing::debug!(error = %err, "access token rejected");
+                    Error::Unauthenticated
+                };
+                let kid = jsonwebtoken::decode_header(token).map_err(rejected)?.kid;
+                let verifier = self
+                    .verifiers
+                    .iter()
+                    .find(|verifier| verifier.kid == kid)
+                    .ok_or(Error::Unauthenticated)?;
+                let data = jsonwebtoken::decode::<AccessClaims>(
+                    token,
+                    &verifier.decoding,
+                    &verifier.validation,
+                )
+                .map_err(rejected)?;
                 if data.claims.typ != ACCESS_TOKEN_TYPE {
                     return Err(Error::Unauthenticated);
                 }
@@ -208,6 +281,7 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
+    use crate::token::Secret;
 
     fn config(secret: &str) -> JwtConfig {
         JwtConfig {

@@ -16,6 +16,7 @@ mod cookies;
 mod email_change;
 mod errors;
 mod hooks;
+mod jwks;
 mod limits;
 mod linked;
 mod login;

@@ -95,9 +95,11 @@ async fn spec_documents_every_operation_error_and_scheme() {
             for param in op["parameters"].as_array().into_iter().flatten() {
                 assert!(param["description"].is_string(), "{what} {param}");
             }
-            // Infallible: the provider list and the static reset page.
-            let infallible =
-                path == "/auth/providers" || (path == "/auth/reset-password" && method == "get");
+            // Infallible: the provider list, the key set and the static
+            // reset page.
+            let infallible = path == "/auth/providers"
+                || path == "/.well-known/jwks.json"
+                || (path == "/auth/reset-password" && method == "get");
             if !infallible {
                 assert!(responses.contains_key("500"), "{what} documents 500");
             }
