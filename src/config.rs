@@ -277,6 +277,13 @@ pub struct AccountsConfig {
     /// can restore the account. `true`: the user, their linked accounts,
     /// sessions and one-time tokens are removed and the email is free again.
     pub hard_delete: bool,
+    /// How recent the sign-in behind a session must be, in seconds, for
+    /// `set-password` (default 900 = 15 minutes; 0 turns the check off).
+    /// It adds a credential without asking for one, so an old or stolen
+    /// session must not be able to: the user signs in again first (403
+    /// `REAUTHENTICATION_REQUIRED`). Refreshing does not make a session
+    /// recent; only a sign-in does.
+    pub recent_sign_in_secs: u64,
 }
 
 impl Default for AccountsConfig {
@@ -286,6 +293,7 @@ impl Default for AccountsConfig {
             allow_provider_sign_up: true,
             link_verified_emails: true,
             hard_delete: false,
+            recent_sign_in_secs: 15 * 60,
         }
     }
 }

@@ -66,6 +66,10 @@ pub enum Error {
     /// first).
     #[error("no password is set; use set-password")]
     PasswordNotSet,
+    /// The flow needs a recent sign-in and the session's is older
+    /// (`accounts.recent_sign_in_secs`): sign in again, then retry.
+    #[error("this needs a recent sign-in; sign in again and retry")]
+    ReauthenticationRequired,
     /// Unlinking would leave the user no way to sign in.
     #[error("this is the last way to sign in; set a password or link another provider first")]
     LastSignInMethod,
@@ -123,6 +127,7 @@ impl Error {
             Error::PasswordNotSet => "PASSWORD_NOT_SET",
             Error::EmailAlreadyVerified => "EMAIL_ALREADY_VERIFIED",
             Error::LastSignInMethod => "LAST_SIGN_IN_METHOD",
+            Error::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
             Error::EmailNotConfigured => "EMAIL_NOT_CONFIGURED",
             Error::Validation { code, .. } => code,
             Error::RateLimited { .. } => "RATE_LIMITED",

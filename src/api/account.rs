@@ -517,7 +517,10 @@ impl AccountApi {
     /// Set a first password
     ///
     /// For users who signed up without a password (magic link, email code,
-    /// OAuth). 409 `PASSWORD_ALREADY_SET` when one exists.
+    /// OAuth). 409 `PASSWORD_ALREADY_SET` when one exists. The session's
+    /// sign-in must be recent (15 minutes by default): 403
+    /// `REAUTHENTICATION_REQUIRED` asks the user to sign in again first, so
+    /// an old or stolen session cannot add a password.
     #[oai(
         path = "/auth/set-password",
         method = "post",
@@ -532,7 +535,7 @@ impl AccountApi {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let user = self
             .manager
-            .set_password(&principal.user, &secret(body.0.password))
+            .set_password(&principal, &secret(body.0.password))
             .await?;
         Ok(UserResponse::new(&user))
     }

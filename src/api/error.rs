@@ -247,7 +247,8 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::Forbidden
         | Error::CsrfRejected
         | Error::Vetoed(_)
-        | Error::SignUpDisabled => StatusCode::FORBIDDEN,
+        | Error::SignUpDisabled
+        | Error::ReauthenticationRequired => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::EmailTaken
         | Error::AccountExists

@@ -1,6 +1,6 @@
 //! Forgotten, reset, changed and first passwords.
 
-use super::{email::wrong_password, mail::purpose::RESET_PASSWORD, AuthManager, SignIn};
+use super::{email::wrong_password, mail::purpose::RESET_PASSWORD, AuthManager, Principal, SignIn};
 use crate::{
     email::Message,
     error::{Error, Result},
@@ -203,18 +203,27 @@ impl AuthManager {
         })
     }
 
-    /// Gives a password to a user who has none (signed up by magic link,
-    /// email code or OAuth). The store writes it only if no password exists
-    /// (compare-and-set). Sessions stay. Mails a notice. Emits
-    /// `password_set`.
+    /// Gives a password to the signed-in user of `principal` when they have
+    /// none (signed up by magic link, email code or OAuth). The session's
+    /// sign-in must be recent (`accounts.recent_sign_in_secs`, 15 minutes by
+    /// default), since this adds a credential without asking for one. The
+    /// store writes it only if no password exists (compare-and-set).
+    /// Sessions stay. Mails a notice. Emits `password_set`.
     ///
     /// # Errors
     ///
-    /// [`Error::PasswordAlreadySet`] (409), [`Error::Validation`] (422),
-    /// [`Error::Vetoed`] (403), [`Error::Unavailable`] (503).
-    pub async fn set_password(&self, user: &User, password: &Secret) -> Result<User> {
+    /// [`Error::PasswordAlreadySet`] (409),
+    /// [`Error::ReauthenticationRequired`] (403), [`Error::Validation`]
+    /// (422), [`Error::Vetoed`] (403), [`Error::Unavailable`] (503).
+    pub async fn set_password(&self, principal: &Principal, password: &Secret) -> Result<User> {
+        let user = &principal.user;
         if user.has_password() {
             return Err(Error::PasswordAlreadySet);
+        }
+        let recent = self.inner.config.accounts.recent_sign_in_secs;
+        let age = (self.now() - principal.session.created_at).num_seconds();
+        if recent > 0 && age > i64::try_from(recent).unwrap_or(i64::MAX) {
+            return Err(Error::ReauthenticationRequired);
         }
         self.inner
             .policy

@@ -407,3 +407,58 @@ async fn a_before_hook_veto_stops_a_reset_with_nothing_written() {
         .unwrap();
     assert!(found.is_some());
 }
+
+/// Set-password adds a credential without asking for one, so it needs a
+/// recent sign-in: a session refreshed for hours is not enough (a stolen
+/// session could otherwise add a password that outlives it), a new sign-in
+/// is.
+#[tokio::test]
+async fn set_password_needs_a_recent_sign_in() {
+    let app = app_with_passwordless(test_config()).await;
+    let (_, refresh) = app.passwordless("old@example.com").await;
+    app.clock.advance(chrono::Duration::minutes(16));
+    // Refreshing keeps the session, and its sign-in time.
+    let (status, pair) = app.refresh(&refresh).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let access = pair["access_token"].as_str().unwrap();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/set-password",
+            access,
+            Some(json!({ "password": NEW_PASSWORD })),
+        )
+        .await;
+    assert_error(status, &body, 403, "REAUTHENTICATION_REQUIRED");
+    let user = app.stored("old@example.com").await.unwrap();
+    assert!(!user.has_password(), "nothing was written");
+    assert!(!app.event_names().contains(&"password_set"));
+
+    // A fresh sign-in can.
+    let (fresh, _) = app.passwordless("old@example.com").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/set-password",
+            &fresh,
+            Some(json!({ "password": NEW_PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // 0 turns the check off.
+    let mut config = test_config();
+    config.accounts.recent_sign_in_secs = 0;
+    let app = app_with_passwordless(config).await;
+    let (access, _) = app.passwordless("off@example.com").await;
+    app.clock.advance(chrono::Duration::minutes(20));
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/set-password",
+            &access,
+            Some(json!({ "password": NEW_PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
