@@ -12,7 +12,8 @@ use poem_openapi::{
 
 use super::{
     auth::{
-        authenticate, clear_token_cookies, client_info, rate_limit, set_token_cookies, AccessToken,
+        authenticate, clear_token_cookies, client_info, limit_mail, rate_limit, set_token_cookies,
+        AccessToken,
     },
     error_set::*,
     ApiErrors, ApiTags, PublicUser, StrictString, TokenResponse,
@@ -346,15 +347,7 @@ impl AccountApi {
         auth: AccessToken,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
-        let user_id = principal.user.id.to_string();
-        rate_limit(
-            &self.manager,
-            req,
-            RateRule::EmailPerAddress,
-            Some(&user_id),
-        )
-        .await?;
+        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         self.manager
             .request_email_verification(&principal.user)
             .await?;
@@ -378,15 +371,7 @@ impl AccountApi {
         req: &Request,
         body: Json<ForgotPasswordRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<{ BODY | UNAVAILABLE | TOO_MANY }>> {
-        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
-        let address = body.0.email.trim().to_lowercase();
-        rate_limit(
-            &self.manager,
-            req,
-            RateRule::EmailPerAddress,
-            Some(&address),
-        )
-        .await?;
+        limit_mail(&self.manager, req, &body.0.email.trim().to_lowercase()).await?;
         self.manager
             .resend_email_verification(&body.0.email)
             .await?;
@@ -451,15 +436,7 @@ impl AccountApi {
         req: &Request,
         body: Json<ForgotPasswordRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<{ FORBIDDEN | BODY | UNAVAILABLE | TOO_MANY }>> {
-        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
-        let address = body.0.email.trim().to_lowercase();
-        rate_limit(
-            &self.manager,
-            req,
-            RateRule::EmailPerAddress,
-            Some(&address),
-        )
-        .await?;
+        limit_mail(&self.manager, req, &body.0.email.trim().to_lowercase()).await?;
         self.manager.forgot_password(&body.0.email).await?;
         Ok(AcceptedResponse::new(
             "if an account exists for this email, a reset link is on its way",
@@ -590,15 +567,7 @@ impl AccountApi {
         body: Json<ChangeEmailRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | BODY | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
-        let user_id = principal.user.id.to_string();
-        rate_limit(
-            &self.manager,
-            req,
-            RateRule::EmailPerAddress,
-            Some(&user_id),
-        )
-        .await?;
+        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         let Json(body) = body;
         let password = body.password.map(secret);
         self.manager
@@ -647,15 +616,7 @@ impl AccountApi {
         auth: AccessToken,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
-        let user_id = principal.user.id.to_string();
-        rate_limit(
-            &self.manager,
-            req,
-            RateRule::EmailPerAddress,
-            Some(&user_id),
-        )
-        .await?;
+        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         self.manager
             .request_account_deletion_code(&principal.user)
             .await?;

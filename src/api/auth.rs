@@ -210,6 +210,24 @@ pub async fn rate_limit(
     Ok(())
 }
 
+/// Counts a request that sends mail: against the per-client limit
+/// ([`RateRule::EmailPerIp`]), then against the per-recipient one
+/// ([`RateRule::EmailPerAddress`]) for `recipient` (a normalized address,
+/// or the user id when the user is signed in), so a client can neither
+/// flood one inbox nor mail many.
+///
+/// # Errors
+///
+/// 429 `RATE_LIMITED` with `Retry-After`, 503 when the store is down.
+pub async fn limit_mail(
+    manager: &AuthManager,
+    req: &Request,
+    recipient: &str,
+) -> Result<(), ApiError> {
+    rate_limit(manager, req, RateRule::EmailPerIp, None).await?;
+    rate_limit(manager, req, RateRule::EmailPerAddress, Some(recipient)).await
+}
+
 /// Client IP (see [`super::wrap`]: the socket address, or a trusted proxy's
 /// `X-Forwarded-For`) and user agent of a request.
 pub fn client_info(req: &Request) -> ClientInfo {

@@ -144,15 +144,7 @@ impl MagicLinkApi {
     /// Counts a request that mails `email` against the per-client and
     /// per-address limits (shared with every flow that sends mail).
     async fn limit_mail(&self, req: &Request, email: &str) -> Result<(), ApiError> {
-        rate_limit(&self.manager, req, RateRule::EmailPerIp, None).await?;
-        let address = normalize_email(email)?;
-        rate_limit(
-            &self.manager,
-            req,
-            RateRule::EmailPerAddress,
-            Some(&address),
-        )
-        .await
+        portcullis::api::limit_mail(&self.manager, req, &normalize_email(email)?).await
     }
 
     /// Signs in through `provider`; with cookie transport, refuses
