@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, the store conformance suite on
-# MemoryStore and MongoStore, the HTTP integration tests on each store, doc
-# tests, and builds every example and bench.
+# MemoryStore and MongoStore, the HTTP integration tests on each store, two
+# demo-server processes on one MongoDB (tests/multinode, which runs the
+# example binary this `cargo test` builds), doc tests, and builds every
+# example and bench.
 #
 # Installs and starts, from PyPI, SecantusDB (a MongoDB wire-compatible
 # server), aiosmtpd (an SMTP server that keeps what it receives, for the
