@@ -6,9 +6,10 @@
 #   scripts/load.sh            # 10 s per run
 #   DURATION=30s scripts/load.sh
 #
-# Needs wrk (installed with apt-get when missing). Rate limiting does not
-# exist yet in this build, so nothing needs turning off. With
-# PORTCULLIS_MONGODB_URI set, the server runs on MongoStore.
+# Needs wrk (installed with apt-get when missing). Rate limits are turned
+# off (PORTCULLIS_RATE_LIMITS=off): these runs measure throughput from one
+# client IP; scripts/soak.sh keeps them on. With PORTCULLIS_MONGODB_URI set,
+# the server runs on MongoStore.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
