@@ -4,7 +4,8 @@
 # 1. installs its pinned npm packages (`npm ci`, from package-lock.json);
 # 2. regenerates the types from openapi/openapi.json with openapi-typescript
 #    and fails when they differ from the committed src/schema.d.ts (so the
-#    client cannot drift from the spec: run `npm run generate` there);
+#    client cannot drift from the spec: run `npm run generate` there), and
+#    checks that the ts excerpts of its README are lines of its code;
 # 3. type-checks everything with tsc (strict), then compiles it to build/;
 # 4. builds and starts the demo server (in-memory store, on a free port)
 #    with its mail going to a real SMTP server (aiosmtpd, scripts/smtp.sh,
@@ -70,6 +71,9 @@ if ! (cd "$CLIENT" && npm run --silent check-generated); then
     "run \`npm run generate\` in openapi/clients/typescript and commit it" >&2
   exit 1
 fi
+
+echo "== the README's TypeScript excerpts are in the code"
+(cd "$CLIENT" && npm run --silent check-excerpts)
 
 echo "== tsc --noEmit (strict), then build"
 (cd "$CLIENT" && npm run --silent typecheck && rm -rf build && npm run --silent build)
