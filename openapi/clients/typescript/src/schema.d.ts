@@ -898,8 +898,11 @@ export interface components {
         LinkedAccountObject: {
             /** @description Provider id, e.g. `github`. */
             provider: string;
-            /** @description The email the provider reported when linking. */
-            email?: string;
+            /**
+             * @description The email the provider reported when linking; `null` when it
+             *     reported none.
+             */
+            email?: string | null;
             /**
              * Format: date-time
              * @description Link time.
@@ -992,8 +995,8 @@ export interface components {
             id: string;
             /** @description Email as given at sign-up. */
             email: string;
-            /** @description Display name. */
-            name?: string;
+            /** @description Display name; `null` when none was given. */
+            name?: string | null;
             /** @description Whether the user proved they own the email. */
             email_verified: boolean;
             /** @description Inactive users cannot sign in. */
@@ -1093,10 +1096,10 @@ export interface components {
              * @description When the session ends at the latest.
              */
             expires_at: string;
-            /** @description Client IP at sign-in. */
-            ip?: string;
-            /** @description User agent at sign-in. */
-            user_agent?: string;
+            /** @description Client IP at sign-in; `null` when unknown. */
+            ip?: string | null;
+            /** @description User agent at sign-in; `null` when none was sent. */
+            user_agent?: string | null;
             /** @description Whether this is the session of the calling access token. */
             current: boolean;
         };
