@@ -13,7 +13,8 @@
 #    (src/flow.ts) through the client: register, verify, login, me,
 #    refresh, refresh-on-401, change password, forgot / reset through the
 #    mailed link, magic link, set password, logout, and the documented
-#    error bodies along the way;
+#    error bodies along the way; every answer is also checked against the
+#    spec (documented status, content type, body valid against its schema);
 # 5. stops the server and the SMTP server.
 #
 #   scripts/client.sh

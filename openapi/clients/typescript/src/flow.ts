@@ -9,6 +9,7 @@
 
 import { AssertionError } from "node:assert";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 
 import createClient from "openapi-fetch";
 
@@ -19,6 +20,7 @@ import {
   type TokenPair,
   type User,
 } from "./client.js";
+import { Conformance } from "./conformance.js";
 import { Mailbox } from "./mailbox.js";
 import type { paths } from "./schema.js";
 
@@ -129,20 +131,24 @@ const passwords = {
   bob: `bob sets a passphrase ${run}`,
 };
 
-// Every request the clients send, as "METHOD /path STATUS", so the flow
-// can check what the refresh-on-401 helper did on the wire.
+// Every answer any client of the flow gets is checked against the spec
+// (status documented, body valid against its schema) and recorded as
+// "METHOD /path STATUS", so the flow can check what the refresh-on-401
+// helper did on the wire.
+const conformance = new Conformance(fileURLToPath(new URL("../../../openapi.json", import.meta.url)));
 const wire: string[] = [];
-const recordingFetch: typeof fetch = async (input, init) => {
+const checkedFetch: typeof fetch = async (input, init) => {
   const request = new Request(input, init);
   const response = await fetch(request);
   wire.push(`${request.method} ${new URL(request.url).pathname} ${response.status}`);
+  await conformance.check(request.method, request.url, response);
   return response;
 };
 
 // A client without tokens, as a page before sign-in (and to replay stale
 // tokens by hand).
-const anonymous = createClient<paths>({ baseUrl: BASE });
-const client: PortcullisClient = createPortcullisClient({ baseUrl: BASE, fetch: recordingFetch });
+const anonymous = createClient<paths>({ baseUrl: BASE, fetch: checkedFetch });
+const client: PortcullisClient = createPortcullisClient({ baseUrl: BASE, fetch: checkedFetch });
 const { api } = client;
 let aliceUser: User | undefined;
 
@@ -406,7 +412,7 @@ await step("forgot / reset password: 202 for every email, the mailed token reset
 });
 
 // Bob has no account: the magic link signs him up, without a password.
-const bobClient = createPortcullisClient({ baseUrl: BASE });
+const bobClient = createPortcullisClient({ baseUrl: BASE, fetch: checkedFetch });
 
 await step("magic link: 202, the mailed token signs a new address in once", async () => {
   const mark = await mailbox.mark();
@@ -495,4 +501,5 @@ await step("logout: 204; the client forgets the pair, and neither token works an
   equal((await bobClient.logout()).response.status, 204, "bob logs out");
 });
 
+console.log(`every answer (${conformance.checked}) matched the spec: documented status, content type and schema`);
 console.log(`${steps} passed, 0 failed`);
