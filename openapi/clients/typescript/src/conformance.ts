@@ -44,11 +44,14 @@ export class Conformance {
   /** Answers checked so far. */
   checked = 0;
 
+  private readonly schemas: Record<string, Json>;
+
   constructor(specPath: string) {
     const spec = JSON.parse(readFileSync(specPath, "utf8")) as {
       paths: Record<string, Record<string, Operation>>;
       components: { schemas: Record<string, Json> };
     };
+    this.schemas = spec.components.schemas;
     addFormats(this.ajv);
     this.ajv.addFormat("int64", { type: "number", validate: Number.isSafeInteger });
     this.ajv.addFormat("int32", { type: "number", validate: Number.isInteger });
@@ -59,6 +62,22 @@ export class Conformance {
         this.operations.push({ method: method.toUpperCase(), template, pattern, operation });
       }
     }
+  }
+
+  /**
+   * The component schemas whose `example` (shown by Swagger UI, sent by
+   * its "Try it out") does not validate against the schema itself.
+   */
+  invalidExamples(): string[] {
+    const invalid: string[] = [];
+    for (const [name, schema] of Object.entries(this.schemas)) {
+      if (!isObject(schema) || schema.example === undefined) continue;
+      const validate = this.ajv.getSchema(`spec#/components/schemas/${name}`);
+      if (!validate || !validate(schema.example)) {
+        invalid.push(`${name}: ${this.ajv.errorsText(validate?.errors)}`);
+      }
+    }
+    return invalid;
   }
 
   /** Throws when `response` to `method url` is not what the spec documents. */

@@ -156,6 +156,11 @@ function bearer(token: string): { headers: { Authorization: string } } {
   return { headers: { Authorization: `Bearer ${token}` } };
 }
 
+await step("spec: every schema's example is valid against the schema", async () => {
+  const invalid = conformance.invalidExamples();
+  check(invalid.length === 0, `invalid examples in openapi/openapi.json:\n${invalid.join("\n")}`);
+});
+
 await step("providers: credentials, magic link and email code are enabled", async () => {
   const list = ok(await anonymous.GET("/auth/providers"), 200, "GET /auth/providers");
   const ids = list.providers.map((p) => `${p.id}:${p.kind}`);

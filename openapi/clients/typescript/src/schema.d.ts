@@ -937,9 +937,10 @@ export interface components {
             /**
              * @description Where the browser lands when the link is opened: the configured
              *     front-end URL (the default) or one of the allowed redirects, exactly;
-             *     anything else is 422 `REDIRECT_NOT_ALLOWED`.
+             *     anything else is 422 `REDIRECT_NOT_ALLOWED`. Omitted or `null`: the
+             *     default.
              */
-            redirect_to?: string;
+            redirect_to?: string | null;
         };
         /**
          * ProfileUpdateRequest
