@@ -187,7 +187,7 @@ await step("register: 201 with the public user; a verification link is mailed", 
   check(!Number.isNaN(Date.parse(user.created_at)), "created_at is a date");
   check(!("password" in user) && !("password_hash" in user), "no password in the user");
   aliceUser = user;
-  const mail = await mailbox.next(mark, alice.email);
+  const mail = await mailbox.next(mark, alice.email, /^Confirm your email address/);
   const verified = ok(
     await anonymous.POST("/auth/verify-email", { body: { token: Mailbox.token(mail) } }),
     200,
@@ -378,8 +378,7 @@ await step("forgot / reset password: 202 for every email, the mailed token reset
     "forgot password, known email",
   );
   equal(known.message, unknown.message, "the same answer for a known and an unknown email");
-  const mail = await mailbox.next(mark, alice.email);
-  check(/reset/i.test(mail.subject), `the mail is about a reset (subject "${mail.subject}")`);
+  const mail = await mailbox.next(mark, alice.email, /^Reset your .* password$/);
   const token = Mailbox.token(mail);
   // A weak password is refused before the token is used: it still works.
   fails(
@@ -427,7 +426,7 @@ await step("magic link: 202, the mailed token signs a new address in once", asyn
     "POST /auth/magic-link",
   );
   check(accepted.message.length > 0, "a message");
-  const token = Mailbox.token(await mailbox.next(mark, bob.email));
+  const token = Mailbox.token(await mailbox.next(mark, bob.email, /^Your sign-in link/));
   const answer = await anonymous.POST("/auth/magic-link/verify", { body: { token } });
   bobClient.tokens.set(tokenPair(ok(answer, 200, "POST /auth/magic-link/verify"), answer.response, "magic link"));
   const me = ok(await bobClient.api.GET("/auth/me"), 200, "GET /auth/me as bob");

@@ -26,10 +26,12 @@ export class Mailbox {
   }
 
   /**
-   * The first message after `mark` addressed to `to`; fails after 10 s
-   * (mail leaves the server in the background, after its answer).
+   * The first message after `mark` to `to` whose subject matches `subject`
+   * (other mail, such as a notice of an earlier step, may arrive in
+   * between); fails after 10 s (mail leaves the server in the background,
+   * after its answer).
    */
-  async next(mark: number, to: string): Promise<Mail> {
+  async next(mark: number, to: string, subject: RegExp): Promise<Mail> {
     const deadline = Date.now() + WAIT_MS;
     for (;;) {
       for (const n of (await this.numbers()).filter((n) => n > mark)) {
@@ -38,11 +40,12 @@ export class Mailbox {
         };
         if (!envelope.rcpt_tos.some((r) => r.toLowerCase() === to.toLowerCase())) continue;
         const parsed = await PostalMime.parse(await readFile(join(this.dir, `${n}.eml`)));
+        if (!subject.test(parsed.subject ?? "")) continue;
         if (parsed.text === undefined) throw new Error(`mail ${n} to ${to} has no text part`);
         return { to: envelope.rcpt_tos, subject: parsed.subject ?? "", text: parsed.text };
       }
       if (Date.now() > deadline) {
-        throw new Error(`no mail to ${to} within ${WAIT_MS / 1000} s (after message ${mark})`);
+        throw new Error(`no mail to ${to} with a subject like ${subject} within ${WAIT_MS / 1000} s (after message ${mark})`);
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
