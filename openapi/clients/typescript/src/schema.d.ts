@@ -90,6 +90,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Access-token verification keys (JWKS)
+         * @description The public keys that verify this server's access tokens, as a JSON
+         *     Web Key Set, so other services check tokens locally (signature with
+         *     the key named by the token's `kid`, then `iss`, `aud`, `exp` and
+         *     `typ` = `access`) without calling this API. A token passes that
+         *     check until it expires even after its session ends; services that
+         *     must see a logout at once call `GET /auth/me` instead. Empty when
+         *     tokens are signed with an HS256 secret (`jwt.secret`), which is never
+         *     published; configure `jwt.keys` (RS256 or EdDSA) to use this.
+         */
+        get: operations["jwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/request-verify-email": {
         parameters: {
             query?: never;
@@ -884,6 +911,40 @@ export interface components {
             email: string;
         };
         /**
+         * JwkObject
+         * @description A public verification key (RFC 7517 / RFC 8037).
+         */
+        JwkObject: {
+            /** @description Key type: `RSA` (RS256) or `OKP` (EdDSA). */
+            kty: string;
+            /** @description Public key use: always `sig`. */
+            use: string;
+            /** @description Algorithm: `RS256` or `EdDSA`. */
+            alg: string;
+            /** @description Key id; an access token's header `kid` names the key that signed it. */
+            kid: string;
+            /** @description RSA modulus (base64url), for `RSA` keys. */
+            n?: string;
+            /** @description RSA public exponent (base64url), for `RSA` keys. */
+            e?: string;
+            /** @description Curve, `Ed25519`, for `OKP` keys. */
+            crv?: string;
+            /** @description The Ed25519 public key (base64url), for `OKP` keys. */
+            x?: string;
+        };
+        /**
+         * JwkSet
+         * @description A JSON Web Key Set (RFC 7517) of the public keys that verify access
+         *     tokens.
+         */
+        JwkSet: {
+            /**
+             * @description Newest first. Empty when tokens are signed with the HS256 secret,
+             *     which is never published.
+             */
+            keys: components["schemas"]["JwkObject"][];
+        };
+        /**
          * LinkedAccountList
          * @description The caller's linked providers.
          */
@@ -1445,6 +1506,31 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ProviderList"];
+                };
+            };
+        };
+    };
+    jwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The public keys that verify access tokens. */
+            200: {
+                headers: {
+                    /**
+                     * @description `public, max-age=300`: verifiers may cache the set for five
+                     *     minutes, and fetch it again when a token names an unknown `kid`.
+                     */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JwkSet"];
                 };
             };
         };
