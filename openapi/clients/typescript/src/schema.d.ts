@@ -249,7 +249,10 @@ export interface paths {
         /**
          * Set a first password
          * @description For users who signed up without a password (magic link, email code,
-         *     OAuth). 409 `PASSWORD_ALREADY_SET` when one exists.
+         *     OAuth). 409 `PASSWORD_ALREADY_SET` when one exists. The session's
+         *     sign-in must be recent (15 minutes by default): 403
+         *     `REAUTHENTICATION_REQUIRED` asks the user to sign in again first, so
+         *     an old or stolen session cannot add a password.
          */
         post: operations["setPassword"];
         delete?: never;
