@@ -3,7 +3,8 @@
 # MemoryStore and MongoStore, the HTTP integration tests on each store, two
 # demo-server processes on one MongoDB (tests/multinode, which runs the
 # example binary this `cargo test` builds), doc tests, and builds every
-# example and bench.
+# example and bench; then, without arguments, the guide's checks
+# (scripts/docs.sh) and the generated TypeScript client's (scripts/client.sh).
 #
 # Installs and starts, from PyPI, SecantusDB (a MongoDB wire-compatible
 # server), aiosmtpd (an SMTP server that keeps what it receives, for the
@@ -47,4 +48,8 @@ PORTCULLIS_TEST_STORE=mongo cargo test --all-features --locked --test api --test
 echo "== the guide: excerpts, links, coverage, snippets, and every curl example against the demo server"
 if [ "$#" -eq 0 ]; then
   bash scripts/docs.sh
+fi
+echo "== the generated TypeScript client: types current with the spec, tsc, and its flow against the demo server"
+if [ "$#" -eq 0 ]; then
+  bash scripts/client.sh
 fi

@@ -225,9 +225,11 @@ pub struct SessionObject {
     pub last_used_at: DateTime<Utc>,
     /// When the session ends at the latest.
     pub expires_at: DateTime<Utc>,
-    /// Client IP at sign-in.
+    /// Client IP at sign-in; `null` when unknown.
+    #[oai(nullable)]
     pub ip: Option<String>,
-    /// User agent at sign-in.
+    /// User agent at sign-in; `null` when none was sent.
+    #[oai(nullable)]
     pub user_agent: Option<String>,
     /// Whether this is the session of the calling access token.
     pub current: bool,
@@ -288,7 +290,9 @@ pub enum RevokedResponse {
 pub struct LinkedAccountObject {
     /// Provider id, e.g. `github`.
     pub provider: String,
-    /// The email the provider reported when linking.
+    /// The email the provider reported when linking; `null` when it
+    /// reported none.
+    #[oai(nullable)]
     pub email: Option<String>,
     /// Link time.
     pub created_at: DateTime<Utc>,

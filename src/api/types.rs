@@ -16,7 +16,8 @@ pub struct PublicUser {
     pub id: String,
     /// Email as given at sign-up.
     pub email: String,
-    /// Display name.
+    /// Display name; `null` when none was given.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Whether the user proved they own the email.
     pub email_verified: bool,

@@ -41,7 +41,9 @@ pub struct MagicLinkRequest {
     pub email: StrictString,
     /// Where the browser lands when the link is opened: the configured
     /// front-end URL (the default) or one of the allowed redirects, exactly;
-    /// anything else is 422 `REDIRECT_NOT_ALLOWED`.
+    /// anything else is 422 `REDIRECT_NOT_ALLOWED`. Omitted or `null`: the
+    /// default.
+    #[oai(nullable)]
     pub redirect_to: Option<StrictString>,
 }
 
