@@ -16,7 +16,10 @@
 #    fresh server (in-memory store, on a free port), so pages are
 #    independent; mail goes to a real SMTP server (aiosmtpd, through
 #    scripts/smtp.sh, in its own directory target/docs/smtp) where the
-#    runner reads the links and codes the pages use.
+#    runner reads the links and codes the pages use. When a page uses
+#    $OIDC_ISSUER (the OAuth page), a real OpenID provider
+#    (oidc-provider-mock, through scripts/oidc.sh, in target/docs/oidc) is
+#    started too, and the page's server is configured with it.
 #
 #   scripts/docs.sh                 # everything
 #   scripts/docs.sh docs/flows/x.md # only the HTTP examples of these pages
@@ -43,6 +46,9 @@ ORDER=(
   delete-account
   set-password
   admin-users
+  magic-link
+  email-code
+  oauth
 )
 ALL_PAGES=()
 for name in "${ORDER[@]}"; do
@@ -63,7 +69,11 @@ fi
 DOCS=(docs/*.md docs/*/*.md)
 
 export SMTP_SINK_DIR=$WORK/smtp
-cleanup() { scripts/smtp.sh stop >/dev/null 2>&1 || true; }
+export OIDC_DIR=$WORK/oidc
+cleanup() {
+  scripts/smtp.sh stop >/dev/null 2>&1 || true
+  scripts/oidc.sh stop >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 
 if [ $# -eq 0 ]; then
@@ -96,11 +106,27 @@ if [ -z "$SMTP_URL" ] || [ -z "$MAIL_DIR" ]; then
   exit 1
 fi
 
+# The OpenID provider, only when a page signs in with it.
+OIDC=()
+if grep -q 'OIDC_ISSUER' "${PAGES[@]}"; then
+  OIDC_ENV=$(scripts/oidc.sh start)
+  ISSUER=
+  while IFS='=' read -r key value; do
+    case $key in PORTCULLIS_TEST_OIDC_ISSUER) ISSUER=$value ;; esac
+  done <<<"$OIDC_ENV"
+  if [ -z "$ISSUER" ]; then
+    echo "scripts/oidc.sh start printed no issuer: $OIDC_ENV" >&2
+    exit 1
+  fi
+  OIDC=(--oidc-issuer "$ISSUER")
+  echo "== OpenID provider at $ISSUER"
+fi
+
 echo "== HTTP examples (a fresh demo server per page; SMTP at $SMTP_URL)"
 VERBOSE=()
 if [ -n "${DOCS_VERBOSE:-}" ]; then VERBOSE=(-v); fi
 # A page's own server settings (e.g. PORTCULLIS_COOKIES=1) are in its
 # <!-- server … --> comment.
 "$PY" scripts/docs_check.py http "${VERBOSE[@]}" \
-  --server "$SERVER" --smtp-url "$SMTP_URL" --mail-dir "$MAIL_DIR" --log-dir "$WORK/logs" \
+  --server "$SERVER" --smtp-url "$SMTP_URL" --mail-dir "$MAIL_DIR" --log-dir "$WORK/logs" "${OIDC[@]}" \
   "${PAGES[@]}"

@@ -3,11 +3,15 @@
 
 Five checks, run by scripts/docs.sh:
 
-  docs_check.py http --server BIN --smtp-url URL --mail-dir DIR [--env K=V]... PAGE...
+  docs_check.py http --server BIN --smtp-url URL --mail-dir DIR [--oidc-issuer URL]
+                     [--env K=V]... PAGE...
       Runs every HTTP example of each flow page against a fresh demo server
       (BIN, started once per page on a free port) and compares each answer
       with the one the page shows. `--base URL` instead of `--server` runs
-      one page against a server you started yourself.
+      one page against a server you started yourself. `--oidc-issuer` is
+      the OpenID provider (scripts/oidc.sh) the OAuth page signs in with:
+      its pages see it as $OIDC_ISSUER, in their examples and in their
+      <!-- server … --> settings.
 
   docs_check.py excerpts FILE...
       Every ```rust,ignore block must be preceded by
@@ -58,7 +62,8 @@ ELLIPSIS = "\u2026"  # the placeholder: "…"
 MAIL_WAIT_SECS = 10
 NO_MAIL_WAIT_SECS = 2
 CURL_TIMEOUT_SECS = 20
-DIRECTIVES = ("save", "mail", "no-mail", "server")
+DIRECTIVES = ("save", "mail", "no-mail", "server", "wait")
+MAX_WAIT_SECS = 30
 
 
 class CheckError(Exception):
@@ -317,6 +322,31 @@ def parse_curl_output(raw, where):
         return status, headers, rest
 
 
+def substitute(expected, variables, where):
+    """The page's answer with `$NAME` (a saved variable, upper-case) in its
+    strings and header values replaced by the variable's value."""
+    def text(value):
+        def one(m):
+            name = m.group(1) or m.group(2)
+            if name not in variables:
+                raise CheckError(f"{where}: unknown variable ${name} in the answer; "
+                                 f"defined so far: {', '.join('$' + n for n in sorted(variables))}")
+            return variables[name]
+        return re.sub(r"\$(?:\{([A-Z_][A-Z0-9_]*)\}|([A-Z_][A-Z0-9_]*))", one, value)
+
+    def walk(value):
+        if isinstance(value, str):
+            return text(value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    status, headers, body = expected
+    return status, [(n, text(v)) for n, v in headers], walk(body)
+
+
 def check_response(expected, actual, where):
     exp_status, exp_headers, exp_body = expected
     status, headers, body = actual
@@ -357,9 +387,36 @@ def check_response(expected, actual, where):
 # Directives.
 
 
+def saved_value(body, headers, source, where):
+    """What `save NAME=source` saves: `.json.path` of the body,
+    `header:Name` a header's value, `param:name` a query or fragment
+    parameter of the URL in the `Location` header."""
+    if source.startswith("header:"):
+        name = source[len("header:"):].strip().lower()
+        values = [v for n, v in headers if n == name]
+        if not values:
+            raise CheckError(f"{where}: the answer has no `{name}` header")
+        return values[0]
+    if source.startswith("param:"):
+        name = source[len("param:"):].strip()
+        locations = [v for n, v in headers if n == "location"]
+        if not locations:
+            raise CheckError(f"{where}: `{source}` needs a `Location` header, the answer has none")
+        url = urllib.parse.urlsplit(locations[0])
+        for part in (url.query, url.fragment):
+            params = urllib.parse.parse_qs(part, keep_blank_values=True)
+            if name in params:
+                return params[name][0]
+        raise CheckError(f"{where}: the Location {locations[0]} has no parameter `{name}`")
+    if body is None:
+        raise CheckError(f"{where}: `{source}`: the answer has no JSON body")
+    return json_path(body, source, where)
+
+
 def json_path(value, path, where):
     if not path.startswith("."):
-        raise CheckError(f"{where}: a saved value is a JSON path like `.access_token` (got `{path}`)")
+        raise CheckError(f"{where}: a saved value is a JSON path like `.access_token`, "
+                         f"`header:Name` or `param:name` (got `{path}`)")
     current = value
     for m in re.finditer(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|(.)", path):
         key, index, junk = m.groups()
@@ -511,7 +568,20 @@ class Server:
 # A flow page.
 
 
-def server_env(items, path):
+def expand(value, known, where):
+    """`$NAME` / `${NAME}` in a server setting, from the runner's variables."""
+    def one(m):
+        name = m.group(1) or m.group(2)
+        if name not in known:
+            raise CheckError(f"{where}: unknown variable ${name} in `server` "
+                             f"(known: {', '.join('$' + n for n in sorted(known)) or 'none'})")
+        return known[name]
+    return re.sub(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", one, value)
+
+
+def server_env(items, path, known):
+    """The page's <!-- server … --> settings; `$NAME` in a value is one of
+    the runner's variables (`known`, e.g. $OIDC_ISSUER)."""
     env = {}
     seen_example = False
     for block in items:
@@ -528,14 +598,16 @@ def server_env(items, path):
         names, options = assignments(d[1], where)
         if options or not all(n.startswith("PORTCULLIS_") for n in names):
             raise CheckError(f"{where}: `server` sets PORTCULLIS_* variables only")
-        env.update(names)
+        env.update({k: expand(v, known, where) for k, v in names.items()})
     return env
 
 
-def run_page(path, base, mail_dir, verbose, stats):
-    """Runs every example of a page in order; counts them in stats["ok"]."""
+def run_page(path, base, mail_dir, verbose, stats, known):
+    """Runs every example of a page in order; counts them in stats["ok"].
+    `known`: the runner's variables besides $BASE (e.g. $OIDC_ISSUER)."""
     items = parse_markdown(path)
-    variables = {"BASE": base}
+    variables = dict(known)
+    variables["BASE"] = base
     pending = None  # the ```sh block waiting for its ```http answer
     last = None  # (json body, mail mark before the command) of the last example
     count = 0
@@ -550,7 +622,7 @@ def run_page(path, base, mail_dir, verbose, stats):
                 elif block.lang == "http":
                     if pending is None:
                         raise CheckError(f"{where}: an ```http answer without a ```sh example before it")
-                    expected = parse_expected(block.text, where)
+                    expected = substitute(parse_expected(block.text, where), variables, where)
                     mark = mail_dir.mark() if mail_dir else 0
                     actual = run_curl(pending.text, variables, cwd, f"{path}:{pending.line}")
                     body = check_response(expected, actual, f"{path}:{pending.line}")
@@ -559,7 +631,7 @@ def run_page(path, base, mail_dir, verbose, stats):
                     if verbose:
                         first = pending.text.strip().split("\n")[0].rstrip(" \\")
                         print(f"    ok {actual[0]}  {first}", flush=True)
-                    last = (body, mark)
+                    last = (body, actual[1], mark)
                     pending = None
                 elif pending is not None:
                     raise CheckError(
@@ -573,13 +645,19 @@ def run_page(path, base, mail_dir, verbose, stats):
             keyword, args = d
             if last is None or pending is not None:
                 raise CheckError(f"{where}: `{keyword}` follows an example's ```http answer")
-            body, mark = last
+            body, headers, mark = last
+            if keyword == "wait":
+                # What a client does on a 429: wait the Retry-After seconds.
+                if not re.fullmatch(r"\d+(\.\d+)?", args.strip()) or float(args) > MAX_WAIT_SECS:
+                    raise CheckError(f"{where}: wait SECONDS (at most {MAX_WAIT_SECS})")
+                time.sleep(float(args))
+                continue
             names, options = assignments(args, where)
             if keyword == "save":
                 if options or not names:
-                    raise CheckError(f"{where}: save NAME=.json.path …")
-                for name, json_p in names.items():
-                    variables[name] = json_path(body, json_p, where)
+                    raise CheckError(f"{where}: save NAME=.json.path|header:Name|param:name …")
+                for name, source in names.items():
+                    variables[name] = saved_value(body, headers, source, where)
             elif keyword in ("mail", "no-mail"):
                 if mail_dir is None:
                     raise CheckError(f"{where}: `{keyword}` needs --mail-dir")
@@ -631,6 +709,9 @@ def cmd_http(args):
     if args.smtp_url:
         env["PORTCULLIS_SMTP_URL"] = args.smtp_url
     mail_dir = MailDir(args.mail_dir) if args.mail_dir else None
+    known = {}
+    if args.oidc_issuer:
+        known["OIDC_ISSUER"] = args.oidc_issuer.rstrip("/")
     log_dir = args.log_dir or tempfile.mkdtemp(prefix="docs-logs-")
     os.makedirs(log_dir, exist_ok=True)
     failures, total = [], 0
@@ -643,14 +724,14 @@ def cmd_http(args):
             items = parse_markdown(page)
             if args.server:
                 page_env = dict(env)
-                page_env.update(server_env(items, page))
+                page_env.update(server_env(items, page, known))
                 server = Server(args.server, page_env, os.path.join(log_dir, f"{name}.log"))
                 server.wait_ready()
                 base = server.base
             else:
                 base = args.base.rstrip("/")
             print(f"== {page} ({base})", flush=True)
-            count = run_page(page, base, mail_dir, args.verbose, stats)
+            count = run_page(page, base, mail_dir, args.verbose, stats, known)
             total += count
             print(f"ok   {page}: {count} examples in {time.time() - started:.1f} s", flush=True)
         except CheckError as err:
@@ -849,9 +930,9 @@ COVERAGE = [
     ("message", ["src/email/templates.rs"], r'Message::\w+(?: \{ \.\. \})? => "(\w+)"',
      "docs/integrators/email-templates.md"),
     ("error code", ["src/error.rs", "src/api/error.rs"], r'"([A-Z]{2,}(?:_[A-Z0-9]+)+|[A-Z]{4,})"', "docs"),
-    ("validation code", ["src/**/*.rs", "providers/credentials/src/**/*.rs"],
+    ("validation code", ["src/**/*.rs", "providers/*/src/**/*.rs"],
      r'Error::validation\(\s*[^;]*?,\s*"([A-Z][A-Z0-9_]+)"', "docs"),
-    ("validation code", ["src/**/*.rs", "providers/credentials/src/**/*.rs"], r'\bcode: "([A-Z][A-Z0-9_]+)"', "docs"),
+    ("validation code", ["src/**/*.rs", "providers/*/src/**/*.rs"], r'\bcode: "([A-Z][A-Z0-9_]+)"', "docs"),
     ("conformance check", ["testkit/src/lib.rs"], r'(?m)^\s+([a-z][a-z0-9_]+),\s*$',
      "docs/integrators/custom-store.md"),
 ]
@@ -899,6 +980,7 @@ def main():
     h.add_argument("--base", help="or the base URL of a running server (one page)")
     h.add_argument("--smtp-url", help="PORTCULLIS_SMTP_URL for the servers")
     h.add_argument("--mail-dir", help="where the SMTP sink stores <n>.eml")
+    h.add_argument("--oidc-issuer", help="the OpenID provider (scripts/oidc.sh): $OIDC_ISSUER of the pages")
     h.add_argument("--env", action="append", default=[], help="KEY=VALUE for every server")
     h.add_argument("--log-dir", help="server logs, one per page")
     h.add_argument("-v", "--verbose", action="store_true")

@@ -42,6 +42,19 @@ is_server() {
   case $args in *oidc/serve.py*) return 0 ;; *) return 1 ;; esac
 }
 
+# True while $1, the server just started, is alive. Not is_server: until
+# the child has exec'd the server, its command line is still this
+# script's, and a check then would take it for dead (a race that failed
+# one start in five).
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  if [ -r "/proc/$1/stat" ]; then
+    # A zombie (state Z, field 3) has exited.
+    case $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) in Z) return 1 ;; esac
+  fi
+  return 0
+}
+
 stop() {
   if [ -f "$DIR/pid" ]; then
     local pid
@@ -76,7 +89,7 @@ wait_for() { # pid
       port=$(cat "$DIR/port")
       break
     fi
-    is_server "$1" || fail "the server exited"
+    alive "$1" || fail "the server exited"
     sleep 0.1
   done
   [ -n "$port" ] || fail "no port after 30 s"
@@ -90,7 +103,7 @@ PY
       echo "$port"
       return 0
     fi
-    is_server "$1" || fail "the server exited"
+    alive "$1" || fail "the server exited"
     sleep 0.1
   done
   fail "discovery on port $port does not answer"

@@ -170,8 +170,9 @@ impl AuthManager {
 
     /// Unlinks `provider` from `user`, unless that would leave no way to
     /// sign in: the user keeps a password, another linked provider, or an
-    /// email-based (`passwordless`) provider is enabled. Emits
-    /// `account_unlinked`.
+    /// email-based (`passwordless`) provider is enabled and the user's email
+    /// is verified (those providers refuse an account with an unverified
+    /// email). Emits `account_unlinked`.
     ///
     /// # Errors
     ///
@@ -183,7 +184,10 @@ impl AuthManager {
             return Err(Error::NotFound("linked account"));
         }
         let others = accounts.iter().any(|a| a.provider != provider);
-        let by_email = self.providers().iter().any(|p| p.kind == "passwordless");
+        // The built-in passwordless providers refuse an account whose email
+        // is not verified (409 `ACCOUNT_EXISTS`): no way in for such a user.
+        let by_email =
+            user.email_verified && self.providers().iter().any(|p| p.kind == "passwordless");
         if !(user.has_password() || others || by_email) {
             return Err(Error::LastSignInMethod);
         }

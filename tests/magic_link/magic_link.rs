@@ -536,3 +536,53 @@ async fn the_rust_api_works_without_http() {
         .unwrap_err();
     assert_eq!(err.code(), "REDIRECT_NOT_ALLOWED");
 }
+
+#[tokio::test]
+async fn unlinking_counts_email_sign_in_only_for_a_verified_email() {
+    let app = ml_app_with(
+        test_config(),
+        MagicLinkProvider::new(),
+        EmailCodeProvider::new(),
+        |b| b.provider(FakeOAuthProvider),
+    )
+    .await;
+    let sign_in = |sub: &str, email: &str, verified: bool| {
+        let body = json!({"sub": sub, "email": email, "verified": verified});
+        let manager = app.manager.clone();
+        async move {
+            manager
+                .sign_in("fake-oauth", ProviderRequest::new(body))
+                .await
+                .unwrap()
+        }
+    };
+
+    // A provider-only user with an unverified email: the magic link and the
+    // email code refuse that account, so the provider is its only way in.
+    let unverified = sign_in("gh-1", "unverified@example.com", false).await;
+    assert!(!unverified.user.email_verified);
+    assert!(!unverified.user.has_password());
+    let access = unverified.tokens.access_token.clone();
+    let (status, body) = app
+        .call(Method::DELETE, "/auth/accounts/fake-oauth", &access, None)
+        .await;
+    assert_error(status, &body, 409, "LAST_SIGN_IN_METHOD");
+    let token = app.link_for("unverified@example.com").await;
+    let (status, body) = app.post_link(&token).await;
+    assert_error(status, &body, 409, "ACCOUNT_EXISTS");
+
+    // With a verified email, a mailed link still signs the user in.
+    let verified = sign_in("gh-2", "verified@example.com", true).await;
+    let access = verified.tokens.access_token.clone();
+    let (status, body) = app
+        .call(Method::DELETE, "/auth/accounts/fake-oauth", &access, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let token = app.link_for("verified@example.com").await;
+    let (status, pair) = app.post_link(&token).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    assert_eq!(
+        app.whoami(&access_of(&pair)).await["id"],
+        verified.user.id.as_str()
+    );
+}
