@@ -447,7 +447,8 @@ export interface paths {
          * Unlink a provider
          * @description Removes the caller's link to a provider. Refused (409
          *     `LAST_SIGN_IN_METHOD`) when it would leave no way to sign in: no
-         *     password, no other linked provider and no email sign-in enabled.
+         *     password, no other linked provider, and no email sign-in (enabled,
+         *     and the caller's email verified).
          */
         delete: operations["unlinkAccount"];
         options?: never;
