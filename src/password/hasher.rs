@@ -370,6 +370,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unknown_users_cost_the_same_argon2id_work() {
+        // The dummy hash verified for a missing password has the configured
+        // algorithm and parameters, whatever they are.
+        for (memory_kib, iterations) in [(1024, 1), (2048, 2)] {
+            let hasher = PasswordHasher::new(&PasswordConfig {
+                memory_kib,
+                iterations,
+                ..PasswordConfig::default()
+            })
+            .unwrap();
+            let real = hasher.hash("some password").await.unwrap();
+            let params = |hash: &str| hash.rsplitn(3, '$').nth(2).map(str::to_owned);
+            assert_eq!(params(&hasher.inner.dummy), params(&real));
+            assert!(
+                real.starts_with(&format!(
+                    "$argon2id$v=19$m={memory_kib},t={iterations},p=1$"
+                )),
+                "{real}"
+            );
+            assert!(!hasher.verify("some password", None).await.unwrap().valid);
+        }
+    }
+
+    #[tokio::test]
+    async fn hashing_waits_for_a_permit() {
+        let hasher = PasswordHasher::new(&PasswordConfig {
+            memory_kib: 1024,
+            iterations: 1,
+            max_concurrent_hashes: 1,
+            ..PasswordConfig::default()
+        })
+        .unwrap();
+        // Hold the only permit: a hash must queue instead of running.
+        let held = Arc::clone(&hasher.inner.permits)
+            .acquire_owned()
+            .await
+            .unwrap();
+        let queued = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash("queued password").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!queued.is_finished(), "hashed without a permit");
+        drop(held);
+        let hash = queued.await.unwrap().unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert_eq!(hasher.inner.permits.available_permits(), 1);
+    }
+
+    #[tokio::test]
     async fn garbage_hash_is_invalid_not_an_error() {
         let v = fast().verify("pw", Some("not a hash")).await.unwrap();
         assert!(!v.valid);

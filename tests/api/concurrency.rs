@@ -101,3 +101,51 @@ async fn parallel_logins_get_separate_sessions() {
     refresh.dedup();
     assert_eq!(refresh.len(), 8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_password_changes_change_it_once() {
+    let app = Arc::new(app().await);
+    let (access, _) = app.signed_in("zed@example.com").await;
+    let tasks = (0..8).map(|i| {
+        let app = app.clone();
+        let access = access.clone();
+        tokio::spawn(async move {
+            app.call(
+                poem::http::Method::POST,
+                "/auth/account/change-password",
+                &access,
+                Some(json!({
+                    "current_password": PASSWORD,
+                    "new_password": format!("Parallel-password-{i}")
+                })),
+            )
+            .await
+        })
+    });
+    let results: Vec<_> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let mut winners = Vec::new();
+    for (i, (status, body)) in results.iter().enumerate() {
+        match status.as_u16() {
+            200 => winners.push(i),
+            // Lost the compare-and-set, or checked against the new hash.
+            422 => assert_eq!(body["code"], "WRONG_PASSWORD", "{body}"),
+            // Started after the winner's token_version bump.
+            401 => assert_eq!(body["code"], "UNAUTHENTICATED", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let user = app.stored("zed@example.com").await.unwrap();
+    assert_eq!(user.token_version, 1, "one bump");
+    let (status, _) = app
+        .post(
+            "/auth/login",
+            json!({"email": "zed@example.com", "password": format!("Parallel-password-{}", winners[0])}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

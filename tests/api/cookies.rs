@@ -282,3 +282,41 @@ async fn allowed_origins_and_host_fallback() {
         .await
         .assert_status(StatusCode::FORBIDDEN);
 }
+
+async fn login(app: &TestApp, email: &str) -> poem::test::TestResponse {
+    app.client
+        .post("/auth/login")
+        .header("origin", APP_ORIGIN)
+        .body_json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn cookies_are_host_only_unless_a_domain_is_set() {
+    let app = app_with_config(cookie_config()).await;
+    app.register("hal@example.com").await;
+    let resp = login(&app, "hal@example.com").await;
+    resp.assert_status_is_ok();
+    let cookies = cookies_of(&resp);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(
+        cookies
+            .iter()
+            .all(|c| !c.to_ascii_lowercase().contains("domain=")),
+        "{cookies:?}"
+    );
+
+    let mut config = cookie_config();
+    config.transport.cookie.domain = Some("example.com".into());
+    let app = app_with_config(config).await;
+    app.register("ivy@example.com").await;
+    let resp = login(&app, "ivy@example.com").await;
+    resp.assert_status_is_ok();
+    let cookies = cookies_of(&resp);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(
+        cookies.iter().all(|c| c.contains("Domain=example.com")),
+        "{cookies:?}"
+    );
+}

@@ -184,3 +184,38 @@ async fn users_without_a_password_change_email_without_one() {
     assert_eq!(status, StatusCode::OK, "{user}");
     assert_eq!(user["email"], "moved@example.com");
 }
+
+#[tokio::test]
+async fn a_stale_confirmation_link_is_gone() {
+    let app = app().await;
+    let (access, _) = app.signed_in("dora@example.com").await;
+    let (status, _) = request(
+        &app,
+        &access,
+        json!({"new_email": "first-move@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let token = link_token(
+        &app.mail("first-move@example.com", "Confirm your new email")
+            .await,
+    );
+    // Another change lands first.
+    let user = app.stored("dora@example.com").await.unwrap();
+    app.manager
+        .store()
+        .patch_user(
+            &user.id,
+            &portcullis::UserPatch::new()
+                .email("elsewhere@example.com")
+                .unwrap(),
+            app.manager.now(),
+        )
+        .await
+        .unwrap()
+        .expect("moved");
+    let (status, body) = confirm(&app, &token).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    assert!(app.stored("elsewhere@example.com").await.is_some());
+    assert!(app.stored("first-move@example.com").await.is_none());
+}

@@ -168,3 +168,121 @@ async fn sign_ins_are_limited_per_client_ip_behind_a_trusted_proxy() {
     assert_eq!(login("198.51.100.9").await.unwrap().status(), 200);
     server.abort();
 }
+
+#[tokio::test]
+async fn unknown_addresses_are_limited_the_same() {
+    let app = app().await;
+    app.register("known@example.com").await;
+    let mut answers = Vec::new();
+    for email in ["known@example.com", "unknown@example.com"] {
+        for _ in 0..5 {
+            let (status, body) = app
+                .post("/auth/forgot-password", json!({ "email": email }))
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{email}: {body}");
+        }
+        answers.push(
+            app.post("/auth/forgot-password", json!({ "email": email }))
+                .await,
+        );
+    }
+    assert_error(answers[0].0, &answers[0].1, 429, "RATE_LIMITED");
+    assert_eq!(answers[0], answers[1]);
+}
+
+/// Mail-sending requests (reset, verification) share one per-IP budget;
+/// uses of emailed tokens have their own. Over a real socket, as above.
+#[tokio::test]
+async fn mail_and_token_requests_are_limited_per_client_ip() {
+    let mut config = test_config();
+    config.rate_limits.email_per_ip = Limit::new(3, 3600);
+    config.rate_limits.token_per_ip = Limit::new(3, 600);
+    config.rate_limits.trusted_proxies = vec!["127.0.0.1".into()];
+    let app = app_with_config(config).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let routes = api::routes(&app.manager, CredentialsApi::new(&app.manager));
+    let server =
+        tokio::spawn(Server::new(TcpListener::bind(format!("127.0.0.1:{port}"))).run(routes));
+    let http = reqwest::Client::new();
+    let post = |path: &'static str, from: &'static str, body: serde_json::Value| {
+        http.post(format!("http://127.0.0.1:{port}{path}"))
+            .header("x-forwarded-for", from)
+            .json(&body)
+            .send()
+    };
+    let mut ready = false;
+    for _ in 0..50 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/auth/providers"))
+            .send()
+            .await
+            .is_ok()
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "server did not start");
+
+    // Three mails from one client, each to another address…
+    for (path, email) in [
+        ("/auth/forgot-password", "a@example.com"),
+        ("/auth/verify-email/resend", "b@example.com"),
+        ("/auth/forgot-password", "c@example.com"),
+    ] {
+        let resp = post(path, "203.0.113.7", json!({ "email": email }))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202, "{path}");
+    }
+    // …then both kinds of mail request are refused for that client only.
+    for path in ["/auth/forgot-password", "/auth/verify-email/resend"] {
+        let resp = post(path, "203.0.113.7", json!({"email": "d@example.com"}))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 429, "{path}");
+        assert!(resp.headers().contains_key("retry-after"));
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["code"], "RATE_LIMITED", "{body}");
+    }
+    let resp = post(
+        "/auth/forgot-password",
+        "198.51.100.9",
+        json!({"email": "d@example.com"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 202);
+
+    // Guessing emailed tokens: three tries, then 429, for that client only.
+    for _ in 0..3 {
+        let resp = post(
+            "/auth/verify-email",
+            "203.0.113.8",
+            json!({"token": "guessed-token"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 410);
+    }
+    let resp = post(
+        "/auth/reset-password",
+        "203.0.113.8",
+        json!({"token": "guessed-token", "password": "Guessing-pa55word!"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 429);
+    let resp = post(
+        "/auth/verify-email",
+        "198.51.100.9",
+        json!({"token": "guessed-token"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 410);
+    server.abort();
+}

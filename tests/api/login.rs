@@ -263,3 +263,25 @@ async fn providers_lists_credentials() {
         json!({"providers": [{"id": "credentials", "kind": "password"}]})
     );
 }
+
+#[tokio::test]
+async fn a_user_without_a_password_gets_the_same_401() {
+    let app = app_with_passwordless(test_config()).await;
+    app.passwordless("nopw@example.com").await;
+    let user = app.stored("nopw@example.com").await.unwrap();
+    assert!(user.password_hash.is_none());
+    let (s1, no_password) = app
+        .post(
+            "/auth/login",
+            json!({"email": "nopw@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let (s2, unknown) = app
+        .post(
+            "/auth/login",
+            json!({"email": "nobody@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(s1, &no_password, 401, "INVALID_CREDENTIALS");
+    assert_eq!((s1, &no_password), (s2, &unknown));
+}

@@ -1,10 +1,12 @@
 //! Forgotten, reset, changed and first passwords.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
+use async_trait::async_trait;
 use poem::http::{Method, StatusCode};
-use portcullis::{veto_fn, Action, Veto};
+use portcullis::{veto_fn, Action, Email, EmailSender, Outbox, SendError, Veto};
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 use crate::common::*;
 
@@ -338,6 +340,8 @@ async fn set_password_is_only_for_users_without_one() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["has_password"], true);
+    // The owner hears of it at once.
+    app.mail("pia@example.com", "password was changed").await;
     // The session stays; the password now signs in.
     assert_eq!(app.me(&access).await.0, StatusCode::OK);
     let (status, _) = app
@@ -461,4 +465,98 @@ async fn set_password_needs_a_recent_sign_in() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Links are built from `public_url`: a forged `Host` (or forwarded host)
+/// header cannot point them at another site.
+#[tokio::test]
+async fn reset_links_ignore_the_request_host() {
+    let app = app().await;
+    app.register("host@example.com").await;
+    let (status, _) = parts(
+        app.client
+            .post("/auth/forgot-password")
+            .header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example")
+            .body_json(&json!({"email": "host@example.com"}))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mail = app.mail("host@example.com", "Reset").await;
+    link(&mail, "https://api.example.com/auth/reset-password?token=");
+    assert!(!mail.text.contains("evil.example"), "{}", mail.text);
+    let html = mail.html.as_deref().unwrap_or_default();
+    assert!(!html.contains("evil.example"), "{html}");
+}
+
+/// A sender that holds every mail until the test opens the gate.
+#[derive(Debug, Clone)]
+struct GatedSender {
+    gate: Arc<Semaphore>,
+    sent: Outbox,
+}
+
+#[async_trait]
+impl EmailSender for GatedSender {
+    async fn send(&self, email: Email) -> Result<(), SendError> {
+        let _pass = self.gate.acquire().await.expect("gate open");
+        self.sent.send(email).await
+    }
+}
+
+/// Answers never wait for mail delivery (so their timing tells nothing about
+/// it): with every send stuck, the mailing requests still answer at once.
+#[tokio::test]
+async fn answers_do_not_wait_for_the_mail() {
+    let sender = GatedSender {
+        gate: Arc::new(Semaphore::new(0)),
+        sent: Outbox::new(),
+    };
+    let app = app_with(test_config(), {
+        let sender = sender.clone();
+        move |b| b.email_sender(sender)
+    })
+    .await;
+    let answer = |path: &'static str, body: serde_json::Value| {
+        let app = &app;
+        async move {
+            tokio::time::timeout(Duration::from_secs(10), app.post(path, body))
+                .await
+                .expect("answered while the mail is stuck")
+        }
+    };
+    let (status, body) = answer(
+        "/auth/register",
+        json!({"email": "slow@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for email in ["slow@example.com", "nobody@example.com"] {
+        let (status, _) = answer("/auth/forgot-password", json!({ "email": email })).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let (status, _) = answer("/auth/verify-email/resend", json!({ "email": email })).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    assert!(sender.sent.sent().is_empty(), "nothing went out yet");
+    // Once the gate opens, the mails do go out: two links to confirm the
+    // address, one reset link, nothing for the unknown address.
+    sender.gate.add_permits(100);
+    app.manager.wait_for_deliveries().await;
+    let subjects: Vec<String> = sender
+        .sent
+        .sent()
+        .into_iter()
+        .map(|m| {
+            assert_eq!(m.to, "slow@example.com");
+            m.subject
+        })
+        .collect();
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    assert_eq!(
+        subjects.iter().filter(|s| s.contains("Reset")).count(),
+        1,
+        "{subjects:?}"
+    );
 }

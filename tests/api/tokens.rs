@@ -1,8 +1,10 @@
+use std::sync::Arc;
+
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::Duration;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use poem::http::StatusCode;
-use portcullis::{AuthManager, Secret};
+use poem::http::{Method, StatusCode};
+use portcullis::{AuthManager, MemoryStore, OneTimeTokenStore, Secret, TokenHash};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -251,8 +253,86 @@ fn config_deserializes_with_defaults() {
     assert_eq!(config.jwt.issuer, "portcullis");
     assert!(config.transport.cookies && config.transport.bearer);
     assert_eq!(config.password.memory_kib, 19 * 1024);
+    assert_eq!(config.password.iterations, 2);
     assert_eq!(config.refresh.session_ttl_secs, 30 * 24 * 3600);
     assert_eq!(config.http.max_body_bytes, 64 * 1024);
     assert!(format!("{:?}", config.jwt.secret).contains("redacted"));
     assert!(serde_json::from_value::<portcullis::AuthConfig>(json!({"jwt": {"nope": 1}})).is_err());
+}
+
+#[tokio::test]
+async fn refresh_and_access_tokens_are_not_interchangeable() {
+    let app = app().await;
+    let (access, refresh) = app.signed_in("tom@example.com").await;
+    // The opaque refresh token is no bearer token…
+    let (status, body) = app.me(&refresh).await;
+    assert_error(status, &body, 401, "UNAUTHENTICATED");
+    // …and the JWT is no refresh token.
+    let (status, body) = app.refresh(&access).await;
+    assert_error(status, &body, 401, "INVALID_REFRESH_TOKEN");
+    // Neither attempt harmed the session: each works where it belongs.
+    assert_eq!(app.me(&access).await.0, StatusCode::OK);
+    assert_eq!(app.refresh(&refresh).await.0, StatusCode::OK);
+}
+
+/// A dump of the whole store (the memory store's `Debug` prints every
+/// record) holds no emailed or refresh token, only their SHA-256.
+#[tokio::test]
+async fn the_store_keeps_only_hashes_of_tokens() {
+    let store = Arc::new(MemoryStore::new());
+    let app = app_on_store(test_config(), store.clone(), |b| {
+        b.provider(TrustEmailProvider)
+    })
+    .await;
+    let (_, refresh) = app.signed_in("dump@example.com").await;
+    let verify = link_token(&app.mail("dump@example.com", "Confirm your email").await);
+    let (status, _) = app
+        .post(
+            "/auth/forgot-password",
+            json!({"email": "dump@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let reset = link_token(&app.mail("dump@example.com", "Reset").await);
+    let (access, _) = app.passwordless("code@example.com").await;
+    let (status, body) = app
+        .call(Method::POST, "/auth/account/delete-code", &access, None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let mail = app.mail("code@example.com", "Confirm the deletion").await;
+    let code = mail
+        .text
+        .lines()
+        .find(|l| l.len() == 43 && !l.contains(' '))
+        .expect("the code on its own line")
+        .to_owned();
+
+    let dump = format!("{store:?}");
+    assert!(
+        dump.contains("code@example.com"),
+        "the dump shows the records"
+    );
+    for token in [&refresh, &verify, &reset, &code] {
+        assert_eq!(token.len(), 43, "256 bits, base64url");
+        assert!(!dump.contains(token.as_str()), "raw token stored: {token}");
+    }
+    // What is stored is the hash: the records are found by it.
+    let now = app.manager.now();
+    for (token, purpose) in [
+        (&verify, "verify_email"),
+        (&reset, "reset_password"),
+        (&code, "delete_account"),
+    ] {
+        let record = store
+            .find_one_time_token(&TokenHash::of(token), purpose, now)
+            .await
+            .unwrap()
+            .expect("found by its SHA-256");
+        assert_eq!(record.hash, TokenHash::of(token));
+    }
+    let refresh_hash = TokenHash::of(&refresh);
+    assert!(
+        dump.contains(&format!("{refresh_hash:?}")),
+        "the refresh token's hash is stored"
+    );
 }

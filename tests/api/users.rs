@@ -923,3 +923,34 @@ async fn admin_reset_refuses_inactive_users() {
     assert_eq!(app.mails_to("zoe@example.com").await.len(), before);
     assert!(!app.event_names().contains(&"password_reset_requested"));
 }
+
+#[tokio::test]
+async fn there_is_no_built_in_admin() {
+    let app = app().await;
+    // A new deployment holds no account at all…
+    let (users, total) = app
+        .manager
+        .store()
+        .list_users(&portcullis::UserQuery::page(0, 100))
+        .await
+        .unwrap();
+    assert_eq!((users.len(), total), (0, 0));
+    // …so no default credentials sign in…
+    for (email, password) in [("admin@example.com", "admin"), (ROOT, PASSWORD)] {
+        let (status, body) = app
+            .post("/auth/login", json!({"email": email, "password": password}))
+            .await;
+        assert_error(status, &body, 401, "INVALID_CREDENTIALS");
+    }
+    // …and the first user to sign up is no superuser.
+    let first = app.register("first@example.com").await;
+    assert_eq!(first["is_superuser"], false);
+    let (first_access, _) = app.signed_in("second@example.com").await;
+    let (status, body) = app.call(Method::GET, "/users", &first_access, None).await;
+    assert_error(status, &body, 403, "FORBIDDEN");
+    // The deployment names its superuser itself.
+    let access = root(&app).await;
+    assert!(stored(&app, ROOT).await.is_superuser);
+    let (status, _) = app.call(Method::GET, "/users", &access, None).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -178,3 +178,71 @@ async fn a_signed_out_user_can_get_a_new_link_with_the_same_answer_for_all() {
     assert_eq!(again, known);
     assert_eq!(app.mails_to("lost@example.com").await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_link_for_an_address_the_account_no_longer_has_is_gone() {
+    let app = app().await;
+    app.register("first@example.com").await;
+    let token = link_token(&app.mail("first@example.com", "Confirm your email").await);
+    // The account moves to another address before the link is used.
+    let user = app.stored("first@example.com").await.unwrap();
+    app.manager
+        .store()
+        .patch_user(
+            &user.id,
+            &portcullis::UserPatch::new()
+                .email("second@example.com")
+                .unwrap(),
+            app.manager.now(),
+        )
+        .await
+        .unwrap()
+        .expect("moved");
+    let (status, body) = app
+        .post("/auth/verify-email", json!({ "token": token }))
+        .await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    assert!(
+        !app.stored("second@example.com")
+            .await
+            .unwrap()
+            .email_verified
+    );
+}
+
+/// Links are built from `public_url`: a forged `Host` (or forwarded host)
+/// header cannot point them at another site.
+#[tokio::test]
+async fn links_ignore_the_request_host() {
+    let app = app().await;
+    let (status, body) = parts(
+        app.client
+            .post("/auth/register")
+            .header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example")
+            .body_json(&json!({"email": "host@example.com", "password": PASSWORD}))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = parts(
+        app.client
+            .post("/auth/verify-email/resend")
+            .header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example")
+            .body_json(&json!({"email": "host@example.com"}))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mails = app.mails_to("host@example.com").await;
+    assert_eq!(mails.len(), 2);
+    for mail in &mails {
+        link(mail, "https://api.example.com/auth/verify-email?token=");
+        let html = mail.html.as_deref().unwrap_or_default();
+        assert!(!mail.text.contains("evil.example"), "{}", mail.text);
+        assert!(!html.contains("evil.example"), "{html}");
+    }
+}
