@@ -42,7 +42,7 @@
 //! | What | Default |
 //! |---|---|
 //! | Password hash | Argon2id, 19 MiB, 2 iterations, 1 lane; bcrypt verified and upgraded |
-//! | Password policy | 8+ characters, at most 1,024 bytes (never truncated), 8,500+ common passwords refused |
+//! | Password policy | 8+ characters, at most 1,024 bytes (never truncated), 8,400+ common passwords refused |
 //! | Access token | HS256 JWT, 30 minutes, algorithm pinned, `iss`/`aud`/`typ`/`exp` checked, dies on logout or `token_version` bump |
 //! | Refresh token | 256 random bits, stored as SHA-256, rotated on every use, reuse revokes the family, 30-day absolute session |
 //! | Cookies (off by default) | HttpOnly, Secure, SameSite=Lax, refresh cookie scoped to `/auth/refresh`, Origin-checked (CSRF) |
