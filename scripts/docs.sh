@@ -6,7 +6,8 @@
 #    matches it (`docs_check.py excerpts`);
 # 2. every relative link and #anchor resolves (`docs_check.py links`), and
 #    every event, action, email message, error code and conformance check
-#    of the code is named in the guide (`docs_check.py coverage`);
+#    of the code is named in the guide (`docs_check.py coverage`), and
+#    every threat table names tests that exist (`docs_check.py threats`);
 # 3. every other ```rust block compiles, as an example of a scratch crate
 #    in target/docs/snippets that depends on this workspace
 #    (`docs_check.py snippets`, then `cargo build --examples`);
@@ -83,6 +84,8 @@ if [ $# -eq 0 ]; then
   "$PY" scripts/docs_check.py links "${DOCS[@]}"
   echo "== events, actions, messages and error codes named in the guide"
   "$PY" scripts/docs_check.py coverage
+  echo "== threat tables name tests that exist"
+  "$PY" scripts/docs_check.py threats docs/flows/*.md
   echo "== Rust snippets (compiled as examples of $WORK/snippets)"
   "$PY" scripts/docs_check.py snippets --out "$WORK/snippets" "${DOCS[@]}"
   CARGO_TARGET_DIR=$TARGET cargo build --quiet --examples --manifest-path "$WORK/snippets/Cargo.toml"

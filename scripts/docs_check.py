@@ -972,6 +972,95 @@ def cmd_coverage(args):
     return 1 if failures else 0
 
 
+THREATS_HEADING = "## Threats and defences"
+TEST_REF = re.compile(r"^`([A-Za-z0-9_./-]+\.rs)::([A-Za-z_][A-Za-z0-9_]*)`$")
+
+
+def table_cells(line):
+    """The cells of one Markdown table row (no escaped pipes in our tables)."""
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def cmd_threats(args):
+    """Every "## Threats and defences" table of the flow pages has a `Test`
+    column naming, for each row, the tests that prove the defence as
+    `path/to/file.rs::function` (several separated by `<br>` or `, `), or
+    `none`. Each named file must exist and contain `fn function(`. Rows
+    with `none` are listed as warnings; anything else that does not
+    resolve is a failure."""
+    root = os.path.abspath(args.root)
+    failures, tables, rows, refs, untested = 0, 0, 0, 0, []
+    sources = {}
+
+    def fail(where, message):
+        nonlocal failures
+        print(f"FAIL {where}: {message}")
+        failures += 1
+
+    for page in args.files:
+        with open(page, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        starts = [i for i, line in enumerate(lines) if line.strip() == THREATS_HEADING]
+        for start in starts:
+            table = []
+            for i in range(start + 1, len(lines)):
+                line = lines[i]
+                if line.startswith("#"):
+                    break
+                if line.lstrip().startswith("|"):
+                    table.append((i + 1, line))
+                elif table:
+                    break
+            where = f"{page}:{start + 1}"
+            if len(table) < 3:
+                fail(where, f"no table with a header and rows under `{THREATS_HEADING}`")
+                continue
+            tables += 1
+            header = table_cells(table[0][1])
+            if "Test" not in header:
+                fail(where, f"the table has no `Test` column (columns: {header})")
+                continue
+            column = header.index("Test")
+            for number, line in table[2:]:
+                rows += 1
+                cells = table_cells(line)
+                where = f"{page}:{number}"
+                if len(cells) != len(header):
+                    fail(where, f"{len(cells)} cells, the header has {len(header)}")
+                    continue
+                cell = cells[column]
+                if cell.lower() == "none":
+                    untested.append(f"{where}: {cells[0]}")
+                    continue
+                items = [item.strip() for item in re.split(r"<br\s*/?>|,", cell)]
+                if not cell or not all(items):
+                    fail(where, f"empty test reference in `{cell}`")
+                    continue
+                for item in items:
+                    m = TEST_REF.match(item)
+                    if not m:
+                        fail(where, f"`{item}` is not `path/to/file.rs::test_name` (or the whole cell `none`)")
+                        continue
+                    refs += 1
+                    rel, name = m.groups()
+                    path = os.path.normpath(os.path.join(root, rel))
+                    if not path.startswith(root + os.sep) or not os.path.isfile(path):
+                        fail(where, f"{rel} does not exist")
+                        continue
+                    if path not in sources:
+                        with open(path, encoding="utf-8") as f:
+                            sources[path] = f.read()
+                    if not re.search(r"\bfn " + re.escape(name) + r"\(", sources[path]):
+                        fail(where, f"{rel} has no `fn {name}(`")
+        if not starts:
+            print(f"note {page}: no `{THREATS_HEADING}` section")
+    for row in untested:
+        print(f"WARN {row}: no test proves this defence (`none`)")
+    print(f"threats: {tables} tables, {rows} rows, {refs} test references checked, "
+          f"{failures} failures, {len(untested)} rows without a test")
+    return 1 if failures else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -993,6 +1082,9 @@ def main():
     l.add_argument("files", nargs="+")
     c = sub.add_parser("coverage", help="check every event, action, message and error code is documented")
     c.add_argument("--root", default=".")
+    t = sub.add_parser("threats", help="check the threat tables name tests that exist")
+    t.add_argument("--root", default=".")
+    t.add_argument("files", nargs="+")
     s = sub.add_parser("snippets", help="write ```rust blocks as examples of a scratch crate")
     s.add_argument("--root", default=".")
     s.add_argument("--out", required=True)
@@ -1007,6 +1099,8 @@ def main():
             return cmd_coverage(args)
         if args.command == "links":
             return cmd_links(args)
+        if args.command == "threats":
+            return cmd_threats(args)
         return cmd_snippets(args)
     except CheckError as err:
         print(f"FAIL {err}")
