@@ -174,3 +174,34 @@ async fn delete_clears_cookies_in_cookie_mode() {
         "{cookies:?}"
     );
 }
+
+#[tokio::test]
+async fn an_admin_can_restore_a_soft_deleted_account() {
+    let app = app().await;
+    let (access, _) = app.signed_in("amy@example.com").await;
+    let (status, body) = delete(&app, &access, json!({"password": PASSWORD})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    app.manager
+        .ensure_superuser("root@example.com", &portcullis::Secret::new(PASSWORD))
+        .await
+        .unwrap();
+    let root = app.login("root@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = app.stored("amy@example.com").await.unwrap().id;
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/users/{id}"),
+            &root,
+            Some(json!({"is_active": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The same account, password and all, signs in again.
+    let tokens = app.login("amy@example.com").await;
+    let (status, me) = app.me(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["id"], id.to_string());
+}

@@ -320,3 +320,73 @@ async fn cookies_are_host_only_unless_a_domain_is_set() {
         "{cookies:?}"
     );
 }
+
+/// Every cookie-authenticated request that changes state checks the
+/// origin, not only refresh and logout.
+#[tokio::test]
+async fn cookie_authenticated_changes_refuse_cross_site_requests() {
+    let app = app_with_config(cookie_config()).await;
+    app.register("jay@example.com").await;
+    let resp = login(&app, "jay@example.com").await;
+    resp.assert_status_is_ok();
+    let cookies = cookies_of(&resp);
+    let access = value_of(&cookies, "portcullis_access").to_owned();
+    let before = app.stored("jay@example.com").await.unwrap();
+    let calls = [
+        (
+            poem::http::Method::POST,
+            "/auth/account/change-password",
+            json!({"current_password": PASSWORD, "new_password": "Other#Pa55word-1"}),
+        ),
+        (
+            poem::http::Method::POST,
+            "/auth/account/change-email",
+            json!({"new_email": "evil@example.com", "password": PASSWORD}),
+        ),
+        (
+            poem::http::Method::DELETE,
+            "/auth/account",
+            json!({"password": PASSWORD}),
+        ),
+        (
+            poem::http::Method::PATCH,
+            "/users/me",
+            json!({"name": "Owned"}),
+        ),
+        (
+            poem::http::Method::POST,
+            "/auth/sessions/revoke-others",
+            json!({}),
+        ),
+    ];
+    for (method, path, json) in calls {
+        for origin in [Some("https://evil.example"), None] {
+            let mut req = app
+                .client
+                .request(method.clone(), path)
+                .header("cookie", format!("portcullis_access={access}"))
+                .body_json(&json);
+            if let Some(origin) = origin {
+                req = req.header("origin", origin);
+            }
+            let (status, body) = parts(req.send().await).await;
+            assert_error(status, &body, 403, "CSRF_REJECTED");
+        }
+    }
+    let after = app.stored("jay@example.com").await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&before).unwrap(),
+        serde_json::to_value(&after).unwrap()
+    );
+    assert!(app.mails_to("evil@example.com").await.is_empty());
+    // The same cookie from the app's own origin still works.
+    let (status, _) = parts(
+        app.client
+            .get("/auth/me")
+            .header("cookie", format!("portcullis_access={access}"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -210,3 +210,17 @@ async fn very_old_tokens_are_forgotten_not_fatal() {
         "session still alive"
     );
 }
+
+#[tokio::test]
+async fn refresh_answers_are_not_cached() {
+    let app = app().await;
+    let (_, refresh) = app.signed_in("nic@example.com").await;
+    let resp = app
+        .client
+        .post("/auth/refresh")
+        .body_json(&json!({ "refresh_token": refresh }))
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    resp.assert_header("cache-control", "no-store");
+}

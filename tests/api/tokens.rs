@@ -4,7 +4,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::Duration;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use poem::http::{Method, StatusCode};
-use portcullis::{AuthManager, MemoryStore, OneTimeTokenStore, Secret, TokenHash};
+use portcullis::{AuthManager, Limit, MemoryStore, OneTimeTokenStore, Secret, TokenHash};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -254,6 +254,8 @@ fn config_deserializes_with_defaults() {
     assert!(config.transport.cookies && config.transport.bearer);
     assert_eq!(config.password.memory_kib, 19 * 1024);
     assert_eq!(config.password.iterations, 2);
+    assert_eq!(config.rate_limits.email_per_ip, Limit::new(20, 3600));
+    assert_eq!(config.rate_limits.email_per_address, Limit::new(5, 3600));
     assert_eq!(config.refresh.session_ttl_secs, 30 * 24 * 3600);
     assert_eq!(config.http.max_body_bytes, 64 * 1024);
     assert!(format!("{:?}", config.jwt.secret).contains("redacted"));

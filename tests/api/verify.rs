@@ -246,3 +246,37 @@ async fn links_ignore_the_request_host() {
         assert!(!html.contains("evil.example"), "{html}");
     }
 }
+
+#[tokio::test]
+async fn verification_mails_are_limited_per_address() {
+    let app = app().await;
+    app.register("many@example.com").await;
+    // Five new links an hour per address (the sign-up's own mail aside)…
+    for _ in 0..5 {
+        let (status, body) = app
+            .post(
+                "/auth/verify-email/resend",
+                json!({"email": "MANY@example.com"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let (status, body) = app
+        .post(
+            "/auth/verify-email/resend",
+            json!({"email": "many@example.com"}),
+        )
+        .await;
+    assert_error(status, &body, 429, "RATE_LIMITED");
+    assert_eq!(app.mails_to("many@example.com").await.len(), 1 + 5);
+    // …and again an hour later.
+    app.clock.advance(chrono::Duration::hours(1));
+    let (status, _) = app
+        .post(
+            "/auth/verify-email/resend",
+            json!({"email": "many@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(app.mails_to("many@example.com").await.len(), 1 + 6);
+}
