@@ -973,7 +973,9 @@ def cmd_coverage(args):
 
 
 THREATS_HEADING = "## Threats and defences"
-TEST_REF = re.compile(r"^`([A-Za-z0-9_./-]+\.rs)::([A-Za-z_][A-Za-z0-9_]*)`$")
+TEST_COLUMNS = ("Test", "Which test proves it")
+TEST_REF = re.compile(r"`(?:([A-Za-z0-9_./-]+\.rs)::)?([a-z_][a-z0-9_]*)`")
+TEST_DIRS = ("tests", "testkit", "src", "providers")
 
 
 def table_cells(line):
@@ -982,15 +984,33 @@ def table_cells(line):
 
 
 def cmd_threats(args):
-    """Every "## Threats and defences" table of the flow pages has a `Test`
-    column naming, for each row, the tests that prove the defence as
-    `path/to/file.rs::function` (several separated by `<br>` or `, `), or
-    `none`. Each named file must exist and contain `fn function(`. Rows
-    with `none` are listed as warnings; anything else that does not
-    resolve is a failure."""
+    """Every "## Threats and defences" table of the flow pages has a test
+    column (`Test`, or `Which test proves it`) naming, for each row, the
+    tests that prove the defence: `path/to/file.rs::function`, or a bare
+    `function` defined in some file under tests/, testkit/, src/ or
+    providers/ (several separated by `<br>` or `, `), or `none`. Each named
+    file must exist and contain `fn function(`. Rows with `none` are listed
+    as warnings; a row with no reference, or one that does not resolve, is
+    a failure."""
     root = os.path.abspath(args.root)
     failures, tables, rows, refs, untested = 0, 0, 0, 0, []
     sources = {}
+
+    def source(path):
+        if path not in sources:
+            with open(path, encoding="utf-8") as f:
+                sources[path] = f.read()
+        return sources[path]
+
+    def all_sources():
+        for top in TEST_DIRS:
+            for dirpath, _, names in os.walk(os.path.join(root, top)):
+                for name in names:
+                    if name.endswith(".rs"):
+                        yield os.path.join(dirpath, name)
+
+    def defines(path, name):
+        return re.search(r"\bfn " + re.escape(name) + r"\(", source(path)) is not None
 
     def fail(where, message):
         nonlocal failures
@@ -1017,10 +1037,10 @@ def cmd_threats(args):
                 continue
             tables += 1
             header = table_cells(table[0][1])
-            if "Test" not in header:
+            column = next((header.index(c) for c in TEST_COLUMNS if c in header), None)
+            if column is None:
                 fail(where, f"the table has no `Test` column (columns: {header})")
                 continue
-            column = header.index("Test")
             for number, line in table[2:]:
                 rows += 1
                 cells = table_cells(line)
@@ -1032,25 +1052,20 @@ def cmd_threats(args):
                 if cell.lower() == "none":
                     untested.append(f"{where}: {cells[0]}")
                     continue
-                items = [item.strip() for item in re.split(r"<br\s*/?>|,", cell)]
-                if not cell or not all(items):
-                    fail(where, f"empty test reference in `{cell}`")
+                found = TEST_REF.findall(cell)
+                if not found:
+                    fail(where, f"no test named in `{cell}` (`path/to/file.rs::test_name`, or `none`)")
                     continue
-                for item in items:
-                    m = TEST_REF.match(item)
-                    if not m:
-                        fail(where, f"`{item}` is not `path/to/file.rs::test_name` (or the whole cell `none`)")
-                        continue
+                for rel, name in found:
                     refs += 1
-                    rel, name = m.groups()
+                    if not rel:
+                        if not any(defines(path, name) for path in all_sources()):
+                            fail(where, f"no `fn {name}(` under {', '.join(TEST_DIRS)}")
+                        continue
                     path = os.path.normpath(os.path.join(root, rel))
                     if not path.startswith(root + os.sep) or not os.path.isfile(path):
                         fail(where, f"{rel} does not exist")
-                        continue
-                    if path not in sources:
-                        with open(path, encoding="utf-8") as f:
-                            sources[path] = f.read()
-                    if not re.search(r"\bfn " + re.escape(name) + r"\(", sources[path]):
+                    elif not defines(path, name):
                         fail(where, f"{rel} has no `fn {name}(`")
         if not starts:
             print(f"note {page}: no `{THREATS_HEADING}` section")
@@ -1059,7 +1074,6 @@ def cmd_threats(args):
     print(f"threats: {tables} tables, {rows} rows, {refs} test references checked, "
           f"{failures} failures, {len(untested)} rows without a test")
     return 1 if failures else 0
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
