@@ -14,7 +14,8 @@ fn common_passwords() -> &'static HashSet<&'static str> {
     SET.get_or_init(|| {
         COMMON_PASSWORDS
             .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            // Comments are "# " lines: a password may start with '#'.
+            .filter(|l| !l.is_empty() && !l.starts_with("# "))
             .collect()
     })
 }
@@ -86,6 +87,9 @@ mod tests {
     fn bundled_list_is_large() {
         assert!(common_passwords().len() >= 8400);
         assert!(common_passwords().contains("password"));
+        // A password that starts with '#' is an entry, not a comment.
+        assert!(common_passwords().contains("#1stunna"));
+        assert!(!common_passwords().iter().any(|p| p.starts_with("# ")));
     }
 
     #[test]
