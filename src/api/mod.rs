@@ -13,11 +13,14 @@ mod body_limit;
 mod browser;
 mod core;
 mod error;
+mod spec;
 mod strict;
 mod types;
 mod users;
 
 use poem::{
+    endpoint::make_sync,
+    http::{header, HeaderValue, StatusCode},
     middleware::{CatchPanic, CookieJarManager},
     Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route,
 };
@@ -74,9 +77,13 @@ pub fn service<T: OpenApi>(manager: &AuthManager, apis: T) -> OpenApiService<(Bu
     service
 }
 
-/// The spec of [`service`] as pretty JSON, for committing and drift tests.
+/// The spec of [`service`] as pretty JSON, for committing and drift tests:
+/// poem-openapi's document with what it leaves out added (OAuth2 `scopes`,
+/// `nullable` optional properties, `additionalProperties: false` on the
+/// request bodies that refuse unknown fields). [`routes`] serves this one at
+/// `/openapi.json`.
 pub fn spec_json<T: OpenApi>(manager: &AuthManager, apis: T) -> String {
-    service(manager, apis).spec()
+    spec::finish(&service(manager, apis).spec())
 }
 
 /// A ready-to-serve endpoint: the API, `/openapi.json`, Swagger UI at
@@ -86,23 +93,35 @@ pub fn routes<T: OpenApi + 'static>(
     apis: T,
 ) -> impl Endpoint<Output = Response> {
     let service = service(manager, apis);
+    let spec = spec::finish(&service.spec());
+    let allowed = spec::AllowedMethods::from_spec(&spec);
     let extras = Route::new()
-        .at("/openapi.json", service.spec_endpoint())
+        .at(
+            "/openapi.json",
+            make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json; charset=utf-8")
+                    .body(spec.clone())
+            }),
+        )
         .nest("/docs", service.swagger_ui());
     wrap(
         manager,
         Mount {
             api: service.into_endpoint(),
             extras,
+            allowed,
         },
     )
 }
 
 /// Sends `/openapi.json` and `/docs/…` to `extras` and everything else
-/// straight to the API, without a second router in front of the API's own.
+/// straight to the API, without a second router in front of the API's own;
+/// a 405 gets the `Allow` header RFC 9110 requires, from the spec.
 struct Mount<A, X> {
     api: A,
     extras: X,
+    allowed: spec::AllowedMethods,
 }
 
 impl<A: Endpoint, X: Endpoint> Endpoint for Mount<A, X> {
@@ -111,10 +130,24 @@ impl<A: Endpoint, X: Endpoint> Endpoint for Mount<A, X> {
     async fn call(&self, req: poem::Request) -> poem::Result<Response> {
         let path = req.uri().path();
         if path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/") {
-            self.extras.call(req).await.map(IntoResponse::into_response)
-        } else {
-            self.api.call(req).await.map(IntoResponse::into_response)
+            return self.extras.call(req).await.map(IntoResponse::into_response);
         }
+        let path = path.to_owned();
+        let mut response = match self.api.call(req).await {
+            Ok(response) => response.into_response(),
+            Err(err) if err.status() == StatusCode::METHOD_NOT_ALLOWED => {
+                error::poem_error_response(err)
+            }
+            Err(err) => return Err(err),
+        };
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+            if let Some(allow) = self.allowed.allow(&path) {
+                if let Ok(value) = HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+            }
+        }
+        Ok(response)
     }
 }
 

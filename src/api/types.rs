@@ -164,6 +164,7 @@ pub struct ProviderList {
 
 /// Body of `POST /auth/refresh`.
 #[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token. May be omitted when the refresh cookie is sent.
     pub refresh_token: Option<StrictString>,

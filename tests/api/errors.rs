@@ -126,3 +126,55 @@ async fn a_store_that_is_down_gets_503_json() {
     let (status, body) = app.me(&access).await;
     assert_error(status, &body, 503, "SERVICE_UNAVAILABLE");
 }
+
+/// schemathesis (scripts/fuzz.sh) found 405 answers without the `Allow`
+/// header RFC 9110 requires.
+#[tokio::test]
+async fn method_not_allowed_lists_the_allowed_methods() {
+    let app = app().await;
+    for (method, path, allow) in [
+        ("GET", "/auth/login", "POST"),
+        ("OPTIONS", "/auth/sessions/revoke-others", "POST"),
+        ("TRACE", "/users/me", "GET, PATCH, HEAD"),
+        (
+            "PUT",
+            "/users/01936f0e-7c1a-7cc2-9d1e-5b3f2a8e4c10",
+            "GET, PATCH, DELETE, HEAD",
+        ),
+    ] {
+        let resp = app
+            .client
+            .request(
+                poem::http::Method::from_bytes(method.as_bytes()).unwrap(),
+                path,
+            )
+            .send()
+            .await;
+        resp.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+        resp.assert_header("allow", allow);
+        let body = body(resp).await;
+        assert_eq!(body["code"], "METHOD_NOT_ALLOWED", "{method} {path}");
+    }
+}
+
+/// schemathesis found sign-in, sign-up and refresh bodies taking unknown
+/// fields while every other body refused them; the spec now says
+/// `additionalProperties: false` for all of them.
+#[tokio::test]
+async fn every_json_body_refuses_unknown_fields() {
+    let app = app().await;
+    for (path, body) in [
+        (
+            "/auth/register",
+            json!({"email": "a@example.com", "password": PASSWORD, "admin": true}),
+        ),
+        (
+            "/auth/login",
+            json!({"email": "a@example.com", "password": PASSWORD, "remember": true}),
+        ),
+        ("/auth/refresh", json!({"refresh_token": "x", "extra": 1})),
+    ] {
+        let (status, body) = app.post(path, body).await;
+        assert_error(status, &body, 422, "VALIDATION_ERROR");
+    }
+}

@@ -93,7 +93,7 @@ impl Provider for CredentialsProvider {
 
 /// Body of `POST /auth/register`.
 #[derive(Clone, Object)]
-#[oai(example)]
+#[oai(deny_unknown_fields, example)]
 pub struct RegisterRequest {
     /// Email address; unique, compared case-insensitively.
     pub email: StrictString,
@@ -115,7 +115,7 @@ impl Example for RegisterRequest {
 
 /// Body of `POST /auth/login`.
 #[derive(Clone, Object)]
-#[oai(example)]
+#[oai(deny_unknown_fields, example)]
 pub struct LoginRequest {
     /// Email address.
     pub email: StrictString,

@@ -1,0 +1,258 @@
+//! What poem-openapi's generated OpenAPI 3.0 document leaves out, added
+//! before it is served or committed, and the `Allow` header of 405 answers,
+//! taken from the same document.
+//!
+//! poem-openapi 5 writes a valid-looking spec that differs from what the
+//! server does in three ways, each found by schemathesis and
+//! openapi-spec-validator (`scripts/fuzz.sh`):
+//!
+//! - an OAuth2 flow without scopes has no `scopes` member, which OpenAPI 3.0
+//!   requires (an empty map is valid);
+//! - an optional property (`Option<T>`, `MaybeUndefined<T>`) is answered as
+//!   `null` and accepted as `null`, but is not marked `nullable`;
+//! - a request body of `#[oai(deny_unknown_fields)]` refuses unknown fields
+//!   (422) but its schema does not say `additionalProperties: false`. Every
+//!   JSON request body of Portcullis's own operations (tagged with
+//!   [`ApiTags`](super::ApiTags)) refuses unknown fields, so those schemas
+//!   get it; an integrator's own operations are left as generated.
+
+use poem::http::Method;
+use serde_json::{Map, Value};
+
+use super::ApiTags;
+
+/// The tags of Portcullis's own operations.
+fn own_tags() -> Vec<String> {
+    use poem_openapi::Tags;
+    [ApiTags::Auth, ApiTags::Account, ApiTags::Users]
+        .iter()
+        .map(|t| t.name().to_owned())
+        .collect()
+}
+
+/// `spec` (poem-openapi's JSON) with the fixes above, as pretty JSON.
+pub(crate) fn finish(spec: &str) -> String {
+    let mut doc: Value = serde_json::from_str(spec).expect("poem-openapi writes valid JSON");
+    add_oauth_scopes(&mut doc);
+    mark_optional_nullable(&mut doc);
+    close_request_bodies(&mut doc);
+    serde_json::to_string_pretty(&doc).expect("a JSON value serializes")
+}
+
+fn add_oauth_scopes(doc: &mut Value) {
+    let Some(schemes) = doc
+        .pointer_mut("/components/securitySchemes")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for scheme in schemes.values_mut() {
+        let Some(flows) = scheme.get_mut("flows").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for flow in flows.values_mut().filter_map(Value::as_object_mut) {
+            flow.entry("scopes")
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+    }
+}
+
+fn mark_optional_nullable(doc: &mut Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let required: Vec<Value> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, property) in properties.iter_mut() {
+            if required.iter().any(|r| r.as_str() == Some(name)) {
+                continue;
+            }
+            let Some(property) = property.as_object_mut() else {
+                continue;
+            };
+            if let Some(reference) = property.remove("$ref") {
+                // Siblings of `$ref` are ignored in 3.0: wrap it.
+                property.insert(
+                    "allOf".into(),
+                    Value::Array(vec![Value::Object(Map::from_iter([(
+                        "$ref".to_owned(),
+                        reference,
+                    )]))]),
+                );
+            }
+            property.insert("nullable".into(), Value::Bool(true));
+        }
+    }
+}
+
+fn close_request_bodies(doc: &mut Value) {
+    let own = own_tags();
+    let mut closed = Vec::new();
+    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
+        for op in paths
+            .values()
+            .filter_map(Value::as_object)
+            .flat_map(|item| item.values())
+        {
+            let ours = op
+                .get("tags")
+                .and_then(Value::as_array)
+                .is_some_and(|tags| {
+                    tags.iter()
+                        .any(|t| t.as_str().is_some_and(|t| own.iter().any(|o| o == t)))
+                });
+            if !ours {
+                continue;
+            }
+            let Some(content) = op
+                .pointer("/requestBody/content")
+                .and_then(Value::as_object)
+            else {
+                continue;
+            };
+            for (media, body) in content {
+                if !media.starts_with("application/json") {
+                    continue;
+                }
+                if let Some(name) = body
+                    .pointer("/schema/$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    closed.push(name.to_owned());
+                }
+            }
+        }
+    }
+    for name in closed {
+        if let Some(schema) = doc
+            .pointer_mut(&format!("/components/schemas/{name}"))
+            .and_then(Value::as_object_mut)
+        {
+            schema.insert("additionalProperties".into(), Value::Bool(false));
+        }
+    }
+}
+
+/// The methods of every path of a spec, to answer 405 with `Allow`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AllowedMethods {
+    /// Path templates split into segments (`{id}` matches any one segment),
+    /// with their methods in upper case.
+    paths: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl AllowedMethods {
+    pub(crate) fn from_spec(spec: &str) -> Self {
+        let doc: Value = serde_json::from_str(spec).unwrap_or_default();
+        let mut paths = Vec::new();
+        if let Some(items) = doc.get("paths").and_then(Value::as_object) {
+            for (path, item) in items {
+                let Some(item) = item.as_object() else {
+                    continue;
+                };
+                let mut methods: Vec<String> = item
+                    .keys()
+                    .filter_map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+                    .map(|m| m.as_str().to_owned())
+                    .collect();
+                // poem answers HEAD for every GET route.
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".into());
+                }
+                let segments = path.split('/').map(str::to_owned).collect();
+                paths.push((segments, methods));
+            }
+        }
+        Self { paths }
+    }
+
+    /// The `Allow` value for a request path, when the path is an operation's.
+    pub(crate) fn allow(&self, path: &str) -> Option<String> {
+        let is_param = |t: &str| t.starts_with('{') && t.ends_with('}');
+        let segments: Vec<&str> = path.split('/').collect();
+        // `/auth/sessions/revoke-others` before `/auth/sessions/{id}`: the
+        // template with the most literal segments wins, as in the router.
+        self.paths
+            .iter()
+            .filter(|(template, _)| {
+                template.len() == segments.len()
+                    && template
+                        .iter()
+                        .zip(&segments)
+                        .all(|(t, s)| (is_param(t) && !s.is_empty()) || t == s)
+            })
+            .max_by_key(|(template, _)| template.iter().filter(|t| !is_param(t)).count())
+            .map(|(_, methods)| methods.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_matches_templates_segment_by_segment() {
+        let allowed = AllowedMethods::from_spec(
+            r#"{"paths": {"/users/{id}": {"get": {}, "patch": {}, "delete": {}},
+                          "/users/me": {"get": {}}, "/users/{id}/x": {"post": {}},
+                          "/users/me/x": {"put": {}}}}"#,
+        );
+        assert_eq!(allowed.allow("/users/me").as_deref(), Some("GET, HEAD"));
+        assert_eq!(
+            allowed.allow("/users/42").as_deref(),
+            Some("GET, PATCH, DELETE, HEAD")
+        );
+        assert_eq!(allowed.allow("/users/me/x").as_deref(), Some("PUT"));
+        assert_eq!(allowed.allow("/users/42/x").as_deref(), Some("POST"));
+        assert_eq!(allowed.allow("/users/"), None);
+        assert_eq!(allowed.allow("/users/42/x/y"), None);
+    }
+
+    #[test]
+    fn finish_adds_scopes_nullable_and_closed_bodies() {
+        let spec = r##"{
+          "paths": {
+            "/a": {"post": {"tags": ["Auth"], "requestBody": {"content": {
+              "application/json; charset=utf-8": {"schema": {"$ref": "#/components/schemas/A"}}}}}},
+            "/b": {"post": {"tags": ["Mine"], "requestBody": {"content": {
+              "application/json; charset=utf-8": {"schema": {"$ref": "#/components/schemas/B"}}}}}}
+          },
+          "components": {
+            "schemas": {
+              "A": {"type": "object", "required": ["x"], "properties": {
+                "x": {"type": "string"}, "y": {"type": "string"},
+                "z": {"$ref": "#/components/schemas/B"}}},
+              "B": {"type": "object", "properties": {}}
+            },
+            "securitySchemes": {"O": {"type": "oauth2", "flows": {"password": {"tokenUrl": "/t"}}}}
+          }
+        }"##;
+        let doc: Value = serde_json::from_str(&finish(spec)).unwrap();
+        assert_eq!(
+            doc.pointer("/components/securitySchemes/O/flows/password/scopes"),
+            Some(&serde_json::json!({}))
+        );
+        let a = &doc["components"]["schemas"]["A"];
+        assert_eq!(a["additionalProperties"], false);
+        assert!(a["properties"]["x"].get("nullable").is_none());
+        assert_eq!(a["properties"]["y"]["nullable"], true);
+        assert_eq!(
+            a["properties"]["z"],
+            serde_json::json!({"allOf": [{"$ref": "#/components/schemas/B"}], "nullable": true})
+        );
+        assert!(doc["components"]["schemas"]["B"]
+            .get("additionalProperties")
+            .is_none());
+    }
+}
