@@ -16,6 +16,7 @@ use super::{
         AccessToken,
     },
     error_set::*,
+    strict::EmailString,
     ApiErrors, ApiTags, PublicUser, StrictString, TokenResponse,
 };
 use crate::{
@@ -63,7 +64,7 @@ pub struct TokenRequest {
 #[oai(deny_unknown_fields, example)]
 pub struct ForgotPasswordRequest {
     /// The account's email address.
-    pub email: StrictString,
+    pub email: EmailString,
 }
 
 impl Example for ForgotPasswordRequest {
@@ -108,7 +109,7 @@ pub struct ChangePasswordRequest {
 #[oai(deny_unknown_fields)]
 pub struct ChangeEmailRequest {
     /// The new address; a confirmation link is mailed to it.
-    pub new_email: StrictString,
+    pub new_email: EmailString,
     /// The current password (required when the user has one).
     pub password: Option<StrictString>,
 }

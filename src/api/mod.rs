@@ -43,7 +43,7 @@ pub use auth::{
 pub use body_limit::BodyLimit;
 pub use browser::{finish_browser_sign_in, BrowserSignInResponse};
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet};
-pub use strict::StrictString;
+pub use strict::{CodeString, EmailPrefix, EmailString, GrantType, PageLimit, StrictString};
 pub use types::{
     JwkObject, JwkSet, ProviderList, ProviderObject, PublicUser, RefreshRequest, TokenBody,
     TokenResponse,

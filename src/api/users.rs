@@ -15,7 +15,7 @@ use super::{
     account::{AcceptedResponse, NoContentResponse, UserResponse},
     auth::{authenticate, AccessToken},
     error_set::*,
-    ApiErrors, ApiTags, PublicUser, StrictString,
+    ApiErrors, ApiTags, EmailPrefix, PageLimit, PublicUser, StrictString,
 };
 use crate::{
     error::Error,
@@ -156,19 +156,22 @@ impl UsersApi {
         &self,
         req: &Request,
         auth: AccessToken,
-        /// Users to skip (default 0).
+        /// Users to skip (default 0, at most 10^15: every JSON client reads
+        /// it exactly).
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000000")))]
         offset: Query<Option<u64>>,
         /// Page size, 1–100 (default 50).
-        limit: Query<Option<u64>>,
+        limit: Query<Option<PageLimit>>,
         /// Email prefix filter.
-        email: Query<Option<String>>,
+        email: Query<Option<EmailPrefix>>,
     ) -> Result<UserPageResponse, ApiErrors<{ AUTHED | UNPROCESSABLE }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let offset = offset.0.unwrap_or(0);
-        let limit = limit.0.unwrap_or(50);
+        let limit = limit.0.map_or(50, |l| l.0);
         let mut query = UserQuery::page(offset, limit);
         if let Some(prefix) = email.0.filter(|p| !p.trim().is_empty()) {
-            if prefix.len() > MAX_EMAIL_LEN {
+            // Characters, as the schema's `maxLength` counts them.
+            if prefix.chars().count() > MAX_EMAIL_LEN {
                 return Err(Error::validation(
                     "email",
                     "INVALID_EMAIL_PREFIX",
@@ -176,7 +179,7 @@ impl UsersApi {
                 )
                 .into());
             }
-            query = query.email_prefix(prefix);
+            query = query.email_prefix(prefix.into_inner());
         }
         let (users, total) = self.manager.list_users(&principal.user, &query).await?;
         Ok(UserPageResponse::Ok(

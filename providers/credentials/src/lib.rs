@@ -31,7 +31,7 @@ use poem_openapi::{
 use portcullis::{
     api::{
         check_csrf, client_info, error_set, rate_limit, set_token_cookies, ApiErrors, ApiTags,
-        ErrorSet, PublicUser, StrictString, TokenResponse,
+        EmailString, ErrorSet, GrantType, PublicUser, StrictString, TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule,
     Registration, Result,
@@ -96,7 +96,7 @@ impl Provider for CredentialsProvider {
 #[oai(deny_unknown_fields, example)]
 pub struct RegisterRequest {
     /// Email address; unique, compared case-insensitively.
-    pub email: StrictString,
+    pub email: EmailString,
     /// Password: 8+ characters, at most 1,024 bytes, not a common password.
     pub password: StrictString,
     /// Display name (at most 200 characters).
@@ -136,7 +136,7 @@ impl Example for LoginRequest {
 #[derive(Clone, Object, Deserialize)]
 pub struct TokenForm {
     /// `password` when given.
-    pub grant_type: Option<String>,
+    pub grant_type: Option<GrantType>,
     /// The email address.
     pub username: String,
     /// The password.

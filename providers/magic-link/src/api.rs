@@ -6,7 +6,8 @@ use portcullis::{
     api::{
         check_csrf, client_info, error_set::*, finish_browser_sign_in, rate_limit,
         set_token_cookies, AcceptedBody, AcceptedResponse, ApiError, ApiErrors, ApiTags,
-        BrowserSignInResponse, ErrorSet, StrictString, TokenRequest, TokenResponse,
+        BrowserSignInResponse, CodeString, EmailString, ErrorSet, StrictString, TokenRequest,
+        TokenResponse,
     },
     normalize_email, AuthManager, ProviderRequest, RateRule, SignIn,
 };
@@ -38,7 +39,7 @@ const CODE_ERRORS: ErrorSet = SIGN_IN | NOT_FOUND | CONFLICT | GONE;
 #[oai(deny_unknown_fields, example)]
 pub struct MagicLinkRequest {
     /// The address to mail the link to.
-    pub email: StrictString,
+    pub email: EmailString,
     /// Where the browser lands when the link is opened: the configured
     /// front-end URL (the default) or one of the allowed redirects, exactly;
     /// anything else is 422 `REDIRECT_NOT_ALLOWED`. Omitted or `null`: the
@@ -61,7 +62,7 @@ impl Example for MagicLinkRequest {
 #[oai(deny_unknown_fields, example)]
 pub struct EmailCodeRequest {
     /// The address to mail the code to.
-    pub email: StrictString,
+    pub email: EmailString,
 }
 
 impl Example for EmailCodeRequest {
@@ -77,9 +78,9 @@ impl Example for EmailCodeRequest {
 #[oai(deny_unknown_fields, example)]
 pub struct EmailCodeVerifyRequest {
     /// The address the code was mailed to.
-    pub email: StrictString,
+    pub email: EmailString,
     /// The 6 digits from the email.
-    pub code: StrictString,
+    pub code: CodeString,
 }
 
 impl Example for EmailCodeVerifyRequest {

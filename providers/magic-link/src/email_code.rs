@@ -142,9 +142,10 @@ fn generate_code() -> String {
     format!("{:06}", OsRng.gen_range(0..1_000_000_u32))
 }
 
-/// The code as typed, without surrounding spaces, if it is six digits.
+/// The code as typed, without surrounding ASCII spaces, if it is six
+/// digits (the spec's pattern says the same).
 fn parse_code(code: &str) -> Result<&str> {
-    let code = code.trim();
+    let code = code.trim_matches(|c: char| c.is_ascii_whitespace());
     if code.len() == CODE_LEN && code.bytes().all(|b| b.is_ascii_digit()) {
         Ok(code)
     } else {
