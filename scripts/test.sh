@@ -10,7 +10,9 @@
 # server), aiosmtpd (an SMTP server that keeps what it receives, for the
 # SmtpSender test) and oidc-provider-mock (a real OpenID provider, for the
 # OAuth tests) by itself, and stops them all at the end; and PyJWT, the
-# independent verifier of our JWKS-published keys.
+# independent verifier of our JWKS-published keys. With no arguments it
+# also checks the guide (scripts/docs.sh) and fuzzes the API against its spec
+# (scripts/fuzz.sh: schemathesis and openapi-spec-validator, from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trap 'scripts/oidc.sh stop || true; scripts/smtp.sh stop || true; scripts/secantus.sh stop || true' EXIT
@@ -52,4 +54,8 @@ fi
 echo "== the generated TypeScript client: types current with the spec, tsc, and its flow against the demo server"
 if [ "$#" -eq 0 ]; then
   bash scripts/client.sh
+fi
+echo "== the spec fuzzed: openapi-spec-validator, then schemathesis against the demo server"
+if [ "$#" -eq 0 ]; then
+  bash scripts/fuzz.sh
 fi
