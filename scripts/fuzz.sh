@@ -2,8 +2,9 @@
 # Fuzzes the HTTP API against its own spec:
 #
 # 1. validates the committed openapi/openapi.json with openapi-spec-validator;
-# 2. builds and starts the demo server (in-memory store, rate limits off, a
-#    superuser from PORTCULLIS_SUPERUSER_EMAIL/PASSWORD) on a free port and
+# 2. builds and starts the demo server (in-memory store, rate limits off,
+#    EdDSA access tokens so /.well-known/jwks.json answers a key, a superuser
+#    from PORTCULLIS_SUPERUSER_EMAIL/PASSWORD) on a free port and
 #    validates the spec it serves at /openapi.json too;
 # 3. runs schemathesis against that spec: every operation, every check
 #    (`--checks all`), all phases (examples, coverage, fuzzing, stateful),
@@ -21,8 +22,9 @@
 #    than FUZZ_MIN_REQUESTS (2000) requests in total.
 #
 # Installs schemathesis and openapi-spec-validator (pinned below) from PyPI
-# into a venv of its own on first use: $FUZZ_VENV, default
-# <cargo target dir>/fuzz/venv. Everything else (server log, reports, the
+# into a venv of its own on first use (scripts/venv.sh): $FUZZ_VENV, default
+# <cargo target dir>/fuzz/venv; the full installed set is written to
+# $FUZZ_DIR/pip-freeze.txt. Everything else (server log, reports, the
 # NDJSON event stream) goes to $FUZZ_DIR, default <cargo target dir>/fuzz.
 #
 #   scripts/fuzz.sh
@@ -50,47 +52,10 @@ EMAIL=fuzz-admin@example.com
 PASSWORD=fuzz-Admin-passphrase-$RANDOM$RANDOM
 START=$(date +%s)
 
-make_venv() {
-  rm -rf "$VENV"
-  if python3 -m venv "$VENV" >&2; then
-    return 0
-  fi
-  rm -rf "$VENV"
-  # Debian and Ubuntu ship venv's ensurepip in a separate package.
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "python3 -m venv failed: installing python3-venv with apt-get" >&2
-    local sudo=
-    if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y -q python3-venv >&2 ||
-      { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q python3-venv >&2; } || true
-    if python3 -m venv "$VENV" >&2; then
-      return 0
-    fi
-    rm -rf "$VENV"
-  fi
-  echo "cannot create a Python venv in $VENV: install python3-venv and retry" >&2
-  return 1
-}
-
-installed() {
-  "$VENV/bin/python" - "$SCHEMATHESIS_VERSION" "$SPEC_VALIDATOR_VERSION" <<'EOF' >/dev/null 2>&1
-import sys
-from importlib.metadata import version
-sys.exit(version("schemathesis") != sys.argv[1] or version("openapi-spec-validator") != sys.argv[2])
-EOF
-}
-
 mkdir -p "$DIR"
-if ! installed; then
-  echo "== installing schemathesis==$SCHEMATHESIS_VERSION and openapi-spec-validator==$SPEC_VALIDATOR_VERSION into $VENV"
-  if [ ! -x "$VENV/bin/pip" ]; then
-    make_venv
-  fi
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-    "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$SPEC_VALIDATOR_VERSION"
-  installed || { echo "fuzz.sh: the install did not give the pinned versions" >&2; exit 1; }
-fi
+# The pinned pair, in a venv kept between runs (scripts/venv.sh).
+bash scripts/venv.sh "$VENV" \
+  "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$SPEC_VALIDATOR_VERSION" >/dev/null
 "$VENV/bin/pip" freeze --disable-pip-version-check >"$DIR/pip-freeze.txt"
 
 echo "== openapi-spec-validator $SPEC_VALIDATOR_VERSION: the committed spec"
@@ -114,7 +79,7 @@ trap stop_server EXIT
 PORTCULLIS_ADDR=127.0.0.1:$PORT \
   PORTCULLIS_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') \
   PORTCULLIS_SUPERUSER_EMAIL=$EMAIL PORTCULLIS_SUPERUSER_PASSWORD=$PASSWORD \
-  PORTCULLIS_RATE_LIMITS=off \
+  PORTCULLIS_JWT_ALGORITHM=EdDSA PORTCULLIS_RATE_LIMITS=off \
   "$DIR/server" >"$DIR/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
