@@ -815,27 +815,30 @@ export interface components {
          */
         AdminUserUpdate: {
             /** @description New display name; `null` clears it. */
-            name?: string;
+            name?: string | null;
             /** @description New metadata, replacing the old; `null` empties it. */
             metadata?: {
                 [key: string]: unknown;
-            };
+            } | null;
             /** @description `false` deactivates the user and ends every session. */
-            is_active?: boolean;
+            is_active?: boolean | null;
             /** @description Grant or remove superuser rights. */
-            is_superuser?: boolean;
+            is_superuser?: boolean | null;
             /** @description Mark the email verified or not. */
-            email_verified?: boolean;
+            email_verified?: boolean | null;
         };
         /**
          * ChangeEmailRequest
          * @description Body of `POST /auth/account/change-email`.
          */
         ChangeEmailRequest: {
-            /** @description The new address; a confirmation link is mailed to it. */
+            /**
+             * Format: email
+             * @description The new address; a confirmation link is mailed to it.
+             */
             new_email: string;
             /** @description The current password (required when the user has one). */
-            password?: string;
+            password?: string | null;
         };
         /**
          * ChangePasswordRequest
@@ -853,12 +856,12 @@ export interface components {
          */
         DeleteAccountRequest: {
             /** @description The current password. */
-            password?: string;
+            password?: string | null;
             /**
              * @description Or the code mailed by `POST /auth/account/delete-code` (the only way
              *     for users without a password).
              */
-            code?: string;
+            code?: string | null;
         };
         /**
          * EmailCodeRequest
@@ -868,7 +871,10 @@ export interface components {
          *     }
          */
         EmailCodeRequest: {
-            /** @description The address to mail the code to. */
+            /**
+             * Format: email
+             * @description The address to mail the code to.
+             */
             email: string;
         };
         /**
@@ -880,7 +886,10 @@ export interface components {
          *     }
          */
         EmailCodeVerifyRequest: {
-            /** @description The address the code was mailed to. */
+            /**
+             * Format: email
+             * @description The address the code was mailed to.
+             */
             email: string;
             /** @description The 6 digits from the email. */
             code: string;
@@ -900,7 +909,7 @@ export interface components {
             /** @description Human-readable message, safe to show. */
             message: string;
             /** @description The offending input field, for validation errors. */
-            field?: string;
+            field?: string | null;
         };
         /**
          * ForgotPasswordRequest
@@ -911,7 +920,10 @@ export interface components {
          *     }
          */
         ForgotPasswordRequest: {
-            /** @description The account's email address. */
+            /**
+             * Format: email
+             * @description The account's email address.
+             */
             email: string;
         };
         /**
@@ -928,13 +940,13 @@ export interface components {
             /** @description Key id; an access token's header `kid` names the key that signed it. */
             kid: string;
             /** @description RSA modulus (base64url), for `RSA` keys. */
-            n?: string;
+            n?: string | null;
             /** @description RSA public exponent (base64url), for `RSA` keys. */
-            e?: string;
+            e?: string | null;
             /** @description Curve, `Ed25519`, for `OKP` keys. */
-            crv?: string;
+            crv?: string | null;
             /** @description The Ed25519 public key (base64url), for `OKP` keys. */
-            x?: string;
+            x?: string | null;
         };
         /**
          * JwkSet
@@ -997,7 +1009,10 @@ export interface components {
          *     }
          */
         MagicLinkRequest: {
-            /** @description The address to mail the link to. */
+            /**
+             * Format: email
+             * @description The address to mail the link to.
+             */
             email: string;
             /**
              * @description Where the browser lands when the link is opened: the configured
@@ -1014,14 +1029,14 @@ export interface components {
          */
         ProfileUpdateRequest: {
             /** @description New display name; `null` clears it; absent leaves it. */
-            name?: string;
+            name?: string | null;
             /**
              * @description New integrator metadata, replacing the old object (at most 16 KiB as
              *     JSON; keys without `.` and not starting with `$`); `null` empties it.
              */
             metadata?: {
                 [key: string]: unknown;
-            };
+            } | null;
         };
         /**
          * ProviderList
@@ -1087,7 +1102,7 @@ export interface components {
          */
         RefreshRequest: {
             /** @description The refresh token. May be omitted when the refresh cookie is sent. */
-            refresh_token?: string;
+            refresh_token?: string | null;
         };
         /**
          * RegisterRequest
@@ -1099,12 +1114,15 @@ export interface components {
          *     }
          */
         RegisterRequest: {
-            /** @description Email address; unique, compared case-insensitively. */
+            /**
+             * Format: email
+             * @description Email address; unique, compared case-insensitively.
+             */
             email: string;
             /** @description Password: 8+ characters, at most 1,024 bytes, not a common password. */
             password: string;
             /** @description Display name (at most 200 characters). */
-            name?: string;
+            name?: string | null;
         };
         /**
          * ResetPasswordRequest
@@ -1205,14 +1223,17 @@ export interface components {
          * @description OAuth2 password-grant form of `POST /auth/token` (RFC 6749 §4.3).
          */
         TokenForm: {
-            /** @description `password` when given. */
-            grant_type?: string;
+            /**
+             * @description `password` when given.
+             * @enum {string|null}
+             */
+            grant_type?: "password" | null;
             /** @description The email address. */
             username: string;
             /** @description The password. */
             password: string;
             /** @description Ignored. */
-            scope?: string;
+            scope?: string | null;
         };
         /**
          * TokenRequest
@@ -3292,7 +3313,10 @@ export interface operations {
     listUsers: {
         parameters: {
             query?: {
-                /** @description Users to skip (default 0). */
+                /**
+                 * @description Users to skip (default 0, at most 10^15: every JSON client reads
+                 *     it exactly).
+                 */
                 offset?: number;
                 /** @description Page size, 1–100 (default 50). */
                 limit?: number;
