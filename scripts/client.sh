@@ -5,7 +5,8 @@
 # 2. regenerates the types from openapi/openapi.json with openapi-typescript
 #    and fails when they differ from the committed src/schema.d.ts (so the
 #    client cannot drift from the spec: run `npm run generate` there), and
-#    checks that the ts excerpts of its README are lines of its code;
+#    checks that the ts excerpts of its README and of the flow pages
+#    (docs/flows/*.md, their TypeScript sections) are lines of its code;
 # 3. type-checks everything with tsc (strict), then compiles it to build/;
 # 4. builds and starts the demo server (in-memory store, on a free port)
 #    with its mail going to a real SMTP server (aiosmtpd, scripts/smtp.sh,
@@ -73,7 +74,7 @@ if ! (cd "$CLIENT" && npm run --silent check-generated); then
   exit 1
 fi
 
-echo "== the README's TypeScript excerpts are in the code"
+echo "== the TypeScript excerpts of the README and docs/flows/*.md are in the code"
 (cd "$CLIENT" && npm run --silent check-excerpts)
 
 echo "== tsc --noEmit (strict), then build"

@@ -1,12 +1,18 @@
-// Checks that every ```ts block of README.md is an excerpt of a file of this
-// package: preceded by <!-- excerpt: src/file.ts -->, its lines (indentation
-// aside; blank lines and `// …` skipped) appear in that file in order. So
-// the README cannot drift from the code that CI type-checks and runs.
+// Checks that every ```ts block of the given pages (this README and the
+// guide's flow pages) is an excerpt of a file of this package: preceded by
+// <!-- excerpt: src/file.ts -->, its lines (indentation aside; blank lines
+// and `// …` skipped) appear in that file in order. So the pages cannot
+// drift from the code that CI type-checks and runs. The path in the comment
+// is relative to this package, whichever page it is on. (```typescript
+// blocks are illustrations, not excerpts, and are not checked here.)
 //
-//   node check-excerpts.mjs README.md
+//   node check-excerpts.mjs README.md ../../../docs/flows/*.md
 
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const packageDir = dirname(fileURLToPath(import.meta.url));
 
 let failures = 0;
 let count = 0;
@@ -42,7 +48,7 @@ for (const page of process.argv.slice(2)) {
     }
     let fileLines;
     try {
-      fileLines = readFileSync(join(dirname(page), source), "utf8").split("\n").map((l) => l.trim());
+      fileLines = readFileSync(join(packageDir, source), "utf8").split("\n").map((l) => l.trim());
     } catch (err) {
       console.log(`FAIL ${page}:${start + 1}: ${err.message}`);
       failures++;
