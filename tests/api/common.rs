@@ -111,7 +111,50 @@ pub async fn parts(resp: poem::test::TestResponse) -> (StatusCode, Value) {
     (status, body(resp).await)
 }
 
+/// The app's routes on a real socket, for clients outside the process or
+/// checks that need the socket address (client IPs). Aborted on drop.
+pub struct Served {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 impl TestApp {
+    /// Serves the app's routes on a free local port and waits until it
+    /// answers.
+    pub async fn serve(&self) -> Served {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let routes = api::routes(&self.manager, CredentialsApi::new(&self.manager));
+        let task = tokio::spawn(
+            poem::Server::new(poem::listener::TcpListener::bind(format!(
+                "127.0.0.1:{port}"
+            )))
+            .run(routes),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http
+                .get(format!("{base}/auth/providers"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Served { base, task };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the server on {base} did not start");
+    }
+
     /// POSTs JSON from the app's own origin (what a browser on the
     /// configured front-end sends; harmless without cookie transport).
     pub async fn post(&self, path: &str, json: Value) -> (StatusCode, Value) {

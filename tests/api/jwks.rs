@@ -3,15 +3,14 @@
 //! cross-check with an independent verifier (PyJWT, from PyPI) that reads
 //! only our `/.well-known/jwks.json`.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use ed25519_dalek::pkcs8::{
     spki::der::pem::LineEnding, DecodePrivateKey as _, EncodePublicKey as _,
 };
-use poem::{http::StatusCode, listener::TcpListener, Server};
-use portcullis::{api, AuthConfig, JwtAlgorithm, JwtKeyConfig, MemoryStore, Store};
-use portcullis_credentials::CredentialsApi;
+use poem::http::StatusCode;
+use portcullis::{AuthConfig, JwtAlgorithm, JwtKeyConfig, MemoryStore, Store};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -287,23 +286,8 @@ async fn pyjwt_verifies_our_tokens_from_the_jwks() {
     parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
     let tampered = parts.join(".");
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let routes = api::routes(&app.manager, CredentialsApi::new(&app.manager));
-    let server =
-        tokio::spawn(Server::new(TcpListener::bind(format!("127.0.0.1:{port}"))).run(routes));
-    let url = format!("http://127.0.0.1:{port}/.well-known/jwks.json");
-    let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if http.get(&url).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "server did not start");
+    let server = app.serve().await;
+    let url = format!("{}/.well-known/jwks.json", server.base);
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pyjwt/verify.py");
     let output = tokio::process::Command::new(&python)
@@ -313,7 +297,7 @@ async fn pyjwt_verifies_our_tokens_from_the_jwks() {
         .output()
         .await
         .unwrap_or_else(|err| panic!("cannot run {python}: {err}"));
-    server.abort();
+    drop(server);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

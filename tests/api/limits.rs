@@ -1,11 +1,8 @@
 //! Rate limits: per client IP (with trusted proxies), per address, and the
 //! progressive delay for failed sign-ins.
 
-use std::time::Duration;
-
-use poem::{http::StatusCode, listener::TcpListener, Server};
-use portcullis::{api, Limit};
-use portcullis_credentials::CredentialsApi;
+use poem::http::StatusCode;
+use portcullis::Limit;
 use serde_json::json;
 
 use crate::common::*;
@@ -119,33 +116,14 @@ async fn sign_ins_are_limited_per_client_ip_behind_a_trusted_proxy() {
     config.rate_limits.trusted_proxies = vec!["127.0.0.1".into()];
     let app = app_with_config(config).await;
     app.register("ip@example.com").await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let routes = api::routes(&app.manager, CredentialsApi::new(&app.manager));
-    let server =
-        tokio::spawn(Server::new(TcpListener::bind(format!("127.0.0.1:{port}"))).run(routes));
+    let server = app.serve().await;
     let http = reqwest::Client::new();
     let login = |forwarded: &'static str| {
-        http.post(format!("http://127.0.0.1:{port}/auth/login"))
+        http.post(format!("{}/auth/login", server.base))
             .header("x-forwarded-for", forwarded)
             .json(&json!({"email": "ip@example.com", "password": PASSWORD}))
             .send()
     };
-    let mut ready = false;
-    for _ in 0..50 {
-        if http
-            .get(format!("http://127.0.0.1:{port}/auth/providers"))
-            .send()
-            .await
-            .is_ok()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "server did not start");
 
     for _ in 0..3 {
         assert_eq!(login("203.0.113.5").await.unwrap().status(), 200);
@@ -166,7 +144,6 @@ async fn sign_ins_are_limited_per_client_ip_behind_a_trusted_proxy() {
     );
     // Another client is not affected.
     assert_eq!(login("198.51.100.9").await.unwrap().status(), 200);
-    server.abort();
 }
 
 #[tokio::test]
@@ -199,33 +176,14 @@ async fn mail_and_token_requests_are_limited_per_client_ip() {
     config.rate_limits.token_per_ip = Limit::new(3, 600);
     config.rate_limits.trusted_proxies = vec!["127.0.0.1".into()];
     let app = app_with_config(config).await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let routes = api::routes(&app.manager, CredentialsApi::new(&app.manager));
-    let server =
-        tokio::spawn(Server::new(TcpListener::bind(format!("127.0.0.1:{port}"))).run(routes));
+    let server = app.serve().await;
     let http = reqwest::Client::new();
     let post = |path: &'static str, from: &'static str, body: serde_json::Value| {
-        http.post(format!("http://127.0.0.1:{port}{path}"))
+        http.post(format!("{}{path}", server.base))
             .header("x-forwarded-for", from)
             .json(&body)
             .send()
     };
-    let mut ready = false;
-    for _ in 0..50 {
-        if http
-            .get(format!("http://127.0.0.1:{port}/auth/providers"))
-            .send()
-            .await
-            .is_ok()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "server did not start");
 
     // Three mails from one client, each to another address…
     for (path, email) in [
@@ -284,5 +242,4 @@ async fn mail_and_token_requests_are_limited_per_client_ip() {
     .await
     .unwrap();
     assert_eq!(resp.status(), 410);
-    server.abort();
 }
