@@ -78,8 +78,9 @@ pub use email::{
 pub use error::{Error, Result};
 pub use hooks::{hook_fn, veto_fn, Action, Event, Hook, HookError, HookFn, Veto, VetoFn};
 pub use manager::{
-    AdminUpdate, AuthManager, AuthManagerBuilder, DeleteConfirmation, Principal, ProfileUpdate,
-    RateRule, Registration, SignIn, TokenPair, MAX_METADATA_BYTES, MAX_PAGE,
+    AdminUpdate, AuthManager, AuthManagerBuilder, Principal, ProfileUpdate, RateRule,
+    Reauthentication, Registration, SensitiveAction, SignIn, SignUp, TokenPair, MAX_METADATA_BYTES,
+    MAX_PAGE,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest};

@@ -241,12 +241,12 @@ mod tests {
     #[test]
     fn refuses_addresses_that_fold_into_another() {
         for squat in [
-            "\u{212a}im@example.com",         // KELVIN SIGN, folds to k
-            "\u{ff41}lice@example.com",       // FULLWIDTH a
-            "\u{130}van@example.com",         // dotted capital I, lowercases to two chars
-            "\u{2126}mega@example.com",       // OHM SIGN, folds to ω
-            "jose\u{301}@example.com",        // decomposed é
-            "\"alice\"@example.com",           // quoted local part
+            "\u{212a}im@example.com",   // KELVIN SIGN, folds to k
+            "\u{ff41}lice@example.com", // FULLWIDTH a
+            "\u{130}van@example.com",   // dotted capital I, lowercases to two chars
+            "\u{2126}mega@example.com", // OHM SIGN, folds to ω
+            "jose\u{301}@example.com",  // decomposed é
+            "\"alice\"@example.com",    // quoted local part
             "alice(comment)@example.com",
         ] {
             assert!(normalize_email(squat).is_err(), "{squat:?} accepted");
@@ -257,7 +257,9 @@ mod tests {
             Some("jos\u{e9}@example.com")
         );
         assert_eq!(
-            normalize_email("\u{393}\u{3b9}\u{3ce}\u{3c1}\u{3b3}\u{3bf}\u{3c2}@example.com").ok().as_deref(),
+            normalize_email("\u{393}\u{3b9}\u{3ce}\u{3c1}\u{3b3}\u{3bf}\u{3c2}@example.com")
+                .ok()
+                .as_deref(),
             Some("\u{3b3}\u{3b9}\u{3ce}\u{3c1}\u{3b3}\u{3bf}\u{3c2}@example.com")
         );
     }
