@@ -11,16 +11,13 @@ use poem_openapi::{
 };
 
 use super::{
-    auth::{
-        authenticate, clear_token_cookies, client_info, limit_mail, rate_limit, set_token_cookies,
-        AccessToken,
-    },
+    auth::{authenticate, clear_token_cookies, client_info, set_token_cookies, AccessToken},
     error_set::*,
     strict::EmailString,
     ApiErrors, ApiTags, PublicUser, StrictString, TokenResponse,
 };
 use crate::{
-    manager::{AuthManager, DeleteConfirmation, RateRule},
+    manager::{AuthManager, DeleteConfirmation},
     store::Session,
     token::Secret,
     user::SessionId,
@@ -352,9 +349,8 @@ impl AccountApi {
         auth: AccessToken,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         self.manager
-            .request_email_verification(&principal.user)
+            .request_email_verification(&principal.user, &client_info(req))
             .await?;
         Ok(AcceptedResponse::new(
             "a verification link is on its way to your email address",
@@ -376,9 +372,8 @@ impl AccountApi {
         req: &Request,
         body: Json<ForgotPasswordRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<{ BODY | UNAVAILABLE | TOO_MANY }>> {
-        limit_mail(&self.manager, req, &body.0.email.trim().to_lowercase()).await?;
         self.manager
-            .resend_email_verification(&body.0.email)
+            .resend_email_verification(&body.0.email, &client_info(req))
             .await?;
         Ok(AcceptedResponse::new(
             "if an unverified account exists for this email, a new link is on its way",
@@ -403,8 +398,10 @@ impl AccountApi {
         UserResponse,
         ApiErrors<{ FORBIDDEN | GONE | UNPROCESSABLE | UNAVAILABLE | TOO_MANY }>,
     > {
-        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
-        let user = self.manager.verify_email(&token.0).await?;
+        let user = self
+            .manager
+            .verify_email(&token.0, &client_info(req))
+            .await?;
         Ok(UserResponse::new(&user))
     }
 
@@ -422,8 +419,10 @@ impl AccountApi {
         req: &Request,
         body: Json<TokenRequest>,
     ) -> Result<UserResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE | TOO_MANY }>> {
-        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
-        let user = self.manager.verify_email(&body.0.token).await?;
+        let user = self
+            .manager
+            .verify_email(&body.0.token, &client_info(req))
+            .await?;
         Ok(UserResponse::new(&user))
     }
 
@@ -441,8 +440,9 @@ impl AccountApi {
         req: &Request,
         body: Json<ForgotPasswordRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<{ FORBIDDEN | BODY | UNAVAILABLE | TOO_MANY }>> {
-        limit_mail(&self.manager, req, &body.0.email.trim().to_lowercase()).await?;
-        self.manager.forgot_password(&body.0.email).await?;
+        self.manager
+            .forgot_password(&body.0.email, &client_info(req))
+            .await?;
         Ok(AcceptedResponse::new(
             "if an account exists for this email, a reset link is on its way",
         ))
@@ -488,10 +488,9 @@ impl AccountApi {
         body: Json<ResetPasswordRequest>,
     ) -> Result<NoContentResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE | TOO_MANY }>>
     {
-        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
         let Json(body) = body;
         self.manager
-            .reset_password(&body.token, &secret(body.password))
+            .reset_password(&body.token, &secret(body.password), &client_info(req))
             .await?;
         Ok(NoContentResponse::Done)
     }
@@ -538,7 +537,7 @@ impl AccountApi {
         jar: &CookieJar,
         auth: AccessToken,
         body: Json<ChangePasswordRequest>,
-    ) -> Result<TokenResponse, ApiErrors<{ AUTHED | CONFLICT | BODY }>> {
+    ) -> Result<TokenResponse, ApiErrors<{ AUTHED | CONFLICT | BODY | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let sign_in = self
@@ -572,11 +571,15 @@ impl AccountApi {
         body: Json<ChangeEmailRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | BODY | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         let Json(body) = body;
         let password = body.password.map(secret);
         self.manager
-            .request_email_change(&principal.user, &body.new_email, password.as_ref())
+            .request_email_change(
+                &principal.user,
+                &body.new_email,
+                password.as_ref(),
+                &client_info(req),
+            )
             .await?;
         Ok(AcceptedResponse::new(
             "a confirmation link is on its way to the new address",
@@ -601,8 +604,10 @@ impl AccountApi {
         token: Query<String>,
     ) -> Result<UserResponse, ApiErrors<{ CONFLICT | GONE | UNPROCESSABLE | UNAVAILABLE | TOO_MANY }>>
     {
-        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
-        let user = self.manager.confirm_email_change(&token.0).await?;
+        let user = self
+            .manager
+            .confirm_email_change(&token.0, &client_info(req))
+            .await?;
         Ok(UserResponse::new(&user))
     }
 
@@ -621,9 +626,8 @@ impl AccountApi {
         auth: AccessToken,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         self.manager
-            .request_account_deletion_code(&principal.user)
+            .request_account_deletion_code(&principal.user, &client_info(req))
             .await?;
         Ok(AcceptedResponse::new(
             "a confirmation code is on its way to your email address",
@@ -647,7 +651,7 @@ impl AccountApi {
         jar: &CookieJar,
         auth: AccessToken,
         body: Json<DeleteAccountRequest>,
-    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | GONE | BODY }>> {
+    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | GONE | BODY | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let confirmation = DeleteConfirmation {
@@ -655,7 +659,7 @@ impl AccountApi {
             code: body.code.map(secret),
         };
         self.manager
-            .delete_account(&principal.user, &confirmation)
+            .delete_account(&principal.user, &confirmation, &client_info(req))
             .await?;
         clear_token_cookies(&self.manager, jar);
         Ok(NoContentResponse::Done)

@@ -1,11 +1,11 @@
 //! Deleting one's account, and the session list.
 
-use super::{mail::purpose::DELETE_ACCOUNT, AuthManager, Principal};
+use super::{mail::purpose::DELETE_ACCOUNT, AuthManager, Principal, RateRule};
 use crate::{
     email::Message,
     error::{Error, Result},
     hooks::{Action, Event},
-    store::{LinkedAccount, Session, UserPatch},
+    store::{ClientInfo, LinkedAccount, Session, UserPatch},
     token::Secret,
     user::{SessionId, User, UserId},
 };
@@ -42,13 +42,24 @@ impl DeleteConfirmation {
 
 impl AuthManager {
     /// Mails `user` a single-use code that confirms deleting their account
-    /// (the re-authentication for users without a password).
+    /// (the re-authentication for users without a password), within the
+    /// mail limits: `client` is counted against `email_per_ip`; over the
+    /// address's `email_per_address` budget nothing new is sent.
     ///
     /// # Errors
     ///
-    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
-    pub async fn request_account_deletion_code(&self, user: &User) -> Result<()> {
+    /// [`Error::RateLimited`] (429), [`Error::EmailNotConfigured`] and
+    /// [`Error::Unavailable`] (503).
+    pub async fn request_account_deletion_code(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+    ) -> Result<()> {
         self.require_email()?;
+        self.rate_limit(RateRule::EmailPerIp, client).await?;
+        if !self.mail_budget(&user.email_normalized).await? {
+            return Ok(());
+        }
         let ttl = self.inner.config.email.delete_account_ttl_secs;
         let token = self
             .issue_one_time(
@@ -76,15 +87,19 @@ impl AuthManager {
     /// stays. With `accounts.hard_delete` the user and everything linked to
     /// them are removed. Emits `user_deleted`.
     ///
+    /// A password guess counts like a sign-in for `client` and the account
+    /// (see the limits table).
+    ///
     /// # Errors
     ///
     /// [`Error::Validation`] (422: missing confirmation, `WRONG_PASSWORD`),
     /// [`Error::TokenGone`] (410: bad code), [`Error::Vetoed`] (403),
-    /// [`Error::Unavailable`] (503).
+    /// [`Error::RateLimited`] (429), [`Error::Unavailable`] (503).
     pub async fn delete_account(
         &self,
         user: &User,
         confirmation: &DeleteConfirmation,
+        client: &ClientInfo,
     ) -> Result<()> {
         match (&confirmation.code, &confirmation.password) {
             (Some(code), _) => {
@@ -96,7 +111,7 @@ impl AuthManager {
                 self.consume_one_time(&record).await?;
             }
             (None, Some(password)) if user.has_password() => {
-                self.confirm_password(user, Some(password), "password")
+                self.confirm_password(user, Some(password), "password", client)
                     .await?;
                 self.check_delete_hooks(user).await?;
             }

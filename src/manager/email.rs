@@ -3,31 +3,38 @@
 use serde_json::json;
 
 use super::{
+    limits::AttemptOutcome,
     mail::purpose::{CHANGE_EMAIL, VERIFY_EMAIL},
-    AuthManager,
+    AuthManager, RateRule,
 };
 use crate::{
     email::Message,
     error::{Error, Result},
     hooks::{Action, Event},
-    store::{StoreError, UserPatch},
+    store::{ClientInfo, StoreError, UserPatch},
     token::Secret,
     user::{normalize_email, User, UserId},
 };
 
 impl AuthManager {
     /// Mails `user` a new verification link (the previous one stops
-    /// working). Emits `email_verification_requested`.
+    /// working), within the mail limits: `client` is counted against
+    /// `email_per_ip`, and over the address's `email_per_address` budget
+    /// nothing new is sent. Emits `email_verification_requested`.
     ///
     /// # Errors
     ///
-    /// [`Error::EmailAlreadyVerified`] (409), [`Error::EmailNotConfigured`]
-    /// and [`Error::Unavailable`] (503).
-    pub async fn request_email_verification(&self, user: &User) -> Result<()> {
+    /// [`Error::EmailAlreadyVerified`] (409), [`Error::RateLimited`] (429),
+    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
+    pub async fn request_email_verification(&self, user: &User, client: &ClientInfo) -> Result<()> {
         if user.email_verified {
             return Err(Error::EmailAlreadyVerified);
         }
         self.require_email()?;
+        self.rate_limit(RateRule::EmailPerIp, client).await?;
+        if !self.mail_budget(&user.email_normalized).await? {
+            return Ok(());
+        }
         self.send_verification(user).await
     }
 
@@ -35,28 +42,43 @@ impl AuthManager {
     /// session: the way out for a user who lost the first link while
     /// `require_verified_email` refuses their sign-in. Known, unknown,
     /// verified and inactive addresses get the same answer; only an
-    /// active, unverified user gets a mail (sent in the background).
+    /// active, unverified user gets a mail. The answer comes before the
+    /// user is looked up: the lookup, the address's mail budget and the
+    /// mail all happen in the background, so neither the outcome nor its
+    /// timing depends on the address. `client` is counted against
+    /// `email_per_ip`.
     ///
     /// # Errors
     ///
     /// [`Error::Validation`] (422) for a malformed email,
-    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
-    pub async fn resend_email_verification(&self, email: &str) -> Result<()> {
+    /// [`Error::RateLimited`] (429), [`Error::EmailNotConfigured`] and
+    /// [`Error::Unavailable`] (503).
+    pub async fn resend_email_verification(&self, email: &str, client: &ClientInfo) -> Result<()> {
         let normalized = normalize_email(email)?;
         self.require_email()?;
-        let Some(user) = self.inner.store.find_user_by_email(&normalized).await? else {
+        self.rate_limit(RateRule::EmailPerIp, client).await?;
+        let this = self.clone();
+        self.in_background(async move {
+            if let Err(err) = this.resend_verification_job(&normalized).await {
+                tracing::error!(error = %err, "verification mail failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// The background half of
+    /// [`resend_email_verification`](Self::resend_email_verification).
+    async fn resend_verification_job(&self, normalized: &str) -> Result<()> {
+        if !self.mail_budget(normalized).await? {
+            return Ok(());
+        }
+        let Some(user) = self.inner.store.find_user_by_email(normalized).await? else {
             return Ok(());
         };
         if user.email_verified || !user.is_active {
             return Ok(());
         }
-        let this = self.clone();
-        self.in_background(async move {
-            if let Err(err) = this.send_verification(&user).await {
-                tracing::error!(error = %err, user = %user.id, "verification mail failed");
-            }
-        });
-        Ok(())
+        self.send_verification(&user).await
     }
 
     /// Issues and mails a verification link.
@@ -88,13 +110,15 @@ impl AuthManager {
 
     /// Marks the email of the token's user verified. The token works once,
     /// and only while the user still has the address it was mailed to.
-    /// Emits `email_verified`.
+    /// `client` is counted against `token_per_ip`. Emits `email_verified`.
     ///
     /// # Errors
     ///
     /// [`Error::TokenGone`] (410) for an unknown, used or expired token,
-    /// [`Error::Vetoed`] (403), [`Error::Unavailable`] (503).
-    pub async fn verify_email(&self, token: &str) -> Result<User> {
+    /// [`Error::Vetoed`] (403), [`Error::RateLimited`] (429),
+    /// [`Error::Unavailable`] (503).
+    pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<User> {
+        self.rate_limit(RateRule::TokenPerIp, client).await?;
         let (record, user) = self.peek_one_time(token, VERIFY_EMAIL).await?;
         if record.email.as_deref() != Some(user.email_normalized.as_str()) {
             return Err(Error::TokenGone);
@@ -122,19 +146,23 @@ impl AuthManager {
     /// Starts moving `user` to `new_email`: checks the password (required
     /// when the user has one), mails a confirmation link to the new address
     /// and a notice to the old one. Nothing changes until
-    /// [`confirm_email_change`](Self::confirm_email_change). Emits
-    /// `email_change_requested`.
+    /// [`confirm_email_change`](Self::confirm_email_change). `client` is
+    /// counted against `email_per_ip` (and, for the password, like a
+    /// sign-in); over the new address's `email_per_address` budget nothing
+    /// is sent. Emits `email_change_requested`.
     ///
     /// # Errors
     ///
     /// [`Error::Validation`] (422: bad or unchanged email, missing or wrong
     /// password), [`Error::EmailTaken`] (409), [`Error::Vetoed`] (403),
-    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
+    /// [`Error::RateLimited`] (429), [`Error::EmailNotConfigured`] and
+    /// [`Error::Unavailable`] (503).
     pub async fn request_email_change(
         &self,
         user: &User,
         new_email: &str,
         password: Option<&Secret>,
+        client: &ClientInfo,
     ) -> Result<()> {
         let new_email = new_email.trim();
         let normalized = normalize_email(new_email)?;
@@ -145,7 +173,9 @@ impl AuthManager {
                 "the new email is the current one",
             ));
         }
-        self.confirm_password(user, password, "password").await?;
+        self.rate_limit(RateRule::EmailPerIp, client).await?;
+        self.confirm_password(user, password, "password", client)
+            .await?;
         self.require_email()?;
         if self
             .inner
@@ -163,6 +193,11 @@ impl AuthManager {
                 new_email: new_email.to_owned(),
             })
             .await?;
+        // Counted per recipient like every other mail: over the budget the
+        // answer is the same and nothing is sent.
+        if !self.mail_budget(&normalized).await? {
+            return Ok(());
+        }
         let ttl = self.inner.config.email.change_email_ttl_secs;
         let token = self
             .issue_one_time(
@@ -201,13 +236,14 @@ impl AuthManager {
     /// address (the store's unique index refuses it if it was taken
     /// meanwhile), `token_version` is bumped in the same write so every
     /// session signs in again, and the old address no longer signs in.
-    /// Emits `email_changed`.
+    /// `client` is counted against `token_per_ip`. Emits `email_changed`.
     ///
     /// # Errors
     ///
     /// [`Error::TokenGone`] (410), [`Error::EmailTaken`] (409),
-    /// [`Error::Unavailable`] (503).
-    pub async fn confirm_email_change(&self, token: &str) -> Result<User> {
+    /// [`Error::RateLimited`] (429), [`Error::Unavailable`] (503).
+    pub async fn confirm_email_change(&self, token: &str, client: &ClientInfo) -> Result<User> {
+        self.rate_limit(RateRule::TokenPerIp, client).await?;
         let (record, user) = self.peek_one_time(token, CHANGE_EMAIL).await?;
         let new_email = record.data["new_email"].as_str().unwrap_or_default();
         let old_email = record.data["old_email"].as_str().unwrap_or_default();
@@ -243,12 +279,16 @@ impl AuthManager {
 
     /// Checks a re-authentication password: required when the user has a
     /// password (422 `PASSWORD_REQUIRED`), and must match (422
-    /// `WRONG_PASSWORD` on `field`). Users without a password pass.
+    /// `WRONG_PASSWORD` on `field`). Users without a password pass. A guess
+    /// counts like a sign-in (limits table): against `sign_in_per_ip` for
+    /// `client`, and it reserves one of the account's failure slots before
+    /// the hash is checked (429 while the account's delay runs).
     pub(crate) async fn confirm_password(
         &self,
         user: &User,
         password: Option<&Secret>,
         field: &'static str,
+        client: &ClientInfo,
     ) -> Result<()> {
         let Some(hash) = user.password_hash.as_deref() else {
             return Ok(());
@@ -260,17 +300,25 @@ impl AuthManager {
                 "confirm with your current password",
             ));
         };
-        if password.expose().len() > self.inner.config.password.max_bytes
-            || !self
-                .inner
-                .hasher
-                .verify(password.expose(), Some(hash))
-                .await?
-                .valid
-        {
-            return Err(wrong_password(field));
+        self.rate_limit(RateRule::SignInPerIp, client).await?;
+        let slot = self.reserve_attempt(&user.email_normalized).await?;
+        let result = async {
+            if password.expose().len() > self.inner.config.password.max_bytes
+                || !self
+                    .inner
+                    .hasher
+                    .verify(password.expose(), Some(hash))
+                    .await?
+                    .valid
+            {
+                return Err(wrong_password(field));
+            }
+            Ok(())
         }
-        Ok(())
+        .await;
+        self.settle_attempt(slot, AttemptOutcome::of(&result))
+            .await?;
+        result
     }
 
     /// The user with `id`, for flows started by id.

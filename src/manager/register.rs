@@ -1,8 +1,8 @@
-use super::AuthManager;
+use super::{AuthManager, RateRule};
 use crate::{
     error::{Error, Result},
     hooks::{Action, Event},
-    store::StoreError,
+    store::{ClientInfo, StoreError},
     user::User,
 };
 
@@ -19,6 +19,8 @@ pub struct Registration {
     pub password: crate::Secret,
     /// Display name.
     pub name: Option<String>,
+    /// Who registers (counted against `rate_limits.sign_up_per_ip`).
+    pub client: ClientInfo,
 }
 
 impl Registration {
@@ -28,12 +30,20 @@ impl Registration {
             email: email.into(),
             password: password.into(),
             name: None,
+            client: ClientInfo::default(),
         }
     }
 
     /// Sets the display name.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Sets who registers (their IP is counted against
+    /// `rate_limits.sign_up_per_ip`).
+    pub fn with_client(mut self, client: ClientInfo) -> Self {
+        self.client = client;
         self
     }
 }
@@ -49,8 +59,11 @@ impl AuthManager {
     /// # Errors
     ///
     /// [`Error::Validation`] (422), [`Error::Vetoed`] (403),
-    /// [`Error::EmailTaken`] (409), [`Error::Unavailable`] (503).
+    /// [`Error::EmailTaken`] (409), [`Error::RateLimited`] (429),
+    /// [`Error::Unavailable`] (503).
     pub async fn register(&self, registration: Registration) -> Result<User> {
+        self.rate_limit(RateRule::SignUpPerIp, &registration.client)
+            .await?;
         let now = self.now();
         let mut user = User::new(&registration.email, now)?;
         user.name = validate_name(registration.name)?;

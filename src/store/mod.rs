@@ -510,6 +510,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// - token used less than `grace` ago whose replacement is still unused
     ///   (the client lost the answer) → `next` stored, the earlier
     ///   replacement superseded (presenting it later is reuse), `Rotated`;
+    ///   once per token: presenting it a third time is reuse, however soon;
     ///   with a zero grace, never;
     /// - any other used token → the session is revoked, [`Rotation::Reused`];
     /// - unknown token, or session revoked or past `expires_at` →
@@ -645,6 +646,53 @@ pub struct CounterHit {
     pub count: u32,
 }
 
+/// The progressive delay of a reserved counter (see
+/// [`RateLimitStore::reserve_counter`]): `free` hits pass at once, then each
+/// further hit must come 1 s, 2 s, 4 s … (at most `max_delay`) after the
+/// one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Backoff {
+    /// Hits in a window that need no wait.
+    pub free: u32,
+    /// The longest wait between two hits.
+    pub max_delay: Duration,
+}
+
+impl Backoff {
+    /// `free` hits, then waits doubling from one second up to `max_delay`.
+    pub fn new(free: u32, max_delay: Duration) -> Self {
+        Self { free, max_delay }
+    }
+
+    /// How long after the `count`-th hit of a window the next one must
+    /// wait: nothing while `count < free`, then 2^(count − free) seconds,
+    /// capped at `max_delay`.
+    pub fn delay_after(&self, count: u32) -> Duration {
+        if count < self.free {
+            return Duration::zero();
+        }
+        let exponent = (count - self.free).min(20);
+        Duration::seconds(1_i64 << exponent).min(self.max_delay)
+    }
+}
+
+/// The answer of [`RateLimitStore::reserve_counter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reservation {
+    /// The hit was counted: `count` hits in the window, this one included.
+    Reserved {
+        /// Hits in the window, this one included.
+        count: u32,
+    },
+    /// Too early: nothing was counted; the next hit may come at `retry_at`.
+    Refused {
+        /// When the next hit may be reserved.
+        retry_at: DateTime<Utc>,
+    },
+}
+
 /// Fixed-window hit counters for rate limits, shared by every app node.
 ///
 /// # Errors
@@ -673,6 +721,33 @@ pub trait RateLimitStore: Send + Sync + 'static {
 
     /// Drops every window of `key` (e.g. failed sign-ins after a success).
     async fn reset_counter(&self, key: &str) -> StoreResult<()>;
+
+    /// Reserves one hit of the window of `key` that starts at
+    /// `window_start`, in one atomic step: when the window's next allowed
+    /// time (the last reserved hit + `backoff.delay_after(count)`) is not
+    /// after `now`, counts the hit, records `now` and the new next allowed
+    /// time, and answers [`Reservation::Reserved`]; otherwise counts
+    /// nothing and answers [`Reservation::Refused`]. Of any number of
+    /// concurrent callers, only as many are reserved as the backoff allows
+    /// (a flow reserves *before* it checks a password or code).
+    async fn reserve_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+    ) -> StoreResult<Reservation>;
+
+    /// Gives back one reserved hit of that window (an attempt that proved
+    /// nothing either way): one hit less (never below zero), and the next
+    /// allowed time recomputed from the last hit and the lower count.
+    async fn release_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        backoff: Backoff,
+    ) -> StoreResult<()>;
 }
 
 /// Everything the manager needs: implemented for any type that implements

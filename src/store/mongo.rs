@@ -50,9 +50,9 @@ use mongodb::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccountStore, ClientInfo, CounterHit, LinkedAccount, OneTimeToken, OneTimeTokenStore,
-    PasswordGuard, RateLimitStore, RefreshToken, Rotation, Session, SessionStore, StoreError,
-    StoreResult, UserPatch, UserQuery, UserStore,
+    AccountStore, Backoff, ClientInfo, CounterHit, LinkedAccount, OneTimeToken, OneTimeTokenStore,
+    PasswordGuard, RateLimitStore, RefreshToken, Reservation, Rotation, Session, SessionStore,
+    StoreError, StoreResult, UserPatch, UserQuery, UserStore,
 };
 use crate::{
     token::TokenHash,
@@ -487,6 +487,9 @@ struct CounterDoc {
     key: String,
     count: i64,
     last_at: bson::DateTime,
+    /// Set by reservations: no hit is reserved before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_at: Option<bson::DateTime>,
     expires_at: bson::DateTime,
 }
 
@@ -916,6 +919,10 @@ impl SessionStore for MongoStore {
 
 // ---- rate limits ---------------------------------------------------------
 
+/// Compare-and-set rounds a reservation tries before giving up (each
+/// round one concurrent caller wins).
+const RESERVE_ROUNDS: usize = 64;
+
 fn counter_id(key: &str, window_start: DateTime<Utc>) -> String {
     format!("{key}|{}", window_start.timestamp_millis())
 }
@@ -953,6 +960,7 @@ impl RateLimitStore for MongoStore {
                 key: key.to_owned(),
                 count: 1,
                 last_at: date(now),
+                next_at: None,
                 expires_at: date(expires_at),
             };
             match self.counters.insert_one(fresh).await.map_err(map_err) {
@@ -988,6 +996,98 @@ impl RateLimitStore for MongoStore {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn reserve_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+    ) -> StoreResult<Reservation> {
+        // Compare-and-set on the count: of concurrent reservations exactly
+        // one moves the window from n to n + 1, the others read again (and
+        // are refused once the next allowed time is in the future). The
+        // first hit inserts the window; losing that race on the unique
+        // `_id` goes back to reading.
+        let id = counter_id(key, window_start);
+        for _ in 0..RESERVE_ROUNDS {
+            let current = self
+                .counters
+                .find_one(doc! { "_id": &id })
+                .await
+                .map_err(map_err)?;
+            let Some(current) = current else {
+                let fresh = CounterDoc {
+                    id: id.clone(),
+                    key: key.to_owned(),
+                    count: 1,
+                    last_at: date(now),
+                    next_at: Some(date(now + backoff.delay_after(1))),
+                    expires_at: date(expires_at),
+                };
+                match self.counters.insert_one(fresh).await.map_err(map_err) {
+                    Ok(_) => return Ok(Reservation::Reserved { count: 1 }),
+                    Err(StoreError::Conflict(_)) => continue,
+                    Err(err) => return Err(err),
+                }
+            };
+            if let Some(next_at) = current.next_at.map(chrono).filter(|at| *at > now) {
+                return Ok(Reservation::Refused { retry_at: next_at });
+            }
+            let count = u32::try_from(current.count.saturating_add(1)).unwrap_or(u32::MAX);
+            let moved = self
+                .counters
+                .update_one(
+                    doc! { "_id": &id, "count": current.count },
+                    doc! { "$set": {
+                        "count": i64::from(count),
+                        "last_at": date(now),
+                        "next_at": date(now + backoff.delay_after(count)),
+                    }},
+                )
+                .await
+                .map_err(map_err)?;
+            if moved.modified_count == 1 {
+                return Ok(Reservation::Reserved { count });
+            }
+        }
+        Err(StoreError::Backend("rate-limit counter contention".into()))
+    }
+
+    async fn release_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        backoff: Backoff,
+    ) -> StoreResult<()> {
+        let id = counter_id(key, window_start);
+        for _ in 0..RESERVE_ROUNDS {
+            let Some(current) = self
+                .counters
+                .find_one(doc! { "_id": &id })
+                .await
+                .map_err(map_err)?
+            else {
+                return Ok(());
+            };
+            let count = current.count.saturating_sub(1).max(0);
+            let next_at =
+                chrono(current.last_at) + backoff.delay_after(u32::try_from(count).unwrap_or(0));
+            let moved = self
+                .counters
+                .update_one(
+                    doc! { "_id": &id, "count": current.count },
+                    doc! { "$set": { "count": count, "next_at": date(next_at) } },
+                )
+                .await
+                .map_err(map_err)?;
+            if moved.modified_count == 1 || current.count == 0 {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Backend("rate-limit counter contention".into()))
     }
 }
 

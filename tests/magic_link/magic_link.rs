@@ -586,3 +586,44 @@ async fn unlinking_counts_email_sign_in_only_for_a_verified_email() {
         verified.user.id.as_str()
     );
 }
+
+/// Victim lock-out by mail budget: five requests for someone else's
+/// address used to make that address's magic link, email code and
+/// forgot-password answer 429 for an hour. Over the per-recipient budget
+/// every one of them answers the same 202 and sends nothing new; the link
+/// already mailed still signs the owner in.
+#[tokio::test]
+async fn requests_for_someone_elses_address_never_lock_the_owner_out() {
+    let app = ml_app(test_config()).await;
+    let before = app.mail_count("owner@example.com").await;
+    for _ in 0..5 {
+        app.request_link("Owner@Example.com").await;
+        app.manager.wait_for_deliveries().await;
+    }
+    let live = app.link_token_for("owner@example.com").await;
+    assert_eq!(app.mail_count("owner@example.com").await, before + 5);
+    for (path, body) in [
+        ("/auth/magic-link", json!({ "email": "owner@example.com" })),
+        ("/auth/email-code", json!({ "email": "owner@example.com" })),
+        (
+            "/auth/forgot-password",
+            json!({ "email": "owner@example.com" }),
+        ),
+        (
+            "/auth/verify-email/resend",
+            json!({ "email": "owner@example.com" }),
+        ),
+    ] {
+        let (status, answer) = app.post(path, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{path}: {answer}");
+    }
+    assert_eq!(
+        app.mail_count("owner@example.com").await,
+        before + 5,
+        "nothing new is sent"
+    );
+    // The newest link mailed before the budget ran out still works.
+    let (status, body) = app.post_link(&live).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
+}
