@@ -20,9 +20,10 @@
 //!
 //! The per-account failure counter is *reserved* atomically before the
 //! password or code is checked ([`RateLimitStore::reserve_counter`](crate::RateLimitStore::reserve_counter)):
-//! however many guesses arrive at once, only the free budget is checked;
-//! a success clears the counter, an attempt that proved nothing either way
-//! gives its slot back. Over a recipient's mail budget the request is
+//! however many guesses arrive at once, only the free budget is checked
+//! (requests beyond it wait for those in flight to settle, then are refused
+//! when they failed); a success clears the counter, an attempt that proved
+//! nothing either way gives its slot back. Over a recipient's mail budget the request is
 //! answered as usual and nothing is sent, so nobody can lock an owner out
 //! of sign-in or reset by requesting mail for their address; the sender is
 //! stopped by the per-IP budget.
@@ -101,12 +102,49 @@ fn seconds_until(now: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
     u64::try_from((millis + 999) / 1000).unwrap_or(1).max(1)
 }
 
-/// A reserved per-account failure slot (see [`AuthManager::reserve_attempt`]).
+/// A reserved per-account attempt slot (see
+/// [`AuthManager::reserve_attempt`]). Settle it with
+/// [`AuthManager::settle_attempt`]; a slot dropped unsettled (the request
+/// was cut off mid-check) is given back in the background.
 #[derive(Debug)]
 pub(crate) struct AttemptSlot {
+    manager: AuthManager,
     key: String,
     window_start: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    settled: bool,
 }
+
+impl Drop for AttemptSlot {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (manager, key) = (self.manager.clone(), std::mem::take(&mut self.key));
+        let (window_start, expires_at) = (self.window_start, self.expires_at);
+        runtime.spawn(async move {
+            let store = &manager.inner.store;
+            let now = manager.now();
+            let backoff = manager.backoff();
+            if let Err(err) = store
+                .settle_counter(&key, window_start, expires_at, now, backoff, false)
+                .await
+            {
+                tracing::warn!(error = %err, "an unsettled sign-in slot was not given back");
+            }
+        });
+    }
+}
+
+/// How long a request waits for a slot held by attempts in flight before
+/// it is answered 429.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often a waiting request asks again.
+const BUSY_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// How a reserved attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,8 +255,10 @@ impl AuthManager {
 
     /// Reserves one attempt of the account with the normalised `email`
     /// before its password or code is checked: refused while the account's
-    /// progressive delay runs. `None` when rate limits are off. Settle the
-    /// slot with [`settle_attempt`](Self::settle_attempt).
+    /// progressive delay runs; while every free slot is held by attempts in
+    /// flight it waits (up to 10 s) for one to settle. `None` when rate
+    /// limits are off. Settle the slot with
+    /// [`settle_attempt`](Self::settle_attempt).
     ///
     /// # Errors
     ///
@@ -229,43 +269,65 @@ impl AuthManager {
         if !config.enabled {
             return Ok(None);
         }
-        let now = self.now();
         let length = secs(config.failed_sign_in_window_secs);
-        let start = window_start(now, length);
         let key = key(FAILED_SIGN_IN, &email_digest(email));
-        match self
-            .inner
-            .store
-            .reserve_counter(&key, start, start + length, now, self.backoff())
-            .await?
-        {
-            Reservation::Reserved { .. } => Ok(Some(AttemptSlot {
-                key,
-                window_start: start,
-            })),
-            Reservation::Refused { retry_at } => Err(self
-                .limited(FAILED_SIGN_IN, email, seconds_until(now, retry_at))
-                .await),
+        let waited_since = std::time::Instant::now();
+        loop {
+            let now = self.now();
+            let start = window_start(now, length);
+            match self
+                .inner
+                .store
+                .reserve_counter(&key, start, start + length, now, self.backoff())
+                .await?
+            {
+                Reservation::Reserved { .. } => {
+                    return Ok(Some(AttemptSlot {
+                        manager: self.clone(),
+                        key,
+                        window_start: start,
+                        expires_at: start + length,
+                        settled: false,
+                    }))
+                }
+                Reservation::Refused { retry_at } => {
+                    return Err(self
+                        .limited(FAILED_SIGN_IN, email, seconds_until(now, retry_at))
+                        .await)
+                }
+                _ if waited_since.elapsed() >= BUSY_WAIT => {
+                    return Err(self.limited(FAILED_SIGN_IN, email, 1).await)
+                }
+                _ => tokio::time::sleep(BUSY_POLL).await,
+            }
         }
     }
 
     /// Settles a reserved attempt: a proof clears the account's failures, a
-    /// failure stays counted, anything else gives the slot back.
+    /// failure is counted (and starts the delay once the free ones are
+    /// used), anything else gives the slot back.
     pub(crate) async fn settle_attempt(
         &self,
         slot: Option<AttemptSlot>,
         outcome: AttemptOutcome,
     ) -> Result<()> {
-        let Some(slot) = slot else {
+        let Some(mut slot) = slot else {
             return Ok(());
         };
+        slot.settled = true;
         let store = &self.inner.store;
         match outcome {
             AttemptOutcome::Proven => store.reset_counter(&slot.key).await?,
-            AttemptOutcome::Failed => {}
-            AttemptOutcome::Unproven => {
+            AttemptOutcome::Failed | AttemptOutcome::Unproven => {
                 store
-                    .release_counter(&slot.key, slot.window_start, self.backoff())
+                    .settle_counter(
+                        &slot.key,
+                        slot.window_start,
+                        slot.expires_at,
+                        self.now(),
+                        self.backoff(),
+                        outcome == AttemptOutcome::Failed,
+                    )
                     .await?;
             }
         }

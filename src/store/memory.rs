@@ -45,12 +45,14 @@ struct State {
 }
 
 /// One rate-limit window: hits, last hit, when it may be dropped.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Counter {
     count: u32,
     last_at: DateTime<Utc>,
-    /// Set by reservations: no hit is reserved before it.
+    /// Set by failed reservations: no attempt is reserved before it.
     next_at: Option<DateTime<Utc>>,
+    /// When each reservation in flight stops holding its slot.
+    leases: Vec<DateTime<Utc>>,
     expires_at: DateTime<Utc>,
 }
 
@@ -516,6 +518,7 @@ impl RateLimitStore for MemoryStore {
                 count: 0,
                 last_at: now,
                 next_at: None,
+                leases: Vec::new(),
                 expires_at,
             });
         entry.count = entry.count.saturating_add(1);
@@ -558,30 +561,46 @@ impl RateLimitStore for MemoryStore {
                 count: 0,
                 last_at: now,
                 next_at: None,
+                leases: Vec::new(),
                 expires_at,
             });
-        if let Some(next_at) = entry.next_at.filter(|at| *at > now) {
-            return Ok(Reservation::Refused { retry_at: next_at });
+        entry.leases.retain(|until| *until > now);
+        let in_flight = u32::try_from(entry.leases.len()).unwrap_or(u32::MAX);
+        let decision = backoff.decide(entry.count, in_flight, entry.next_at, now);
+        if let Reservation::Reserved { .. } = decision {
+            entry.leases.push(now + backoff.lease);
         }
-        entry.count = entry.count.saturating_add(1);
-        entry.last_at = now;
-        entry.next_at = Some(now + backoff.delay_after(entry.count));
-        Ok(Reservation::Reserved { count: entry.count })
+        Ok(decision)
     }
 
-    async fn release_counter(
+    async fn settle_counter(
         &self,
         key: &str,
         window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
         backoff: Backoff,
+        failed: bool,
     ) -> StoreResult<()> {
         let mut state = self.state.write();
-        if let Some(entry) = state
-            .counters
-            .get_mut(&(key.to_owned(), window_start.timestamp_millis()))
-        {
-            entry.count = entry.count.saturating_sub(1);
-            entry.next_at = Some(entry.last_at + backoff.delay_after(entry.count));
+        let id = (key.to_owned(), window_start.timestamp_millis());
+        if !failed && !state.counters.contains_key(&id) {
+            return Ok(());
+        }
+        let entry = state.counters.entry(id).or_insert(Counter {
+            count: 0,
+            last_at: now,
+            next_at: None,
+            leases: Vec::new(),
+            expires_at,
+        });
+        if !entry.leases.is_empty() {
+            entry.leases.remove(0);
+        }
+        if failed {
+            entry.count = entry.count.saturating_add(1);
+            entry.last_at = now;
+            entry.next_at = Some(now + backoff.delay_after(entry.count));
         }
         Ok(())
     }

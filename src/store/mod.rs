@@ -647,27 +647,35 @@ pub struct CounterHit {
 }
 
 /// The progressive delay of a reserved counter (see
-/// [`RateLimitStore::reserve_counter`]): `free` hits pass at once, then each
-/// further hit must come 1 s, 2 s, 4 s … (at most `max_delay`) after the
-/// one before.
+/// [`RateLimitStore::reserve_counter`]): `free` failures pass at once, then
+/// each further attempt must come 1 s, 2 s, 4 s … (at most `max_delay`)
+/// after the last failure. An attempt in flight holds its slot for at most
+/// `lease` (a node that dies mid-check cannot hold it longer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Backoff {
-    /// Hits in a window that need no wait.
+    /// Failures in a window that need no wait.
     pub free: u32,
-    /// The longest wait between two hits.
+    /// The longest wait between two attempts.
     pub max_delay: Duration,
+    /// How long an unsettled reservation holds its slot (default 30 s).
+    pub lease: Duration,
 }
 
 impl Backoff {
-    /// `free` hits, then waits doubling from one second up to `max_delay`.
+    /// `free` failures, then waits doubling from one second up to
+    /// `max_delay`; reservations held at most 30 s.
     pub fn new(free: u32, max_delay: Duration) -> Self {
-        Self { free, max_delay }
+        Self {
+            free,
+            max_delay,
+            lease: Duration::seconds(30),
+        }
     }
 
-    /// How long after the `count`-th hit of a window the next one must
-    /// wait: nothing while `count < free`, then 2^(count − free) seconds,
-    /// capped at `max_delay`.
+    /// How long after the `count`-th failure of a window the next attempt
+    /// must wait: nothing while `count < free`, then 2^(count − free)
+    /// seconds, capped at `max_delay`.
     pub fn delay_after(&self, count: u32) -> Duration {
         if count < self.free {
             return Duration::zero();
@@ -675,20 +683,49 @@ impl Backoff {
         let exponent = (count - self.free).min(20);
         Duration::seconds(1_i64 << exponent).min(self.max_delay)
     }
+
+    /// The decision of [`RateLimitStore::reserve_counter`] for a window
+    /// with `failures` settled failures, `in_flight` live reservations and
+    /// the next allowed time `next_at`, at `now` (shared by the stores so
+    /// they decide alike).
+    pub fn decide(
+        &self,
+        failures: u32,
+        in_flight: u32,
+        next_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Reservation {
+        if let Some(retry_at) = next_at.filter(|at| *at > now) {
+            return Reservation::Refused { retry_at };
+        }
+        let total = failures.saturating_add(in_flight);
+        if total < self.free || (failures >= self.free && in_flight == 0) {
+            Reservation::Reserved {
+                count: total.saturating_add(1),
+            }
+        } else {
+            Reservation::Busy
+        }
+    }
 }
 
 /// The answer of [`RateLimitStore::reserve_counter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reservation {
-    /// The hit was counted: `count` hits in the window, this one included.
+    /// A slot is held for this attempt: settle it with
+    /// [`RateLimitStore::settle_counter`].
     Reserved {
-        /// Hits in the window, this one included.
+        /// Settled failures plus attempts in flight, this one included.
         count: u32,
     },
-    /// Too early: nothing was counted; the next hit may come at `retry_at`.
+    /// Every slot the backoff allows now is held by an attempt in flight:
+    /// try again when one settles. Nothing was counted.
+    Busy,
+    /// Too early after the last failure: nothing was counted; the next
+    /// attempt may come at `retry_at`.
     Refused {
-        /// When the next hit may be reserved.
+        /// When the next attempt may be reserved.
         retry_at: DateTime<Utc>,
     },
 }
@@ -722,14 +759,14 @@ pub trait RateLimitStore: Send + Sync + 'static {
     /// Drops every window of `key` (e.g. failed sign-ins after a success).
     async fn reset_counter(&self, key: &str) -> StoreResult<()>;
 
-    /// Reserves one hit of the window of `key` that starts at
-    /// `window_start`, in one atomic step: when the window's next allowed
-    /// time (the last reserved hit + `backoff.delay_after(count)`) is not
-    /// after `now`, counts the hit, records `now` and the new next allowed
-    /// time, and answers [`Reservation::Reserved`]; otherwise counts
-    /// nothing and answers [`Reservation::Refused`]. Of any number of
-    /// concurrent callers, only as many are reserved as the backoff allows
-    /// (a flow reserves *before* it checks a password or code).
+    /// Reserves an attempt slot in the window of `key` that starts at
+    /// `window_start`, in one atomic step, before a password or code is
+    /// checked: drops reservations older than `backoff.lease`, then decides
+    /// with [`Backoff::decide`] from the settled failures, the reservations
+    /// in flight and the next allowed time. `Reserved` holds a slot (until
+    /// settled, or for `backoff.lease`); `Busy` and `Refused` count nothing.
+    /// Of any number of concurrent callers only as many are reserved as
+    /// the backoff allows.
     async fn reserve_counter(
         &self,
         key: &str,
@@ -739,14 +776,18 @@ pub trait RateLimitStore: Send + Sync + 'static {
         backoff: Backoff,
     ) -> StoreResult<Reservation>;
 
-    /// Gives back one reserved hit of that window (an attempt that proved
-    /// nothing either way): one hit less (never below zero), and the next
-    /// allowed time recomputed from the last hit and the lower count.
-    async fn release_counter(
+    /// Settles one reservation of that window: frees its slot, and when
+    /// `failed` counts a failure (recording `now` as the last one and
+    /// `now + backoff.delay_after(failures)` as the next allowed time;
+    /// a window dropped meanwhile, e.g. by a reset, starts again).
+    async fn settle_counter(
         &self,
         key: &str,
         window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
         backoff: Backoff,
+        failed: bool,
     ) -> StoreResult<()>;
 }
 

@@ -487,9 +487,15 @@ struct CounterDoc {
     key: String,
     count: i64,
     last_at: bson::DateTime,
-    /// Set by reservations: no hit is reserved before it.
+    /// Set by failed reservations: no attempt is reserved before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     next_at: Option<bson::DateTime>,
+    /// When each reservation in flight stops holding its slot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    leases: Vec<bson::DateTime>,
+    /// Bumped by every reservation write (compare-and-set).
+    #[serde(default)]
+    version: i64,
     expires_at: bson::DateTime,
 }
 
@@ -961,6 +967,8 @@ impl RateLimitStore for MongoStore {
                 count: 1,
                 last_at: date(now),
                 next_at: None,
+                leases: Vec::new(),
+                version: 0,
                 expires_at: date(expires_at),
             };
             match self.counters.insert_one(fresh).await.map_err(map_err) {
@@ -1006,11 +1014,62 @@ impl RateLimitStore for MongoStore {
         now: DateTime<Utc>,
         backoff: Backoff,
     ) -> StoreResult<Reservation> {
-        // Compare-and-set on the count: of concurrent reservations exactly
-        // one moves the window from n to n + 1, the others read again (and
-        // are refused once the next allowed time is in the future). The
-        // first hit inserts the window; losing that race on the unique
-        // `_id` goes back to reading.
+        let mut decision = Reservation::Busy;
+        self.update_counter(key, window_start, expires_at, now, |doc| {
+            doc.leases.retain(|until| chrono(*until) > now);
+            let in_flight = u32::try_from(doc.leases.len()).unwrap_or(u32::MAX);
+            let failures = u32::try_from(doc.count).unwrap_or(u32::MAX);
+            decision = backoff.decide(failures, in_flight, doc.next_at.map(chrono), now);
+            let reserved = matches!(decision, Reservation::Reserved { .. });
+            if reserved {
+                doc.leases.push(date(now + backoff.lease));
+            }
+            reserved
+        })
+        .await?;
+        Ok(decision)
+    }
+
+    async fn settle_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+        failed: bool,
+    ) -> StoreResult<()> {
+        self.update_counter(key, window_start, expires_at, now, |doc| {
+            let had_lease = !doc.leases.is_empty();
+            if had_lease {
+                doc.leases.remove(0);
+            }
+            if failed {
+                doc.count = doc.count.saturating_add(1);
+                doc.last_at = date(now);
+                let failures = u32::try_from(doc.count).unwrap_or(u32::MAX);
+                doc.next_at = Some(date(now + backoff.delay_after(failures)));
+            }
+            failed || had_lease
+        })
+        .await
+    }
+}
+
+impl MongoStore {
+    /// Reads the reservation window of `key`, lets `change` edit it (it
+    /// answers whether to write), and writes it back only if no other
+    /// writer moved it meanwhile (compare-and-set on `version`); a lost race
+    /// reads again. A missing window starts empty and is inserted (a race
+    /// on the unique `_id` reads again).
+    async fn update_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        mut change: impl FnMut(&mut CounterDoc) -> bool + Send,
+    ) -> StoreResult<()> {
         let id = counter_id(key, window_start);
         for _ in 0..RESERVE_ROUNDS {
             let current = self
@@ -1018,72 +1077,40 @@ impl RateLimitStore for MongoStore {
                 .find_one(doc! { "_id": &id })
                 .await
                 .map_err(map_err)?;
-            let Some(current) = current else {
-                let fresh = CounterDoc {
-                    id: id.clone(),
-                    key: key.to_owned(),
-                    count: 1,
-                    last_at: date(now),
-                    next_at: Some(date(now + backoff.delay_after(1))),
-                    expires_at: date(expires_at),
-                };
-                match self.counters.insert_one(fresh).await.map_err(map_err) {
-                    Ok(_) => return Ok(Reservation::Reserved { count: 1 }),
+            let fresh = current.is_none();
+            let mut doc = current.unwrap_or_else(|| CounterDoc {
+                id: id.clone(),
+                key: key.to_owned(),
+                count: 0,
+                last_at: date(now),
+                next_at: None,
+                leases: Vec::new(),
+                version: 0,
+                expires_at: date(expires_at),
+            });
+            let version = doc.version;
+            if !change(&mut doc) {
+                return Ok(());
+            }
+            doc.version = version.saturating_add(1);
+            if fresh {
+                match self.counters.insert_one(&doc).await.map_err(map_err) {
+                    Ok(_) => return Ok(()),
                     Err(StoreError::Conflict(_)) => continue,
                     Err(err) => return Err(err),
                 }
-            };
-            if let Some(next_at) = current.next_at.map(chrono).filter(|at| *at > now) {
-                return Ok(Reservation::Refused { retry_at: next_at });
             }
-            let count = u32::try_from(current.count.saturating_add(1)).unwrap_or(u32::MAX);
-            let moved = self
+            let unchanged = if version == 0 {
+                doc! { "_id": &id, "$or": [{ "version": 0_i64 }, { "version": { "$exists": false } }] }
+            } else {
+                doc! { "_id": &id, "version": version }
+            };
+            let replaced = self
                 .counters
-                .update_one(
-                    doc! { "_id": &id, "count": current.count },
-                    doc! { "$set": {
-                        "count": i64::from(count),
-                        "last_at": date(now),
-                        "next_at": date(now + backoff.delay_after(count)),
-                    }},
-                )
+                .replace_one(unchanged, &doc)
                 .await
                 .map_err(map_err)?;
-            if moved.modified_count == 1 {
-                return Ok(Reservation::Reserved { count });
-            }
-        }
-        Err(StoreError::Backend("rate-limit counter contention".into()))
-    }
-
-    async fn release_counter(
-        &self,
-        key: &str,
-        window_start: DateTime<Utc>,
-        backoff: Backoff,
-    ) -> StoreResult<()> {
-        let id = counter_id(key, window_start);
-        for _ in 0..RESERVE_ROUNDS {
-            let Some(current) = self
-                .counters
-                .find_one(doc! { "_id": &id })
-                .await
-                .map_err(map_err)?
-            else {
-                return Ok(());
-            };
-            let count = current.count.saturating_sub(1).max(0);
-            let next_at =
-                chrono(current.last_at) + backoff.delay_after(u32::try_from(count).unwrap_or(0));
-            let moved = self
-                .counters
-                .update_one(
-                    doc! { "_id": &id, "count": current.count },
-                    doc! { "$set": { "count": count, "next_at": date(next_at) } },
-                )
-                .await
-                .map_err(map_err)?;
-            if moved.modified_count == 1 || current.count == 0 {
+            if replaced.matched_count == 1 {
                 return Ok(());
             }
         }

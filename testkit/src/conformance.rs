@@ -1024,9 +1024,10 @@ pub async fn refresh_grace_window_allows_one_retry(store: Arc<dyn Store>) {
 }
 
 /// Reservations (the per-account failure slots): of many concurrent
-/// reservations only the backoff's free hits are counted, the rest are
-/// refused with the next allowed time and count nothing; once that time
-/// comes one more is reserved; a release gives a slot back; reset clears.
+/// reservations only the backoff's free slots are held, the rest are
+/// `Busy` and count nothing; settled failures start the delay (`Refused`
+/// with the next allowed time); in the delay one attempt at a time; a slot
+/// settled without a failure is given back; leases expire; reset clears.
 pub async fn counter_reservations_are_atomic(store: Arc<dyn Store>) {
     let t = now();
     let window = t - Duration::seconds(10);
@@ -1052,73 +1053,88 @@ pub async fn counter_reservations_are_atomic(store: Arc<dyn Store>) {
         .collect();
     reserved.sort_unstable();
     assert_eq!(reserved, vec![1, 2, 3, 4, 5], "{answers:?}");
-    for answer in &answers {
-        if let Reservation::Refused { retry_at } = answer {
-            assert_eq!(*retry_at, t + Duration::seconds(1), "{answer:?}");
-        }
+    assert_eq!(
+        answers.iter().filter(|r| **r == Reservation::Busy).count(),
+        25,
+        "{answers:?}"
+    );
+    assert_eq!(
+        store.read_counter(key, window).await.expect("read"),
+        Some((0, t)),
+        "reservations are not failures"
+    );
+    for _ in 0..5 {
+        store
+            .settle_counter(key, window, expires, t, backoff, true)
+            .await
+            .expect("settle");
     }
     assert_eq!(
         store.read_counter(key, window).await.expect("read"),
-        Some((5, t)),
-        "refused reservations count nothing"
+        Some((5, t))
     );
-    // One second later one more, then two seconds.
+    let reserve = |at: DateTime<Utc>| {
+        let store = store.clone();
+        async move {
+            store
+                .reserve_counter(key, window, expires, at, backoff)
+                .await
+                .expect("reserve")
+        }
+    };
+    assert_eq!(
+        reserve(t).await,
+        Reservation::Refused {
+            retry_at: t + Duration::seconds(1)
+        }
+    );
+    // After the delay one attempt at a time.
     let t1 = t + Duration::seconds(1);
+    assert_eq!(reserve(t1).await, Reservation::Reserved { count: 6 });
+    assert_eq!(reserve(t1).await, Reservation::Busy);
+    // Settled without a failure, the slot is free again.
+    store
+        .settle_counter(key, window, expires, t1, backoff, false)
+        .await
+        .expect("settle");
+    assert_eq!(reserve(t1).await, Reservation::Reserved { count: 6 });
+    store
+        .settle_counter(key, window, expires, t1, backoff, true)
+        .await
+        .expect("settle");
     assert_eq!(
-        store
-            .reserve_counter(key, window, expires, t1, backoff)
-            .await
-            .expect("reserve"),
-        Reservation::Reserved { count: 6 }
-    );
-    assert_eq!(
-        store
-            .reserve_counter(key, window, expires, t1, backoff)
-            .await
-            .expect("reserve"),
+        reserve(t1).await,
         Reservation::Refused {
             retry_at: t1 + Duration::seconds(2)
         }
     );
-    // Releasing the sixth gives the slot back: the next allowed time is
-    // again one second after the last hit.
-    store
-        .release_counter(key, window, backoff)
-        .await
-        .expect("release");
-    assert_eq!(
-        store.read_counter(key, window).await.expect("read"),
-        Some((5, t1))
-    );
-    assert_eq!(
-        store
-            .reserve_counter(key, window, expires, t1 + Duration::seconds(1), backoff)
-            .await
-            .expect("reserve"),
-        Reservation::Reserved { count: 6 }
-    );
-    // Under the free budget a release makes the next attempt free at once.
+    // A reservation that is never settled (its node died) holds its slot
+    // only for the lease.
     let other = "failed_sign_in:other";
-    store
+    for _ in 0..5 {
+        store
+            .reserve_counter(other, window, expires, t, backoff)
+            .await
+            .expect("reserve");
+    }
+    let held = store
         .reserve_counter(other, window, expires, t, backoff)
         .await
         .expect("reserve");
-    store
-        .release_counter(other, window, backoff)
+    assert_eq!(held, Reservation::Busy);
+    let later = t + backoff.lease + Duration::seconds(1);
+    let freed = store
+        .reserve_counter(other, window, expires, later, backoff)
         .await
-        .expect("release");
-    assert_eq!(
-        store.read_counter(other, window).await.expect("read"),
-        Some((0, t))
-    );
+        .expect("reserve");
+    assert_eq!(freed, Reservation::Reserved { count: 1 });
     store.reset_counter(key).await.expect("reset");
-    assert_eq!(
-        store
-            .reserve_counter(key, window, expires, t1, backoff)
-            .await
-            .expect("reserve"),
-        Reservation::Reserved { count: 1 }
-    );
+    assert!(store
+        .read_counter(key, window)
+        .await
+        .expect("read")
+        .is_none());
+    assert_eq!(reserve(t1).await, Reservation::Reserved { count: 1 });
 }
 
 /// Expired sessions do not rotate; revocation is per session or per user

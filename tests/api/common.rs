@@ -384,11 +384,14 @@ impl portcullis::RateLimitStore for DownStore {
     ) -> portcullis::StoreResult<portcullis::Reservation> {
         Err(down())
     }
-    async fn release_counter(
+    async fn settle_counter(
         &self,
         _: &str,
         _: chrono::DateTime<Utc>,
+        _: chrono::DateTime<Utc>,
+        _: chrono::DateTime<Utc>,
         _: portcullis::Backoff,
+        _: bool,
     ) -> portcullis::StoreResult<()> {
         Err(down())
     }

@@ -140,13 +140,16 @@ impl portcullis::RateLimitStore for SpyStore {
         self.counter_keys.lock().push(a0.to_owned());
         self.inner.reserve_counter(a0, a1, a2, a3, a4).await
     }
-    async fn release_counter(
+    async fn settle_counter(
         &self,
         a0: &str,
         a1: chrono::DateTime<Utc>,
-        a2: portcullis::Backoff,
+        a2: chrono::DateTime<Utc>,
+        a3: chrono::DateTime<Utc>,
+        a4: portcullis::Backoff,
+        a5: bool,
     ) -> portcullis::StoreResult<()> {
-        self.inner.release_counter(a0, a1, a2).await
+        self.inner.settle_counter(a0, a1, a2, a3, a4, a5).await
     }
 }
 
