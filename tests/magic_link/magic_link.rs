@@ -517,8 +517,10 @@ async fn without_an_email_sender_requests_are_refused() {
 async fn the_rust_api_works_without_http() {
     let app = ml_app(test_config()).await;
     let provider = MagicLinkProvider::new();
+    let client = portcullis::ClientInfo::default();
     provider
-        .request_link(&app.manager, "rust@example.com", None)
+        .request_link(&app.manager, "rust@example.com", None, &client)
+        .await
         .unwrap();
     let token = app.link_token_for("rust@example.com").await;
     let sign_in = app
@@ -532,7 +534,13 @@ async fn the_rust_api_works_without_http() {
     assert_eq!(sign_in.user.email, "rust@example.com");
     assert!(sign_in.user.email_verified);
     let err = provider
-        .request_link(&app.manager, "rust@example.com", Some("https://x.test/"))
+        .request_link(
+            &app.manager,
+            "rust@example.com",
+            Some("https://x.test/"),
+            &client,
+        )
+        .await
         .unwrap_err();
     assert_eq!(err.code(), "REDIRECT_NOT_ALLOWED");
 }
