@@ -23,10 +23,15 @@
 //! however many guesses arrive at once, only the free budget is checked
 //! (requests beyond it wait for those in flight to settle, then are refused
 //! when they failed); a success clears the counter, an attempt that proved
-//! nothing either way gives its slot back. Over a recipient's mail budget the request is
-//! answered as usual and nothing is sent, so nobody can lock an owner out
-//! of sign-in or reset by requesting mail for their address; the sender is
-//! stopped by the per-IP budget.
+//! nothing either way gives its slot back.
+//!
+//! Over a recipient's mail budget the request is answered as usual and
+//! nothing is sent, so nobody can lock an owner out of sign-in or reset by
+//! requesting mail for their address; the sender is stopped by the per-IP
+//! budget. The magic-link and email-code requests of
+//! `portcullis-magic-link` and OAuth's start call
+//! [`AuthManager::rate_limit`] and [`AuthManager::mail_budget`]
+//! themselves, for the rows above.
 
 use chrono::{DateTime, Duration, Utc};
 
