@@ -385,10 +385,14 @@ impl Limit {
 /// node behind a load balancer shares them. A limited request gets 429
 /// `RATE_LIMITED` with `Retry-After`.
 ///
-/// Per-email sign-in failures are answered with a *progressive delay*,
-/// never a lock-out: after `failed_sign_in_free` failures the next attempt
-/// must wait 1 s, then 2 s, 4 s … up to `failed_sign_in_max_delay_secs`, so
-/// an attacker cannot lock the owner out for long, and a success clears it.
+/// Per-account sign-in failures (wrong current passwords on change
+/// password, change email and delete included) are answered with a
+/// *progressive delay*, never a lock-out: after `failed_sign_in_free`
+/// failures the next attempt must wait 1 s, then 2 s, 4 s … up to
+/// `failed_sign_in_max_delay_secs`, so an attacker cannot lock the owner
+/// out for long, and a success clears it. Each attempt reserves its slot
+/// before the password or code is checked. Which flow counts against which
+/// limit is one table, in `src/manager/limits.rs`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -406,7 +410,9 @@ pub struct RateLimitConfig {
     /// Requests that send an email (reset, magic link, code, verification)
     /// per client IP (default 20/hour).
     pub email_per_ip: Limit,
-    /// Requests that send an email per target address (default 5/hour).
+    /// Mails per recipient address (default 5/hour). Over it a request
+    /// gets its usual answer and nothing new is sent, so requests for
+    /// someone else's address never lock its owner out.
     pub email_per_address: Limit,
     /// Uses of emailed tokens (verify, reset, confirm) per client IP
     /// (default 30/10 minutes).

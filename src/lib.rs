@@ -85,8 +85,8 @@ pub use manager::{
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest};
 pub use store::{
-    AccountStore, ClientInfo, CounterHit, LinkedAccount, MemoryStore, OneTimeToken,
-    OneTimeTokenStore, PasswordGuard, RateLimitStore, RefreshToken, Rotation, Session,
+    AccountStore, Backoff, ClientInfo, CounterHit, LinkedAccount, MemoryStore, OneTimeToken,
+    OneTimeTokenStore, PasswordGuard, RateLimitStore, RefreshToken, Reservation, Rotation, Session,
     SessionStore, Store, StoreError, StoreResult, UserPatch, UserQuery, UserStore,
 };
 #[cfg(feature = "mongodb")]

@@ -11,16 +11,13 @@ use poem_openapi::{
 };
 
 use super::{
-    auth::{
-        authenticate, clear_token_cookies, client_info, limit_mail, rate_limit, set_token_cookies,
-        AccessToken,
-    },
+    auth::{authenticate, clear_token_cookies, client_info, set_token_cookies, AccessToken},
     error_set::*,
     strict::EmailString,
     ApiErrors, ApiTags, PublicUser, StrictString, TokenResponse,
 };
 use crate::{
-    manager::{AuthManager, RateRule, Reauthentication, SensitiveAction},
+    manager::{AuthManager, Reauthentication, SensitiveAction},
     store::Session,
     token::Secret,
     user::SessionId,
@@ -357,9 +354,8 @@ impl AccountApi {
         auth: AccessToken,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         self.manager
-            .request_email_verification(&principal.user)
+            .request_email_verification(&principal.user, &client_info(req))
             .await?;
         Ok(AcceptedResponse::new(
             "a verification link is on its way to your email address",
@@ -381,9 +377,8 @@ impl AccountApi {
         req: &Request,
         body: Json<ForgotPasswordRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<{ FORBIDDEN | BODY | UNAVAILABLE | TOO_MANY }>> {
-        limit_mail(&self.manager, req, &body.0.email.trim().to_lowercase()).await?;
         self.manager
-            .resend_email_verification(&body.0.email)
+            .resend_email_verification(&body.0.email, &client_info(req))
             .await?;
         Ok(AcceptedResponse::new(
             "if an unverified account exists for this email, a new link is on its way",
@@ -408,8 +403,10 @@ impl AccountApi {
         UserResponse,
         ApiErrors<{ FORBIDDEN | GONE | UNPROCESSABLE | UNAVAILABLE | TOO_MANY }>,
     > {
-        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
-        let user = self.manager.verify_email(&token.0).await?;
+        let user = self
+            .manager
+            .verify_email(&token.0, &client_info(req))
+            .await?;
         Ok(UserResponse::new(&user))
     }
 
@@ -427,8 +424,10 @@ impl AccountApi {
         req: &Request,
         body: Json<TokenRequest>,
     ) -> Result<UserResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE | TOO_MANY }>> {
-        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
-        let user = self.manager.verify_email(&body.0.token).await?;
+        let user = self
+            .manager
+            .verify_email(&body.0.token, &client_info(req))
+            .await?;
         Ok(UserResponse::new(&user))
     }
 
@@ -446,8 +445,9 @@ impl AccountApi {
         req: &Request,
         body: Json<ForgotPasswordRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<{ FORBIDDEN | BODY | UNAVAILABLE | TOO_MANY }>> {
-        limit_mail(&self.manager, req, &body.0.email.trim().to_lowercase()).await?;
-        self.manager.forgot_password(&body.0.email).await?;
+        self.manager
+            .forgot_password(&body.0.email, &client_info(req))
+            .await?;
         Ok(AcceptedResponse::new(
             "if an account exists for this email, a reset link is on its way",
         ))
@@ -493,10 +493,9 @@ impl AccountApi {
         body: Json<ResetPasswordRequest>,
     ) -> Result<NoContentResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE | TOO_MANY }>>
     {
-        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
         let Json(body) = body;
         self.manager
-            .reset_password(&body.token, &secret(body.password))
+            .reset_password(&body.token, &secret(body.password), &client_info(req))
             .await?;
         Ok(NoContentResponse::Done)
     }
@@ -543,7 +542,7 @@ impl AccountApi {
         jar: &CookieJar,
         auth: AccessToken,
         body: Json<ChangePasswordRequest>,
-    ) -> Result<TokenResponse, ApiErrors<{ AUTHED | CONFLICT | BODY }>> {
+    ) -> Result<TokenResponse, ApiErrors<{ AUTHED | CONFLICT | BODY | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let sign_in = self
@@ -582,14 +581,13 @@ impl AccountApi {
         body: Json<ChangeEmailRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | GONE | BODY | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         let Json(body) = body;
         let proof = Reauthentication {
             password: body.password.map(secret),
             code: body.code.map(secret),
         };
         self.manager
-            .request_email_change(&principal, &body.new_email, &proof)
+            .request_email_change(&principal, &body.new_email, &proof, &client_info(req))
             .await?;
         Ok(AcceptedResponse::new(
             "a confirmation link is on its way to the new address",
@@ -614,8 +612,10 @@ impl AccountApi {
         token: Query<String>,
     ) -> Result<UserResponse, ApiErrors<{ CONFLICT | GONE | UNPROCESSABLE | UNAVAILABLE | TOO_MANY }>>
     {
-        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
-        let user = self.manager.confirm_email_change(&token.0).await?;
+        let user = self
+            .manager
+            .confirm_email_change(&token.0, &client_info(req))
+            .await?;
         Ok(UserResponse::new(&user))
     }
 
@@ -636,9 +636,12 @@ impl AccountApi {
         auth: AccessToken,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         self.manager
-            .request_reauthentication_code(&principal.user, SensitiveAction::ChangeEmail)
+            .request_reauthentication_code(
+                &principal.user,
+                SensitiveAction::ChangeEmail,
+                &client_info(req),
+            )
             .await?;
         Ok(AcceptedResponse::new(
             "a confirmation code is on its way to your current email address",
@@ -660,9 +663,8 @@ impl AccountApi {
         auth: AccessToken,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
-        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         self.manager
-            .request_account_deletion_code(&principal.user)
+            .request_account_deletion_code(&principal.user, &client_info(req))
             .await?;
         Ok(AcceptedResponse::new(
             "a confirmation code is on its way to your email address",
@@ -688,14 +690,16 @@ impl AccountApi {
         jar: &CookieJar,
         auth: AccessToken,
         body: Json<DeleteAccountRequest>,
-    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | GONE | BODY }>> {
+    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | GONE | BODY | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let proof = Reauthentication {
             password: body.password.map(secret),
             code: body.code.map(secret),
         };
-        self.manager.delete_account(&principal, &proof).await?;
+        self.manager
+            .delete_account(&principal, &proof, &client_info(req))
+            .await?;
         clear_token_cookies(&self.manager, jar);
         Ok(NoContentResponse::Done)
     }

@@ -10,7 +10,7 @@ use poem_openapi::{auth::ApiKey, auth::Bearer, SecurityScheme};
 use super::ApiError;
 use crate::{
     error::Error,
-    manager::{AuthManager, Principal, RateRule, SignIn},
+    manager::{AuthManager, Principal, SignIn},
     store::ClientInfo,
 };
 
@@ -189,43 +189,6 @@ pub(crate) fn resolve_client_ip(req: &Request, trusted_proxies: &[String]) -> Op
             .find(|ip| !trusted(ip))
             .unwrap_or(socket),
     )
-}
-
-/// Counts `req` against `rule` for `subject`, or for the client IP when
-/// `subject` is `None` (no count when the IP is unknown).
-///
-/// # Errors
-///
-/// 429 `RATE_LIMITED` with `Retry-After`, 503 when the store is down.
-pub async fn rate_limit(
-    manager: &AuthManager,
-    req: &Request,
-    rule: RateRule,
-    subject: Option<&str>,
-) -> Result<(), ApiError> {
-    let ip = client_info(req).ip;
-    if let Some(subject) = subject.or(ip.as_deref()) {
-        manager.rate_limit(rule, subject).await?;
-    }
-    Ok(())
-}
-
-/// Counts a request that sends mail: against the per-client limit
-/// ([`RateRule::EmailPerIp`]), then against the per-recipient one
-/// ([`RateRule::EmailPerAddress`]) for `recipient` (a normalized address,
-/// or the user id when the user is signed in), so a client can neither
-/// flood one inbox nor mail many.
-///
-/// # Errors
-///
-/// 429 `RATE_LIMITED` with `Retry-After`, 503 when the store is down.
-pub async fn limit_mail(
-    manager: &AuthManager,
-    req: &Request,
-    recipient: &str,
-) -> Result<(), ApiError> {
-    rate_limit(manager, req, RateRule::EmailPerIp, None).await?;
-    rate_limit(manager, req, RateRule::EmailPerAddress, Some(recipient)).await
 }
 
 /// Client IP (see [`super::wrap`]: the socket address, or a trusted proxy's

@@ -36,9 +36,8 @@ pub use account::{
     SessionList, SessionObject, SessionsResponse, SetPasswordRequest, TokenRequest, UserResponse,
 };
 pub use auth::{
-    authenticate, check_csrf, clear_token_cookies, client_info, limit_mail, rate_limit,
-    set_token_cookies, AccessToken, BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE,
-    REFRESH_COOKIE,
+    authenticate, check_csrf, clear_token_cookies, client_info, set_token_cookies, AccessToken,
+    BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE, REFRESH_COOKIE,
 };
 pub use body_limit::BodyLimit;
 pub use browser::{finish_browser_sign_in, BrowserSignInResponse};

@@ -4,7 +4,7 @@ use super::{admin::guard_self_lockout, AuthManager, Principal, Reauthentication,
 use crate::{
     error::{Error, Result},
     hooks::{Action, Event},
-    store::{LinkedAccount, Session, UserPatch},
+    store::{ClientInfo, LinkedAccount, Session, UserPatch},
     user::{SessionId, User, UserId},
 };
 
@@ -12,13 +12,18 @@ impl AuthManager {
     /// Mails `user` a single-use code that confirms deleting their account
     /// (the re-authentication for users without a password);
     /// [`request_reauthentication_code`](Self::request_reauthentication_code)
-    /// for [`SensitiveAction::DeleteAccount`].
+    /// for [`SensitiveAction::DeleteAccount`], within its mail limits.
     ///
     /// # Errors
     ///
-    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
-    pub async fn request_account_deletion_code(&self, user: &User) -> Result<()> {
-        self.request_reauthentication_code(user, SensitiveAction::DeleteAccount)
+    /// [`Error::RateLimited`] (429), [`Error::EmailNotConfigured`] and
+    /// [`Error::Unavailable`] (503).
+    pub async fn request_account_deletion_code(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        self.request_reauthentication_code(user, SensitiveAction::DeleteAccount, client)
             .await
     }
 
@@ -33,20 +38,30 @@ impl AuthManager {
     /// stays. With `accounts.hard_delete` the user and everything linked to
     /// them are removed. Emits `user_deleted`.
     ///
+    /// A password guess counts like a sign-in for `client` and the account
+    /// (see the limits table).
+    ///
     /// # Errors
     ///
     /// [`Error::Validation`] (422: missing confirmation, `WRONG_PASSWORD`,
     /// `SELF_LOCKOUT`), [`Error::TokenGone`] (410: bad code),
-    /// [`Error::Vetoed`] (403),
+    /// [`Error::Vetoed`] (403), [`Error::RateLimited`] (429),
     /// [`Error::Unavailable`] (503).
     pub async fn delete_account(
         &self,
         principal: &Principal,
         proof: &Reauthentication,
+        client: &ClientInfo,
     ) -> Result<()> {
         let user = &principal.user;
         let proven = self
-            .reauthenticate(principal, SensitiveAction::DeleteAccount, proof, "password")
+            .reauthenticate(
+                principal,
+                SensitiveAction::DeleteAccount,
+                proof,
+                "password",
+                client,
+            )
             .await?;
         guard_self_lockout(user, &user.id, "password")?;
         self.check_delete_hooks(user).await?;

@@ -5,36 +5,41 @@ use serde_json::json;
 use super::{
     epoch::AccountToken,
     mail::purpose::{CHANGE_EMAIL, VERIFY_EMAIL},
-    AuthManager, Principal, Reauthentication, SensitiveAction,
+    AuthManager, Principal, RateRule, Reauthentication, SensitiveAction,
 };
 use crate::{
     email::Message,
     error::{Error, Result},
     hooks::{Action, Event},
-    store::{StoreError, UserPatch},
-    token::Secret,
+    store::{ClientInfo, StoreError, UserPatch},
     user::{normalize_email, User, UserId},
 };
 
 impl AuthManager {
     /// Mails `user` a new verification link (the previous one stops
-    /// working). Emits `email_verification_requested`.
+    /// working), within the mail limits: `client` is counted against
+    /// `email_per_ip`, and over the address's `email_per_address` budget
+    /// nothing new is sent. Emits `email_verification_requested`.
     ///
     /// # Errors
     ///
-    /// [`Error::EmailAlreadyVerified`] (409), [`Error::EmailNotConfigured`]
-    /// and [`Error::Unavailable`] (503).
-    pub async fn request_email_verification(&self, user: &User) -> Result<()> {
+    /// [`Error::EmailAlreadyVerified`] (409), [`Error::RateLimited`] (429),
+    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
+    pub async fn request_email_verification(&self, user: &User, client: &ClientInfo) -> Result<()> {
         if user.email_verified {
             return Err(Error::EmailAlreadyVerified);
         }
         self.require_email()?;
+        self.rate_limit(RateRule::EmailPerIp, client).await?;
         self.inner
             .hooks
             .before(Action::RequestEmailVerification {
                 email: user.email_normalized.clone(),
             })
             .await?;
+        if !self.mail_budget(&user.email_normalized).await? {
+            return Ok(());
+        }
         self.send_verification(user).await
     }
 
@@ -42,34 +47,49 @@ impl AuthManager {
     /// session: the way out for a user who lost the first link while
     /// `require_verified_email` refuses their sign-in. Known, unknown,
     /// verified and inactive addresses get the same answer; only an
-    /// active, unverified user gets a mail (sent in the background).
+    /// active, unverified user gets a mail. The answer comes before the
+    /// user is looked up: the lookup, the address's mail budget and the
+    /// mail all happen in the background, so neither the outcome nor its
+    /// timing depends on the address. `client` is counted against
+    /// `email_per_ip`.
     ///
     /// # Errors
     ///
     /// [`Error::Validation`] (422) for a malformed email,
-    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
-    pub async fn resend_email_verification(&self, email: &str) -> Result<()> {
+    /// [`Error::RateLimited`] (429), [`Error::EmailNotConfigured`] and
+    /// [`Error::Unavailable`] (503).
+    pub async fn resend_email_verification(&self, email: &str, client: &ClientInfo) -> Result<()> {
         let normalized = normalize_email(email)?;
         self.require_email()?;
+        self.rate_limit(RateRule::EmailPerIp, client).await?;
         self.inner
             .hooks
             .before(Action::RequestEmailVerification {
                 email: normalized.clone(),
             })
             .await?;
-        let Some(user) = self.inner.store.find_user_by_email(&normalized).await? else {
+        let this = self.clone();
+        self.in_background(async move {
+            if let Err(err) = this.resend_verification_job(&normalized).await {
+                tracing::error!(error = %err, "verification mail failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// The background half of
+    /// [`resend_email_verification`](Self::resend_email_verification).
+    async fn resend_verification_job(&self, normalized: &str) -> Result<()> {
+        if !self.mail_budget(normalized).await? {
+            return Ok(());
+        }
+        let Some(user) = self.inner.store.find_user_by_email(normalized).await? else {
             return Ok(());
         };
         if user.email_verified || !user.is_active {
             return Ok(());
         }
-        let this = self.clone();
-        self.in_background(async move {
-            if let Err(err) = this.send_verification(&user).await {
-                tracing::error!(error = %err, user = %user.id, "verification mail failed");
-            }
-        });
-        Ok(())
+        self.send_verification(&user).await
     }
 
     /// Issues and mails a verification link.
@@ -101,13 +121,15 @@ impl AuthManager {
 
     /// Marks the email of the token's user verified. The token works once,
     /// and only while the user still has the address it was mailed to.
-    /// Emits `email_verified`.
+    /// `client` is counted against `token_per_ip`. Emits `email_verified`.
     ///
     /// # Errors
     ///
     /// [`Error::TokenGone`] (410) for an unknown, used or expired token,
-    /// [`Error::Vetoed`] (403), [`Error::Unavailable`] (503).
-    pub async fn verify_email(&self, token: &str) -> Result<User> {
+    /// [`Error::Vetoed`] (403), [`Error::RateLimited`] (429),
+    /// [`Error::Unavailable`] (503).
+    pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<User> {
+        self.rate_limit(RateRule::TokenPerIp, client).await?;
         let (record, user) = self.peek_one_time(token, VERIFY_EMAIL).await?;
         if record.email.as_deref() != Some(user.email_normalized.as_str()) {
             return Err(Error::TokenGone);
@@ -138,21 +160,25 @@ impl AuthManager {
     /// recent sign-in): mails a confirmation link to the new address and a
     /// notice to the old one. Nothing changes until
     /// [`confirm_email_change`](Self::confirm_email_change); a password
-    /// reset or change, or a deactivation, meanwhile kills the link. Emits
-    /// `email_change_requested`.
+    /// reset or change, or a deactivation, meanwhile kills the link.
+    /// `client` is counted against `email_per_ip` (and, for the password,
+    /// like a sign-in); over the new address's `email_per_address` budget
+    /// nothing is sent. Emits `email_change_requested`.
     ///
     /// # Errors
     ///
     /// [`Error::Validation`] (422: bad or unchanged email, missing or wrong
     /// password), [`Error::ReauthenticationRequired`] (403),
     /// [`Error::TokenGone`] (410: a wrong code), [`Error::EmailTaken`]
-    /// (409), [`Error::Vetoed`] (403), [`Error::EmailNotConfigured`] and
+    /// (409), [`Error::Vetoed`] (403), [`Error::RateLimited`] (429),
+    /// [`Error::EmailNotConfigured`] and
     /// [`Error::Unavailable`] (503).
     pub async fn request_email_change(
         &self,
         principal: &Principal,
         new_email: &str,
         proof: &Reauthentication,
+        client: &ClientInfo,
     ) -> Result<()> {
         let user = &principal.user;
         let new_email = new_email.trim();
@@ -164,8 +190,15 @@ impl AuthManager {
                 "the new email is the current one",
             ));
         }
+        self.rate_limit(RateRule::EmailPerIp, client).await?;
         let proven = self
-            .reauthenticate(principal, SensitiveAction::ChangeEmail, proof, "password")
+            .reauthenticate(
+                principal,
+                SensitiveAction::ChangeEmail,
+                proof,
+                "password",
+                client,
+            )
             .await?;
         self.require_email()?;
         if self
@@ -184,6 +217,12 @@ impl AuthManager {
                 new_email: new_email.to_owned(),
             })
             .await?;
+        // Counted per recipient like every other mail: over the budget the
+        // answer is the same and nothing is sent (a mailed code stays
+        // unused).
+        if !self.mail_budget(&normalized).await? {
+            return Ok(());
+        }
         proven.commit(self).await?;
         let ttl = self.inner.config.email.change_email_ttl_secs;
         let token = self
@@ -224,14 +263,15 @@ impl AuthManager {
     /// meanwhile), `token_version` is bumped in the same write so every
     /// session signs in again, and the old address no longer signs in. The
     /// link is dead once the credential epoch moved (a password reset or
-    /// change, a deactivation) or the account is inactive. Emits
-    /// `email_changed`.
+    /// change, a deactivation) or the account is inactive. `client` is
+    /// counted against `token_per_ip`. Emits `email_changed`.
     ///
     /// # Errors
     ///
     /// [`Error::TokenGone`] (410), [`Error::EmailTaken`] (409),
-    /// [`Error::Unavailable`] (503).
-    pub async fn confirm_email_change(&self, token: &str) -> Result<User> {
+    /// [`Error::RateLimited`] (429), [`Error::Unavailable`] (503).
+    pub async fn confirm_email_change(&self, token: &str, client: &ClientInfo) -> Result<User> {
+        self.rate_limit(RateRule::TokenPerIp, client).await?;
         // Bound to the old address and to the credential epoch: a change
         // confirmed after another change, a password reset or change, or a
         // deactivation is stale.
@@ -265,38 +305,6 @@ impl AuthManager {
         Ok(updated)
     }
 
-    /// Checks a re-authentication password: required when the user has a
-    /// password (422 `PASSWORD_REQUIRED`), and must match (422
-    /// `WRONG_PASSWORD` on `field`). Users without a password pass.
-    pub(crate) async fn confirm_password(
-        &self,
-        user: &User,
-        password: Option<&Secret>,
-        field: &'static str,
-    ) -> Result<()> {
-        let Some(hash) = user.password_hash.as_deref() else {
-            return Ok(());
-        };
-        let Some(password) = password else {
-            return Err(Error::validation(
-                field,
-                "PASSWORD_REQUIRED",
-                "confirm with your current password",
-            ));
-        };
-        if password.expose().len() > self.inner.config.password.max_bytes
-            || !self
-                .inner
-                .hasher
-                .verify(password.expose(), Some(hash))
-                .await?
-                .valid
-        {
-            return Err(wrong_password(field));
-        }
-        Ok(())
-    }
-
     /// The user with `id`, for flows started by id.
     pub(crate) async fn load_user(&self, id: &UserId) -> Result<User> {
         self.inner
@@ -305,10 +313,4 @@ impl AuthManager {
             .await?
             .ok_or(Error::NotFound("user"))
     }
-}
-
-/// 422 `WRONG_PASSWORD`: not a 401, so a client does not take a mistyped
-/// confirmation for an ended session.
-pub(crate) fn wrong_password(field: &'static str) -> Error {
-    Error::validation(field, "WRONG_PASSWORD", "the password is not correct")
 }

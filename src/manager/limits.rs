@@ -1,4 +1,37 @@
-//! Rate limits: fixed-window counters in the store, shared by every node.
+//! The limits table: every rate limit of every flow is decided here, once.
+//!
+//! Flows call these functions themselves, so an HTTP route, a provider's
+//! route and a Rust caller without HTTP are all limited the same way.
+//! Counters live in the store ([`RateLimitStore`](crate::RateLimitStore)),
+//! fixed windows shared by every app node. Keys are canonical: a client IP
+//! as resolved by the HTTP adapter, or the SHA-256 (hex) of a *normalised*
+//! email: raw input never becomes a key, and an email is validated before
+//! any counter is touched.
+//!
+//! | Flow | Rule | Key | Budget ([`RateLimitConfig`](crate::RateLimitConfig)) | Over budget |
+//! |---|---|---|---|---|
+//! | every sign-in ([`AuthManager::sign_in`], any provider), OAuth start | `sign_in_per_ip` | client IP | `sign_in_per_ip` (30/min) | 429 |
+//! | a sign-in that names an email (password, email code) | `failed_sign_in` | digest of the email | `failed_sign_in_free` (5) failures per `failed_sign_in_window_secs`, then 1 s, 2 s, 4 s … ≤ `failed_sign_in_max_delay_secs` | 429 + `Retry-After` |
+//! | a current-password check (change password, change email, delete account) | `sign_in_per_ip` and `failed_sign_in` | client IP; digest of the account's email | the same two budgets, shared with sign-in | 429 + `Retry-After` |
+//! | registration | `sign_up_per_ip` | client IP | `sign_up_per_ip` (20/h) | 429 |
+//! | a request that sends mail (forgot password, verification resend and request, change email, delete code, magic link, email code) | `email_per_ip` | client IP | `email_per_ip` (20/h) | 429 |
+//! | the same, per recipient | `email_per_address` | digest of the recipient's address | `email_per_address` (5/h) | the same 202, nothing new sent |
+//! | a use of an emailed token (verify email, reset password, confirm email change, magic link) | `token_per_ip` | client IP | `token_per_ip` (30/10 min) | 429 |
+//!
+//! The per-account failure counter is *reserved* atomically before the
+//! password or code is checked ([`RateLimitStore::reserve_counter`](crate::RateLimitStore::reserve_counter)):
+//! however many guesses arrive at once, only the free budget is checked
+//! (requests beyond it wait for those in flight to settle, then are refused
+//! when they failed); a success clears the counter, an attempt that proved
+//! nothing either way gives its slot back.
+//!
+//! Over a recipient's mail budget the request is answered as usual and
+//! nothing is sent, so nobody can lock an owner out of sign-in or reset by
+//! requesting mail for their address; the sender is stopped by the per-IP
+//! budget. The magic-link and email-code requests of
+//! `portcullis-magic-link` and OAuth's start call
+//! [`AuthManager::rate_limit`] and [`AuthManager::mail_budget`]
+//! themselves, for the rows above.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -7,20 +40,24 @@ use crate::{
     config::Limit,
     error::{Error, Result},
     hooks::Event,
+    store::{Backoff, ClientInfo, Reservation},
+    token::TokenHash,
 };
 
-/// Which limit a request counts against (see
-/// [`RateLimitConfig`](crate::RateLimitConfig)).
+/// Which limit a request counts against. The budgets are in
+/// [`RateLimitConfig`](crate::RateLimitConfig); which flow counts against
+/// which rule is one table, in `src/manager/limits.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RateRule {
-    /// Sign-in attempts per client IP (every provider).
+    /// Sign-in attempts per client IP (every provider, and current-password
+    /// checks).
     SignInPerIp,
     /// Registrations per client IP.
     SignUpPerIp,
     /// Requests that send an email, per client IP.
     EmailPerIp,
-    /// Requests that send an email, per target address.
+    /// Emails per recipient address (see [`AuthManager::mail_budget`]).
     EmailPerAddress,
     /// Uses of emailed tokens per client IP.
     TokenPerIp,
@@ -37,6 +74,20 @@ impl RateRule {
             RateRule::TokenPerIp => "token_per_ip",
         }
     }
+}
+
+/// The rule name of the per-account failure counter.
+const FAILED_SIGN_IN: &str = "failed_sign_in";
+
+/// The counter key of `rule` for an already canonical `subject`.
+fn key(rule: &str, subject: &str) -> String {
+    format!("{rule}:{subject}")
+}
+
+/// The canonical key part for a normalised email: its SHA-256 in hex, so
+/// a key has a fixed size whatever the address.
+fn email_digest(normalized: &str) -> String {
+    TokenHash::of(normalized).as_str().to_owned()
 }
 
 /// The start of the fixed window of `length` containing `now`.
@@ -56,100 +107,244 @@ fn seconds_until(now: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
     u64::try_from((millis + 999) / 1000).unwrap_or(1).max(1)
 }
 
-impl AuthManager {
-    /// Counts one request against `rule` for `subject` (an IP, an email, a
-    /// user id). Does nothing when rate limits are off.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::RateLimited`] (429, with the seconds to wait) once the
-    /// window's limit is passed; emits `rate_limited`. [`Error::Unavailable`]
-    /// (503).
-    pub async fn rate_limit(&self, rule: RateRule, subject: &str) -> Result<()> {
-        let config = &self.inner.config.rate_limits;
-        if !config.enabled {
-            return Ok(());
+/// A reserved per-account attempt slot (see
+/// [`AuthManager::reserve_attempt`]). Settle it with
+/// [`AuthManager::settle_attempt`]; a slot dropped unsettled (the request
+/// was cut off mid-check) is given back in the background.
+#[derive(Debug)]
+pub(crate) struct AttemptSlot {
+    manager: AuthManager,
+    key: String,
+    window_start: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    settled: bool,
+}
+
+impl Drop for AttemptSlot {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
         }
-        let limit: Limit = match rule {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (manager, key) = (self.manager.clone(), std::mem::take(&mut self.key));
+        let (window_start, expires_at) = (self.window_start, self.expires_at);
+        runtime.spawn(async move {
+            let store = &manager.inner.store;
+            let now = manager.now();
+            let backoff = manager.backoff();
+            if let Err(err) = store
+                .settle_counter(&key, window_start, expires_at, now, backoff, false)
+                .await
+            {
+                tracing::warn!(error = %err, "an unsettled sign-in slot was not given back");
+            }
+        });
+    }
+}
+
+/// How long a request waits for a slot held by attempts in flight before
+/// it is answered 429.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often a waiting request asks again.
+const BUSY_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How a reserved attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttemptOutcome {
+    /// The password or code was right: the failures are cleared.
+    Proven,
+    /// It was wrong: the slot stays counted.
+    Failed,
+    /// Nothing was checked (no live code, store error …): the slot is
+    /// given back.
+    Unproven,
+}
+
+impl AttemptOutcome {
+    /// The outcome of a flow that ended in `result`.
+    pub(crate) fn of<T>(result: &Result<T>) -> Self {
+        match result {
+            Ok(_) | Err(Error::InactiveUser | Error::EmailNotVerified) => AttemptOutcome::Proven,
+            Err(Error::InvalidCredentials) => AttemptOutcome::Failed,
+            Err(Error::Validation { code, .. }) if *code == "WRONG_PASSWORD" => {
+                AttemptOutcome::Failed
+            }
+            Err(_) => AttemptOutcome::Unproven,
+        }
+    }
+}
+
+impl AuthManager {
+    fn budget(&self, rule: RateRule) -> Limit {
+        let config = &self.inner.config.rate_limits;
+        match rule {
             RateRule::SignInPerIp => config.sign_in_per_ip,
             RateRule::SignUpPerIp => config.sign_up_per_ip,
             RateRule::EmailPerIp => config.email_per_ip,
             RateRule::EmailPerAddress => config.email_per_address,
             RateRule::TokenPerIp => config.token_per_ip,
-        };
+        }
+    }
+
+    /// Counts one hit of `rule` for the canonical `subject`; the wait in
+    /// seconds when the window's budget is passed.
+    async fn hit(&self, rule: RateRule, subject: &str) -> Result<Option<u64>> {
+        let limit = self.budget(rule);
         let now = self.now();
         let length = secs(limit.window_secs);
         let start = window_start(now, length);
-        let key = format!("{}:{subject}", rule.name());
         let hit = self
             .inner
             .store
-            .hit_counter(&key, start, start + length, now)
+            .hit_counter(&key(rule.name(), subject), start, start + length, now)
             .await?;
-        if hit.count > limit.max {
-            return Err(self
-                .limited(rule.name(), subject, seconds_until(now, start + length))
-                .await);
-        }
-        Ok(())
+        Ok((hit.count > limit.max).then(|| seconds_until(now, start + length)))
     }
 
-    /// Refuses a sign-in for `email` while its progressive delay runs: after
-    /// `failed_sign_in_free` failures in the window, the next attempt must
-    /// wait 2^(failures − free) seconds (capped) after the last failure.
-    /// Returns whether the window holds failures (only then does a success
-    /// need to clear them).
-    pub(crate) async fn check_sign_in_delay(&self, email: &str) -> Result<bool> {
-        let config = &self.inner.config.rate_limits;
-        if !config.enabled {
-            return Ok(false);
-        }
-        let now = self.now();
-        let start = window_start(now, secs(config.failed_sign_in_window_secs));
-        let Some((failures, last)) = self
-            .inner
-            .store
-            .read_counter(&failure_key(email), start)
-            .await?
-        else {
-            return Ok(false);
-        };
-        if failures < config.failed_sign_in_free {
-            return Ok(true);
-        }
-        let exponent = (failures - config.failed_sign_in_free).min(20);
-        let delay = (1_u64 << exponent).min(config.failed_sign_in_max_delay_secs);
-        let until = last + secs(delay);
-        if now < until {
-            return Err(self
-                .limited("failed_sign_in", email, seconds_until(now, until))
-                .await);
-        }
-        Ok(true)
-    }
-
-    /// Records a failed sign-in for `email`.
-    pub(crate) async fn record_sign_in_failure(&self, email: &str) -> Result<()> {
-        let config = &self.inner.config.rate_limits;
-        if !config.enabled {
+    /// Counts one request of `client` against the per-client `rule` (the
+    /// limits table); a client without a known IP
+    /// is not counted. Does nothing when rate limits are off. Flows call it
+    /// themselves; a provider's own route (e.g. OAuth's start) calls it for
+    /// what only it knows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RateLimited`] (429, with the seconds to wait) once the
+    /// window's budget is passed; emits `rate_limited`.
+    /// [`Error::Unavailable`] (503).
+    pub async fn rate_limit(&self, rule: RateRule, client: &ClientInfo) -> Result<()> {
+        if !self.inner.config.rate_limits.enabled {
             return Ok(());
         }
-        let now = self.now();
+        // The per-recipient budget answers differently (see `mail_budget`).
+        if rule == RateRule::EmailPerAddress {
+            return Ok(());
+        }
+        let Some(ip) = client.ip.as_deref() else {
+            return Ok(());
+        };
+        match self.hit(rule, ip).await? {
+            Some(wait) => Err(self.limited(rule.name(), ip, wait).await),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one mail to `recipient` (a normalised address) against its
+    /// per-recipient budget (`email_per_address`) and answers whether the
+    /// mail may go. Over the budget a flow answers as usual and sends
+    /// nothing new (links already sent stay valid), so requests for someone
+    /// else's address never lock its owner out; emits `rate_limited`.
+    /// Always `true` when rate limits are off.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] (503).
+    pub async fn mail_budget(&self, recipient: &str) -> Result<bool> {
+        if !self.inner.config.rate_limits.enabled {
+            return Ok(true);
+        }
+        let rule = RateRule::EmailPerAddress;
+        let digest = email_digest(recipient);
+        match self.hit(rule, &digest).await? {
+            Some(wait) => {
+                // Only the digest: the event must not say which address.
+                self.limited(rule.name(), &digest, wait).await;
+                Ok(false)
+            }
+            None => Ok(true),
+        }
+    }
+
+    /// Reserves one attempt of the account with the normalised `email`
+    /// before its password or code is checked: refused while the account's
+    /// progressive delay runs; while every free slot is held by attempts in
+    /// flight it waits (up to 10 s) for one to settle. `None` when rate
+    /// limits are off. Settle the slot with
+    /// [`settle_attempt`](Self::settle_attempt).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RateLimited`] (429, with the seconds to wait), emitting
+    /// `rate_limited`; [`Error::Unavailable`] (503).
+    pub(crate) async fn reserve_attempt(&self, email: &str) -> Result<Option<AttemptSlot>> {
+        let config = &self.inner.config.rate_limits;
+        if !config.enabled {
+            return Ok(None);
+        }
         let length = secs(config.failed_sign_in_window_secs);
-        let start = window_start(now, length);
-        self.inner
-            .store
-            .hit_counter(&failure_key(email), start, start + length, now)
-            .await?;
+        let key = key(FAILED_SIGN_IN, &email_digest(email));
+        let waited_since = std::time::Instant::now();
+        loop {
+            let now = self.now();
+            let start = window_start(now, length);
+            match self
+                .inner
+                .store
+                .reserve_counter(&key, start, start + length, now, self.backoff())
+                .await?
+            {
+                Reservation::Reserved { .. } => {
+                    return Ok(Some(AttemptSlot {
+                        manager: self.clone(),
+                        key,
+                        window_start: start,
+                        expires_at: start + length,
+                        settled: false,
+                    }))
+                }
+                Reservation::Refused { retry_at } => {
+                    return Err(self
+                        .limited(FAILED_SIGN_IN, email, seconds_until(now, retry_at))
+                        .await)
+                }
+                _ if waited_since.elapsed() >= BUSY_WAIT => {
+                    return Err(self.limited(FAILED_SIGN_IN, email, 1).await)
+                }
+                _ => tokio::time::sleep(BUSY_POLL).await,
+            }
+        }
+    }
+
+    /// Settles a reserved attempt: a proof clears the account's failures, a
+    /// failure is counted (and starts the delay once the free ones are
+    /// used), anything else gives the slot back.
+    pub(crate) async fn settle_attempt(
+        &self,
+        slot: Option<AttemptSlot>,
+        outcome: AttemptOutcome,
+    ) -> Result<()> {
+        let Some(mut slot) = slot else {
+            return Ok(());
+        };
+        slot.settled = true;
+        let store = &self.inner.store;
+        match outcome {
+            AttemptOutcome::Proven => store.reset_counter(&slot.key).await?,
+            AttemptOutcome::Failed | AttemptOutcome::Unproven => {
+                store
+                    .settle_counter(
+                        &slot.key,
+                        slot.window_start,
+                        slot.expires_at,
+                        self.now(),
+                        self.backoff(),
+                        outcome == AttemptOutcome::Failed,
+                    )
+                    .await?;
+            }
+        }
         Ok(())
     }
 
-    /// Clears the failures of `email` after a successful sign-in.
-    pub(crate) async fn clear_sign_in_failures(&self, email: &str) -> Result<()> {
-        if self.inner.config.rate_limits.enabled {
-            self.inner.store.reset_counter(&failure_key(email)).await?;
-        }
-        Ok(())
+    fn backoff(&self) -> Backoff {
+        let config = &self.inner.config.rate_limits;
+        Backoff::new(
+            config.failed_sign_in_free,
+            secs(config.failed_sign_in_max_delay_secs),
+        )
     }
 
     async fn limited(&self, rule: &'static str, subject: &str, retry_after_secs: u64) -> Error {
@@ -162,10 +357,6 @@ impl AuthManager {
         .await;
         Error::RateLimited { retry_after_secs }
     }
-}
-
-fn failure_key(email: &str) -> String {
-    format!("failed_sign_in:{}", email.trim().to_lowercase())
 }
 
 #[cfg(test)]
@@ -182,5 +373,21 @@ mod tests {
         let later = DateTime::from_timestamp_millis(126_001).unwrap_or_default();
         assert_eq!(seconds_until(now, later), 1);
         assert_eq!(seconds_until(later, now), 1);
+    }
+
+    #[test]
+    fn email_keys_have_a_fixed_size() {
+        let long = format!("{}@example.com", "a".repeat(240));
+        assert_eq!(email_digest(&long).len(), 64);
+        assert_ne!(email_digest("a@example.com"), email_digest("b@example.com"));
+    }
+
+    #[test]
+    fn backoff_doubles_after_the_free_budget() {
+        let backoff = Backoff::new(5, Duration::seconds(60));
+        assert_eq!(backoff.delay_after(4), Duration::zero());
+        assert_eq!(backoff.delay_after(5), Duration::seconds(1));
+        assert_eq!(backoff.delay_after(6), Duration::seconds(2));
+        assert_eq!(backoff.delay_after(40), Duration::seconds(60));
     }
 }

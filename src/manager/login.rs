@@ -1,4 +1,4 @@
-use super::{register::validate_name, AuthManager, RateRule, SignIn};
+use super::{limits::AttemptOutcome, register::validate_name, AuthManager, RateRule, SignIn};
 use crate::{
     error::{Error, Result},
     hooks::{Action, Event},
@@ -28,14 +28,27 @@ impl AuthManager {
             .get(provider_id)
             .ok_or(Error::NotFound("provider"))?;
         let client = request.client.clone();
-        let email_hint = request.email_hint();
-        if let Some(ip) = &client.ip {
-            self.rate_limit(RateRule::SignInPerIp, ip).await?;
-        }
-        let mut had_failures = false;
-        if let Some(email) = &email_hint {
-            had_failures = self.check_sign_in_delay(email).await?;
-        }
+        // The limits (see `limits.rs`): a named email is validated first (it
+        // becomes a counter key), then the client's budget, then the
+        // account's failure slot is reserved before anything is checked.
+        let email_hint = match request.email_hint().as_deref().map(normalize_email) {
+            Some(Err(err)) => {
+                self.emit(Event::LoginFailed {
+                    provider: provider_id.to_owned(),
+                    email: None,
+                    code: err.code(),
+                    client,
+                })
+                .await;
+                return Err(err);
+            }
+            hint => hint.transpose()?,
+        };
+        self.rate_limit(RateRule::SignInPerIp, &client).await?;
+        let slot = match &email_hint {
+            Some(email) => self.reserve_attempt(email).await?,
+            None => None,
+        };
         let result = async {
             let identity = provider
                 .authenticate(&ProviderCx::new(self), request)
@@ -44,13 +57,8 @@ impl AuthManager {
             self.admit(user, provider_id, client.clone()).await
         }
         .await;
-        if let Some(email) = &email_hint {
-            match &result {
-                Err(Error::InvalidCredentials) => self.record_sign_in_failure(email).await?,
-                Ok(_) if had_failures => self.clear_sign_in_failures(email).await?,
-                _ => {}
-            }
-        }
+        self.settle_attempt(slot, AttemptOutcome::of(&result))
+            .await?;
         if let Err(err) = &result {
             self.emit(Event::LoginFailed {
                 provider: provider_id.to_owned(),

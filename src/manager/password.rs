@@ -1,8 +1,8 @@
 //! Forgotten, reset, changed and first passwords.
 
 use super::{
-    email::wrong_password, epoch::AccountToken, mail::purpose::RESET_PASSWORD, AuthManager,
-    Principal, SignIn,
+    epoch::AccountToken, mail::purpose::RESET_PASSWORD, reauth::wrong_password, AuthManager,
+    Principal, RateRule, SignIn,
 };
 use crate::{
     email::Message,
@@ -15,38 +15,49 @@ use crate::{
 
 impl AuthManager {
     /// Starts a password reset for `email`. Known, unknown and inactive
-    /// emails get the same answer in about the same time: after the one
-    /// lookup every path returns at once, and for a known active user the
-    /// token is stored and the link mailed in the background. Emits
-    /// `password_reset_requested` (known active users only).
+    /// emails get the same answer in the same time: the answer comes before
+    /// the user is looked up; the lookup, the address's mail budget
+    /// (`email_per_address`: over it nothing new is sent), the token and
+    /// the mail all happen in the background. `client` is counted against
+    /// `email_per_ip`. Emits `password_reset_requested` (known active users
+    /// only).
     ///
     /// # Errors
     ///
     /// [`Error::Validation`] (422) for a malformed email,
-    /// [`Error::Vetoed`] (403), [`Error::EmailNotConfigured`] and
-    /// [`Error::Unavailable`] (503).
-    pub async fn forgot_password(&self, email: &str) -> Result<()> {
+    /// [`Error::Vetoed`] (403), [`Error::RateLimited`] (429),
+    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
+    pub async fn forgot_password(&self, email: &str, client: &ClientInfo) -> Result<()> {
         let normalized = normalize_email(email)?;
         self.require_email()?;
+        self.rate_limit(RateRule::EmailPerIp, client).await?;
         self.inner
             .hooks
             .before(Action::RequestPasswordReset {
                 email: normalized.clone(),
             })
             .await?;
-        let Some(user) = self.inner.store.find_user_by_email(&normalized).await? else {
+        let this = self.clone();
+        self.in_background(async move {
+            if let Err(err) = this.forgot_password_job(&normalized).await {
+                tracing::error!(error = %err, "password reset mail failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// The background half of [`forgot_password`](Self::forgot_password).
+    async fn forgot_password_job(&self, normalized: &str) -> Result<()> {
+        if !self.mail_budget(normalized).await? {
+            return Ok(());
+        }
+        let Some(user) = self.inner.store.find_user_by_email(normalized).await? else {
             return Ok(());
         };
         if !user.is_active {
             return Ok(());
         }
-        let this = self.clone();
-        self.in_background(async move {
-            if let Err(err) = this.send_password_reset(&user).await {
-                tracing::error!(error = %err, user = %user.id, "password reset mail failed");
-            }
-        });
-        Ok(())
+        self.send_password_reset(&user).await
     }
 
     /// Issues a reset token for `user` and mails the link.
@@ -85,15 +96,22 @@ impl AuthManager {
     /// Sets a new password with a reset token. The policy applies; the token
     /// works once; the new hash and a `token_version` bump are one write, so
     /// every access token and session of the user dies with the old
-    /// password. Does not sign in. Mails a notice. Emits `password_reset`.
+    /// password. Does not sign in. Mails a notice. `client` is counted
+    /// against `token_per_ip`. Emits `password_reset`.
     ///
     /// # Errors
     ///
     /// [`Error::TokenGone`] (410: unknown, used, expired, or issued before
     /// the credential epoch moved or the account was deactivated),
     /// [`Error::Vetoed`] (403), [`Error::Validation`] (422),
-    /// [`Error::Unavailable`] (503).
-    pub async fn reset_password(&self, token: &str, password: &Secret) -> Result<()> {
+    /// [`Error::RateLimited`] (429), [`Error::Unavailable`] (503).
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: &Secret,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        self.rate_limit(RateRule::TokenPerIp, client).await?;
         // Bound to the address it was mailed to, to the credential epoch
         // (a later reset or change, a deactivation kills it) and to an
         // active account.
@@ -155,7 +173,7 @@ impl AuthManager {
         let Some(old_hash) = user.password_hash.as_deref() else {
             return Err(Error::PasswordNotSet);
         };
-        self.confirm_password(user, Some(current), "current_password")
+        self.confirm_password(user, Some(current), "current_password", &client)
             .await?;
         self.inner
             .policy

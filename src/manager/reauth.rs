@@ -16,12 +16,12 @@
 //! codes are single use, bound to their action, to the address they were
 //! mailed to and to the credential epoch ([`super::epoch`]).
 
-use super::{mail::purpose, AuthManager, Principal};
+use super::{limits::AttemptOutcome, mail::purpose, AuthManager, Principal, RateRule};
 use crate::{
     email::Message,
     error::{Error, Result},
     hooks::{Action, Event},
-    store::OneTimeToken,
+    store::{ClientInfo, OneTimeToken},
     token::Secret,
     user::User,
 };
@@ -127,19 +127,23 @@ impl AuthManager {
     /// the password for everyone. It goes to the *current* address; a new
     /// request replaces the previous code.
     ///
-    /// Asks the before-hooks (`request_reauthentication_code`); emits
+    /// `client` is counted against `email_per_ip`; over the address's
+    /// `email_per_address` budget nothing new is sent. Asks the
+    /// before-hooks (`request_reauthentication_code`); emits
     /// `reauthentication_code_requested`.
     ///
     /// # Errors
     ///
-    /// [`Error::Vetoed`] (403), [`Error::EmailNotConfigured`] and
-    /// [`Error::Unavailable`] (503).
+    /// [`Error::Vetoed`] (403), [`Error::RateLimited`] (429),
+    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
     pub async fn request_reauthentication_code(
         &self,
         user: &User,
         action: SensitiveAction,
+        client: &ClientInfo,
     ) -> Result<()> {
         self.require_email()?;
+        self.rate_limit(RateRule::EmailPerIp, client).await?;
         self.inner
             .hooks
             .before(Action::RequestReauthenticationCode {
@@ -147,6 +151,11 @@ impl AuthManager {
                 confirms: action.name().to_owned(),
             })
             .await?;
+        // Over the address's mail budget: the same answer, nothing new sent
+        // (the code already mailed stays valid).
+        if !self.mail_budget(&user.email_normalized).await? {
+            return Ok(());
+        }
         let ttl = action.ttl_secs(self);
         let token = self
             .issue_one_time(
@@ -194,6 +203,7 @@ impl AuthManager {
         action: SensitiveAction,
         proof: &Reauthentication,
         field: &'static str,
+        client: &ClientInfo,
     ) -> Result<Reauthenticated> {
         let user = &principal.user;
         if let Some(code) = &proof.code {
@@ -215,7 +225,7 @@ impl AuthManager {
                     "confirm with your password or a mailed code",
                 ));
             }
-            self.confirm_password(user, proof.password.as_ref(), field)
+            self.confirm_password(user, proof.password.as_ref(), field, client)
                 .await?;
             return Ok(Reauthenticated { code: None });
         }
@@ -245,4 +255,54 @@ impl AuthManager {
         }
         Ok(())
     }
+
+    /// Checks a re-authentication password: required when the user has a
+    /// password (422 `PASSWORD_REQUIRED`), and must match (422
+    /// `WRONG_PASSWORD` on `field`). Users without a password pass. A guess
+    /// counts like a sign-in (limits table): against `sign_in_per_ip` for
+    /// `client`, and it reserves one of the account's failure slots before
+    /// the hash is checked (429 while the account's delay runs).
+    pub(crate) async fn confirm_password(
+        &self,
+        user: &User,
+        password: Option<&Secret>,
+        field: &'static str,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let Some(hash) = user.password_hash.as_deref() else {
+            return Ok(());
+        };
+        let Some(password) = password else {
+            return Err(Error::validation(
+                field,
+                "PASSWORD_REQUIRED",
+                "confirm with your current password",
+            ));
+        };
+        self.rate_limit(RateRule::SignInPerIp, client).await?;
+        let slot = self.reserve_attempt(&user.email_normalized).await?;
+        let result = async {
+            if password.expose().len() > self.inner.config.password.max_bytes
+                || !self
+                    .inner
+                    .hasher
+                    .verify(password.expose(), Some(hash))
+                    .await?
+                    .valid
+            {
+                return Err(wrong_password(field));
+            }
+            Ok(())
+        }
+        .await;
+        self.settle_attempt(slot, AttemptOutcome::of(&result))
+            .await?;
+        result
+    }
+}
+
+/// 422 `WRONG_PASSWORD`: not a 401, so a client does not take a mistyped
+/// confirmation for an ended session.
+pub(crate) fn wrong_password(field: &'static str) -> Error {
+    Error::validation(field, "WRONG_PASSWORD", "the password is not correct")
 }

@@ -1,9 +1,9 @@
-use super::AuthManager;
+use super::{AuthManager, RateRule};
 use crate::{
     email::Message,
     error::{Error, Result},
     hooks::{Action, Event},
-    store::StoreError,
+    store::{ClientInfo, StoreError},
     user::{normalize_email, User},
 };
 
@@ -20,6 +20,8 @@ pub struct Registration {
     pub password: crate::Secret,
     /// Display name.
     pub name: Option<String>,
+    /// Who registers (counted against `rate_limits.sign_up_per_ip`).
+    pub client: ClientInfo,
 }
 
 impl Registration {
@@ -29,12 +31,20 @@ impl Registration {
             email: email.into(),
             password: password.into(),
             name: None,
+            client: ClientInfo::default(),
         }
     }
 
     /// Sets the display name.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Sets who registers (their IP is counted against
+    /// `rate_limits.sign_up_per_ip`).
+    pub fn with_client(mut self, client: ClientInfo) -> Self {
+        self.client = client;
         self
     }
 }
@@ -105,7 +115,8 @@ impl AuthManager {
     /// # Errors
     ///
     /// [`Error::Validation`] (422), [`Error::Vetoed`] (403),
-    /// [`Error::EmailTaken`] (409), [`Error::Unavailable`] (503).
+    /// [`Error::EmailTaken`] (409), [`Error::RateLimited`] (429),
+    /// [`Error::Unavailable`] (503).
     pub async fn register(&self, registration: Registration) -> Result<User> {
         self.create_user(registration, false).await
     }
@@ -114,6 +125,8 @@ impl AuthManager {
     /// included) is issued in the background, so the answer takes the same
     /// time as for a taken address.
     async fn create_user(&self, registration: Registration, quiet: bool) -> Result<User> {
+        self.rate_limit(RateRule::SignUpPerIp, &registration.client)
+            .await?;
         let now = self.now();
         let mut user = User::new(&registration.email, now)?;
         user.name = validate_name(registration.name)?;

@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use parking_lot::RwLock;
 
 use super::{
-    AccountStore, CounterHit, LinkedAccount, OneTimeToken, OneTimeTokenStore, PasswordGuard,
-    RateLimitStore, RefreshToken, Rotation, Session, SessionStore, StoreError, StoreResult,
-    UserPatch, UserQuery, UserStore,
+    AccountStore, Backoff, CounterHit, LinkedAccount, OneTimeToken, OneTimeTokenStore,
+    PasswordGuard, RateLimitStore, RefreshToken, Reservation, Rotation, Session, SessionStore,
+    StoreError, StoreResult, UserPatch, UserQuery, UserStore,
 };
 use crate::{
     token::TokenHash,
@@ -45,10 +45,14 @@ struct State {
 }
 
 /// One rate-limit window: hits, last hit, when it may be dropped.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Counter {
     count: u32,
     last_at: DateTime<Utc>,
+    /// Set by failed reservations: no attempt is reserved before it.
+    next_at: Option<DateTime<Utc>>,
+    /// When each reservation in flight stops holding its slot.
+    leases: Vec<DateTime<Utc>>,
     expires_at: DateTime<Utc>,
 }
 
@@ -319,13 +323,17 @@ impl SessionStore for MemoryStore {
                 return Ok(Rotation::Reused(session.clone()));
             }
         };
+        let retried = superseded.is_some();
         if let Some(child) = superseded.and_then(|c| refresh.get_mut(&c)) {
             // Presenting it from now on counts as reuse.
             child.used_at = Some(DateTime::UNIX_EPOCH);
         }
         if let Some(token) = refresh.get_mut(presented) {
             token.used_at.get_or_insert(now);
-            token.replaced_by = Some(next.clone());
+            // One retry per token, as on MongoStore: after a grace retry
+            // the token has no live replacement, so presenting it again is
+            // reuse.
+            token.replaced_by = if retried { None } else { Some(next.clone()) };
         }
         session.last_used_at = now;
         let session = session.clone();
@@ -509,6 +517,8 @@ impl RateLimitStore for MemoryStore {
             .or_insert(Counter {
                 count: 0,
                 last_at: now,
+                next_at: None,
+                leases: Vec::new(),
                 expires_at,
             });
         entry.count = entry.count.saturating_add(1);
@@ -531,6 +541,67 @@ impl RateLimitStore for MemoryStore {
 
     async fn reset_counter(&self, key: &str) -> StoreResult<()> {
         self.state.write().counters.retain(|(k, _), _| k != key);
+        Ok(())
+    }
+
+    async fn reserve_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+    ) -> StoreResult<Reservation> {
+        let mut state = self.state.write();
+        state.maybe_sweep(now);
+        let entry = state
+            .counters
+            .entry((key.to_owned(), window_start.timestamp_millis()))
+            .or_insert(Counter {
+                count: 0,
+                last_at: now,
+                next_at: None,
+                leases: Vec::new(),
+                expires_at,
+            });
+        entry.leases.retain(|until| *until > now);
+        let in_flight = u32::try_from(entry.leases.len()).unwrap_or(u32::MAX);
+        let decision = backoff.decide(entry.count, in_flight, entry.next_at, now);
+        if let Reservation::Reserved { .. } = decision {
+            entry.leases.push(now + backoff.lease);
+        }
+        Ok(decision)
+    }
+
+    async fn settle_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+        failed: bool,
+    ) -> StoreResult<()> {
+        let mut state = self.state.write();
+        let id = (key.to_owned(), window_start.timestamp_millis());
+        if !failed && !state.counters.contains_key(&id) {
+            return Ok(());
+        }
+        let entry = state.counters.entry(id).or_insert(Counter {
+            count: 0,
+            last_at: now,
+            next_at: None,
+            leases: Vec::new(),
+            expires_at,
+        });
+        if !entry.leases.is_empty() {
+            entry.leases.remove(0);
+        }
+        if failed {
+            entry.count = entry.count.saturating_add(1);
+            entry.last_at = now;
+            entry.next_at = Some(now + backoff.delay_after(entry.count));
+        }
         Ok(())
     }
 }

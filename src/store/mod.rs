@@ -523,6 +523,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// - token used less than `grace` ago whose replacement is still unused
     ///   (the client lost the answer) → `next` stored, the earlier
     ///   replacement superseded (presenting it later is reuse), `Rotated`;
+    ///   once per token: presenting it a third time is reuse, however soon;
     ///   with a zero grace, never;
     /// - any other used token → the session is revoked, [`Rotation::Reused`];
     /// - unknown token, or session revoked or past `expires_at` →
@@ -658,6 +659,90 @@ pub struct CounterHit {
     pub count: u32,
 }
 
+/// The progressive delay of a reserved counter (see
+/// [`RateLimitStore::reserve_counter`]): `free` failures pass at once, then
+/// each further attempt must come 1 s, 2 s, 4 s … (at most `max_delay`)
+/// after the last failure. An attempt in flight holds its slot for at most
+/// `lease` (a node that dies mid-check cannot hold it longer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Backoff {
+    /// Failures in a window that need no wait.
+    pub free: u32,
+    /// The longest wait between two attempts.
+    pub max_delay: Duration,
+    /// How long an unsettled reservation holds its slot (default 30 s).
+    pub lease: Duration,
+}
+
+impl Backoff {
+    /// `free` failures, then waits doubling from one second up to
+    /// `max_delay`; reservations held at most 30 s.
+    pub fn new(free: u32, max_delay: Duration) -> Self {
+        Self {
+            free,
+            max_delay,
+            lease: Duration::seconds(30),
+        }
+    }
+
+    /// How long after the `count`-th failure of a window the next attempt
+    /// must wait: nothing while `count < free`, then 2^(count − free)
+    /// seconds, capped at `max_delay`.
+    pub fn delay_after(&self, count: u32) -> Duration {
+        if count < self.free {
+            return Duration::zero();
+        }
+        let exponent = (count - self.free).min(20);
+        Duration::seconds(1_i64 << exponent).min(self.max_delay)
+    }
+
+    /// The decision of [`RateLimitStore::reserve_counter`] for a window
+    /// with `failures` settled failures, `in_flight` live reservations and
+    /// the next allowed time `next_at`, at `now` (shared by the stores so
+    /// they decide alike).
+    pub fn decide(
+        &self,
+        failures: u32,
+        in_flight: u32,
+        next_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Reservation {
+        if let Some(retry_at) = next_at.filter(|at| *at > now) {
+            return Reservation::Refused { retry_at };
+        }
+        let total = failures.saturating_add(in_flight);
+        if total < self.free || (failures >= self.free && in_flight == 0) {
+            Reservation::Reserved {
+                count: total.saturating_add(1),
+            }
+        } else {
+            Reservation::Busy
+        }
+    }
+}
+
+/// The answer of [`RateLimitStore::reserve_counter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reservation {
+    /// A slot is held for this attempt: settle it with
+    /// [`RateLimitStore::settle_counter`].
+    Reserved {
+        /// Settled failures plus attempts in flight, this one included.
+        count: u32,
+    },
+    /// Every slot the backoff allows now is held by an attempt in flight:
+    /// try again when one settles. Nothing was counted.
+    Busy,
+    /// Too early after the last failure: nothing was counted; the next
+    /// attempt may come at `retry_at`.
+    Refused {
+        /// When the next attempt may be reserved.
+        retry_at: DateTime<Utc>,
+    },
+}
+
 /// Fixed-window hit counters for rate limits, shared by every app node.
 ///
 /// # Errors
@@ -686,6 +771,37 @@ pub trait RateLimitStore: Send + Sync + 'static {
 
     /// Drops every window of `key` (e.g. failed sign-ins after a success).
     async fn reset_counter(&self, key: &str) -> StoreResult<()>;
+
+    /// Reserves an attempt slot in the window of `key` that starts at
+    /// `window_start`, in one atomic step, before a password or code is
+    /// checked: drops reservations older than `backoff.lease`, then decides
+    /// with [`Backoff::decide`] from the settled failures, the reservations
+    /// in flight and the next allowed time. `Reserved` holds a slot (until
+    /// settled, or for `backoff.lease`); `Busy` and `Refused` count nothing.
+    /// Of any number of concurrent callers only as many are reserved as
+    /// the backoff allows.
+    async fn reserve_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+    ) -> StoreResult<Reservation>;
+
+    /// Settles one reservation of that window: frees its slot, and when
+    /// `failed` counts a failure (recording `now` as the last one and
+    /// `now + backoff.delay_after(failures)` as the next allowed time;
+    /// a window dropped meanwhile, e.g. by a reset, starts again).
+    async fn settle_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+        failed: bool,
+    ) -> StoreResult<()>;
 }
 
 /// Everything the manager needs: implemented for any type that implements

@@ -50,9 +50,9 @@ use mongodb::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccountStore, ClientInfo, CounterHit, LinkedAccount, OneTimeToken, OneTimeTokenStore,
-    PasswordGuard, RateLimitStore, RefreshToken, Rotation, Session, SessionStore, StoreError,
-    StoreResult, UserPatch, UserQuery, UserStore,
+    AccountStore, Backoff, ClientInfo, CounterHit, LinkedAccount, OneTimeToken, OneTimeTokenStore,
+    PasswordGuard, RateLimitStore, RefreshToken, Reservation, Rotation, Session, SessionStore,
+    StoreError, StoreResult, UserPatch, UserQuery, UserStore,
 };
 use crate::{
     token::TokenHash,
@@ -491,6 +491,15 @@ struct CounterDoc {
     key: String,
     count: i64,
     last_at: bson::DateTime,
+    /// Set by failed reservations: no attempt is reserved before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_at: Option<bson::DateTime>,
+    /// When each reservation in flight stops holding its slot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    leases: Vec<bson::DateTime>,
+    /// Bumped by every reservation write (compare-and-set).
+    #[serde(default)]
+    version: i64,
     expires_at: bson::DateTime,
 }
 
@@ -920,6 +929,10 @@ impl SessionStore for MongoStore {
 
 // ---- rate limits ---------------------------------------------------------
 
+/// Compare-and-set rounds a reservation tries before giving up (each
+/// round one concurrent caller wins).
+const RESERVE_ROUNDS: usize = 64;
+
 fn counter_id(key: &str, window_start: DateTime<Utc>) -> String {
     format!("{key}|{}", window_start.timestamp_millis())
 }
@@ -957,6 +970,9 @@ impl RateLimitStore for MongoStore {
                 key: key.to_owned(),
                 count: 1,
                 last_at: date(now),
+                next_at: None,
+                leases: Vec::new(),
+                version: 0,
                 expires_at: date(expires_at),
             };
             match self.counters.insert_one(fresh).await.map_err(map_err) {
@@ -992,6 +1008,117 @@ impl RateLimitStore for MongoStore {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn reserve_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+    ) -> StoreResult<Reservation> {
+        let mut decision = Reservation::Busy;
+        self.update_counter(key, window_start, expires_at, now, |doc| {
+            doc.leases.retain(|until| chrono(*until) > now);
+            let in_flight = u32::try_from(doc.leases.len()).unwrap_or(u32::MAX);
+            let failures = u32::try_from(doc.count).unwrap_or(u32::MAX);
+            decision = backoff.decide(failures, in_flight, doc.next_at.map(chrono), now);
+            let reserved = matches!(decision, Reservation::Reserved { .. });
+            if reserved {
+                doc.leases.push(date(now + backoff.lease));
+            }
+            reserved
+        })
+        .await?;
+        Ok(decision)
+    }
+
+    async fn settle_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+        failed: bool,
+    ) -> StoreResult<()> {
+        self.update_counter(key, window_start, expires_at, now, |doc| {
+            let had_lease = !doc.leases.is_empty();
+            if had_lease {
+                doc.leases.remove(0);
+            }
+            if failed {
+                doc.count = doc.count.saturating_add(1);
+                doc.last_at = date(now);
+                let failures = u32::try_from(doc.count).unwrap_or(u32::MAX);
+                doc.next_at = Some(date(now + backoff.delay_after(failures)));
+            }
+            failed || had_lease
+        })
+        .await
+    }
+}
+
+impl MongoStore {
+    /// Reads the reservation window of `key`, lets `change` edit it (it
+    /// answers whether to write), and writes it back only if no other
+    /// writer moved it meanwhile (compare-and-set on `version`); a lost race
+    /// reads again. A missing window starts empty and is inserted (a race
+    /// on the unique `_id` reads again).
+    async fn update_counter(
+        &self,
+        key: &str,
+        window_start: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        mut change: impl FnMut(&mut CounterDoc) -> bool + Send,
+    ) -> StoreResult<()> {
+        let id = counter_id(key, window_start);
+        for _ in 0..RESERVE_ROUNDS {
+            let current = self
+                .counters
+                .find_one(doc! { "_id": &id })
+                .await
+                .map_err(map_err)?;
+            let fresh = current.is_none();
+            let mut doc = current.unwrap_or_else(|| CounterDoc {
+                id: id.clone(),
+                key: key.to_owned(),
+                count: 0,
+                last_at: date(now),
+                next_at: None,
+                leases: Vec::new(),
+                version: 0,
+                expires_at: date(expires_at),
+            });
+            let version = doc.version;
+            if !change(&mut doc) {
+                return Ok(());
+            }
+            doc.version = version.saturating_add(1);
+            if fresh {
+                match self.counters.insert_one(&doc).await.map_err(map_err) {
+                    Ok(_) => return Ok(()),
+                    Err(StoreError::Conflict(_)) => continue,
+                    Err(err) => return Err(err),
+                }
+            }
+            let unchanged = if version == 0 {
+                doc! { "_id": &id, "$or": [{ "version": 0_i64 }, { "version": { "$exists": false } }] }
+            } else {
+                doc! { "_id": &id, "version": version }
+            };
+            let replaced = self
+                .counters
+                .replace_one(unchanged, &doc)
+                .await
+                .map_err(map_err)?;
+            if replaced.matched_count == 1 {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Backend("rate-limit counter contention".into()))
     }
 }
 

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
 use portcullis::{
-    ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, PasswordGuard, RefreshToken, Rotation,
-    Session, Store, StoreError, TokenHash, User, UserId, UserPatch, UserQuery,
+    Backoff, ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, PasswordGuard, RefreshToken,
+    Reservation, Rotation, Session, Store, StoreError, TokenHash, User, UserId, UserPatch,
+    UserQuery,
 };
 
 /// Now, at the millisecond precision every store keeps.
@@ -977,6 +978,168 @@ pub async fn refresh_grace_window_keeps_one_chain(store: Arc<dyn Store>) {
         .await
         .expect("rotate");
     assert!(matches!(r, Rotation::Reused(_)), "{r:?}");
+}
+
+/// A token gets one retry inside the grace window, on every store: a
+/// second retry of the same token is reuse and revokes the family.
+pub async fn refresh_grace_window_allows_one_retry(store: Arc<dyn Store>) {
+    let grace = Duration::seconds(10);
+    let user = inserted_user(&*store, "once@example.com").await;
+    let t0 = now();
+    let (session, r1) = session(&*store, &user, t0, Duration::days(30)).await;
+    let lost = OpaqueToken::generate();
+    let retry = OpaqueToken::generate();
+    let r = store
+        .rotate_refresh_token(&r1.hash(), &lost.hash(), t0, grace)
+        .await
+        .expect("rotate");
+    assert!(matches!(r, Rotation::Rotated(_)), "{r:?}");
+    let r = store
+        .rotate_refresh_token(&r1.hash(), &retry.hash(), t0 + Duration::seconds(2), grace)
+        .await
+        .expect("rotate");
+    assert!(matches!(r, Rotation::Rotated(_)), "first retry: {r:?}");
+    // The second retry, still inside the window and with `retry` unused.
+    let r = store
+        .rotate_refresh_token(
+            &r1.hash(),
+            &OpaqueToken::generate().hash(),
+            t0 + Duration::seconds(4),
+            grace,
+        )
+        .await
+        .expect("rotate");
+    assert!(matches!(r, Rotation::Reused(_)), "second retry: {r:?}");
+    let stored = store
+        .find_session(&session.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert!(stored.revoked_at.is_some(), "the family is revoked");
+    let r = store
+        .rotate_refresh_token(
+            &retry.hash(),
+            &OpaqueToken::generate().hash(),
+            t0 + Duration::seconds(5),
+            grace,
+        )
+        .await
+        .expect("rotate");
+    assert!(matches!(r, Rotation::Invalid), "{r:?}");
+}
+
+/// Reservations (the per-account failure slots): of many concurrent
+/// reservations only the backoff's free slots are held, the rest are
+/// `Busy` and count nothing; settled failures start the delay (`Refused`
+/// with the next allowed time); in the delay one attempt at a time; a slot
+/// settled without a failure is given back; leases expire; reset clears.
+pub async fn counter_reservations_are_atomic(store: Arc<dyn Store>) {
+    let t = now();
+    let window = t - Duration::seconds(10);
+    let expires = window + Duration::minutes(15);
+    let backoff = Backoff::new(5, Duration::seconds(60));
+    let key = "failed_sign_in:test";
+    let answers = join_all((0..30).map(|_| {
+        let store = store.clone();
+        async move {
+            store
+                .reserve_counter(key, window, expires, t, backoff)
+                .await
+                .expect("reserve")
+        }
+    }))
+    .await;
+    let mut reserved: Vec<u32> = answers
+        .iter()
+        .filter_map(|r| match r {
+            Reservation::Reserved { count } => Some(*count),
+            _ => None,
+        })
+        .collect();
+    reserved.sort_unstable();
+    assert_eq!(reserved, vec![1, 2, 3, 4, 5], "{answers:?}");
+    assert_eq!(
+        answers.iter().filter(|r| **r == Reservation::Busy).count(),
+        25,
+        "{answers:?}"
+    );
+    assert_eq!(
+        store.read_counter(key, window).await.expect("read"),
+        Some((0, t)),
+        "reservations are not failures"
+    );
+    for _ in 0..5 {
+        store
+            .settle_counter(key, window, expires, t, backoff, true)
+            .await
+            .expect("settle");
+    }
+    assert_eq!(
+        store.read_counter(key, window).await.expect("read"),
+        Some((5, t))
+    );
+    let reserve = |at: DateTime<Utc>| {
+        let store = store.clone();
+        async move {
+            store
+                .reserve_counter(key, window, expires, at, backoff)
+                .await
+                .expect("reserve")
+        }
+    };
+    assert_eq!(
+        reserve(t).await,
+        Reservation::Refused {
+            retry_at: t + Duration::seconds(1)
+        }
+    );
+    // After the delay one attempt at a time.
+    let t1 = t + Duration::seconds(1);
+    assert_eq!(reserve(t1).await, Reservation::Reserved { count: 6 });
+    assert_eq!(reserve(t1).await, Reservation::Busy);
+    // Settled without a failure, the slot is free again.
+    store
+        .settle_counter(key, window, expires, t1, backoff, false)
+        .await
+        .expect("settle");
+    assert_eq!(reserve(t1).await, Reservation::Reserved { count: 6 });
+    store
+        .settle_counter(key, window, expires, t1, backoff, true)
+        .await
+        .expect("settle");
+    assert_eq!(
+        reserve(t1).await,
+        Reservation::Refused {
+            retry_at: t1 + Duration::seconds(2)
+        }
+    );
+    // A reservation that is never settled (its node died) holds its slot
+    // only for the lease.
+    let other = "failed_sign_in:other";
+    for _ in 0..5 {
+        store
+            .reserve_counter(other, window, expires, t, backoff)
+            .await
+            .expect("reserve");
+    }
+    let held = store
+        .reserve_counter(other, window, expires, t, backoff)
+        .await
+        .expect("reserve");
+    assert_eq!(held, Reservation::Busy);
+    let later = t + backoff.lease + Duration::seconds(1);
+    let freed = store
+        .reserve_counter(other, window, expires, later, backoff)
+        .await
+        .expect("reserve");
+    assert_eq!(freed, Reservation::Reserved { count: 1 });
+    store.reset_counter(key).await.expect("reset");
+    assert!(store
+        .read_counter(key, window)
+        .await
+        .expect("read")
+        .is_none());
+    assert_eq!(reserve(t1).await, Reservation::Reserved { count: 1 });
 }
 
 /// Expired sessions do not rotate; revocation is per session or per user

@@ -46,12 +46,14 @@ macro_rules! store_conformance_tests {
             refresh_rotation_and_reuse,
             refresh_rotation_under_concurrency,
             refresh_grace_window_keeps_one_chain,
+            refresh_grace_window_allows_one_retry,
             sessions_expire_and_revoke,
             session_user_is_read_together,
             lists_live_sessions,
             linked_accounts,
             delete_user_removes_everything,
             rate_limit_counters_are_atomic,
+            counter_reservations_are_atomic,
         );
     };
     (@tests $make:path; $($check:ident),* $(,)?) => {

@@ -374,6 +374,27 @@ impl portcullis::RateLimitStore for DownStore {
     async fn reset_counter(&self, _: &str) -> portcullis::StoreResult<()> {
         Err(down())
     }
+    async fn reserve_counter(
+        &self,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+        _: chrono::DateTime<Utc>,
+        _: chrono::DateTime<Utc>,
+        _: portcullis::Backoff,
+    ) -> portcullis::StoreResult<portcullis::Reservation> {
+        Err(down())
+    }
+    async fn settle_counter(
+        &self,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+        _: chrono::DateTime<Utc>,
+        _: chrono::DateTime<Utc>,
+        _: portcullis::Backoff,
+        _: bool,
+    ) -> portcullis::StoreResult<()> {
+        Err(down())
+    }
 }
 
 #[async_trait]

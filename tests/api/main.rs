@@ -9,6 +9,7 @@
 )]
 
 mod common;
+mod spy;
 
 mod account;
 mod concurrency;

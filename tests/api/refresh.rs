@@ -154,6 +154,31 @@ async fn grace_window_tolerates_a_quick_retry() {
     );
 }
 
+/// The grace window gives a token one retry, on every store (MemoryStore
+/// used to allow any number, MongoStore one): a second retry, however
+/// soon, is reuse and ends the family.
+#[tokio::test]
+async fn grace_window_allows_one_retry_per_token() {
+    let mut config = test_config();
+    config.refresh.reuse_grace_secs = 10;
+    let app = app_with_config(config).await;
+    let (_, r1) = app.signed_in("once@example.com").await;
+    assert_eq!(app.refresh(&r1).await.0, StatusCode::OK);
+    app.clock.advance(Duration::seconds(1));
+    let (status, retry) = app.refresh(&r1).await;
+    assert_eq!(status, StatusCode::OK, "the first retry");
+    app.clock.advance(Duration::seconds(1));
+    let (status, body) = app.refresh(&r1).await;
+    assert_error(status, &body, 401, "INVALID_REFRESH_TOKEN");
+    let r = retry["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        app.refresh(r).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the family is revoked"
+    );
+    assert!(app.event_names().contains(&"refresh_token_reused"));
+}
+
 #[tokio::test]
 async fn logout_ends_only_this_session_at_once() {
     let app = app().await;

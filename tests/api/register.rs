@@ -281,14 +281,15 @@ async fn addresses_that_fold_into_another_are_refused_everywhere() {
         .post("/auth/forgot-password", json!({"email": kelvin}))
         .await;
     assert_error(status, &body, 422, "INVALID_EMAIL");
-    // Sign-in answers a malformed address like an unknown one.
+    // Sign-in validates the address before anything else (no counter is
+    // keyed by it).
     let (status, body) = app
         .post(
             "/auth/login",
             json!({"email": kelvin, "password": PASSWORD}),
         )
         .await;
-    assert_error(status, &body, 401, "INVALID_CREDENTIALS");
+    assert_error(status, &body, 422, "INVALID_EMAIL");
     assert_eq!(app.mails_to("kim@example.com").await.len(), before);
 
     // A verified look-alike at an identity provider does not link.

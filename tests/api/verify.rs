@@ -261,13 +261,14 @@ async fn verification_mails_are_limited_per_address() {
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
+    // …then the same answer, and nothing new is sent…
     let (status, body) = app
         .post(
             "/auth/verify-email/resend",
             json!({"email": "many@example.com"}),
         )
         .await;
-    assert_error(status, &body, 429, "RATE_LIMITED");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(app.mails_to("many@example.com").await.len(), 1 + 5);
     // …and again an hour later.
     app.clock.advance(chrono::Duration::hours(1));

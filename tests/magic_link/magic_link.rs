@@ -517,8 +517,10 @@ async fn without_an_email_sender_requests_are_refused() {
 async fn the_rust_api_works_without_http() {
     let app = ml_app(test_config()).await;
     let provider = MagicLinkProvider::new();
+    let client = portcullis::ClientInfo::default();
     provider
-        .request_link(&app.manager, "rust@example.com", None)
+        .request_link(&app.manager, "rust@example.com", None, &client)
+        .await
         .unwrap();
     let token = app.link_token_for("rust@example.com").await;
     let sign_in = app
@@ -532,7 +534,13 @@ async fn the_rust_api_works_without_http() {
     assert_eq!(sign_in.user.email, "rust@example.com");
     assert!(sign_in.user.email_verified);
     let err = provider
-        .request_link(&app.manager, "rust@example.com", Some("https://x.test/"))
+        .request_link(
+            &app.manager,
+            "rust@example.com",
+            Some("https://x.test/"),
+            &client,
+        )
+        .await
         .unwrap_err();
     assert_eq!(err.code(), "REDIRECT_NOT_ALLOWED");
 }
@@ -585,4 +593,45 @@ async fn unlinking_counts_email_sign_in_only_for_a_verified_email() {
         app.whoami(&access_of(&pair)).await["id"],
         verified.user.id.as_str()
     );
+}
+
+/// Victim lock-out by mail budget: five requests for someone else's
+/// address used to make that address's magic link, email code and
+/// forgot-password answer 429 for an hour. Over the per-recipient budget
+/// every one of them answers the same 202 and sends nothing new; the link
+/// already mailed still signs the owner in.
+#[tokio::test]
+async fn requests_for_someone_elses_address_never_lock_the_owner_out() {
+    let app = ml_app(test_config()).await;
+    let before = app.mail_count("owner@example.com").await;
+    for _ in 0..5 {
+        app.request_link("Owner@Example.com").await;
+        app.manager.wait_for_deliveries().await;
+    }
+    let live = app.link_token_for("owner@example.com").await;
+    assert_eq!(app.mail_count("owner@example.com").await, before + 5);
+    for (path, body) in [
+        ("/auth/magic-link", json!({ "email": "owner@example.com" })),
+        ("/auth/email-code", json!({ "email": "owner@example.com" })),
+        (
+            "/auth/forgot-password",
+            json!({ "email": "owner@example.com" }),
+        ),
+        (
+            "/auth/verify-email/resend",
+            json!({ "email": "owner@example.com" }),
+        ),
+    ] {
+        let (status, answer) = app.post(path, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{path}: {answer}");
+    }
+    assert_eq!(
+        app.mail_count("owner@example.com").await,
+        before + 5,
+        "nothing new is sent"
+    );
+    // The newest link mailed before the budget ran out still works.
+    let (status, body) = app.post_link(&live).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
 }

@@ -30,10 +30,10 @@ use poem_openapi::{
 };
 use portcullis::{
     api::{
-        check_csrf, client_info, error_set, rate_limit, set_token_cookies, AcceptedBody, ApiErrors,
-        ApiTags, EmailString, ErrorSet, GrantType, PublicUser, StrictString, TokenResponse,
+        check_csrf, client_info, error_set, set_token_cookies, AcceptedBody, ApiErrors, ApiTags,
+        EmailString, ErrorSet, GrantType, PublicUser, StrictString, TokenResponse,
     },
-    AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule,
+    AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
     Registration, Result, SignUp,
 };
 use serde::Deserialize;
@@ -247,10 +247,10 @@ impl CredentialsApi {
             },
         >,
     > {
-        rate_limit(&self.manager, req, RateRule::SignUpPerIp, None).await?;
         let Json(body) = body;
         let mut registration =
-            Registration::new(body.email.into_inner(), body.password.into_inner());
+            Registration::new(body.email.into_inner(), body.password.into_inner())
+                .with_client(client_info(req));
         if let Some(name) = body.name {
             registration = registration.with_name(name.into_inner());
         }

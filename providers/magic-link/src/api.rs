@@ -4,12 +4,11 @@ use poem::{web::cookie::CookieJar, Request};
 use poem_openapi::{param::Query, payload::Json, types::Example, Object, OpenApi};
 use portcullis::{
     api::{
-        check_csrf, client_info, error_set::*, finish_browser_sign_in, rate_limit,
-        set_token_cookies, AcceptedBody, AcceptedResponse, ApiError, ApiErrors, ApiTags,
-        BrowserSignInResponse, CodeString, EmailString, ErrorSet, StrictString, TokenRequest,
-        TokenResponse,
+        check_csrf, client_info, error_set::*, finish_browser_sign_in, set_token_cookies,
+        AcceptedBody, AcceptedResponse, ApiError, ApiErrors, ApiTags, BrowserSignInResponse,
+        CodeString, EmailString, ErrorSet, StrictString, TokenRequest, TokenResponse,
     },
-    normalize_email, AuthManager, ProviderRequest, RateRule, SignIn,
+    AuthManager, ProviderRequest, RateRule, SignIn,
 };
 use serde_json::json;
 
@@ -144,12 +143,6 @@ impl MagicLinkApi {
         self
     }
 
-    /// Counts a request that mails `email` against the per-client and
-    /// per-address limits (shared with every flow that sends mail).
-    async fn limit_mail(&self, req: &Request, email: &str) -> Result<(), ApiError> {
-        portcullis::api::limit_mail(&self.manager, req, &normalize_email(email)?).await
-    }
-
     /// Signs in through `provider`; with cookie transport, refuses
     /// cross-site requests first (login CSRF: a hostile page must not sign
     /// the browser into the attacker's account).
@@ -187,9 +180,14 @@ impl MagicLinkApi {
         body: Json<MagicLinkRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<REQUEST_ERRORS>> {
         let Json(body) = body;
-        self.limit_mail(req, &body.email).await?;
         self.magic_link
-            .request_link(&self.manager, &body.email, body.redirect_to.as_deref())?;
+            .request_link(
+                &self.manager,
+                &body.email,
+                body.redirect_to.as_deref(),
+                &client_info(req),
+            )
+            .await?;
         Ok(accepted(
             "if this address can sign in, a sign-in link is on its way",
         ))
@@ -217,7 +215,9 @@ impl MagicLinkApi {
         token: Query<String>,
     ) -> Result<BrowserSignInResponse, ApiErrors<{ LINK_ERRORS | UNPROCESSABLE }>> {
         let Query(token) = token;
-        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
+        self.manager
+            .rate_limit(RateRule::TokenPerIp, &client_info(req))
+            .await?;
         let target = landing(&self.manager, &token).await?;
         let sign_in = self
             .sign_in(req, MAGIC_LINK_ID, json!({ "token": token }))
@@ -242,7 +242,9 @@ impl MagicLinkApi {
         body: Json<TokenRequest>,
     ) -> Result<TokenResponse, ApiErrors<{ LINK_ERRORS | BODY }>> {
         let Json(body) = body;
-        rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
+        self.manager
+            .rate_limit(RateRule::TokenPerIp, &client_info(req))
+            .await?;
         let sign_in = self
             .sign_in(
                 req,
@@ -271,8 +273,9 @@ impl MagicLinkApi {
         req: &Request,
         body: Json<EmailCodeRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<REQUEST_ERRORS>> {
-        self.limit_mail(req, &body.0.email).await?;
-        self.email_code.request_code(&self.manager, &body.0.email)?;
+        self.email_code
+            .request_code(&self.manager, &body.0.email, &client_info(req))
+            .await?;
         Ok(accepted(
             "if this address can sign in, a sign-in code is on its way",
         ))

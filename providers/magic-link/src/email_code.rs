@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis::{
-    normalize_email, AuthManager, Error, Identity, Message, OneTimeToken, Provider, ProviderCx,
-    ProviderInfo, ProviderRequest, Result, TokenHash,
+    normalize_email, AuthManager, ClientInfo, Error, Identity, Message, OneTimeToken, Provider,
+    ProviderCx, ProviderInfo, ProviderRequest, RateRule, Result, TokenHash,
 };
 use rand::{rngs::OsRng, Rng};
 use serde::Deserialize;
@@ -105,15 +105,23 @@ impl EmailCodeProvider {
     ///
     /// [`Error::Validation`] (422) for a malformed email,
     /// [`Error::NotFound`] (404) when this provider is not registered with
-    /// `manager`, [`Error::EmailNotConfigured`] (503) without an email
-    /// sender.
-    pub fn request_code(&self, manager: &AuthManager, email: &str) -> Result<()> {
+    /// `manager`, [`Error::RateLimited`] (429) when `client` passed its
+    /// `email_per_ip` budget, [`Error::EmailNotConfigured`] (503) without
+    /// an email sender. Over the address's `email_per_address` budget the
+    /// answer is the same and nothing new is sent.
+    pub async fn request_code(
+        &self,
+        manager: &AuthManager,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<()> {
         require_provider(manager, EMAIL_CODE_ID)?;
         let email = normalize_email(email)?;
         let cx = manager.provider_cx();
         if !cx.can_send_email() {
             return Err(Error::EmailNotConfigured);
         }
+        manager.rate_limit(RateRule::EmailPerIp, client).await?;
         let ttl = self.ttl;
         let manager = cx.manager();
         cx.in_background(async move {
@@ -160,6 +168,11 @@ fn parse_code(code: &str) -> Result<&str> {
 /// Stores a new code for `email` (replacing the earlier one) and mails it,
 /// when the address may sign in.
 async fn issue(manager: &AuthManager, ttl: Duration, email: &str) -> Result<()> {
+    // Over the address's mail budget nothing new is sent, and the live
+    // link or code stays valid: nobody locks the owner out.
+    if !manager.mail_budget(email).await? {
+        return Ok(());
+    }
     let cx = manager.provider_cx();
     let Some((to, name)) = recipient(&cx, email).await? else {
         return Ok(());

@@ -81,12 +81,15 @@
 //! - `redirect_to` must be the configured front-end URL or one of
 //!   `redirects.allowed` (exact match), checked when the link is requested
 //!   and again when it is opened: no open redirect.
-//! - [`MagicLinkApi`] counts mail requests against the shared
-//!   `rate_limits.email_per_ip` and `email_per_address` limits (a link and
-//!   a code to the same address draw on the same budget) and link uses
-//!   against `token_per_ip`; every sign-in also gets the manager's per-IP
-//!   limit and, for codes, its progressive delay after failed attempts for
-//!   the address (429 with `Retry-After`).
+//! - Requests for a link or code count against the manager's limits table:
+//!   the client's `rate_limits.email_per_ip` (429), and the address's
+//!   `email_per_address` budget, shared with every mail the core sends (a
+//!   link and a code to the same address draw on the same budget). Over the
+//!   address's budget the answer is the same 202 and nothing new is sent,
+//!   so requests for someone else's address never lock its owner out.
+//!   Link uses count against `token_per_ip`; every sign-in also gets the
+//!   manager's per-IP limit and, for codes, the account's failure slots,
+//!   reserved before the code is checked (429 with `Retry-After`).
 //! - A code has 20 bits: it is protected by its 5-guess limit and its short
 //!   life (guesses are counted atomically before they are checked, so
 //!   concurrent guesses cannot exceed the limit), not by its hash. The

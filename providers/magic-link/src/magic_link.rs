@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis::{
-    normalize_email, AuthManager, Error, Identity, Message, OneTimeToken, OpaqueToken, Provider,
-    ProviderCx, ProviderInfo, ProviderRequest, Result, TokenHash,
+    normalize_email, AuthManager, ClientInfo, Error, Identity, Message, OneTimeToken, OpaqueToken,
+    Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule, Result, TokenHash,
 };
 use serde::Deserialize;
 
@@ -85,12 +85,16 @@ impl MagicLinkProvider {
     /// [`Error::Validation`] (422) for a malformed email or a `redirect_to`
     /// that is not allowed (`REDIRECT_NOT_ALLOWED`), [`Error::NotFound`]
     /// (404) when this provider is not registered with `manager`,
-    /// [`Error::EmailNotConfigured`] (503) without an email sender.
-    pub fn request_link(
+    /// [`Error::RateLimited`] (429) when `client` passed its
+    /// `email_per_ip` budget, [`Error::EmailNotConfigured`] (503) without
+    /// an email sender. Over the address's `email_per_address` budget the
+    /// answer is the same and nothing new is sent.
+    pub async fn request_link(
         &self,
         manager: &AuthManager,
         email: &str,
         redirect_to: Option<&str>,
+        client: &ClientInfo,
     ) -> Result<()> {
         require_provider(manager, MAGIC_LINK_ID)?;
         let email = normalize_email(email)?;
@@ -99,6 +103,7 @@ impl MagicLinkProvider {
         if !cx.can_send_email() {
             return Err(Error::EmailNotConfigured);
         }
+        manager.rate_limit(RateRule::EmailPerIp, client).await?;
         let redirect_to = redirect_to.map(str::to_owned);
         let ttl = self.ttl;
         let manager = cx.manager();
@@ -119,6 +124,11 @@ async fn issue(
     email: &str,
     redirect_to: Option<String>,
 ) -> Result<()> {
+    // Over the address's mail budget nothing new is sent, and the live
+    // link or code stays valid: nobody locks the owner out.
+    if !manager.mail_budget(email).await? {
+        return Ok(());
+    }
     let cx = manager.provider_cx();
     let Some((to, name)) = recipient(&cx, email).await? else {
         return Ok(());

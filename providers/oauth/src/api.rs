@@ -178,9 +178,9 @@ impl OAuthApi {
     ) -> std::result::Result<AuthorizeResponse, ApiErrors<AUTHORIZE_ERRORS>> {
         let provider = self.provider(&provider.0)?;
         // Each start writes a pending sign-in: count it as a sign-in attempt.
-        if let Some(ip) = client_info(req).ip {
-            self.manager.rate_limit(RateRule::SignInPerIp, &ip).await?;
-        }
+        self.manager
+            .rate_limit(RateRule::SignInPerIp, &client_info(req))
+            .await?;
         let redirect_to = redirect_to.0;
         if let Some(target) = &redirect_to {
             self.manager.redirect_target(Some(target))?;

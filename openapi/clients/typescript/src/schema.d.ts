@@ -2398,6 +2398,20 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /**
+             * @description Too many requests from this client or for this email; retry after
+             *     the number of seconds in `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unexpected server error (details are logged, never shown). */
             500: {
                 headers: {
@@ -2879,6 +2893,20 @@ export interface operations {
              */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Too many requests from this client or for this email; retry after
+             *     the number of seconds in `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": string;
                     [name: string]: unknown;
                 };
                 content: {

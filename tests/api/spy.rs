@@ -1,0 +1,287 @@
+//! A store that wraps the test store and records what flows ask of it:
+//! the counter keys they hit and the email lookups they make (which can be
+//! held back, to show that a flow answers before it looks a user up).
+
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use parking_lot::Mutex;
+use portcullis::Store;
+
+/// Delegates to `inner`, recording counter keys and email lookups.
+#[derive(Debug)]
+pub struct SpyStore {
+    inner: Arc<dyn Store>,
+    /// Every key passed to `hit_counter` or `reserve_counter`.
+    pub counter_keys: Mutex<Vec<String>>,
+    /// Calls of `find_user_by_email` so far (counted when they start).
+    pub email_lookups: AtomicUsize,
+    /// While `false`, `find_user_by_email` waits.
+    pub lookups_open: tokio::sync::watch::Sender<bool>,
+}
+
+impl SpyStore {
+    pub fn new(inner: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            counter_keys: Mutex::default(),
+            email_lookups: AtomicUsize::new(0),
+            lookups_open: tokio::sync::watch::Sender::new(true),
+        })
+    }
+
+    /// Holds back (`false`) or lets through (`true`) email lookups.
+    pub fn open_lookups(&self, open: bool) {
+        self.lookups_open.send_replace(open);
+    }
+
+    pub fn lookups(&self) -> usize {
+        self.email_lookups.load(Ordering::SeqCst)
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.counter_keys.lock().clone()
+    }
+}
+
+#[async_trait]
+impl portcullis::UserStore for SpyStore {
+    async fn insert_user(&self, a0: &portcullis::User) -> portcullis::StoreResult<()> {
+        self.inner.insert_user(a0).await
+    }
+    async fn find_user(
+        &self,
+        a0: &portcullis::UserId,
+    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+        self.inner.find_user(a0).await
+    }
+    async fn find_user_by_email(
+        &self,
+        a0: &str,
+    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+        self.email_lookups.fetch_add(1, Ordering::SeqCst);
+        let mut open = self.lookups_open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        self.inner.find_user_by_email(a0).await
+    }
+    async fn update_user(&self, a0: &portcullis::User) -> portcullis::StoreResult<bool> {
+        self.inner.update_user(a0).await
+    }
+    async fn patch_user(
+        &self,
+        a0: &portcullis::UserId,
+        a1: &portcullis::UserPatch,
+        a2: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+        self.inner.patch_user(a0, a1, a2).await
+    }
+    async fn set_password_hash(
+        &self,
+        a0: &portcullis::UserId,
+        a1: portcullis::PasswordGuard<'_>,
+        a2: &str,
+        a3: bool,
+        a4: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+        self.inner.set_password_hash(a0, a1, a2, a3, a4).await
+    }
+    async fn bump_token_version(
+        &self,
+        a0: &portcullis::UserId,
+        a1: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+        self.inner.bump_token_version(a0, a1).await
+    }
+    async fn delete_user(&self, a0: &portcullis::UserId) -> portcullis::StoreResult<bool> {
+        self.inner.delete_user(a0).await
+    }
+    async fn list_users(
+        &self,
+        a0: &portcullis::UserQuery,
+    ) -> portcullis::StoreResult<(Vec<portcullis::User>, u64)> {
+        self.inner.list_users(a0).await
+    }
+}
+
+#[async_trait]
+impl portcullis::RateLimitStore for SpyStore {
+    async fn hit_counter(
+        &self,
+        a0: &str,
+        a1: chrono::DateTime<Utc>,
+        a2: chrono::DateTime<Utc>,
+        a3: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<portcullis::CounterHit> {
+        self.counter_keys.lock().push(a0.to_owned());
+        self.inner.hit_counter(a0, a1, a2, a3).await
+    }
+    async fn read_counter(
+        &self,
+        a0: &str,
+        a1: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<(u32, chrono::DateTime<Utc>)>> {
+        self.inner.read_counter(a0, a1).await
+    }
+    async fn reset_counter(&self, a0: &str) -> portcullis::StoreResult<()> {
+        self.inner.reset_counter(a0).await
+    }
+    async fn reserve_counter(
+        &self,
+        a0: &str,
+        a1: chrono::DateTime<Utc>,
+        a2: chrono::DateTime<Utc>,
+        a3: chrono::DateTime<Utc>,
+        a4: portcullis::Backoff,
+    ) -> portcullis::StoreResult<portcullis::Reservation> {
+        self.counter_keys.lock().push(a0.to_owned());
+        self.inner.reserve_counter(a0, a1, a2, a3, a4).await
+    }
+    async fn settle_counter(
+        &self,
+        a0: &str,
+        a1: chrono::DateTime<Utc>,
+        a2: chrono::DateTime<Utc>,
+        a3: chrono::DateTime<Utc>,
+        a4: portcullis::Backoff,
+        a5: bool,
+    ) -> portcullis::StoreResult<()> {
+        self.inner.settle_counter(a0, a1, a2, a3, a4, a5).await
+    }
+}
+
+#[async_trait]
+impl portcullis::SessionStore for SpyStore {
+    async fn insert_session(
+        &self,
+        a0: &portcullis::Session,
+        a1: &portcullis::RefreshToken,
+    ) -> portcullis::StoreResult<()> {
+        self.inner.insert_session(a0, a1).await
+    }
+    async fn rotate_refresh_token(
+        &self,
+        a0: &portcullis::TokenHash,
+        a1: &portcullis::TokenHash,
+        a2: chrono::DateTime<Utc>,
+        a3: chrono::Duration,
+    ) -> portcullis::StoreResult<portcullis::Rotation> {
+        self.inner.rotate_refresh_token(a0, a1, a2, a3).await
+    }
+    async fn find_session(
+        &self,
+        a0: &portcullis::SessionId,
+    ) -> portcullis::StoreResult<Option<portcullis::Session>> {
+        self.inner.find_session(a0).await
+    }
+    async fn list_user_sessions(
+        &self,
+        a0: &portcullis::UserId,
+        a1: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Vec<portcullis::Session>> {
+        self.inner.list_user_sessions(a0, a1).await
+    }
+    async fn find_session_user(
+        &self,
+        a0: &portcullis::UserId,
+        a1: &portcullis::SessionId,
+    ) -> portcullis::StoreResult<Option<(portcullis::User, portcullis::Session)>> {
+        self.inner.find_session_user(a0, a1).await
+    }
+    async fn revoke_session(
+        &self,
+        a0: &portcullis::SessionId,
+        a1: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<bool> {
+        self.inner.revoke_session(a0, a1).await
+    }
+    async fn revoke_user_sessions(
+        &self,
+        a0: &portcullis::UserId,
+        a1: Option<&portcullis::SessionId>,
+        a2: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<u64> {
+        self.inner.revoke_user_sessions(a0, a1, a2).await
+    }
+}
+
+#[async_trait]
+impl portcullis::OneTimeTokenStore for SpyStore {
+    async fn insert_one_time_token(
+        &self,
+        a0: &portcullis::OneTimeToken,
+    ) -> portcullis::StoreResult<()> {
+        self.inner.insert_one_time_token(a0).await
+    }
+    async fn find_one_time_token(
+        &self,
+        a0: &portcullis::TokenHash,
+        a1: &str,
+        a2: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<portcullis::OneTimeToken>> {
+        self.inner.find_one_time_token(a0, a1, a2).await
+    }
+    async fn delete_one_time_tokens_for_email(
+        &self,
+        a0: &str,
+        a1: &str,
+    ) -> portcullis::StoreResult<u64> {
+        self.inner.delete_one_time_tokens_for_email(a0, a1).await
+    }
+    async fn count_one_time_token_attempt(
+        &self,
+        a0: &portcullis::TokenHash,
+        a1: &str,
+        a2: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<u32>> {
+        self.inner.count_one_time_token_attempt(a0, a1, a2).await
+    }
+    async fn consume_one_time_token(
+        &self,
+        a0: &portcullis::TokenHash,
+        a1: &str,
+        a2: chrono::DateTime<Utc>,
+    ) -> portcullis::StoreResult<Option<portcullis::OneTimeToken>> {
+        self.inner.consume_one_time_token(a0, a1, a2).await
+    }
+    async fn delete_one_time_tokens(
+        &self,
+        a0: &portcullis::UserId,
+        a1: &str,
+    ) -> portcullis::StoreResult<u64> {
+        self.inner.delete_one_time_tokens(a0, a1).await
+    }
+}
+
+#[async_trait]
+impl portcullis::AccountStore for SpyStore {
+    async fn insert_linked_account(
+        &self,
+        a0: &portcullis::LinkedAccount,
+    ) -> portcullis::StoreResult<()> {
+        self.inner.insert_linked_account(a0).await
+    }
+    async fn find_linked_account(
+        &self,
+        a0: &str,
+        a1: &str,
+    ) -> portcullis::StoreResult<Option<portcullis::LinkedAccount>> {
+        self.inner.find_linked_account(a0, a1).await
+    }
+    async fn list_linked_accounts(
+        &self,
+        a0: &portcullis::UserId,
+    ) -> portcullis::StoreResult<Vec<portcullis::LinkedAccount>> {
+        self.inner.list_linked_accounts(a0).await
+    }
+    async fn delete_linked_account(
+        &self,
+        a0: &portcullis::UserId,
+        a1: &str,
+    ) -> portcullis::StoreResult<bool> {
+        self.inner.delete_linked_account(a0, a1).await
+    }
+}
