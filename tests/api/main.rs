@@ -12,6 +12,7 @@ mod common;
 
 mod account;
 mod concurrency;
+mod cookie_only;
 mod cookies;
 mod email_change;
 mod errors;
@@ -20,6 +21,7 @@ mod jwks;
 mod limits;
 mod linked;
 mod login;
+mod pages;
 mod password;
 mod refresh;
 mod register;
