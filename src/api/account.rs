@@ -11,9 +11,7 @@ use poem_openapi::{
 };
 
 use super::{
-    auth::{
-        authenticate, clear_token_cookies, client_info, limit_mail, rate_limit, AccessToken,
-    },
+    auth::{authenticate, clear_token_cookies, client_info, limit_mail, rate_limit, AccessToken},
     error_set::*,
     strict::EmailString,
     ApiErrors, ApiTags, HtmlPage, LinkPage, PublicUser, StrictString, TokenResponse,
@@ -459,12 +457,7 @@ impl AccountApi {
         #[oai(name = "token")]
         _token: Query<Option<String>>,
     ) -> HtmlPage {
-        HtmlPage::new(
-            "Choose a new password",
-            RESET_BODY,
-            Some(RESET_SCRIPT),
-            &[],
-        )
+        HtmlPage::new("Choose a new password", RESET_BODY, Some(RESET_SCRIPT), &[])
     }
 
     /// Reset the password

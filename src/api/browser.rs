@@ -36,9 +36,10 @@ pub enum HtmlPage {
     #[oai(status = 200)]
     Ok(
         Html<String>,
-        /// `default-src 'none'; frame-ancestors 'none'; form-action 'self'
-        /// …`: the page runs no script but its own (by hash), loads nothing,
-        /// cannot be framed.
+        /// `default-src 'none'`, `frame-ancestors 'none'`, `form-action
+        /// 'self'` (plus the redirect targets), `base-uri 'none'`, the
+        /// page's style and script by hash: it loads nothing, runs nothing
+        /// else, cannot be framed.
         #[oai(header = "Content-Security-Policy")]
         String,
         /// `nosniff`.
@@ -301,10 +302,19 @@ mod tests {
     #[test]
     fn the_policy_allows_only_the_hashed_script_and_style() {
         let csp = content_security_policy(Some("go()"), &["https://app.example.com".into()]);
-        assert!(csp.starts_with("default-src 'none'; style-src 'sha256-"), "{csp}");
-        assert!(csp.contains("form-action 'self' https://app.example.com;"), "{csp}");
+        assert!(
+            csp.starts_with("default-src 'none'; style-src 'sha256-"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains("form-action 'self' https://app.example.com;"),
+            "{csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        assert!(csp.contains(&format!("script-src {}", csp_hash("go()"))), "{csp}");
+        assert!(
+            csp.contains(&format!("script-src {}", csp_hash("go()"))),
+            "{csp}"
+        );
         assert!(!content_security_policy(None, &[]).contains("script-src"));
     }
 }

@@ -4,9 +4,7 @@ use poem::{web::cookie::CookieJar, Request};
 use poem_openapi::{payload::Json, ApiResponse, OpenApi, Tags};
 
 use super::{
-    auth::{
-        authenticate, check_csrf, clear_token_cookies, refresh_cookie, AccessToken,
-    },
+    auth::{authenticate, check_csrf, clear_token_cookies, refresh_cookie, AccessToken},
     error_set::*,
     ApiErrors, JwkSet, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
 };

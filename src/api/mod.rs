@@ -36,14 +36,14 @@ pub use account::{
     SessionList, SessionObject, SessionsResponse, SetPasswordRequest, TokenRequest, UserResponse,
 };
 pub use auth::{
-    authenticate, check_csrf, check_page_csrf, clear_token_cookies, client_info, limit_mail, rate_limit,
-    set_token_cookies, AccessToken, BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE,
-    REFRESH_COOKIE,
+    authenticate, check_csrf, check_page_csrf, clear_token_cookies, client_info, limit_mail,
+    rate_limit, set_token_cookies, AccessToken, BearerAuth, CookieAuth, OAuth2Password,
+    ACCESS_COOKIE, REFRESH_COOKIE,
 };
 pub use body_limit::BodyLimit;
 pub use browser::{
-    escape_html, finish_browser_sign_in, redirect_origins, BrowserSignInResponse, HtmlPage, LinkForm,
-    LinkPage, TokenSubmission, PAGE_REFERRER_POLICY,
+    escape_html, finish_browser_sign_in, redirect_origins, BrowserSignInResponse, HtmlPage,
+    LinkForm, LinkPage, TokenSubmission, PAGE_REFERRER_POLICY,
 };
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet};
 pub use strict::{CodeString, EmailPrefix, EmailString, GrantType, PageLimit, StrictString};

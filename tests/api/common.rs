@@ -615,11 +615,17 @@ pub fn assert_page_headers(resp: &poem::test::TestResponse) -> String {
     assert_eq!(header("referrer-policy"), "same-origin");
     let csp = header("content-security-policy");
     let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
-    for wanted in ["default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"] {
+    for wanted in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ] {
         assert!(directives.contains(&wanted), "{wanted} missing: {csp}");
     }
     assert!(
-        directives.iter().any(|d| d.starts_with("form-action 'self'")),
+        directives
+            .iter()
+            .any(|d| d.starts_with("form-action 'self'")),
         "{csp}"
     );
     assert!(

@@ -17,7 +17,10 @@ fn cookie_only_config() -> AuthConfig {
 /// The access cookie of `resp`, checking the refresh cookie is set too.
 fn session_cookie(resp: &poem::test::TestResponse) -> String {
     let cookies = cookies_of(resp);
-    assert!(cookie_value(&cookies, "portcullis_refresh").is_some(), "{cookies:?}");
+    assert!(
+        cookie_value(&cookies, "portcullis_refresh").is_some(),
+        "{cookies:?}"
+    );
     cookie_value(&cookies, "portcullis_access").expect("access cookie")
 }
 
@@ -51,7 +54,14 @@ async fn the_link_lands_without_a_token_in_the_url_or_body() {
     let token = app.link_for("jar@example.com").await;
     let resp = app.click_link(&token).await;
     assert_eq!(resp.0.status(), StatusCode::SEE_OTHER);
-    let location = resp.0.headers().get("location").unwrap().to_str().unwrap().to_owned();
+    let location = resp
+        .0
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(location, "https://app.example.com/signed-in", "no fragment");
     let access = session_cookie(&resp);
     assert!(!location.contains(&access));

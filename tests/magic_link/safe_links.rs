@@ -29,7 +29,10 @@ async fn get_and_head_on_the_link_consume_nothing_then_one_post_signs_in() {
         assert!(cookies_of(&page).is_empty(), "a page sets no cookie");
         let html = text(page).await;
         assert_eq!(page_form_token(&html, "verify"), token);
-        assert!(html.contains("<h1>Sign in</h1>"), "says what it does: {html}");
+        assert!(
+            html.contains("<h1>Sign in</h1>"),
+            "says what it does: {html}"
+        );
     }
     let head = app
         .client
@@ -45,7 +48,10 @@ async fn get_and_head_on_the_link_consume_nothing_then_one_post_signs_in() {
     // The page's button: the one use.
     let (status, pair) = parts(app.click_link(&token).await).await;
     assert_eq!(status, StatusCode::OK, "{pair}");
-    assert_eq!(app.whoami(&access_of(&pair)).await["email"], "scanned@example.com");
+    assert_eq!(
+        app.whoami(&access_of(&pair)).await["email"],
+        "scanned@example.com"
+    );
     assert_eq!(app.logins().len(), 1);
     let (status, body) = app.post_link(&token).await;
     assert_error(status, &body, 410, "TOKEN_GONE");

@@ -30,8 +30,8 @@ use poem_openapi::{
 };
 use portcullis::{
     api::{
-        check_csrf, client_info, error_set, rate_limit, ApiErrors, ApiTags,
-        EmailString, ErrorSet, GrantType, PublicUser, StrictString, TokenResponse,
+        check_csrf, client_info, error_set, rate_limit, ApiErrors, ApiTags, EmailString, ErrorSet,
+        GrantType, PublicUser, StrictString, TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule,
     Registration, Result,

@@ -6,8 +6,8 @@ use portcullis::{
     api::{
         check_csrf, check_page_csrf, client_info, error_set::*, finish_browser_sign_in, rate_limit,
         redirect_origins, AcceptedBody, AcceptedResponse, ApiError, ApiErrors, ApiTags,
-        BrowserSignInResponse, CodeString, EmailString, ErrorSet, HtmlPage, LinkPage,
-        StrictString, TokenResponse, TokenSubmission,
+        BrowserSignInResponse, CodeString, EmailString, ErrorSet, HtmlPage, LinkPage, StrictString,
+        TokenResponse, TokenSubmission,
     },
     normalize_email, AuthManager, ProviderRequest, RateRule, SignIn,
 };
@@ -261,7 +261,12 @@ impl MagicLinkApi {
             None
         };
         let sign_in = self
-            .sign_in(req, MAGIC_LINK_ID, json!({ "token": token }), body.from_page())
+            .sign_in(
+                req,
+                MAGIC_LINK_ID,
+                json!({ "token": token }),
+                body.from_page(),
+            )
             .await?;
         Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target))
     }
