@@ -96,7 +96,8 @@ export function createPortcullisClient(options: PortcullisClientOptions): Portcu
   let refreshing: Promise<boolean> | undefined;
   async function refreshOnce(): Promise<boolean> {
     const pair = tokens.get();
-    if (!pair) return false;
+    // Nothing to send (none kept, or a cookie-only server gave none).
+    if (!pair?.refresh_token) return false;
     const { data, response } = await bare.POST("/auth/refresh", {
       body: { refresh_token: pair.refresh_token },
     });

@@ -271,13 +271,13 @@ await step("refresh: a new pair; the old refresh token is single use, and its re
   // Someone replays the old refresh token: refused, and the whole session
   // (the new pair too) ends, since one of the two holders is an attacker.
   fails(
-    await anonymous.POST("/auth/refresh", { body: { refresh_token: before.refresh_token } }),
+    await anonymous.POST("/auth/refresh", { body: { refresh_token: before.refresh_token ?? null } }),
     401,
     "INVALID_REFRESH_TOKEN",
     "reuse of a used refresh token",
   );
   fails(
-    await anonymous.POST("/auth/refresh", { body: { refresh_token: after.refresh_token } }),
+    await anonymous.POST("/auth/refresh", { body: { refresh_token: after.refresh_token ?? null } }),
     401,
     "INVALID_REFRESH_TOKEN",
     "the newest refresh token after the reuse",
@@ -346,7 +346,7 @@ await step("change password: 422 WRONG_PASSWORD, then a fresh pair; the old pass
   ok(await api.GET("/auth/me"), 200, "GET /auth/me with the new pair");
   fails(await anonymous.GET("/auth/me", bearer(before.access_token)), 401, "UNAUTHENTICATED", "the old access token");
   fails(
-    await anonymous.POST("/auth/refresh", { body: { refresh_token: before.refresh_token } }),
+    await anonymous.POST("/auth/refresh", { body: { refresh_token: before.refresh_token ?? null } }),
     401,
     "INVALID_REFRESH_TOKEN",
     "the old refresh token",
@@ -496,7 +496,7 @@ await step("logout: 204; the client forgets the pair, and neither token works an
   check(client.tokens.get() === undefined, "the client forgot the pair");
   fails(await anonymous.GET("/auth/me", bearer(pair.access_token)), 401, "UNAUTHENTICATED", "the access token after logout");
   fails(
-    await anonymous.POST("/auth/refresh", { body: { refresh_token: pair.refresh_token } }),
+    await anonymous.POST("/auth/refresh", { body: { refresh_token: pair.refresh_token ?? null } }),
     401,
     "INVALID_REFRESH_TOKEN",
     "the refresh token after logout",
