@@ -75,7 +75,10 @@ async fn the_spec_documents_every_route_and_its_errors() {
         ["200", "303", "403", "404", "409", "410", "413", "422", "429", "500", "503"]
     );
     let body = &paths["/auth/magic-link/verify"]["post"]["requestBody"]["content"];
-    assert!(body["application/json; charset=utf-8"].is_object(), "{body}");
+    assert!(
+        body["application/json; charset=utf-8"].is_object(),
+        "{body}"
+    );
     assert!(
         body["application/x-www-form-urlencoded"].is_object(),
         "{body}"
