@@ -102,8 +102,7 @@ impl ApiKeyApi {
         let request = ProviderRequest::new(serde_json::json!({ "key": body.0.key.into_inner() }))
             .with_client(api::client_info(req));
         let sign_in = self.manager.sign_in(ApiKeyProvider::ID, request).await?;
-        api::set_token_cookies(&self.manager, jar, &sign_in);
-        Ok(TokenResponse::new(&sign_in.tokens))
+        Ok(TokenResponse::issue(&self.manager, jar, &sign_in))
     }
 }
 

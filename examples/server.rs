@@ -20,6 +20,7 @@
 //! | `PORTCULLIS_SMTP_FROM` | sender address (default `Portcullis <no-reply@localhost>`) |
 //! | `PORTCULLIS_REQUIRE_VERIFIED_EMAIL` | `1`/`true`: refuse sign-in until verified |
 //! | `PORTCULLIS_COOKIES` | `1`/`true`: cookie transport on (bearer stays on) |
+//! | `PORTCULLIS_COOKIE_ONLY` | `1`/`true`: cookie-only mode (turns cookie transport on): no token in any response body or redirect URL |
 //! | `PORTCULLIS_COOKIE_SECURE` | `0`/`false`: drop the `Secure` flag, for local plain http |
 //! | `PORTCULLIS_MONGODB_URI` | use MongoStore on this server (database `portcullis`, or `PORTCULLIS_MONGODB_DATABASE`); start-up fails if it cannot be reached |
 //! | `PORTCULLIS_SUPERUSER_EMAIL` + `PORTCULLIS_SUPERUSER_PASSWORD` | at start, make sure this superuser exists: an existing user is promoted (and activated; password unchanged), else one is created with this password and a verified email; set both or neither |
@@ -90,6 +91,10 @@ fn config(addr: &str) -> AuthConfig {
     }
     if let Some(cookies) = flag("PORTCULLIS_COOKIES") {
         config.transport.cookies = cookies;
+    }
+    if let Some(cookie_only) = flag("PORTCULLIS_COOKIE_ONLY") {
+        config.transport.cookie_only = cookie_only;
+        config.transport.cookies |= cookie_only;
     }
     if let Some(secure) = flag("PORTCULLIS_COOKIE_SECURE") {
         config.transport.cookie.secure = secure;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, the store conformance suite on
-# MemoryStore and MongoStore, the HTTP integration tests on each store, two
+# MemoryStore and MongoStore, every HTTP integration suite (tests/api,
+# tests/oauth, tests/magic_link) on each store, two
 # demo-server processes on one MongoDB (tests/multinode, which runs the
 # example binary this `cargo test` builds), doc tests, and builds every
 # example and bench; then, without arguments, the guide's checks
@@ -46,7 +47,7 @@ echo "== tests (HTTP tests on MemoryStore), MongoDB at $PORTCULLIS_TEST_MONGODB_
   "SMTP at $PORTCULLIS_TEST_SMTP_URL, OpenID provider at $PORTCULLIS_TEST_OIDC_ISSUER"
 cargo test --workspace --all-features --locked "$@"
 echo "== HTTP tests on MongoStore"
-PORTCULLIS_TEST_STORE=mongo cargo test --all-features --locked --test api --test oauth "$@"
+PORTCULLIS_TEST_STORE=mongo cargo test --all-features --locked --test api --test oauth --test magic_link "$@"
 echo "== the guide: excerpts, links, coverage, snippets, and every curl example against the demo server"
 if [ "$#" -eq 0 ]; then
   bash scripts/docs.sh

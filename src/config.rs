@@ -215,6 +215,11 @@ pub struct TransportConfig {
     pub bearer: bool,
     /// Set and accept HttpOnly cookies (default false).
     pub cookies: bool,
+    /// Cookie-only mode (default false; needs `cookies`): no token ever
+    /// appears in a response body or a redirect URL, so page scripts never
+    /// see one; the HttpOnly cookies carry the session. Off, every sign-in
+    /// and refresh also returns the pair as JSON (for bearer clients).
+    pub cookie_only: bool,
     /// Cookie settings, used when `cookies` is on.
     pub cookie: CookieConfig,
 }
@@ -224,6 +229,7 @@ impl Default for TransportConfig {
         Self {
             bearer: true,
             cookies: false,
+            cookie_only: false,
             cookie: CookieConfig::default(),
         }
     }

@@ -11,10 +11,11 @@ use poem_openapi::{
 };
 
 use super::{
-    auth::{authenticate, clear_token_cookies, client_info, set_token_cookies, AccessToken},
+    auth::{authenticate, clear_token_cookies, client_info, AccessToken},
     error_set::*,
     strict::EmailString,
-    ApiErrors, ApiTags, PublicUser, StrictString, TokenResponse,
+    ApiErrors, ApiTags, HtmlPage, LinkPage, PublicUser, StrictString, TokenResponse,
+    TokenSubmission,
 };
 use crate::{
     manager::{AuthManager, Reauthentication, SensitiveAction},
@@ -169,33 +170,14 @@ impl UserResponse {
     }
 }
 
-/// Answer of `GET /auth/reset-password`.
-#[derive(Debug, ApiResponse)]
-pub enum ResetPageResponse {
-    /// A minimal page with a new-password form that posts to
-    /// `POST /auth/reset-password`.
-    #[oai(status = 200)]
-    Ok(
-        poem_openapi::payload::Html<String>,
-        /// `no-store`.
-        #[oai(header = "Cache-Control")]
-        String,
-        /// `no-referrer`: the URL carries the token.
-        #[oai(header = "Referrer-Policy")]
-        String,
-    ),
-}
-
 /// The built-in reset page: the token stays in the URL and is posted with
 /// the new password; nothing is consumed by opening the page.
-const RESET_PAGE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Choose a new password</title></head>
-<body style="font-family:sans-serif;max-width:28rem;margin:3rem auto">
-<h1>Choose a new password</h1>
+const RESET_BODY: &str = r#"<h1>Choose a new password</h1>
 <form id="f"><label>New password <input id="p" type="password" autocomplete="new-password" minlength="8" required></label>
-<button>Set password</button></form><p id="m" role="status"></p>
-<script>
+<button>Set password</button></form><p id="m" role="status"></p>"#;
+
+/// The reset page's script (allowed by its hash in the page's CSP).
+const RESET_SCRIPT: &str = r#"
 document.getElementById("f").addEventListener("submit", async (e) => {
   e.preventDefault();
   const token = new URLSearchParams(location.search).get("token") || "";
@@ -205,7 +187,24 @@ document.getElementById("f").addEventListener("submit", async (e) => {
   if (r.status === 204) { m.textContent = "Your password is set. Sign in with it now."; document.getElementById("f").hidden = true; }
   else { const b = await r.json().catch(() => ({})); m.textContent = b.message || "Something went wrong."; }
 });
-</script></body></html>"#;
+"#;
+
+/// The page `GET /auth/verify-email` serves.
+const VERIFY_EMAIL_PAGE: LinkPage<'static> = LinkPage {
+    title: "Verify your email address",
+    explanation: "Press the button to confirm that this email address is yours.",
+    button: "Verify my email address",
+    action: "verify-email",
+};
+
+/// The page `GET /auth/account/confirm-email-change` serves.
+const CONFIRM_EMAIL_CHANGE_PAGE: LinkPage<'static> = LinkPage {
+    title: "Confirm your new email address",
+    explanation: "Press the button to make this address your account's email. \
+                  Every session ends and you sign in again with the new address.",
+    button: "Confirm the new address",
+    action: "confirm-email-change",
+};
 
 /// Answer of flows that return nothing.
 #[derive(Debug, ApiResponse)]
@@ -385,10 +384,11 @@ impl AccountApi {
         ))
     }
 
-    /// Verify an email address (link)
+    /// Verify an email address (link page)
     ///
-    /// The target of the emailed link. Marks the email verified; the token
-    /// works once (410 `TOKEN_GONE` when used, expired or unknown).
+    /// The target of the emailed link: a small page whose button POSTs the
+    /// token to `POST /auth/verify-email`. Opening it (GET or HEAD, e.g. a
+    /// mail scanner or a link prefetcher) consumes nothing.
     #[oai(
         path = "/auth/verify-email",
         method = "get",
@@ -396,24 +396,17 @@ impl AccountApi {
     )]
     async fn verify_email_link(
         &self,
-        req: &Request,
         /// The token from the emailed link.
         token: Query<String>,
-    ) -> Result<
-        UserResponse,
-        ApiErrors<{ FORBIDDEN | GONE | UNPROCESSABLE | UNAVAILABLE | TOO_MANY }>,
-    > {
-        let user = self
-            .manager
-            .verify_email(&token.0, &client_info(req))
-            .await?;
-        Ok(UserResponse::new(&user))
+    ) -> Result<HtmlPage, ApiErrors<UNPROCESSABLE>> {
+        Ok(VERIFY_EMAIL_PAGE.render(&token.0, &[]))
     }
 
     /// Verify an email address
     ///
-    /// The same as the link, for front-ends that read the token from their
-    /// own page and post it.
+    /// Marks the email verified; the token works once (410 `TOKEN_GONE`
+    /// when used, expired or unknown). JSON `{"token"}` from a front-end
+    /// that read the token from its own page, or the form of the link page.
     #[oai(
         path = "/auth/verify-email",
         method = "post",
@@ -422,11 +415,11 @@ impl AccountApi {
     async fn verify_email(
         &self,
         req: &Request,
-        body: Json<TokenRequest>,
+        body: TokenSubmission,
     ) -> Result<UserResponse, ApiErrors<{ FORBIDDEN | GONE | BODY | UNAVAILABLE | TOO_MANY }>> {
         let user = self
             .manager
-            .verify_email(&body.0.token, &client_info(req))
+            .verify_email(body.token(), &client_info(req))
             .await?;
         Ok(UserResponse::new(&user))
     }
@@ -469,12 +462,8 @@ impl AccountApi {
         /// The token from the emailed link (read by the page's script).
         #[oai(name = "token")]
         _token: Query<Option<String>>,
-    ) -> ResetPageResponse {
-        ResetPageResponse::Ok(
-            poem_openapi::payload::Html(RESET_PAGE.to_owned()),
-            "no-store".into(),
-            "no-referrer".into(),
-        )
+    ) -> HtmlPage {
+        HtmlPage::new("Choose a new password", RESET_BODY, Some(RESET_SCRIPT), &[])
     }
 
     /// Reset the password
@@ -555,8 +544,7 @@ impl AccountApi {
                 client_info(req),
             )
             .await?;
-        set_token_cookies(&self.manager, jar, &sign_in);
-        Ok(TokenResponse::new(&sign_in.tokens))
+        Ok(TokenResponse::issue(&self.manager, jar, &sign_in))
     }
 
     /// Change the email address
@@ -594,27 +582,44 @@ impl AccountApi {
         ))
     }
 
-    /// Confirm an email change (link)
+    /// Confirm an email change (link page)
     ///
-    /// The target of the link mailed to the new address. The new address
-    /// becomes the (verified) email; every session ends, and the user signs
-    /// in with the new address. 409 `EMAIL_TAKEN` when another account took
-    /// it meanwhile.
+    /// The target of the link mailed to the new address: a small page whose
+    /// button POSTs the token to `POST /auth/account/confirm-email-change`.
+    /// Opening it (GET or HEAD) consumes nothing.
     #[oai(
         path = "/auth/account/confirm-email-change",
         method = "get",
+        operation_id = "confirmEmailChangeLink"
+    )]
+    async fn confirm_email_change_page(
+        &self,
+        /// The token from the emailed link.
+        token: Query<String>,
+    ) -> Result<HtmlPage, ApiErrors<UNPROCESSABLE>> {
+        Ok(CONFIRM_EMAIL_CHANGE_PAGE.render(&token.0, &[]))
+    }
+
+    /// Confirm an email change
+    ///
+    /// With the token of the link mailed to the new address (JSON
+    /// `{"token"}`, or the form of the link page). The new address becomes
+    /// the (verified) email; every session ends, and the user signs in
+    /// with the new address. 409 `EMAIL_TAKEN` when another account took it
+    /// meanwhile.
+    #[oai(
+        path = "/auth/account/confirm-email-change",
+        method = "post",
         operation_id = "confirmEmailChange"
     )]
     async fn confirm_email_change(
         &self,
         req: &Request,
-        /// The token from the emailed link.
-        token: Query<String>,
-    ) -> Result<UserResponse, ApiErrors<{ CONFLICT | GONE | UNPROCESSABLE | UNAVAILABLE | TOO_MANY }>>
-    {
+        body: TokenSubmission,
+    ) -> Result<UserResponse, ApiErrors<{ CONFLICT | GONE | BODY | UNAVAILABLE | TOO_MANY }>> {
         let user = self
             .manager
-            .confirm_email_change(&token.0, &client_info(req))
+            .confirm_email_change(body.token(), &client_info(req))
             .await?;
         Ok(UserResponse::new(&user))
     }

@@ -143,9 +143,33 @@ pub fn check_csrf(manager: &AuthManager, req: &Request) -> Result<(), ApiError> 
     }
 }
 
+/// [`check_csrf`] for the form of one of this API's own pages (a link
+/// page from [`super::LinkPage`]): also accepts the origin of `public_url`,
+/// where the page was served, when `transport.cookie.allowed_origins` names
+/// only the front-ends.
+///
+/// # Errors
+///
+/// 403 `CSRF_REJECTED`.
+pub fn check_page_csrf(manager: &AuthManager, req: &Request) -> Result<(), ApiError> {
+    let Err(err) = check_csrf(manager, req) else {
+        return Ok(());
+    };
+    let own = manager.config().public_url.as_deref().and_then(origin_of);
+    let sent = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .and_then(origin_of);
+    match (own, sent) {
+        (Some(own), Some(sent)) if own == sent => Ok(()),
+        _ => Err(err),
+    }
+}
+
 /// The normalised origin `scheme://host[:port]` of a URL: lower-cased,
 /// user info dropped, default ports (80 for http, 443 for https) omitted.
-fn origin_of(url: &str) -> Option<String> {
+pub(super) fn origin_of(url: &str) -> Option<String> {
     let uri: poem::http::Uri = url.trim().parse().ok()?;
     let scheme = uri.scheme_str()?.to_ascii_lowercase();
     let authority = uri.authority()?;

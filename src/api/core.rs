@@ -4,10 +4,7 @@ use poem::{web::cookie::CookieJar, Request};
 use poem_openapi::{payload::Json, ApiResponse, OpenApi, Tags};
 
 use super::{
-    auth::{
-        authenticate, check_csrf, clear_token_cookies, refresh_cookie, set_token_cookies,
-        AccessToken,
-    },
+    auth::{authenticate, check_csrf, clear_token_cookies, refresh_cookie, AccessToken},
     error_set::*,
     ApiErrors, JwkSet, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
 };
@@ -115,8 +112,7 @@ impl CoreApi {
             }
         };
         let sign_in = self.manager.refresh(&token).await?;
-        set_token_cookies(&self.manager, jar, &sign_in);
-        Ok(TokenResponse::new(&sign_in.tokens))
+        Ok(TokenResponse::issue(&self.manager, jar, &sign_in))
     }
 
     /// End this session

@@ -36,11 +36,14 @@ pub use account::{
     SessionList, SessionObject, SessionsResponse, SetPasswordRequest, TokenRequest, UserResponse,
 };
 pub use auth::{
-    authenticate, check_csrf, clear_token_cookies, client_info, set_token_cookies, AccessToken,
-    BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE, REFRESH_COOKIE,
+    authenticate, check_csrf, check_page_csrf, clear_token_cookies, client_info, set_token_cookies,
+    AccessToken, BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE, REFRESH_COOKIE,
 };
 pub use body_limit::BodyLimit;
-pub use browser::{finish_browser_sign_in, BrowserSignInResponse};
+pub use browser::{
+    escape_html, finish_browser_sign_in, redirect_origins, BrowserSignInResponse, HtmlPage,
+    LinkForm, LinkPage, TokenSubmission, PAGE_REFERRER_POLICY,
+};
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet};
 pub use strict::{CodeString, EmailPrefix, EmailString, GrantType, PageLimit, StrictString};
 pub use types::{
@@ -129,7 +132,19 @@ impl<A: Endpoint, X: Endpoint> Endpoint for Mount<A, X> {
     async fn call(&self, req: poem::Request) -> poem::Result<Response> {
         let path = req.uri().path();
         if path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/") {
-            return self.extras.call(req).await.map(IntoResponse::into_response);
+            let mut response = self.extras.call(req).await?.into_response();
+            // Swagger UI runs inline scripts, so not `HtmlPage`'s policy;
+            // but like every page here it is neither framed nor sniffed.
+            let headers = response.headers_mut();
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            headers
+                .entry(header::CONTENT_SECURITY_POLICY)
+                .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+            return Ok(response);
         }
         let path = path.to_owned();
         let mut response = match self.api.call(req).await {

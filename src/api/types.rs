@@ -5,8 +5,15 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use poem_openapi::{payload::Json, types::Example, ApiResponse, Object};
 
-use super::StrictString;
-use crate::{manager::TokenPair, provider::ProviderInfo, token::PublicJwk, user::User};
+use poem::web::cookie::CookieJar;
+
+use super::{auth::set_token_cookies, StrictString};
+use crate::{
+    manager::{AuthManager, SignIn, TokenPair},
+    provider::ProviderInfo,
+    token::PublicJwk,
+    user::User,
+};
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
@@ -69,14 +76,20 @@ impl From<&User> for PublicUser {
     }
 }
 
-/// A token pair.
+/// A token pair. In cookie-only mode (`transport.cookie_only`) the body
+/// carries no token: `access_token` and `refresh_token` are left out and
+/// the HttpOnly cookies carry them.
 #[derive(Clone, Object)]
 #[oai(example)]
 pub struct TokenBody {
-    /// Access token (JWT) for `Authorization: Bearer …`.
-    pub access_token: String,
-    /// Opaque refresh token for `POST /auth/refresh`; single use.
-    pub refresh_token: String,
+    /// Access token (JWT) for `Authorization: Bearer …`. Absent in
+    /// cookie-only mode (the `portcullis_access` cookie carries it).
+    #[oai(skip_serializing_if_is_none)]
+    pub access_token: Option<String>,
+    /// Opaque refresh token for `POST /auth/refresh`; single use. Absent in
+    /// cookie-only mode (the `portcullis_refresh` cookie carries it).
+    #[oai(skip_serializing_if_is_none)]
+    pub refresh_token: Option<String>,
     /// Always `bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
@@ -95,20 +108,25 @@ impl std::fmt::Debug for TokenBody {
 impl Example for TokenBody {
     fn example() -> Self {
         Self {
-            access_token: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl"
-                .into(),
-            refresh_token: "tW9rI3sCwQ0h4y8Pq1bVd2Zx5nJk7LmA6fE0gR4uT8o".into(),
+            access_token: Some(
+                "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl".into(),
+            ),
+            refresh_token: Some("tW9rI3sCwQ0h4y8Pq1bVd2Zx5nJk7LmA6fE0gR4uT8o".into()),
             token_type: "bearer".into(),
             expires_in: 1800,
         }
     }
 }
 
-impl From<&TokenPair> for TokenBody {
-    fn from(pair: &TokenPair) -> Self {
+impl TokenBody {
+    /// The body for `pair` as `manager`'s transport allows: both tokens,
+    /// or none in cookie-only mode. The one place a token enters a
+    /// response body.
+    pub fn issued(manager: &AuthManager, pair: &TokenPair) -> Self {
+        let in_body = !manager.config().transport.cookie_only;
         Self {
-            access_token: pair.access_token.clone(),
-            refresh_token: pair.refresh_token.clone(),
+            access_token: in_body.then(|| pair.access_token.clone()),
+            refresh_token: in_body.then(|| pair.refresh_token.clone()),
             token_type: "bearer".into(),
             expires_in: pair.expires_in,
         }
@@ -120,7 +138,9 @@ impl From<&TokenPair> for TokenBody {
 pub enum TokenResponse {
     /// A new token pair. When cookie transport is on, the tokens are also set
     /// as HttpOnly cookies `portcullis_access` (path `/`) and
-    /// `portcullis_refresh` (path `/auth/refresh`).
+    /// `portcullis_refresh` (path `/auth/refresh`); in cookie-only mode
+    /// they are only there, and the body carries `token_type` and
+    /// `expires_in` alone.
     #[oai(status = 200)]
     Ok(
         Json<TokenBody>,
@@ -131,9 +151,15 @@ pub enum TokenResponse {
 }
 
 impl TokenResponse {
-    /// The answer for a token pair.
-    pub fn new(pair: &TokenPair) -> Self {
-        TokenResponse::Ok(Json(pair.into()), "no-store".into())
+    /// The answer for a finished sign-in or refresh: sets the token cookies
+    /// (cookie transport) and puts the pair in the body unless cookie-only
+    /// mode keeps tokens out of bodies.
+    pub fn issue(manager: &AuthManager, jar: &CookieJar, sign_in: &SignIn) -> Self {
+        set_token_cookies(manager, jar, sign_in);
+        TokenResponse::Ok(
+            Json(TokenBody::issued(manager, &sign_in.tokens)),
+            "no-store".into(),
+        )
     }
 }
 

@@ -98,7 +98,8 @@ impl AuthManagerBuilder {
     ///
     /// [`Error::Config`] for a missing or short JWT secret, duplicate
     /// provider ids, invalid Argon2 parameters, a malformed public URL, no
-    /// token transport, or a zero session lifetime.
+    /// token transport, cookie-only mode without cookies, or a zero session
+    /// lifetime.
     pub fn build(self) -> Result<AuthManager> {
         let config = self.config;
         let policy = PasswordPolicy::new(&config.password);
@@ -124,6 +125,11 @@ impl AuthManagerBuilder {
         if !config.transport.bearer && !config.transport.cookies {
             return Err(Error::Config(
                 "enable at least one token transport (bearer or cookies)".into(),
+            ));
+        }
+        if config.transport.cookie_only && !config.transport.cookies {
+            return Err(Error::Config(
+                "transport.cookie_only needs cookie transport (transport.cookies)".into(),
             ));
         }
         if config.refresh.session_ttl_secs == 0

@@ -611,3 +611,119 @@ impl portcullis::Provider for FakeOAuthProvider {
         )
     }
 }
+
+/// The headers every HTML page of the API carries (`HtmlPage`): HTML,
+/// `nosniff`, a CSP that loads nothing and forbids framing, forms only to
+/// this API (and the redirect targets), no cache, no referrer to other
+/// origins. Returns the CSP.
+pub fn assert_page_headers(resp: &poem::test::TestResponse) -> String {
+    let headers = resp.0.headers();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name}: {headers:?}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        header("content-type").starts_with("text/html"),
+        "{headers:?}"
+    );
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("cache-control"), "no-store");
+    assert_eq!(header("referrer-policy"), "same-origin");
+    let csp = header("content-security-policy");
+    let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+    for wanted in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ] {
+        assert!(directives.contains(&wanted), "{wanted} missing: {csp}");
+    }
+    assert!(
+        directives
+            .iter()
+            .any(|d| d.starts_with("form-action 'self'")),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    csp
+}
+
+/// The body of a response as text.
+pub async fn text(resp: poem::test::TestResponse) -> String {
+    let bytes = resp.0.into_body().into_bytes().await.expect("body");
+    String::from_utf8(bytes.to_vec()).expect("utf-8")
+}
+
+/// The hidden `token` of a link page's form, checking that the form POSTs
+/// to `action` and that the page runs no script (a person presses the
+/// button; nothing submits by itself).
+pub fn page_form_token(page: &str, action: &str) -> String {
+    assert!(
+        page.contains(&format!("<form method=\"post\" action=\"{action}\">")),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "no script: {page}");
+    assert!(page.contains("<button type=\"submit\">"), "{page}");
+    let marker = "<input type=\"hidden\" name=\"token\" value=\"";
+    let start = page.find(marker).expect("a token field") + marker.len();
+    page[start..start + page[start..].find('"').unwrap()].to_owned()
+}
+
+impl TestApp {
+    /// Opens the page an emailed link points at (`path?token=`), checks
+    /// its security headers and its form (POST to `action`, no script), and
+    /// returns the token the form would post.
+    pub async fn open_page(&self, path: &str, action: &str, token: &str) -> String {
+        let page = self.client.get(path).query("token", &token).send().await;
+        assert_eq!(page.0.status(), StatusCode::OK, "GET {path}");
+        assert_page_headers(&page);
+        assert!(cookies_set(&page).is_empty(), "a page sets no cookie");
+        page_form_token(&text(page).await, action)
+    }
+
+    /// `HEAD path?token=`: checks it answers like the page, without a body.
+    pub async fn head_page(&self, path: &str, token: &str) {
+        let head = self
+            .client
+            .request(poem::http::Method::HEAD, path)
+            .query("token", &token)
+            .send()
+            .await;
+        assert_eq!(head.0.status(), StatusCode::OK, "HEAD {path}");
+        assert_page_headers(&head);
+        assert!(text(head).await.is_empty(), "HEAD has no body");
+    }
+
+    /// Presses a link page's button: opens the page at `path`, then POSTs
+    /// its form (form-encoded, from the API's origin) to the same path.
+    pub async fn press_page(&self, path: &str, action: &str, token: &str) -> (StatusCode, Value) {
+        let token = self.open_page(path, action, token).await;
+        parts(
+            self.client
+                .post(path)
+                .header("origin", PUBLIC_URL)
+                .form(&[("token", token)])
+                .send()
+                .await,
+        )
+        .await
+    }
+}
+
+/// Every `Set-Cookie` of a response.
+pub fn cookies_set(resp: &poem::test::TestResponse) -> Vec<String> {
+    resp.0
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}

@@ -16,14 +16,43 @@ async fn request(
     app.call(Method::POST, PATH, access, Some(body)).await
 }
 
+const CONFIRM: &str = "/auth/account/confirm-email-change";
+
+/// Opens the mailed link and presses its page's button.
 async fn confirm(app: &TestApp, token: &str) -> (StatusCode, serde_json::Value) {
-    parts(
-        app.client
-            .get(format!("/auth/account/confirm-email-change?token={token}"))
-            .send()
-            .await,
+    app.press_page(CONFIRM, "confirm-email-change", token).await
+}
+
+#[tokio::test]
+async fn opening_the_confirmation_link_by_get_or_head_changes_nothing() {
+    let app = app().await;
+    let (access, _) = app.signed_in("keep@example.com").await;
+    let (status, body) = request(
+        &app,
+        &access,
+        json!({"new_email": "next@example.com", "password": PASSWORD}),
     )
-    .await
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let token = link_token(&app.mail("next@example.com", "Confirm your new email").await);
+    for _ in 0..2 {
+        let posted = app.open_page(CONFIRM, "confirm-email-change", &token).await;
+        assert_eq!(posted, token);
+    }
+    app.head_page(CONFIRM, &token).await;
+    // Nothing changed: same address, the session still works.
+    let (status, me) = app.me(&access).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["email"], "keep@example.com");
+    assert!(app.stored("next@example.com").await.is_none());
+    assert!(!app.event_names().contains(&"email_changed"));
+
+    // JSON POST (a front-end's own page) confirms, once.
+    let (status, user) = app.post(CONFIRM, json!({ "token": token })).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["email"], "next@example.com");
+    let (status, body) = confirm(&app, &token).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
 }
 
 #[tokio::test]

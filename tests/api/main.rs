@@ -13,6 +13,7 @@ mod spy;
 
 mod account;
 mod concurrency;
+mod cookie_only;
 mod cookies;
 mod email_change;
 mod errors;
@@ -21,6 +22,7 @@ mod jwks;
 mod limits;
 mod linked;
 mod login;
+mod pages;
 mod password;
 mod refresh;
 mod register;

@@ -17,25 +17,49 @@ async fn registration_mails_a_link_that_verifies_once() {
     let html = mail.html.as_deref().expect("an HTML part");
     assert!(html.contains(&token));
 
-    let resp = app
-        .client
-        .get(format!("/auth/verify-email?token={token}"))
-        .send()
+    // The link opens a page; its button posts the token.
+    let (status, body) = app
+        .press_page("/auth/verify-email", "verify-email", &token)
         .await;
-    let (status, body) = parts(resp).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["email_verified"], true);
     assert!(app.stored("vera@example.com").await.unwrap().email_verified);
     assert!(app.event_names().contains(&"email_verified"));
 
     // Used: 410 on both forms.
-    let resp = app
-        .client
-        .get(format!("/auth/verify-email?token={token}"))
-        .send()
+    let (status, body) = app
+        .press_page("/auth/verify-email", "verify-email", &token)
         .await;
-    let (status, body) = parts(resp).await;
     assert_error(status, &body, 410, "TOKEN_GONE");
+    let (status, body) = app
+        .post("/auth/verify-email", json!({ "token": token }))
+        .await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+}
+
+#[tokio::test]
+async fn opening_the_link_by_get_or_head_verifies_nothing() {
+    // Mail scanners and link prefetchers fetch links before the person
+    // does: that must not use the token up (issue 12, defect 8).
+    let app = app().await;
+    app.register("scan@example.com").await;
+    let token = link_token(&app.mail("scan@example.com", "Confirm your email").await);
+    for _ in 0..2 {
+        let posted = app
+            .open_page("/auth/verify-email", "verify-email", &token)
+            .await;
+        assert_eq!(posted, token, "the form posts the link's token");
+    }
+    app.head_page("/auth/verify-email", &token).await;
+    assert!(!app.stored("scan@example.com").await.unwrap().email_verified);
+    assert!(!app.event_names().contains(&"email_verified"));
+
+    // The person presses the button: verified, once.
+    let (status, body) = app
+        .press_page("/auth/verify-email", "verify-email", &token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["email_verified"], true);
     let (status, body) = app
         .post("/auth/verify-email", json!({ "token": token }))
         .await;

@@ -19,9 +19,13 @@ async fn sixteen_concurrent_uses_of_one_link_sign_in_once() {
             let (app, token, barrier) = (app.clone(), token.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                // Half open the link, half post the token.
+                // Half press the link page's button (form), half post the
+                // token as JSON.
                 if i % 2 == 0 {
-                    app.open_link(&token).await.0.status()
+                    app.submit_link_page(&token, &app.api_origin())
+                        .await
+                        .0
+                        .status()
                 } else {
                     app.post_link(&token).await.0
                 }

@@ -21,7 +21,7 @@ async fn a_new_address_signs_up_verified_without_password_and_can_set_one() {
         "no user before the link is used"
     );
 
-    let resp = app.open_link(&token).await;
+    let resp = app.click_link(&token).await;
     assert_eq!(resp.0.status(), StatusCode::OK);
     assert_eq!(
         resp.0.headers().get("cache-control").unwrap(),
@@ -131,7 +131,7 @@ async fn a_link_works_once() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = app.post_link(&token).await;
     assert_error(status, &body, 410, "TOKEN_GONE");
-    let (status, body) = parts(app.open_link(&token).await).await;
+    let (status, body) = parts(app.click_link(&token).await).await;
     assert_error(status, &body, 410, "TOKEN_GONE");
     assert_eq!(
         app.failures(),
@@ -155,7 +155,7 @@ async fn a_link_expires_after_fifteen_minutes() {
     let (status, body) = app.post_link(&early).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     app.clock.advance(Duration::seconds(2));
-    let (status, body) = parts(app.open_link(&late).await).await;
+    let (status, body) = parts(app.click_link(&late).await).await;
     assert_error(status, &body, 410, "TOKEN_GONE");
     assert!(app.stored("late@example.com").await.is_none());
 }
@@ -180,7 +180,7 @@ async fn the_lifetime_is_configurable() {
 #[tokio::test]
 async fn unknown_and_malformed_tokens() {
     let app = ml_app(test_config()).await;
-    let (status, body) = parts(app.open_link("not-a-real-token").await).await;
+    let (status, body) = parts(app.click_link("not-a-real-token").await).await;
     assert_error(status, &body, 410, "TOKEN_GONE");
     let (status, body) = app.post_link(&"A".repeat(43)).await;
     assert_error(status, &body, 410, "TOKEN_GONE");
@@ -228,8 +228,9 @@ async fn the_link_lands_on_an_allowed_redirect_with_cookies() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let token = app.link_token_for("land@example.com").await;
 
-    // The browser follows the link from the mail: no Origin header.
-    let resp = app.open_link(&token).await;
+    // The browser follows the link from the mail and the person presses
+    // the page's button.
+    let resp = app.click_link(&token).await;
     assert_eq!(resp.0.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         resp.0.headers().get("location").unwrap(),
@@ -272,7 +273,7 @@ async fn without_cookies_the_redirect_carries_the_tokens_in_the_fragment() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let token = app.link_token_for("frag@example.com").await;
-    let resp = app.open_link(&token).await;
+    let resp = app.click_link(&token).await;
     assert_eq!(resp.0.status(), StatusCode::SEE_OTHER);
     assert!(cookies_of(&resp).is_empty());
     let location = resp
@@ -296,7 +297,7 @@ async fn the_front_end_url_is_the_default_landing() {
     config.redirects.frontend_url = Some("https://app.example.com/".into());
     let app = ml_app(config).await;
     let token = app.link_for("front@example.com").await;
-    let resp = app.open_link(&token).await;
+    let resp = app.click_link(&token).await;
     assert_eq!(resp.0.status(), StatusCode::SEE_OTHER);
     let location = resp.0.headers().get("location").unwrap().to_str().unwrap();
     assert!(

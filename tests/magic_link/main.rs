@@ -12,9 +12,11 @@
 mod common;
 
 mod concurrency;
+mod cookie_only;
 mod email_code;
 mod magic_link;
 mod routes;
+mod safe_links;
 
 use poem::{http::StatusCode, test::TestClient, EndpointExt};
 use portcullis::{api, AuthConfig, AuthManagerBuilder, Event};
@@ -117,13 +119,44 @@ impl TestApp {
         token
     }
 
-    /// `GET /auth/magic-link/verify?token=`.
+    /// `GET /auth/magic-link/verify?token=`: what a browser, a mail
+    /// scanner or a prefetcher does with the mailed link (the page).
     pub async fn open_link(&self, token: &str) -> poem::test::TestResponse {
         self.client
             .get("/auth/magic-link/verify")
             .query("token", &token)
             .send()
             .await
+    }
+
+    /// Opens the link and presses the page's button: checks the page, then
+    /// POSTs its form as a browser does (form-encoded, from the origin the
+    /// page was served from).
+    pub async fn click_link(&self, token: &str) -> poem::test::TestResponse {
+        let page = self.open_link(token).await;
+        assert_eq!(page.0.status(), StatusCode::OK);
+        assert_page_headers(&page);
+        let html = text(page).await;
+        assert!(html.contains("Sign in"), "{html}");
+        let token = page_form_token(&html, "verify");
+        self.submit_link_page(&token, &self.api_origin()).await
+    }
+
+    /// POSTs the link page's form with `token` from `origin`.
+    pub async fn submit_link_page(&self, token: &str, origin: &str) -> poem::test::TestResponse {
+        self.client
+            .post("/auth/magic-link/verify")
+            .header("origin", origin)
+            .form(&[("token", token)])
+            .send()
+            .await
+    }
+
+    /// The origin of the API's public URL (where its pages are served).
+    pub fn api_origin(&self) -> String {
+        let url = self.manager.config().public_url.clone().unwrap();
+        let url = reqwest::Url::parse(&url).unwrap();
+        url.origin().ascii_serialization()
     }
 
     /// `POST /auth/magic-link/verify`.

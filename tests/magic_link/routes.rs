@@ -50,13 +50,38 @@ async fn the_spec_documents_every_route_and_its_errors() {
         statuses("/auth/magic-link", "post"),
         ["202", "404", "413", "422", "429", "500", "503"]
     );
+    // The link's page: nothing can go wrong but a missing token.
     assert_eq!(
         statuses("/auth/magic-link/verify", "get"),
-        ["200", "303", "403", "404", "409", "410", "422", "429", "500", "503"]
+        ["200", "422", "500"]
     );
+    let page = &paths["/auth/magic-link/verify"]["get"]["responses"]["200"];
+    assert!(
+        page["content"]["text/html; charset=utf-8"].is_object(),
+        "{page}"
+    );
+    for header in [
+        "CONTENT-SECURITY-POLICY",
+        "X-CONTENT-TYPE-OPTIONS",
+        "X-FRAME-OPTIONS",
+        "REFERRER-POLICY",
+        "CACHE-CONTROL",
+    ] {
+        assert!(page["headers"][header].is_object(), "{header}: {page}");
+    }
+    // Its button, or a front-end's JSON: the sign-in and its redirect.
     assert_eq!(
         statuses("/auth/magic-link/verify", "post"),
-        ["200", "403", "404", "409", "410", "413", "422", "429", "500", "503"]
+        ["200", "303", "403", "404", "409", "410", "413", "422", "429", "500", "503"]
+    );
+    let body = &paths["/auth/magic-link/verify"]["post"]["requestBody"]["content"];
+    assert!(
+        body["application/json; charset=utf-8"].is_object(),
+        "{body}"
+    );
+    assert!(
+        body["application/x-www-form-urlencoded"].is_object(),
+        "{body}"
     );
     assert_eq!(
         statuses("/auth/email-code", "post"),

@@ -219,6 +219,41 @@ async fn with_cookie_transport_the_session_is_in_cookies() {
 }
 
 #[tokio::test]
+async fn in_cookie_only_mode_no_token_reaches_the_url_or_the_body() {
+    // With a front-end: the landing URL carries no fragment, no token.
+    let mut config = config();
+    config.transport.cookies = true;
+    config.transport.cookie_only = true;
+    config.redirects.frontend_url = Some("https://app.example.com/in".into());
+    let app = app_with(config.clone(), vec![acme()]).await;
+    let (sub, email) = Idp::new().verified_user("Ida").await;
+    let mut browser = Browser::new();
+    let answer = sign_in(&app, &mut browser, "acme", &sub).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{answer:?}");
+    let location = answer.location();
+    assert_eq!(location.as_str(), "https://app.example.com/in");
+    assert!(location.fragment().is_none() && location.query().is_none());
+    let token = browser.cookies["portcullis_access"].clone();
+    assert!(browser.cookies.contains_key("portcullis_refresh"));
+    assert!(!location.as_str().contains(&token));
+    let (status, user) = app.me(&token).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["email"], email);
+
+    // Without one: the JSON answer has the lifetime and no token.
+    config.redirects.frontend_url = None;
+    let app = app_with(config, vec![acme()]).await;
+    let mut browser = Browser::new();
+    let answer = sign_in(&app, &mut browser, "acme", &sub).await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    let mut keys: Vec<&String> = answer.body.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["expires_in", "token_type"], "{:?}", answer.body);
+    let token = browser.cookies["portcullis_access"].clone();
+    assert_eq!(app.me(&token).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn providers_from_the_environment_discover_the_issuer() {
     let issuer = issuer();
     let vars = [

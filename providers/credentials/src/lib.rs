@@ -30,8 +30,8 @@ use poem_openapi::{
 };
 use portcullis::{
     api::{
-        check_csrf, client_info, error_set, set_token_cookies, AcceptedBody, ApiErrors, ApiTags,
-        EmailString, ErrorSet, GrantType, PublicUser, StrictString, TokenResponse,
+        check_csrf, client_info, error_set, AcceptedBody, ApiErrors, ApiTags, EmailString,
+        ErrorSet, GrantType, PublicUser, StrictString, TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
     Registration, Result, SignUp,
@@ -219,8 +219,7 @@ impl CredentialsApi {
             ProviderRequest::new(serde_json::json!({ "email": email, "password": password }))
                 .with_client(client_info(req));
         let sign_in = self.manager.sign_in(PROVIDER_ID, request).await?;
-        set_token_cookies(&self.manager, jar, &sign_in);
-        Ok(TokenResponse::new(&sign_in.tokens))
+        Ok(TokenResponse::issue(&self.manager, jar, &sign_in))
     }
 }
 

@@ -4,9 +4,10 @@ use poem::{web::cookie::CookieJar, Request};
 use poem_openapi::{param::Query, payload::Json, types::Example, Object, OpenApi};
 use portcullis::{
     api::{
-        check_csrf, client_info, error_set::*, finish_browser_sign_in, set_token_cookies,
-        AcceptedBody, AcceptedResponse, ApiError, ApiErrors, ApiTags, BrowserSignInResponse,
-        CodeString, EmailString, ErrorSet, StrictString, TokenRequest, TokenResponse,
+        check_csrf, check_page_csrf, client_info, error_set::*, finish_browser_sign_in,
+        redirect_origins, AcceptedBody, AcceptedResponse, ApiError, ApiErrors, ApiTags,
+        BrowserSignInResponse, CodeString, EmailString, ErrorSet, HtmlPage, LinkPage, StrictString,
+        TokenResponse, TokenSubmission,
     },
     AuthManager, ProviderRequest, RateRule, SignIn,
 };
@@ -99,6 +100,15 @@ impl std::fmt::Debug for EmailCodeVerifyRequest {
     }
 }
 
+/// The page the mailed link opens.
+const SIGN_IN_PAGE: LinkPage<'static> = LinkPage {
+    title: "Sign in",
+    explanation: "Press the button to sign in with the link that was mailed to you. \
+                  Only press it if you asked for this link.",
+    button: "Sign in",
+    action: "verify",
+};
+
 fn accepted(message: &str) -> AcceptedResponse {
     AcceptedResponse::Accepted(Json(AcceptedBody {
         message: message.to_owned(),
@@ -145,15 +155,21 @@ impl MagicLinkApi {
 
     /// Signs in through `provider`; with cookie transport, refuses
     /// cross-site requests first (login CSRF: a hostile page must not sign
-    /// the browser into the attacker's account).
+    /// the browser into the attacker's account). `from_page`: the form of
+    /// the link page, which this API served from `public_url`.
     async fn sign_in(
         &self,
         req: &Request,
         provider: &str,
         body: serde_json::Value,
+        from_page: bool,
     ) -> Result<SignIn, ApiError> {
         if self.manager.config().transport.cookies {
-            check_csrf(&self.manager, req)?;
+            if from_page {
+                check_page_csrf(&self.manager, req)?;
+            } else {
+                check_csrf(&self.manager, req)?;
+            }
         }
         let request = ProviderRequest::new(body).with_client(client_info(req));
         Ok(self.manager.sign_in(provider, request).await?)
@@ -193,15 +209,12 @@ impl MagicLinkApi {
         ))
     }
 
-    /// Sign in with a magic link (link)
+    /// Sign in with a magic link (link page)
     ///
-    /// The target of the mailed link. Exchanges the token (once) for a token
-    /// pair. When the link was requested with a `redirect_to`, or a
-    /// front-end URL is configured, answers 303 to it (tokens in HttpOnly
-    /// cookies with cookie transport, else in the URL fragment); otherwise
-    /// the JSON pair. 409 `ACCOUNT_EXISTS` when an account with an
-    /// unverified email holds the address (its owner resets the password
-    /// instead).
+    /// The target of the mailed link: a small page that says it signs in
+    /// and whose button POSTs the token to `POST /auth/magic-link/verify`.
+    /// Opening it (GET or HEAD: a mail scanner, a link prefetcher, a
+    /// cross-site navigation) consumes nothing and signs nobody in.
     #[oai(
         path = "/auth/magic-link/verify",
         method = "get",
@@ -209,27 +222,25 @@ impl MagicLinkApi {
     )]
     async fn verify_magic_link_link(
         &self,
-        req: &Request,
-        jar: &CookieJar,
         /// The token from the mailed link.
         token: Query<String>,
-    ) -> Result<BrowserSignInResponse, ApiErrors<{ LINK_ERRORS | UNPROCESSABLE }>> {
-        let Query(token) = token;
-        self.manager
-            .rate_limit(RateRule::TokenPerIp, &client_info(req))
-            .await?;
-        let target = landing(&self.manager, &token).await?;
-        let sign_in = self
-            .sign_in(req, MAGIC_LINK_ID, json!({ "token": token }))
-            .await?;
-        Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target))
+    ) -> Result<HtmlPage, ApiErrors<UNPROCESSABLE>> {
+        Ok(SIGN_IN_PAGE.render(&token.0, &redirect_origins(&self.manager)))
     }
 
     /// Sign in with a magic link
     ///
-    /// For front-ends that read the token from their own page and post it:
-    /// exchanges it (once) for a token pair (and cookies when cookie
-    /// transport is on).
+    /// Exchanges the token (once) for a token pair. JSON `{"token"}` from a
+    /// front-end that read the token from its own page: the pair as JSON
+    /// (and cookies when cookie transport is on). The form of the link
+    /// page: when the link was requested with a `redirect_to`, or a
+    /// front-end URL is configured, a 303 to it (tokens in HttpOnly cookies
+    /// with cookie transport, else in the URL fragment); otherwise the pair
+    /// as JSON. In cookie-only mode no token is in the body or the URL.
+    /// With cookie transport a cross-site POST is refused (403
+    /// `CSRF_REJECTED`, login CSRF). 409 `ACCOUNT_EXISTS` when an account
+    /// with an unverified email holds the address (its owner resets the
+    /// password instead).
     #[oai(
         path = "/auth/magic-link/verify",
         method = "post",
@@ -239,21 +250,26 @@ impl MagicLinkApi {
         &self,
         req: &Request,
         jar: &CookieJar,
-        body: Json<TokenRequest>,
-    ) -> Result<TokenResponse, ApiErrors<{ LINK_ERRORS | BODY }>> {
-        let Json(body) = body;
+        body: TokenSubmission,
+    ) -> Result<BrowserSignInResponse, ApiErrors<{ LINK_ERRORS | BODY }>> {
         self.manager
             .rate_limit(RateRule::TokenPerIp, &client_info(req))
             .await?;
+        let token = body.token().to_owned();
+        let target = if body.from_page() {
+            landing(&self.manager, &token).await?
+        } else {
+            None
+        };
         let sign_in = self
             .sign_in(
                 req,
                 MAGIC_LINK_ID,
-                json!({ "token": body.token.into_inner() }),
+                json!({ "token": token }),
+                body.from_page(),
             )
             .await?;
-        set_token_cookies(&self.manager, jar, &sign_in);
-        Ok(TokenResponse::new(&sign_in.tokens))
+        Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target))
     }
 
     /// Mail a sign-in code
@@ -306,9 +322,9 @@ impl MagicLinkApi {
                 req,
                 EMAIL_CODE_ID,
                 json!({ "email": body.email.into_inner(), "code": body.code.into_inner() }),
+                false,
             )
             .await?;
-        set_token_cookies(&self.manager, jar, &sign_in);
-        Ok(TokenResponse::new(&sign_in.tokens))
+        Ok(TokenResponse::issue(&self.manager, jar, &sign_in))
     }
 }

@@ -11,7 +11,11 @@ import createClient, { type Client, type Middleware } from "openapi-fetch";
 
 import type { components, paths } from "./schema.js";
 
-/** A token pair, as every sign-in and refresh answers it. */
+/**
+ * A token pair, as every sign-in and refresh answers it; a server in
+ * cookie-only mode leaves both tokens out (the HttpOnly cookies carry
+ * them), and then the client has none to send.
+ */
 export type TokenPair = components["schemas"]["TokenBody"];
 /** Every error answer: `{code, message}`, plus `field` for validation errors. */
 export type ApiError = components["schemas"]["ErrorBody"];
@@ -92,7 +96,8 @@ export function createPortcullisClient(options: PortcullisClientOptions): Portcu
   let refreshing: Promise<boolean> | undefined;
   async function refreshOnce(): Promise<boolean> {
     const pair = tokens.get();
-    if (!pair) return false;
+    // Nothing to send (none kept, or a cookie-only server gave none).
+    if (!pair?.refresh_token) return false;
     const { data, response } = await bare.POST("/auth/refresh", {
       body: { refresh_token: pair.refresh_token },
     });
@@ -119,7 +124,7 @@ export function createPortcullisClient(options: PortcullisClientOptions): Portcu
   const auth: Middleware = {
     onRequest({ request, id }) {
       const pair = tokens.get();
-      if (!pair || request.headers.has("Authorization")) return undefined;
+      if (!pair?.access_token || request.headers.has("Authorization")) return undefined;
       request.headers.set("Authorization", `Bearer ${pair.access_token}`);
       retryable.set(id, request.clone());
       return request;

@@ -169,16 +169,18 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Verify an email address (link)
-         * @description The target of the emailed link. Marks the email verified; the token
-         *     works once (410 `TOKEN_GONE` when used, expired or unknown).
+         * Verify an email address (link page)
+         * @description The target of the emailed link: a small page whose button POSTs the
+         *     token to `POST /auth/verify-email`. Opening it (GET or HEAD, e.g. a
+         *     mail scanner or a link prefetcher) consumes nothing.
          */
         get: operations["verifyEmailLink"];
         put?: never;
         /**
          * Verify an email address
-         * @description The same as the link, for front-ends that read the token from their
-         *     own page and post it.
+         * @description Marks the email verified; the token works once (410 `TOKEN_GONE`
+         *     when used, expired or unknown). JSON `{"token"}` from a front-end
+         *     that read the token from its own page, or the form of the link page.
          */
         post: operations["verifyEmail"];
         delete?: never;
@@ -318,15 +320,22 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Confirm an email change (link)
-         * @description The target of the link mailed to the new address. The new address
-         *     becomes the (verified) email; every session ends, and the user signs
-         *     in with the new address. 409 `EMAIL_TAKEN` when another account took
-         *     it meanwhile.
+         * Confirm an email change (link page)
+         * @description The target of the link mailed to the new address: a small page whose
+         *     button POSTs the token to `POST /auth/account/confirm-email-change`.
+         *     Opening it (GET or HEAD) consumes nothing.
          */
-        get: operations["confirmEmailChange"];
+        get: operations["confirmEmailChangeLink"];
         put?: never;
-        post?: never;
+        /**
+         * Confirm an email change
+         * @description With the token of the link mailed to the new address (JSON
+         *     `{"token"}`, or the form of the link page). The new address becomes
+         *     the (verified) email; every session ends, and the user signs in
+         *     with the new address. 409 `EMAIL_TAKEN` when another account took it
+         *     meanwhile.
+         */
+        post: operations["confirmEmailChange"];
         delete?: never;
         options?: never;
         head?: never;
@@ -700,22 +709,27 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Sign in with a magic link (link)
-         * @description The target of the mailed link. Exchanges the token (once) for a token
-         *     pair. When the link was requested with a `redirect_to`, or a
-         *     front-end URL is configured, answers 303 to it (tokens in HttpOnly
-         *     cookies with cookie transport, else in the URL fragment); otherwise
-         *     the JSON pair. 409 `ACCOUNT_EXISTS` when an account with an
-         *     unverified email holds the address (its owner resets the password
-         *     instead).
+         * Sign in with a magic link (link page)
+         * @description The target of the mailed link: a small page that says it signs in
+         *     and whose button POSTs the token to `POST /auth/magic-link/verify`.
+         *     Opening it (GET or HEAD: a mail scanner, a link prefetcher, a
+         *     cross-site navigation) consumes nothing and signs nobody in.
          */
         get: operations["verifyMagicLinkLink"];
         put?: never;
         /**
          * Sign in with a magic link
-         * @description For front-ends that read the token from their own page and post it:
-         *     exchanges it (once) for a token pair (and cookies when cookie
-         *     transport is on).
+         * @description Exchanges the token (once) for a token pair. JSON `{"token"}` from a
+         *     front-end that read the token from its own page: the pair as JSON
+         *     (and cookies when cookie transport is on). The form of the link
+         *     page: when the link was requested with a `redirect_to`, or a
+         *     front-end URL is configured, a 303 to it (tokens in HttpOnly cookies
+         *     with cookie transport, else in the URL fragment); otherwise the pair
+         *     as JSON. In cookie-only mode no token is in the body or the URL.
+         *     With cookie transport a cross-site POST is refused (403
+         *     `CSRF_REJECTED`, login CSRF). 409 `ACCOUNT_EXISTS` when an account
+         *     with an unverified email holds the address (its owner resets the
+         *     password instead).
          */
         post: operations["verifyMagicLink"];
         delete?: never;
@@ -998,6 +1012,14 @@ export interface components {
             keys: components["schemas"]["JwkObject"][];
         };
         /**
+         * LinkForm
+         * @description The form a link page posts (`application/x-www-form-urlencoded`).
+         */
+        LinkForm: {
+            /** @description The token from the link. */
+            token: string;
+        };
+        /**
          * LinkedAccountList
          * @description The caller's linked providers.
          */
@@ -1234,7 +1256,9 @@ export interface components {
         };
         /**
          * TokenBody
-         * @description A token pair.
+         * @description A token pair. In cookie-only mode (`transport.cookie_only`) the body
+         *     carries no token: `access_token` and `refresh_token` are left out and
+         *     the HttpOnly cookies carry them.
          * @example {
          *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
          *       "refresh_token": "tW9rI3sCwQ0h4y8Pq1bVd2Zx5nJk7LmA6fE0gR4uT8o",
@@ -1243,10 +1267,16 @@ export interface components {
          *     }
          */
         TokenBody: {
-            /** @description Access token (JWT) for `Authorization: Bearer …`. */
-            access_token: string;
-            /** @description Opaque refresh token for `POST /auth/refresh`; single use. */
-            refresh_token: string;
+            /**
+             * @description Access token (JWT) for `Authorization: Bearer …`. Absent in
+             *     cookie-only mode (the `portcullis_access` cookie carries it).
+             */
+            access_token?: string | null;
+            /**
+             * @description Opaque refresh token for `POST /auth/refresh`; single use. Absent in
+             *     cookie-only mode (the `portcullis_refresh` cookie carries it).
+             */
+            refresh_token?: string | null;
             /** @description Always `bearer`. */
             token_type: string;
             /**
@@ -1328,7 +1358,9 @@ export interface operations {
             /**
              * @description A new token pair. When cookie transport is on, the tokens are also set
              *     as HttpOnly cookies `portcullis_access` (path `/`) and
-             *     `portcullis_refresh` (path `/auth/refresh`).
+             *     `portcullis_refresh` (path `/auth/refresh`); in cookie-only mode
+             *     they are only there, and the body carries `token_type` and
+             *     `expires_in` alone.
              */
             200: {
                 headers: {
@@ -1796,36 +1828,28 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The user after the change. */
+            /** @description The page. */
             200: {
                 headers: {
-                    /** @description `private, no-store`. */
+                    /**
+                     * @description `default-src 'none'`, `frame-ancestors 'none'`, `form-action
+                     *     'self'` (plus the redirect targets), `base-uri 'none'`, the
+                     *     page's style and script by hash: it loads nothing, runs nothing
+                     *     else, cannot be framed.
+                     */
+                    "CONTENT-SECURITY-POLICY": string;
+                    /** @description `nosniff`. */
+                    "X-CONTENT-TYPE-OPTIONS": string;
+                    /** @description `DENY` (for browsers without CSP `frame-ancestors`). */
+                    "X-FRAME-OPTIONS": string;
+                    /** @description `same-origin`: the URL carries a token; no other origin sees it. */
+                    "REFERRER-POLICY": string;
+                    /** @description `no-store`. */
                     "CACHE-CONTROL": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["PublicUser"];
-                };
-            };
-            /**
-             * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The one-time token is expired, used or unknown. */
-            410: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    "text/html; charset=utf-8": string;
                 };
             };
             /**
@@ -1840,34 +1864,8 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
-            /**
-             * @description Too many requests from this client or for this email; retry after
-             *     the number of seconds in `Retry-After`.
-             */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "RETRY-AFTER": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
             /** @description Unexpected server error (details are logged, never shown). */
             500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description The store is unavailable (retry later), or the flow needs email and
-             *     none is configured (`EMAIL_NOT_CONFIGURED`).
-             */
-            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1884,9 +1882,14 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description Body of a POST that consumes an emailed token: JSON from a front-end,
+         *     or the form of the link's own page.
+         */
         requestBody: {
             content: {
                 "application/json; charset=utf-8": components["schemas"]["TokenRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["LinkForm"];
             };
         };
         responses: {
@@ -2084,16 +2087,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /**
-             * @description A minimal page with a new-password form that posts to
-             *     `POST /auth/reset-password`.
-             */
+            /** @description The page. */
             200: {
                 headers: {
+                    /**
+                     * @description `default-src 'none'`, `frame-ancestors 'none'`, `form-action
+                     *     'self'` (plus the redirect targets), `base-uri 'none'`, the
+                     *     page's style and script by hash: it loads nothing, runs nothing
+                     *     else, cannot be framed.
+                     */
+                    "CONTENT-SECURITY-POLICY": string;
+                    /** @description `nosniff`. */
+                    "X-CONTENT-TYPE-OPTIONS": string;
+                    /** @description `DENY` (for browsers without CSP `frame-ancestors`). */
+                    "X-FRAME-OPTIONS": string;
+                    /** @description `same-origin`: the URL carries a token; no other origin sees it. */
+                    "REFERRER-POLICY": string;
                     /** @description `no-store`. */
                     "CACHE-CONTROL": string;
-                    /** @description `no-referrer`: the URL carries the token. */
-                    "REFERRER-POLICY": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2325,7 +2336,9 @@ export interface operations {
             /**
              * @description A new token pair. When cookie transport is on, the tokens are also set
              *     as HttpOnly cookies `portcullis_access` (path `/`) and
-             *     `portcullis_refresh` (path `/auth/refresh`).
+             *     `portcullis_refresh` (path `/auth/refresh`); in cookie-only mode
+             *     they are only there, and the body carries `token_type` and
+             *     `expires_in` alone.
              */
             200: {
                 headers: {
@@ -2564,7 +2577,7 @@ export interface operations {
             };
         };
     };
-    confirmEmailChange: {
+    confirmEmailChangeLink: {
         parameters: {
             query: {
                 /** @description The token from the emailed link. */
@@ -2575,6 +2588,71 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    /**
+                     * @description `default-src 'none'`, `frame-ancestors 'none'`, `form-action
+                     *     'self'` (plus the redirect targets), `base-uri 'none'`, the
+                     *     page's style and script by hash: it loads nothing, runs nothing
+                     *     else, cannot be framed.
+                     */
+                    "CONTENT-SECURITY-POLICY": string;
+                    /** @description `nosniff`. */
+                    "X-CONTENT-TYPE-OPTIONS": string;
+                    /** @description `DENY` (for browsers without CSP `frame-ancestors`). */
+                    "X-FRAME-OPTIONS": string;
+                    /** @description `same-origin`: the URL carries a token; no other origin sees it. */
+                    "REFERRER-POLICY": string;
+                    /** @description `no-store`. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html; charset=utf-8": string;
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    confirmEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Body of a POST that consumes an emailed token: JSON from a front-end,
+         *     or the form of the link's own page.
+         */
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["TokenRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["LinkForm"];
+            };
+        };
         responses: {
             /** @description The user after the change. */
             200: {
@@ -2602,6 +2680,15 @@ export interface operations {
             };
             /** @description The one-time token is expired, used or unknown. */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4068,7 +4155,9 @@ export interface operations {
             /**
              * @description A new token pair. When cookie transport is on, the tokens are also set
              *     as HttpOnly cookies `portcullis_access` (path `/`) and
-             *     `portcullis_refresh` (path `/auth/refresh`).
+             *     `portcullis_refresh` (path `/auth/refresh`); in cookie-only mode
+             *     they are only there, and the body carries `token_type` and
+             *     `expires_in` alone.
              */
             200: {
                 headers: {
@@ -4181,7 +4270,9 @@ export interface operations {
             /**
              * @description A new token pair. When cookie transport is on, the tokens are also set
              *     as HttpOnly cookies `portcullis_access` (path `/`) and
-             *     `portcullis_refresh` (path `/auth/refresh`).
+             *     `portcullis_refresh` (path `/auth/refresh`); in cookie-only mode
+             *     they are only there, and the body carries `token_type` and
+             *     `expires_in` alone.
              */
             200: {
                 headers: {
@@ -4379,77 +4470,28 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /**
-             * @description No redirect target: the token pair as JSON (and cookies when cookie
-             *     transport is on).
-             */
+            /** @description The page. */
             200: {
                 headers: {
-                    /** @description Always `no-store`. */
+                    /**
+                     * @description `default-src 'none'`, `frame-ancestors 'none'`, `form-action
+                     *     'self'` (plus the redirect targets), `base-uri 'none'`, the
+                     *     page's style and script by hash: it loads nothing, runs nothing
+                     *     else, cannot be framed.
+                     */
+                    "CONTENT-SECURITY-POLICY": string;
+                    /** @description `nosniff`. */
+                    "X-CONTENT-TYPE-OPTIONS": string;
+                    /** @description `DENY` (for browsers without CSP `frame-ancestors`). */
+                    "X-FRAME-OPTIONS": string;
+                    /** @description `same-origin`: the URL carries a token; no other origin sees it. */
+                    "REFERRER-POLICY": string;
+                    /** @description `no-store`. */
                     "CACHE-CONTROL": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["TokenBody"];
-                };
-            };
-            /**
-             * @description Signed in; go to the front-end. With cookie transport the tokens are
-             *     in the HttpOnly cookies; without it they are in the URL fragment
-             *     (`#access_token=…&refresh_token=…&token_type=bearer&expires_in=…`),
-             *     which browsers never send to a server.
-             */
-            303: {
-                headers: {
-                    /** @description The allowed front-end URL. */
-                    LOCATION: string;
-                    /** @description Always `no-store`. */
-                    "CACHE-CONTROL": string;
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /**
-             * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource or provider. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description Conflict with the current state: the email is taken (compared
-             *     case-insensitively), a password is already set (or not set yet), the
-             *     email is already verified.
-             */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The one-time token is expired, used or unknown. */
-            410: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    "text/html; charset=utf-8": string;
                 };
             };
             /**
@@ -4464,34 +4506,8 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
-            /**
-             * @description Too many requests from this client or for this email; retry after
-             *     the number of seconds in `Retry-After`.
-             */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "RETRY-AFTER": string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
             /** @description Unexpected server error (details are logged, never shown). */
             500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description The store is unavailable (retry later), or the flow needs email and
-             *     none is configured (`EMAIL_NOT_CONFIGURED`).
-             */
-            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4508,26 +4524,47 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description Body of a POST that consumes an emailed token: JSON from a front-end,
+         *     or the form of the link's own page.
+         */
         requestBody: {
             content: {
                 "application/json; charset=utf-8": components["schemas"]["TokenRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["LinkForm"];
             };
         };
         responses: {
             /**
-             * @description A new token pair. When cookie transport is on, the tokens are also set
-             *     as HttpOnly cookies `portcullis_access` (path `/`) and
-             *     `portcullis_refresh` (path `/auth/refresh`).
+             * @description No redirect target: the token pair as JSON (and cookies when cookie
+             *     transport is on; in cookie-only mode the body has no tokens).
              */
             200: {
                 headers: {
-                    /** @description Always `no-store`: token responses must not be cached. */
+                    /** @description Always `no-store`. */
                     "CACHE-CONTROL": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["TokenBody"];
                 };
+            };
+            /**
+             * @description Signed in; go to the front-end. With cookie transport the tokens are
+             *     in the HttpOnly cookies and the URL carries none; without it they
+             *     are in the URL fragment
+             *     (`#access_token=…&refresh_token=…&token_type=bearer&expires_in=…`),
+             *     which browsers never send to a server.
+             */
+            303: {
+                headers: {
+                    /** @description The allowed front-end URL. */
+                    LOCATION: string;
+                    /** @description Always `no-store`. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
@@ -4735,7 +4772,9 @@ export interface operations {
             /**
              * @description A new token pair. When cookie transport is on, the tokens are also set
              *     as HttpOnly cookies `portcullis_access` (path `/`) and
-             *     `portcullis_refresh` (path `/auth/refresh`).
+             *     `portcullis_refresh` (path `/auth/refresh`); in cookie-only mode
+             *     they are only there, and the body carries `token_type` and
+             *     `expires_in` alone.
              */
             200: {
                 headers: {
@@ -4981,7 +5020,7 @@ export interface operations {
         responses: {
             /**
              * @description No redirect target: the token pair as JSON (and cookies when cookie
-             *     transport is on).
+             *     transport is on; in cookie-only mode the body has no tokens).
              */
             200: {
                 headers: {
@@ -4995,7 +5034,8 @@ export interface operations {
             };
             /**
              * @description Signed in; go to the front-end. With cookie transport the tokens are
-             *     in the HttpOnly cookies; without it they are in the URL fragment
+             *     in the HttpOnly cookies and the URL carries none; without it they
+             *     are in the URL fragment
              *     (`#access_token=…&refresh_token=…&token_type=bearer&expires_in=…`),
              *     which browsers never send to a server.
              */
