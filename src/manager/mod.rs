@@ -5,6 +5,7 @@ mod admin;
 mod builder;
 mod email;
 mod limits;
+mod link;
 mod login;
 mod mail;
 mod password;
@@ -157,7 +158,7 @@ impl AuthManager {
         ProviderCx::new(self)
     }
 
-    async fn emit(&self, event: Event) {
+    pub(crate) async fn emit(&self, event: Event) {
         if !self.inner.hooks.is_empty() {
             self.inner.hooks.after(event).await;
         }

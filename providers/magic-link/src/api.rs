@@ -9,13 +9,12 @@ use portcullis::{
         BrowserSignInResponse, CodeString, EmailString, ErrorSet, StrictString, TokenRequest,
         TokenResponse,
     },
-    normalize_email, AuthManager, ProviderRequest, RateRule, SignIn,
+    normalize_email, AuthManager, Proof, RateRule, SignIn,
 };
-use serde_json::json;
 
 use crate::{
-    email_code::{EmailCodeProvider, EMAIL_CODE_ID},
-    magic_link::{landing, MagicLinkProvider, MAGIC_LINK_ID},
+    email_code::{CodeProof, EmailCodeProvider, EMAIL_CODE_ID},
+    magic_link::{landing, LinkProof, MagicLinkProvider, MAGIC_LINK_ID},
 };
 
 /// What a request for a link or code can answer: provider not enabled
@@ -157,13 +156,15 @@ impl MagicLinkApi {
         &self,
         req: &Request,
         provider: &str,
-        body: serde_json::Value,
+        proof: &dyn Proof,
     ) -> Result<SignIn, ApiError> {
         if self.manager.config().transport.cookies {
             check_csrf(&self.manager, req)?;
         }
-        let request = ProviderRequest::new(body).with_client(client_info(req));
-        Ok(self.manager.sign_in(provider, request).await?)
+        Ok(self
+            .manager
+            .sign_in_with(provider, client_info(req), proof)
+            .await?)
     }
 }
 
@@ -219,9 +220,7 @@ impl MagicLinkApi {
         let Query(token) = token;
         rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
         let target = landing(&self.manager, &token).await?;
-        let sign_in = self
-            .sign_in(req, MAGIC_LINK_ID, json!({ "token": token }))
-            .await?;
+        let sign_in = self.sign_in(req, MAGIC_LINK_ID, &LinkProof(token)).await?;
         Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target))
     }
 
@@ -244,11 +243,7 @@ impl MagicLinkApi {
         let Json(body) = body;
         rate_limit(&self.manager, req, RateRule::TokenPerIp, None).await?;
         let sign_in = self
-            .sign_in(
-                req,
-                MAGIC_LINK_ID,
-                json!({ "token": body.token.into_inner() }),
-            )
+            .sign_in(req, MAGIC_LINK_ID, &LinkProof(body.token.into_inner()))
             .await?;
         set_token_cookies(&self.manager, jar, &sign_in);
         Ok(TokenResponse::new(&sign_in.tokens))
@@ -302,7 +297,11 @@ impl MagicLinkApi {
             .sign_in(
                 req,
                 EMAIL_CODE_ID,
-                json!({ "email": body.email.into_inner(), "code": body.code.into_inner() }),
+                &CodeProof {
+                    provider: &self.email_code,
+                    email: body.email.into_inner(),
+                    code: body.code.into_inner(),
+                },
             )
             .await?;
         set_token_cookies(&self.manager, jar, &sign_in);
