@@ -20,7 +20,7 @@ use crate::{
     error::{Error, Result},
     hooks::{Action, Event, UnlinkReason},
     provider::{Capabilities, Identity},
-    store::{LinkedAccount, StoreError},
+    store::{LinkedAccount, StoreError, UserPatch},
     user::{normalize_email, User},
 };
 
@@ -141,7 +141,7 @@ impl AuthManager {
     /// confirmed email change: the new one): every identity linked from an
     /// email its provider had not verified is removed, since whoever linked
     /// it may not be the owner (account pre-hijacking), and when there was
-    /// any, every session of the user ends. `proven` is mailed which
+    /// any, `token_version` moves and every session of the user ends. `proven` is mailed which
     /// ones; each emits `account_unlinked` with reason `email_proven`.
     /// Returns how many were removed.
     ///
@@ -161,11 +161,18 @@ impl AuthManager {
         if removed.is_empty() {
             return Ok(0);
         }
-        // Whoever signed in through those identities is signed out: every
+        // Whoever signed in through those identities is signed out: the
+        // credential epoch moves (an access token, or a sign-in through a
+        // removed link still in flight, of the old epoch is dead) and every
         // session of the user ends (the owner signs in again).
+        let now = self.now();
         self.inner
             .store
-            .revoke_user_sessions(&user.id, None, self.now())
+            .patch_user(&user.id, &UserPatch::new().bump_token_version(), now)
+            .await?;
+        self.inner
+            .store
+            .revoke_user_sessions(&user.id, None, now)
             .await?;
         let mut providers: Vec<String> = removed.iter().map(|l| l.provider.clone()).collect();
         providers.dedup();
