@@ -287,12 +287,21 @@ pub struct AccountsConfig {
     /// sessions and one-time tokens are removed and the email is free again.
     pub hard_delete: bool,
     /// How recent the sign-in behind a session must be, in seconds, for
-    /// `set-password` (default 900 = 15 minutes; 0 turns the check off).
-    /// It adds a credential without asking for one, so an old or stolen
-    /// session must not be able to: the user signs in again first (403
-    /// `REAUTHENTICATION_REQUIRED`). Refreshing does not make a session
-    /// recent; only a sign-in does.
+    /// `set-password`, and for an email change by a user without a password
+    /// who sends no mailed code (default 900 = 15 minutes; 0 turns the
+    /// check off). These flows add a credential or move the recovery
+    /// address without asking for a password, so an old or stolen session
+    /// must not be able to: the user signs in again (or confirms with a
+    /// mailed code) first (403 `REAUTHENTICATION_REQUIRED`). Refreshing does
+    /// not make a session recent; only a sign-in does.
     pub recent_sign_in_secs: u64,
+    /// Enumeration-safe registration (default off): `POST /auth/register`
+    /// answers the same 202 whether or not the address has an account; a
+    /// new account is created and mailed its verification link, the owner
+    /// of a taken address is mailed a notice instead of the caller getting
+    /// 409 `EMAIL_TAKEN`. Both answers take the same path (hash, insert,
+    /// background mail).
+    pub enumeration_safe_registration: bool,
 }
 
 impl Default for AccountsConfig {
@@ -304,6 +313,7 @@ impl Default for AccountsConfig {
             link_verified_emails: true,
             hard_delete: false,
             recent_sign_in_secs: 15 * 60,
+            enumeration_safe_registration: false,
         }
     }
 }

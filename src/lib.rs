@@ -81,8 +81,9 @@ pub use hooks::{
     VetoFn,
 };
 pub use manager::{
-    AdminUpdate, AuthManager, AuthManagerBuilder, DeleteConfirmation, Principal, ProfileUpdate,
-    RateRule, Registration, SignIn, TokenPair, MAX_METADATA_BYTES, MAX_PAGE,
+    AdminUpdate, AuthManager, AuthManagerBuilder, Principal, ProfileUpdate, RateRule,
+    Reauthentication, Registration, SensitiveAction, SignIn, SignUp, TokenPair, MAX_METADATA_BYTES,
+    MAX_PAGE,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{

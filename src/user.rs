@@ -142,27 +142,69 @@ impl User {
 /// Longest accepted email address (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
 
-/// Validates an email address and returns its normalised (trimmed,
-/// lower-cased) form, the key for lookups and uniqueness.
+/// Validates an email address and returns its canonical form (trimmed,
+/// lower-cased), the one key for lookups, uniqueness, rate limits and
+/// mailing.
+///
+/// An address is refused unless lower-casing is all that separates it from
+/// its canonical form: one not in Unicode NFKC form (a KELVIN SIGN `\u{212a}`
+/// that folds to `k`, full-width letters, decomposed accents) or with a
+/// letter whose lower case maps back to another character would otherwise
+/// squat, or receive the mail of, the ASCII address it folds to. Quoted
+/// local parts and comments are refused too: they parse, but most mail
+/// systems cannot deliver to them.
 ///
 /// # Errors
 ///
 /// [`Error::Validation`] with code `INVALID_EMAIL`.
 pub fn normalize_email(email: &str) -> Result<String> {
-    let email = email.trim();
     let invalid = || Error::validation("email", "INVALID_EMAIL", "not a valid email address");
+    // The length first, so oversized input costs nothing more.
+    if email.len() > MAX_EMAIL_LEN + 64 {
+        return Err(invalid());
+    }
+    let email = email.trim();
     if email.is_empty() || email.len() > MAX_EMAIL_LEN {
         return Err(invalid());
     }
+    if email.contains(['"', '(', ')', '\\']) || !is_canonical_unicode(email) {
+        return Err(invalid());
+    }
     // Only a bare addr-spec: no display name ("Name <a@b>"), no domain
-    // literal, and a dotted domain (no `user@localhost`).
-    let options = email_address::Options {
-        minimum_sub_domains: 2,
-        allow_domain_literal: false,
-        allow_display_text: false,
-    };
+    // literal, and a dotted domain (no `user@localhost`). Built from the
+    // defaults with setters: a literal of a foreign struct breaks when the
+    // crate adds a field.
+    let options = email_address::Options::default()
+        .with_required_tld()
+        .without_domain_literal()
+        .without_display_text();
     email_address::EmailAddress::parse_with_options(email, options).map_err(|_| invalid())?;
     Ok(email.to_lowercase())
+}
+
+/// Whether `email` is in NFKC form and every letter's case pair is simple
+/// (upper-casing its lower case gives the letter back).
+fn is_canonical_unicode(email: &str) -> bool {
+    use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+    if email.is_ascii() {
+        return true;
+    }
+    let nfkc = match is_nfkc_quick(email.chars()) {
+        IsNormalized::Yes => true,
+        IsNormalized::No => false,
+        IsNormalized::Maybe => email.nfkc().eq(email.chars()),
+    };
+    nfkc && email.chars().all(|c| {
+        let mut lower = c.to_lowercase();
+        match (lower.next(), lower.next()) {
+            (Some(l), None) if l == c => true,
+            (Some(l), None) => {
+                let mut upper = l.to_uppercase();
+                upper.next() == Some(c) && upper.next().is_none()
+            }
+            _ => false,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -192,5 +234,33 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(normalize_email(&long).is_err());
+        let huge = format!("{}@example.com", "a".repeat(60_000));
+        assert!(normalize_email(&huge).is_err());
+    }
+
+    #[test]
+    fn refuses_addresses_that_fold_into_another() {
+        for squat in [
+            "\u{212a}im@example.com",   // KELVIN SIGN, folds to k
+            "\u{ff41}lice@example.com", // FULLWIDTH a
+            "\u{130}van@example.com",   // dotted capital I, lowercases to two chars
+            "\u{2126}mega@example.com", // OHM SIGN, folds to ω
+            "jose\u{301}@example.com",  // decomposed é
+            "\"alice\"@example.com",    // quoted local part
+            "alice(comment)@example.com",
+        ] {
+            assert!(normalize_email(squat).is_err(), "{squat:?} accepted");
+        }
+        // Real non-ASCII addresses in canonical form stay valid.
+        assert_eq!(
+            normalize_email("Jos\u{e9}@example.com").ok().as_deref(),
+            Some("jos\u{e9}@example.com")
+        );
+        assert_eq!(
+            normalize_email("\u{393}\u{3b9}\u{3ce}\u{3c1}\u{3b3}\u{3bf}\u{3c2}@example.com")
+                .ok()
+                .as_deref(),
+            Some("\u{3b3}\u{3b9}\u{3ce}\u{3c1}\u{3b3}\u{3bf}\u{3c2}@example.com")
+        );
     }
 }

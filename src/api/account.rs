@@ -20,7 +20,7 @@ use super::{
     ApiErrors, ApiTags, PublicUser, StrictString, TokenResponse,
 };
 use crate::{
-    manager::{AuthManager, DeleteConfirmation, RateRule},
+    manager::{AuthManager, RateRule, Reauthentication, SensitiveAction},
     store::Session,
     token::Secret,
     user::SessionId,
@@ -110,8 +110,13 @@ pub struct ChangePasswordRequest {
 pub struct ChangeEmailRequest {
     /// The new address; a confirmation link is mailed to it.
     pub new_email: EmailString,
-    /// The current password (required when the user has one).
+    /// The current password (users who have one).
     pub password: Option<StrictString>,
+    /// Or the code mailed to the current address by
+    /// `POST /auth/account/change-email-code`. Users without a password
+    /// send neither when they signed in recently (403
+    /// `REAUTHENTICATION_REQUIRED` otherwise).
+    pub code: Option<StrictString>,
 }
 
 /// Body of `DELETE /auth/account`.
@@ -375,7 +380,7 @@ impl AccountApi {
         &self,
         req: &Request,
         body: Json<ForgotPasswordRequest>,
-    ) -> Result<AcceptedResponse, ApiErrors<{ BODY | UNAVAILABLE | TOO_MANY }>> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ FORBIDDEN | BODY | UNAVAILABLE | TOO_MANY }>> {
         limit_mail(&self.manager, req, &body.0.email.trim().to_lowercase()).await?;
         self.manager
             .resend_email_verification(&body.0.email)
@@ -557,9 +562,14 @@ impl AccountApi {
 
     /// Change the email address
     ///
-    /// Needs the password when the user has one. Mails a confirmation link
+    /// Re-authentication first: the password (users who have one), or the
+    /// code mailed to the current address by
+    /// `POST /auth/account/change-email-code`; users without a password may
+    /// send neither within 15 minutes of signing in (403
+    /// `REAUTHENTICATION_REQUIRED` after that). Mails a confirmation link
     /// (valid 30 minutes) to the new address and a notice to the old one;
-    /// nothing changes until the link is opened.
+    /// nothing changes until the link is opened, and a password reset or
+    /// change meanwhile cancels it.
     #[oai(
         path = "/auth/account/change-email",
         method = "post",
@@ -570,13 +580,16 @@ impl AccountApi {
         req: &Request,
         auth: AccessToken,
         body: Json<ChangeEmailRequest>,
-    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | BODY | TOO_MANY }>> {
+    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | GONE | BODY | TOO_MANY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
         let Json(body) = body;
-        let password = body.password.map(secret);
+        let proof = Reauthentication {
+            password: body.password.map(secret),
+            code: body.code.map(secret),
+        };
         self.manager
-            .request_email_change(&principal.user, &body.new_email, password.as_ref())
+            .request_email_change(&principal, &body.new_email, &proof)
             .await?;
         Ok(AcceptedResponse::new(
             "a confirmation link is on its way to the new address",
@@ -606,6 +619,32 @@ impl AccountApi {
         Ok(UserResponse::new(&user))
     }
 
+    /// Mail an email-change code
+    ///
+    /// Mails a single-use code (valid 15 minutes) to the caller's *current*
+    /// address that confirms `POST /auth/account/change-email`: the way
+    /// users without a password confirm once their sign-in is no longer
+    /// recent.
+    #[oai(
+        path = "/auth/account/change-email-code",
+        method = "post",
+        operation_id = "requestChangeEmailCode"
+    )]
+    async fn change_email_code(
+        &self,
+        req: &Request,
+        auth: AccessToken,
+    ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | TOO_MANY }>> {
+        let principal = authenticate(&self.manager, &auth, req).await?;
+        limit_mail(&self.manager, req, &principal.user.id.to_string()).await?;
+        self.manager
+            .request_reauthentication_code(&principal.user, SensitiveAction::ChangeEmail)
+            .await?;
+        Ok(AcceptedResponse::new(
+            "a confirmation code is on its way to your current email address",
+        ))
+    }
+
     /// Mail an account-deletion code
     ///
     /// Mails a single-use code (valid 15 minutes) that confirms
@@ -632,10 +671,12 @@ impl AccountApi {
 
     /// Delete my account
     ///
-    /// Confirmed with the password or a mailed code. By default the account
-    /// is deactivated (a soft delete: its email stays reserved); servers
-    /// configured with `accounts.hard_delete` remove it. Every session ends
-    /// and the token cookies are cleared.
+    /// Confirmed with the password or a mailed code (a session alone never
+    /// confirms it). By default the account is deactivated (a soft delete:
+    /// its email stays reserved); servers configured with
+    /// `accounts.hard_delete` remove it. Every session ends and the token
+    /// cookies are cleared. A superuser cannot delete themselves (422
+    /// `SELF_LOCKOUT`): another superuser demotes them first.
     #[oai(
         path = "/auth/account",
         method = "delete",
@@ -650,13 +691,11 @@ impl AccountApi {
     ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | GONE | BODY }>> {
         let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
-        let confirmation = DeleteConfirmation {
+        let proof = Reauthentication {
             password: body.password.map(secret),
             code: body.code.map(secret),
         };
-        self.manager
-            .delete_account(&principal.user, &confirmation)
-            .await?;
+        self.manager.delete_account(&principal, &proof).await?;
         clear_token_cookies(&self.manager, jar);
         Ok(NoContentResponse::Done)
     }

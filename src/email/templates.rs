@@ -60,6 +60,17 @@ pub enum Message {
         /// The providers whose identities were removed (ids, e.g. `github`).
         providers: Vec<String>,
     },
+    /// Notice to the owner of an address someone tried to register again
+    /// (enumeration-safe registration).
+    RegistrationAttempted,
+    /// The code, mailed to the current address, confirming an email change
+    /// (the re-authentication of users without a password).
+    ConfirmEmailChangeCode {
+        /// The code to send back in `POST /auth/account/change-email`.
+        code: String,
+        /// Seconds the code stays valid.
+        expires_in_secs: u64,
+    },
     /// The code confirming the deletion of one's account.
     ConfirmAccountDeletion {
         /// The code to send back in `DELETE /auth/account`.
@@ -79,6 +90,8 @@ impl Message {
             Message::ConfirmEmailChange { .. } => "confirm_email_change",
             Message::EmailChangeRequested { .. } => "email_change_requested",
             Message::ConfirmAccountDeletion { .. } => "confirm_account_deletion",
+            Message::ConfirmEmailChangeCode { .. } => "confirm_email_change_code",
+            Message::RegistrationAttempted => "registration_attempted",
             Message::MagicLink { .. } => "magic_link",
             Message::EmailCode { .. } => "email_code",
             Message::AccountsUnlinked { .. } => "accounts_unlinked",
@@ -215,7 +228,7 @@ impl EmailTemplates for DefaultTemplates {
                         "Someone asked to change the email address of your {app} account to {new_email}."
                     ),
                     "Nothing changes until the new address is confirmed. If it was not you, \
-                     change your password at once."
+                     change or reset your password at once: that cancels the change."
                         .into(),
                 ],
                 None,
@@ -262,6 +275,34 @@ impl EmailTemplates for DefaultTemplates {
                      verified there. If not, someone may have tried to get into your account \
                      before you: check your account and contact support."
                         .into(),
+                ],
+                None,
+            ),
+            Message::RegistrationAttempted => (
+                format!("Someone tried to sign up for {app} with your address"),
+                vec![
+                    format!(
+                        "Someone tried to create a {app} account with this address, which already has one."
+                    ),
+                    "If it was you, sign in, or reset your password if you forgot it. \
+                     If it was not you, you can ignore this email: nothing changed."
+                        .into(),
+                ],
+                None,
+            ),
+            Message::ConfirmEmailChangeCode {
+                code,
+                expires_in_secs,
+            } => (
+                format!("Confirm the email change of your {app} account"),
+                vec![
+                    format!("Your code to confirm changing the email address of your {app} account:"),
+                    code.clone(),
+                    format!(
+                        "It works once and expires in {}. If it was not you, ignore this email: \
+                         nothing changes without the code.",
+                        duration(*expires_in_secs)
+                    ),
                 ],
                 None,
             ),

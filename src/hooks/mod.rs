@@ -78,6 +78,66 @@ pub enum Action {
         /// Whether the record is removed (else deactivated).
         hard: bool,
     },
+    /// A session's refresh token was presented and rotated; the session is
+    /// about to get a new token pair. A veto ends the session (its family
+    /// is revoked; the client signs in again).
+    Refresh {
+        /// The user.
+        user: Box<User>,
+        /// The session being refreshed.
+        session_id: SessionId,
+    },
+    /// A signed-in user is about to end their session.
+    Logout {
+        /// The user.
+        user: Box<User>,
+        /// The session ending.
+        session_id: SessionId,
+    },
+    /// A user is about to end one of their sessions, or all but the
+    /// current one (`session_id: None`).
+    RevokeSessions {
+        /// The user.
+        user: Box<User>,
+        /// The session to end; `None` for every other session.
+        session_id: Option<SessionId>,
+    },
+    /// A user is about to unlink a provider identity.
+    UnlinkAccount {
+        /// The user.
+        user: Box<User>,
+        /// The provider id being unlinked.
+        provider: String,
+    },
+    /// Someone asked for a verification link for an address: signed in,
+    /// or through the signed-out resend (where the address may be unknown,
+    /// and nothing is sent for it whatever the hooks say).
+    RequestEmailVerification {
+        /// The normalised address.
+        email: String,
+    },
+    /// A code confirming an account-changing action (email change,
+    /// deletion) is about to be mailed to the user's current address.
+    RequestReauthenticationCode {
+        /// The user.
+        user: Box<User>,
+        /// What the code will confirm: `change_email` or `delete_account`.
+        confirms: String,
+    },
+    /// A superuser is about to delete another user's account.
+    DeleteUser {
+        /// The user to delete.
+        user: Box<User>,
+        /// The superuser.
+        by: UserId,
+    },
+    /// A superuser is about to mail another user a password-reset link.
+    AdminPasswordReset {
+        /// The user.
+        user: Box<User>,
+        /// The superuser.
+        by: UserId,
+    },
     /// A user's profile or flags are about to change (by themselves or a
     /// superuser).
     UpdateUser {
@@ -104,6 +164,14 @@ impl Action {
             Action::ChangeEmail { .. } => "change_email",
             Action::DeleteAccount { .. } => "delete_account",
             Action::UpdateUser { .. } => "update_user",
+            Action::Refresh { .. } => "refresh",
+            Action::Logout { .. } => "logout",
+            Action::RevokeSessions { .. } => "revoke_sessions",
+            Action::UnlinkAccount { .. } => "unlink_account",
+            Action::RequestEmailVerification { .. } => "request_email_verification",
+            Action::RequestReauthenticationCode { .. } => "request_reauthentication_code",
+            Action::DeleteUser { .. } => "delete_user",
+            Action::AdminPasswordReset { .. } => "admin_password_reset",
         }
     }
 }
@@ -150,6 +218,14 @@ pub enum Event {
         user_id: UserId,
         /// The session.
         session_id: SessionId,
+    },
+    /// A code confirming an account-changing action was mailed to the
+    /// user's current address.
+    ReauthenticationCodeRequested {
+        /// The user.
+        user_id: UserId,
+        /// What the code confirms: `change_email` or `delete_account`.
+        confirms: String,
     },
     /// An already-used refresh token was presented: the session is revoked.
     RefreshTokenReused {
@@ -376,6 +452,7 @@ impl Event {
             Event::UserDeleted { .. } => "user_deleted",
             Event::SessionRevoked { .. } => "session_revoked",
             Event::RateLimited { .. } => "rate_limited",
+            Event::ReauthenticationCodeRequested { .. } => "reauthentication_code_requested",
             Event::Provider(event) => event.name,
         }
     }

@@ -1,76 +1,33 @@
 //! Deleting one's account, and the session list.
 
-use super::{mail::purpose::DELETE_ACCOUNT, AuthManager, Principal};
+use super::{admin::guard_self_lockout, AuthManager, Principal, Reauthentication, SensitiveAction};
 use crate::{
-    email::Message,
     error::{Error, Result},
     hooks::{Action, Event, UnlinkReason},
     store::{LinkedAccount, Session, UserPatch},
-    token::Secret,
     user::{SessionId, User, UserId},
 };
 
-/// How a user confirms the deletion of their account: their password, or
-/// (for anyone, and the only way for users without a password) the code
-/// mailed by [`AuthManager::request_account_deletion_code`].
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct DeleteConfirmation {
-    /// The current password.
-    pub password: Option<Secret>,
-    /// The mailed code.
-    pub code: Option<Secret>,
-}
-
-impl DeleteConfirmation {
-    /// Confirm with the password.
-    pub fn password(password: impl Into<Secret>) -> Self {
-        Self {
-            password: Some(password.into()),
-            code: None,
-        }
-    }
-
-    /// Confirm with the mailed code.
-    pub fn code(code: impl Into<Secret>) -> Self {
-        Self {
-            password: None,
-            code: Some(code.into()),
-        }
-    }
-}
-
 impl AuthManager {
     /// Mails `user` a single-use code that confirms deleting their account
-    /// (the re-authentication for users without a password).
+    /// (the re-authentication for users without a password);
+    /// [`request_reauthentication_code`](Self::request_reauthentication_code)
+    /// for [`SensitiveAction::DeleteAccount`].
     ///
     /// # Errors
     ///
     /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
     pub async fn request_account_deletion_code(&self, user: &User) -> Result<()> {
-        self.require_email()?;
-        let ttl = self.inner.config.email.delete_account_ttl_secs;
-        let token = self
-            .issue_one_time(
-                DELETE_ACCOUNT,
-                user,
-                &user.email_normalized,
-                ttl,
-                serde_json::Value::Null,
-            )
-            .await?;
-        self.deliver(
-            &user.email,
-            user.name.as_deref(),
-            Message::ConfirmAccountDeletion {
-                code: token.expose().to_owned(),
-                expires_in_secs: ttl,
-            },
-        );
-        Ok(())
+        self.request_reauthentication_code(user, SensitiveAction::DeleteAccount)
+            .await
     }
 
-    /// Deletes the caller's own account after re-authentication. By default
+    /// Deletes the caller's own account after re-authentication (the
+    /// password, or the code mailed by
+    /// [`request_account_deletion_code`](Self::request_account_deletion_code);
+    /// a session alone never). A superuser cannot delete themselves (422
+    /// `SELF_LOCKOUT`, as on the `/users` routes): another superuser must
+    /// demote them first, so the last superuser is never lost. By default
     /// a soft delete: `is_active=false` and a `token_version` bump in one
     /// write, then every session is revoked; the record (and so the email)
     /// stays. With `accounts.hard_delete` the user and everything linked to
@@ -78,45 +35,22 @@ impl AuthManager {
     ///
     /// # Errors
     ///
-    /// [`Error::Validation`] (422: missing confirmation, `WRONG_PASSWORD`),
-    /// [`Error::TokenGone`] (410: bad code), [`Error::Vetoed`] (403),
+    /// [`Error::Validation`] (422: missing confirmation, `WRONG_PASSWORD`,
+    /// `SELF_LOCKOUT`), [`Error::TokenGone`] (410: bad code),
+    /// [`Error::Vetoed`] (403),
     /// [`Error::Unavailable`] (503).
     pub async fn delete_account(
         &self,
-        user: &User,
-        confirmation: &DeleteConfirmation,
+        principal: &Principal,
+        proof: &Reauthentication,
     ) -> Result<()> {
-        match (&confirmation.code, &confirmation.password) {
-            (Some(code), _) => {
-                let (record, owner) = self.peek_one_time(code.expose(), DELETE_ACCOUNT).await?;
-                if owner.id != user.id {
-                    return Err(Error::TokenGone);
-                }
-                self.check_delete_hooks(user).await?;
-                self.consume_one_time(&record).await?;
-            }
-            (None, Some(password)) if user.has_password() => {
-                self.confirm_password(user, Some(password), "password")
-                    .await?;
-                self.check_delete_hooks(user).await?;
-            }
-            (None, _) => {
-                let message = if user.has_password() {
-                    "confirm with your password or a mailed code"
-                } else {
-                    "confirm with the code from POST /auth/account/delete-code"
-                };
-                return Err(Error::validation(
-                    if user.has_password() {
-                        "password"
-                    } else {
-                        "code"
-                    },
-                    "CONFIRMATION_REQUIRED",
-                    message,
-                ));
-            }
-        }
+        let user = &principal.user;
+        let proven = self
+            .reauthenticate(principal, SensitiveAction::DeleteAccount, proof, "password")
+            .await?;
+        guard_self_lockout(user, &user.id, "password")?;
+        self.check_delete_hooks(user).await?;
+        proven.commit(self).await?;
         self.remove_user(user, self.inner.config.accounts.hard_delete, &user.id)
             .await
     }
@@ -194,6 +128,13 @@ impl AuthManager {
         if !(user.has_password() || others || by_email) {
             return Err(Error::LastSignInMethod);
         }
+        self.inner
+            .hooks
+            .before(Action::UnlinkAccount {
+                user: Box::new(user.clone()),
+                provider: provider.to_owned(),
+            })
+            .await?;
         if !self
             .inner
             .store
@@ -247,6 +188,13 @@ impl AuthManager {
             .await?
             .filter(|s| s.user_id == user.id && s.is_alive(self.now()))
             .ok_or(Error::NotFound("session"))?;
+        self.inner
+            .hooks
+            .before(Action::RevokeSessions {
+                user: Box::new(user.clone()),
+                session_id: Some(session.id.clone()),
+            })
+            .await?;
         if !store.revoke_session(&session.id, self.now()).await? {
             return Err(Error::NotFound("session"));
         }
@@ -265,6 +213,13 @@ impl AuthManager {
     ///
     /// [`Error::Unavailable`] (503).
     pub async fn revoke_other_sessions(&self, principal: &Principal) -> Result<u64> {
+        self.inner
+            .hooks
+            .before(Action::RevokeSessions {
+                user: Box::new(principal.user.clone()),
+                session_id: None,
+            })
+            .await?;
         let count = self
             .inner
             .store

@@ -151,18 +151,11 @@ impl AuthManager {
         update: AdminUpdate,
     ) -> Result<User> {
         require_superuser(actor)?;
-        if actor.id == *id
-            && (update.is_active == Some(false) || update.is_superuser == Some(false))
-        {
-            return Err(Error::validation(
-                if update.is_active == Some(false) {
-                    "is_active"
-                } else {
-                    "is_superuser"
-                },
-                "SELF_LOCKOUT",
-                "a superuser cannot deactivate or demote themselves",
-            ));
+        if update.is_active == Some(false) {
+            guard_self_lockout(actor, id, "is_active")?;
+        }
+        if update.is_superuser == Some(false) {
+            guard_self_lockout(actor, id, "is_superuser")?;
         }
         let user = self.load_user(id).await?;
         let mut patch = profile_patch(update.profile)?;
@@ -193,14 +186,15 @@ impl AuthManager {
     /// [`Error::Validation`] (422 `SELF_LOCKOUT`), [`Error::Unavailable`] (503).
     pub async fn admin_delete_user(&self, actor: &User, id: &UserId) -> Result<()> {
         require_superuser(actor)?;
-        if actor.id == *id {
-            return Err(Error::validation(
-                "id",
-                "SELF_LOCKOUT",
-                "delete your own account with DELETE /auth/account",
-            ));
-        }
+        guard_self_lockout(actor, id, "id")?;
         let user = self.load_user(id).await?;
+        self.inner
+            .hooks
+            .before(Action::DeleteUser {
+                user: Box::new(user.clone()),
+                by: actor.id.clone(),
+            })
+            .await?;
         self.remove_user(&user, true, &actor.id).await
     }
 
@@ -219,6 +213,13 @@ impl AuthManager {
         if !user.is_active {
             return Err(Error::InactiveUser);
         }
+        self.inner
+            .hooks
+            .before(Action::AdminPasswordReset {
+                user: Box::new(user.clone()),
+                by: actor.id.clone(),
+            })
+            .await?;
         self.send_password_reset(&user).await
     }
 
@@ -301,6 +302,26 @@ impl AuthManager {
         .await;
         Ok(updated)
     }
+}
+
+/// The one lock-out rule: a superuser never deactivates, demotes or
+/// deletes their own account, by any route (`/users/{id}` or
+/// `DELETE /auth/account`); another superuser must demote them first. So
+/// an acting superuser always remains, and the last one is never lost.
+///
+/// # Errors
+///
+/// [`Error::Validation`] 422 `SELF_LOCKOUT` on `field`.
+pub(crate) fn guard_self_lockout(actor: &User, target: &UserId, field: &'static str) -> Result<()> {
+    if actor.is_superuser && actor.id == *target {
+        return Err(Error::validation(
+            field,
+            "SELF_LOCKOUT",
+            "a superuser cannot deactivate, demote or delete their own account; \
+             another superuser must demote them first",
+        ));
+    }
+    Ok(())
 }
 
 fn require_superuser(actor: &User) -> Result<()> {

@@ -3,8 +3,9 @@
 use serde_json::json;
 
 use super::{
+    epoch::AccountToken,
     mail::purpose::{CHANGE_EMAIL, VERIFY_EMAIL},
-    AuthManager,
+    AuthManager, Principal, Reauthentication, SensitiveAction,
 };
 use crate::{
     email::Message,
@@ -28,6 +29,12 @@ impl AuthManager {
             return Err(Error::EmailAlreadyVerified);
         }
         self.require_email()?;
+        self.inner
+            .hooks
+            .before(Action::RequestEmailVerification {
+                email: user.email_normalized.clone(),
+            })
+            .await?;
         self.send_verification(user).await
     }
 
@@ -44,6 +51,12 @@ impl AuthManager {
     pub async fn resend_email_verification(&self, email: &str) -> Result<()> {
         let normalized = normalize_email(email)?;
         self.require_email()?;
+        self.inner
+            .hooks
+            .before(Action::RequestEmailVerification {
+                email: normalized.clone(),
+            })
+            .await?;
         let Some(user) = self.inner.store.find_user_by_email(&normalized).await? else {
             return Ok(());
         };
@@ -120,23 +133,29 @@ impl AuthManager {
         Ok(user)
     }
 
-    /// Starts moving `user` to `new_email`: checks the password (required
-    /// when the user has one), mails a confirmation link to the new address
-    /// and a notice to the old one. Nothing changes until
-    /// [`confirm_email_change`](Self::confirm_email_change). Emits
+    /// Starts moving the caller of `principal` to `new_email`, after the
+    /// re-authentication rule ([`Reauthentication`]: the password, a code
+    /// mailed to the current address, or — users without a password — a
+    /// recent sign-in): mails a confirmation link to the new address and a
+    /// notice to the old one. Nothing changes until
+    /// [`confirm_email_change`](Self::confirm_email_change); a password
+    /// reset or change, or a deactivation, meanwhile kills the link. Emits
     /// `email_change_requested`.
     ///
     /// # Errors
     ///
     /// [`Error::Validation`] (422: bad or unchanged email, missing or wrong
-    /// password), [`Error::EmailTaken`] (409), [`Error::Vetoed`] (403),
-    /// [`Error::EmailNotConfigured`] and [`Error::Unavailable`] (503).
+    /// password), [`Error::ReauthenticationRequired`] (403),
+    /// [`Error::TokenGone`] (410: a wrong code), [`Error::EmailTaken`]
+    /// (409), [`Error::Vetoed`] (403), [`Error::EmailNotConfigured`] and
+    /// [`Error::Unavailable`] (503).
     pub async fn request_email_change(
         &self,
-        user: &User,
+        principal: &Principal,
         new_email: &str,
-        password: Option<&Secret>,
+        proof: &Reauthentication,
     ) -> Result<()> {
+        let user = &principal.user;
         let new_email = new_email.trim();
         let normalized = normalize_email(new_email)?;
         if normalized == user.email_normalized {
@@ -146,7 +165,9 @@ impl AuthManager {
                 "the new email is the current one",
             ));
         }
-        self.confirm_password(user, password, "password").await?;
+        let proven = self
+            .reauthenticate(principal, SensitiveAction::ChangeEmail, proof, "password")
+            .await?;
         self.require_email()?;
         if self
             .inner
@@ -164,6 +185,7 @@ impl AuthManager {
                 new_email: new_email.to_owned(),
             })
             .await?;
+        proven.commit(self).await?;
         let ttl = self.inner.config.email.change_email_ttl_secs;
         let token = self
             .issue_one_time(
@@ -201,20 +223,22 @@ impl AuthManager {
     /// Confirms an email change: the user's email becomes the new, verified
     /// address (the store's unique index refuses it if it was taken
     /// meanwhile), `token_version` is bumped in the same write so every
-    /// session signs in again, and the old address no longer signs in.
-    /// Emits `email_changed`.
+    /// session signs in again, and the old address no longer signs in. The
+    /// link is dead once the credential epoch moved (a password reset or
+    /// change, a deactivation) or the account is inactive. Emits
+    /// `email_changed`.
     ///
     /// # Errors
     ///
     /// [`Error::TokenGone`] (410), [`Error::EmailTaken`] (409),
     /// [`Error::Unavailable`] (503).
     pub async fn confirm_email_change(&self, token: &str) -> Result<User> {
-        let (record, user) = self.peek_one_time(token, CHANGE_EMAIL).await?;
+        // Bound to the old address and to the credential epoch: a change
+        // confirmed after another change, a password reset or change, or a
+        // deactivation is stale.
+        let AccountToken { record, user } = self.peek_account_token(token, CHANGE_EMAIL).await?;
         let new_email = record.data["new_email"].as_str().unwrap_or_default();
-        let old_email = record.data["old_email"].as_str().unwrap_or_default();
-        // A change confirmed after another change (or for a deleted address
-        // pair) is stale.
-        if old_email != user.email_normalized || new_email.is_empty() {
+        if new_email.is_empty() {
             return Err(Error::TokenGone);
         }
         let patch = UserPatch::new()

@@ -141,8 +141,9 @@ impl AuthManager {
     /// confirmed email change: the new one): every identity linked from an
     /// email its provider had not verified is removed, since whoever linked
     /// it may not be the owner (account pre-hijacking), and when there was
-    /// any, `token_version` moves and every session of the user ends. `proven` is mailed which
-    /// ones; each emits `account_unlinked` with reason `email_proven`.
+    /// any, `token_version` moves and every session of the user ends.
+    /// `proven` is mailed which ones; each emits `account_unlinked` with
+    /// reason `email_proven`.
     /// Returns how many were removed.
     ///
     /// Call it once the proof is consumed and before the flow's own write:

@@ -23,6 +23,9 @@ pub(crate) mod purpose {
     pub(crate) const RESET_PASSWORD: &str = "reset_password";
     pub(crate) const CHANGE_EMAIL: &str = "change_email";
     pub(crate) const DELETE_ACCOUNT: &str = "delete_account";
+    /// The code mailed to the current address that confirms an email
+    /// change (re-authentication).
+    pub(crate) const CHANGE_EMAIL_CODE: &str = "change_email_code";
 }
 
 /// Mails in flight: delivery runs in the background so that no response
@@ -87,7 +90,8 @@ impl AuthManager {
 
     /// Stores a new one-time token for `user` (after deleting the user's
     /// earlier tokens of the same purpose: a new request invalidates the
-    /// previous one) and returns its raw value.
+    /// previous one) and returns its raw value. Account-changing tokens are
+    /// bound to the user's credential epoch ([`super::epoch`]).
     pub(crate) async fn issue_one_time(
         &self,
         purpose: &str,
@@ -100,10 +104,13 @@ impl AuthManager {
         store.delete_one_time_tokens(&user.id, purpose).await?;
         let token = OpaqueToken::generate();
         let ttl = Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2));
-        let record = OneTimeToken::new(token.hash(), purpose, self.now(), ttl)
+        let mut record = OneTimeToken::new(token.hash(), purpose, self.now(), ttl)
             .for_user(user.id.clone())
             .for_email(email)
             .with_data(data);
+        if super::epoch::binds_epoch(purpose) {
+            record = record.at_epoch(user.token_version);
+        }
         store.insert_one_time_token(&record).await?;
         Ok(token)
     }

@@ -4,11 +4,13 @@ mod account;
 mod admin;
 mod builder;
 mod email;
+mod epoch;
 mod limits;
 mod link;
 mod login;
 mod mail;
 mod password;
+mod reauth;
 mod refresh;
 mod register;
 mod session;
@@ -17,11 +19,11 @@ use std::{fmt, sync::Arc};
 
 use chrono::{DateTime, Utc};
 
-pub use account::DeleteConfirmation;
 pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
 pub use builder::AuthManagerBuilder;
 pub use limits::RateRule;
-pub use register::Registration;
+pub use reauth::{Reauthentication, SensitiveAction};
+pub use register::{Registration, SignUp};
 pub use session::{Principal, SignIn, TokenPair};
 
 use crate::{

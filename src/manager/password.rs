@@ -1,6 +1,9 @@
 //! Forgotten, reset, changed and first passwords.
 
-use super::{email::wrong_password, mail::purpose::RESET_PASSWORD, AuthManager, Principal, SignIn};
+use super::{
+    email::wrong_password, epoch::AccountToken, mail::purpose::RESET_PASSWORD, AuthManager,
+    Principal, SignIn,
+};
 use crate::{
     email::Message,
     error::{Error, Result},
@@ -86,17 +89,15 @@ impl AuthManager {
     ///
     /// # Errors
     ///
-    /// [`Error::TokenGone`] (410), [`Error::InactiveUser`] and
+    /// [`Error::TokenGone`] (410: unknown, used, expired, or issued before
+    /// the credential epoch moved or the account was deactivated),
     /// [`Error::Vetoed`] (403), [`Error::Validation`] (422),
     /// [`Error::Unavailable`] (503).
     pub async fn reset_password(&self, token: &str, password: &Secret) -> Result<()> {
-        let (record, user) = self.peek_one_time(token, RESET_PASSWORD).await?;
-        if record.email.as_deref() != Some(user.email_normalized.as_str()) {
-            return Err(Error::TokenGone);
-        }
-        if !user.is_active {
-            return Err(Error::InactiveUser);
-        }
+        // Bound to the address it was mailed to, to the credential epoch
+        // (a later reset or change, a deactivation kills it) and to an
+        // active account.
+        let AccountToken { record, user } = self.peek_account_token(token, RESET_PASSWORD).await?;
         self.inner
             .policy
             .check(password.expose(), Some(&user.email))?;
@@ -221,11 +222,7 @@ impl AuthManager {
         if user.has_password() {
             return Err(Error::PasswordAlreadySet);
         }
-        let recent = self.inner.config.accounts.recent_sign_in_secs;
-        let age = (self.now() - principal.session.created_at).num_seconds();
-        if recent > 0 && age > i64::try_from(recent).unwrap_or(i64::MAX) {
-            return Err(Error::ReauthenticationRequired);
-        }
+        self.require_recent_sign_in(principal)?;
         self.inner
             .policy
             .check(password.expose(), Some(&user.email))?;

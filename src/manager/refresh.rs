@@ -1,7 +1,7 @@
 use super::{AuthManager, SignIn, TokenPair};
 use crate::{
     error::{Error, Result},
-    hooks::Event,
+    hooks::{Action, Event},
     store::Rotation,
     token::{OpaqueToken, TokenHash},
 };
@@ -11,7 +11,8 @@ impl AuthManager {
     /// pair is issued in the same session (family). Presenting a token that
     /// was already rotated (outside the configured grace window) revokes the
     /// whole family and emits `refresh_token_reused`. The session's absolute
-    /// lifetime is never extended. Emits `token_refreshed`.
+    /// lifetime is never extended. Asks the before-hooks (`refresh`; a veto
+    /// ends the session). Emits `token_refreshed`.
     ///
     /// # Errors
     ///
@@ -55,6 +56,20 @@ impl AuthManager {
         }
         if !user.is_active {
             return Err(Error::InactiveUser);
+        }
+        // The token is already rotated: a veto ends the whole session
+        // rather than leaving it with a refresh token nobody holds.
+        if let Err(veto) = self
+            .inner
+            .hooks
+            .before(Action::Refresh {
+                user: Box::new(user.clone()),
+                session_id: session.id.clone(),
+            })
+            .await
+        {
+            self.inner.store.revoke_session(&session.id, now).await?;
+            return Err(veto.into());
         }
         let tokens = TokenPair {
             access_token: self.inner.jwt.issue(&user, &session.id, now)?,

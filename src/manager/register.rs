@@ -1,9 +1,10 @@
 use super::AuthManager;
 use crate::{
+    email::Message,
     error::{Error, Result},
     hooks::{Action, Event},
     store::StoreError,
-    user::User,
+    user::{normalize_email, User},
 };
 
 /// Longest accepted display name, in characters.
@@ -38,7 +39,62 @@ impl Registration {
     }
 }
 
+/// What [`AuthManager::sign_up`] answered.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SignUp {
+    /// The user was created.
+    Created(User),
+    /// Enumeration-safe registration
+    /// (`accounts.enumeration_safe_registration`): the same answer for a
+    /// new and a taken address; mail tells the owner what happened.
+    Accepted,
+}
+
 impl AuthManager {
+    /// Registration as the HTTP route runs it: [`register`](Self::register),
+    /// or, with `accounts.enumeration_safe_registration`, the same
+    /// [`SignUp::Accepted`] for a new address (created, verification mailed
+    /// in the background) and a taken one (nothing created; the owner is
+    /// mailed a notice in the background), so the answer never tells
+    /// whether an address has an account.
+    ///
+    /// # Errors
+    ///
+    /// As [`register`](Self::register), except that a taken address is
+    /// [`Error::EmailTaken`] only when the mode is off.
+    pub async fn sign_up(&self, registration: Registration) -> Result<SignUp> {
+        if !self.inner.config.accounts.enumeration_safe_registration {
+            return self
+                .create_user(registration, false)
+                .await
+                .map(SignUp::Created);
+        }
+        let email = registration.email.clone();
+        match self.create_user(registration, true).await {
+            Ok(_) => Ok(SignUp::Accepted),
+            Err(Error::EmailTaken) => {
+                let normalized = normalize_email(&email)?;
+                let this = self.clone();
+                self.in_background(async move {
+                    match this.inner.store.find_user_by_email(&normalized).await {
+                        Ok(Some(owner)) => this.deliver(
+                            &owner.email,
+                            owner.name.as_deref(),
+                            Message::RegistrationAttempted,
+                        ),
+                        Ok(None) => {}
+                        Err(err) => {
+                            tracing::error!(error = %err, "registration notice failed");
+                        }
+                    }
+                });
+                Ok(SignUp::Accepted)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// Creates a user with a password: validates the email, name and
     /// password policy, asks the before-hooks, hashes, and inserts (the store
     /// enforces email uniqueness atomically). Emits `user_registered`.
@@ -51,6 +107,13 @@ impl AuthManager {
     /// [`Error::Validation`] (422), [`Error::Vetoed`] (403),
     /// [`Error::EmailTaken`] (409), [`Error::Unavailable`] (503).
     pub async fn register(&self, registration: Registration) -> Result<User> {
+        self.create_user(registration, false).await
+    }
+
+    /// [`register`](Self::register); `quiet`: the verification mail (token
+    /// included) is issued in the background, so the answer takes the same
+    /// time as for a taken address.
+    async fn create_user(&self, registration: Registration, quiet: bool) -> Result<User> {
         let now = self.now();
         let mut user = User::new(&registration.email, now)?;
         user.name = validate_name(registration.name)?;
@@ -84,7 +147,14 @@ impl AuthManager {
         if self.inner.email.is_some() && self.inner.config.email.verify_on_register {
             // The account exists either way; a failed mail is logged and the
             // user can ask for another.
-            if let Err(err) = self.send_verification(&user).await {
+            if quiet {
+                let (this, user) = (self.clone(), user.clone());
+                self.in_background(async move {
+                    if let Err(err) = this.send_verification(&user).await {
+                        tracing::error!(error = %err, user = %user.id, "verification mail failed");
+                    }
+                });
+            } else if let Err(err) = self.send_verification(&user).await {
                 tracing::error!(error = %err, user = %user.id, "verification mail failed");
             }
         }

@@ -3,7 +3,7 @@ use std::{fmt, sync::Arc};
 use super::AuthManager;
 use crate::{
     error::{Error, Result},
-    hooks::Event,
+    hooks::{Action, Event},
     store::{ClientInfo, RefreshToken, Session},
     token::{AccessClaims, OpaqueToken},
     user::{SessionId, User, UserId},
@@ -91,12 +91,20 @@ impl AuthManager {
     }
 
     /// Ends the caller's session: its refresh family is revoked and its
-    /// access tokens stop working at once. Emits `logout`.
+    /// access tokens stop working at once. Asks the before-hooks
+    /// (`logout`). Emits `logout`.
     ///
     /// # Errors
     ///
-    /// [`Error::Unavailable`] (503).
+    /// [`Error::Vetoed`] (403), [`Error::Unavailable`] (503).
     pub async fn logout(&self, principal: &Principal) -> Result<()> {
+        self.inner
+            .hooks
+            .before(Action::Logout {
+                user: Box::new(principal.user.clone()),
+                session_id: principal.session.id.clone(),
+            })
+            .await?;
         self.inner
             .store
             .revoke_session(&principal.session.id, self.now())

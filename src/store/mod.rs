@@ -182,6 +182,12 @@ pub struct OneTimeToken {
     /// (e.g. codes typed), for flows that limit guesses.
     #[serde(default)]
     pub attempts: u32,
+    /// The owner's `token_version` (credential epoch) when the token was
+    /// issued, for account-changing tokens (reset, email change, deletion):
+    /// the manager refuses such a token once the epoch moved on (a password
+    /// reset or change, a deactivation, a confirmed email change).
+    #[serde(default)]
+    pub epoch: Option<u64>,
 }
 
 impl OneTimeToken {
@@ -201,7 +207,14 @@ impl OneTimeToken {
             created_at: now,
             expires_at: now + ttl,
             attempts: 0,
+            epoch: None,
         }
+    }
+
+    /// Binds the token to its owner's credential epoch (`token_version`).
+    pub fn at_epoch(mut self, token_version: u64) -> Self {
+        self.epoch = Some(token_version);
+        self
     }
 
     /// Binds the token to a user.

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `users` | `_id`, `email`, `email_normalized`, `name`, `email_verified`, `is_active`, `is_superuser`, `password_hash`, `token_version`, `created_at`, `updated_at`, `metadata` | unique `email_normalized`; `created_at` |
 //! | `sessions` | one refresh-token family: `_id` (session id), `user_id`, `provider`, `created_at`, `expires_at`, `last_used_at`, `revoked_at`, `token_version`, `client`, `current: {hash, issued_at}`, `used: [{hash, used_at, replaced_by}]` (last 64) | unique `current.hash`; `used.hash`; `user_id`; TTL on `expires_at` |
-//! | `one_time_tokens` | `_id` (token hash), `purpose`, `user_id`, `email`, `data`, `created_at`, `expires_at` | `(user_id, purpose)`; TTL on `expires_at` |
+//! | `one_time_tokens` | `_id` (token hash), `purpose`, `user_id`, `email`, `data`, `created_at`, `expires_at`, `attempts`, `epoch` | `(user_id, purpose)`; TTL on `expires_at` |
 //! | `linked_accounts` | `provider`, `subject`, `user_id`, `email`, `created_at` | unique `(provider, subject)`; `user_id` |
 //!
 //! Every guarantee is a single-document atomic operation, so no
@@ -460,6 +460,9 @@ struct OneTimeDoc {
     expires_at: bson::DateTime,
     #[serde(default)]
     attempts: i64,
+    /// The owner's `token_version` when issued (account-changing tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<i64>,
 }
 
 impl OneTimeDoc {
@@ -475,6 +478,7 @@ impl OneTimeDoc {
         token.email = self.email;
         token.data = bson::from_bson(self.data).map_err(backend)?;
         token.attempts = u32::try_from(self.attempts).unwrap_or(u32::MAX);
+        token.epoch = self.epoch.map(|e| u64::try_from(e).unwrap_or(u64::MAX));
         Ok(token)
     }
 }
@@ -1009,6 +1013,7 @@ impl OneTimeTokenStore for MongoStore {
             created_at: date(token.created_at),
             expires_at: date(token.expires_at),
             attempts: i64::from(token.attempts),
+            epoch: token.epoch.map(|e| i64::try_from(e).unwrap_or(i64::MAX)),
         };
         self.one_time.insert_one(doc).await.map_err(map_err)?;
         Ok(())

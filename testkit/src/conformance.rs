@@ -759,16 +759,21 @@ pub async fn one_time_tokens_are_single_use_under_concurrency(store: Arc<dyn Sto
 pub async fn one_time_tokens_expire_by_clock(store: Arc<dyn Store>) {
     let raw = OpaqueToken::generate();
     let t0 = now();
-    let token = OneTimeToken::new(raw.hash(), "magic_link", t0, Duration::minutes(15));
+    let token = OneTimeToken::new(raw.hash(), "magic_link", t0, Duration::minutes(15))
+        .at_epoch(7)
+        .with_data(serde_json::json!({"k": "v"}));
     store.insert_one_time_token(&token).await.expect("insert");
     let later = t0 + Duration::minutes(15);
-    // Finding leaves it in place, checks purpose and expiry.
+    // Finding leaves it in place, checks purpose and expiry, and gives the
+    // record back as stored (the credential epoch included).
     let found = store
         .find_one_time_token(&raw.hash(), "magic_link", t0)
         .await
         .expect("find")
         .expect("live token found");
     assert_eq!(found.hash, raw.hash());
+    assert_eq!(found.epoch, Some(7));
+    assert_eq!(found.data, serde_json::json!({"k": "v"}));
     assert!(store
         .find_one_time_token(&raw.hash(), "magic_link", t0)
         .await

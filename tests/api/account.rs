@@ -205,3 +205,35 @@ async fn an_admin_can_restore_a_soft_deleted_account() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["id"], id.to_string());
 }
+
+/// A deletion code mailed before the password changed is dead: the code is
+/// bound to the credential epoch.
+#[tokio::test]
+async fn a_deletion_code_dies_with_a_password_change() {
+    let app = app().await;
+    let (access, _) = app.signed_in("epoch@example.com").await;
+    let (status, _) = app
+        .call(Method::POST, "/auth/account/delete-code", &access, None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mail = app.mail("epoch@example.com", "Confirm the deletion").await;
+    let code = mail
+        .text
+        .lines()
+        .find(|l| l.len() == 43 && !l.contains(' '))
+        .expect("the code on its own line")
+        .to_owned();
+    let (status, pair) = app
+        .call(
+            Method::POST,
+            "/auth/account/change-password",
+            &access,
+            Some(json!({"current_password": PASSWORD, "new_password": "An0ther-Secret!pass"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let access = pair["access_token"].as_str().unwrap();
+    let (status, body) = delete(&app, access, json!({ "code": code })).await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    assert!(app.stored("epoch@example.com").await.unwrap().is_active);
+}

@@ -140,3 +140,177 @@ async fn after_hooks_see_every_event_and_failures_do_not_undo_flows() {
     assert_eq!(json["user"]["email"], "fay@example.com");
     assert!(!json.to_string().contains("argon2"), "{json}");
 }
+
+/// Issue 12: every flow asks the before-hooks. A hook freezing the
+/// accounts of `frozen…` addresses stops each of these flows with its own
+/// code, and nothing happens.
+#[tokio::test]
+async fn before_hooks_can_veto_every_session_account_and_admin_flow() {
+    fn frozen(user: &portcullis::User) -> bool {
+        user.email.starts_with("frozen")
+    }
+    let app = app_with(test_config(), |b| {
+        b.provider(FakeOAuthProvider)
+            .hook(veto_fn(|action: Action| async move {
+                let refuse = match &action {
+                    Action::Refresh { user, .. }
+                    | Action::Logout { user, .. }
+                    | Action::RevokeSessions { user, .. }
+                    | Action::UnlinkAccount { user, .. }
+                    | Action::RequestReauthenticationCode { user, .. }
+                    | Action::DeleteUser { user, .. }
+                    | Action::AdminPasswordReset { user, .. } => frozen(user),
+                    Action::RequestEmailVerification { email } => email.starts_with("frozen"),
+                    _ => false,
+                };
+                if refuse {
+                    Err(Veto::new("FROZEN", format!("{} is frozen", action.name())))
+                } else {
+                    Ok(())
+                }
+            }))
+    })
+    .await;
+    let (access, refresh) = app.signed_in("frozen@example.com").await;
+    let events_before = app.event_names().len();
+
+    let (status, body) = app
+        .call(poem::http::Method::POST, "/auth/logout", &access, None)
+        .await;
+    assert_error(status, &body, 403, "FROZEN");
+    assert_eq!(body["message"], "logout is frozen");
+    assert_eq!(app.me(&access).await.0, StatusCode::OK, "still signed in");
+
+    let (status, body) = app
+        .call(
+            poem::http::Method::POST,
+            "/auth/sessions/revoke-others",
+            &access,
+            None,
+        )
+        .await;
+    assert_error(status, &body, 403, "FROZEN");
+    let (status, body) = app
+        .call(
+            poem::http::Method::POST,
+            "/auth/request-verify-email",
+            &access,
+            None,
+        )
+        .await;
+    assert_error(status, &body, 403, "FROZEN");
+    let (status, body) = app
+        .post(
+            "/auth/verify-email/resend",
+            json!({"email": "frozen@example.com"}),
+        )
+        .await;
+    assert_error(status, &body, 403, "FROZEN");
+    let (status, body) = app
+        .call(
+            poem::http::Method::POST,
+            "/auth/account/delete-code",
+            &access,
+            None,
+        )
+        .await;
+    assert_error(status, &body, 403, "FROZEN");
+    app.manager.wait_for_deliveries().await;
+    let mails = app.mails_to("frozen@example.com").await;
+    assert!(
+        mails
+            .iter()
+            .all(|m| m.subject.contains("Confirm your email")),
+        "only the registration mail: {:?}",
+        mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+
+    // Refresh: the token is rotated before the hook sees the user, so a
+    // veto ends the session.
+    let (status, body) = app.refresh(&refresh).await;
+    assert_error(status, &body, 403, "FROZEN");
+    assert_eq!(app.me(&access).await.0, StatusCode::UNAUTHORIZED);
+
+    // Unlink.
+    let sign_in = app
+        .manager
+        .sign_in(
+            "fake-oauth",
+            portcullis::ProviderRequest::new(
+                json!({"sub": "f-1", "email": "frozen-oauth@example.com", "verified": true}),
+            ),
+        )
+        .await
+        .unwrap();
+    let oauth_access = sign_in.tokens.access_token.clone();
+    app.call(
+        poem::http::Method::POST,
+        "/auth/set-password",
+        &oauth_access,
+        Some(json!({"password": PASSWORD})),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            poem::http::Method::DELETE,
+            "/auth/accounts/fake-oauth",
+            &oauth_access,
+            None,
+        )
+        .await;
+    assert_error(status, &body, 403, "FROZEN");
+    assert_eq!(
+        app.manager
+            .linked_accounts(&sign_in.user)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Admin delete and admin reset.
+    app.manager
+        .ensure_superuser("root@example.com", &portcullis::Secret::new(PASSWORD))
+        .await
+        .unwrap();
+    let root = app.login("root@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = app.stored("frozen@example.com").await.unwrap().id;
+    let (status, body) = app
+        .call(
+            poem::http::Method::POST,
+            &format!("/users/{id}/reset-password"),
+            &root,
+            None,
+        )
+        .await;
+    assert_error(status, &body, 403, "FROZEN");
+    let (status, body) = app
+        .call(
+            poem::http::Method::DELETE,
+            &format!("/users/{id}"),
+            &root,
+            None,
+        )
+        .await;
+    assert_error(status, &body, 403, "FROZEN");
+    assert!(app.stored("frozen@example.com").await.is_some());
+    let names = app.event_names();
+    for name in [
+        "logout",
+        "sessions_revoked",
+        "email_verification_requested",
+        "reauthentication_code_requested",
+        "token_refreshed",
+        "account_unlinked",
+        "password_reset_requested",
+        "user_deleted",
+    ] {
+        assert!(
+            !names[events_before..].contains(&name),
+            "{name} happened: {names:?}"
+        );
+    }
+}

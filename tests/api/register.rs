@@ -198,3 +198,131 @@ async fn names_are_validated() {
         .await;
     assert_error(status, &body, 422, "INVALID_NAME");
 }
+
+/// Issue 12: enumeration-safe registration. The same 202 for a new and a
+/// taken address; the owner of a taken one is mailed a notice, and nothing
+/// about their account changes.
+#[tokio::test]
+async fn enumeration_safe_registration_answers_the_same_for_taken_addresses() {
+    let mut config = test_config();
+    config.accounts.enumeration_safe_registration = true;
+    let app = app_with_config(config).await;
+
+    let (status, first) = app
+        .post(
+            "/auth/register",
+            json!({"email": "Owner@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    assert!(first.get("id").is_none(), "no user in the answer: {first}");
+    let owner = app.stored("owner@example.com").await.expect("created");
+    assert!(!owner.email_verified && owner.has_password());
+    app.mail("Owner@example.com", "Confirm your email").await;
+
+    let (status, second) = app
+        .post(
+            "/auth/register",
+            json!({"email": "owner@EXAMPLE.com", "password": "Attacker-Chosen!9x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{second}");
+    assert_eq!(first, second, "the same answer");
+    let notice = app
+        .mail("Owner@example.com", "Someone tried to sign up")
+        .await;
+    assert!(!notice.text.contains("token="), "{}", notice.text);
+    let after = app.stored("owner@example.com").await.unwrap();
+    assert_eq!(after.id, owner.id);
+    assert_eq!(
+        after.password_hash, owner.password_hash,
+        "password untouched"
+    );
+    app.login("owner@example.com").await;
+    let (status, body) = app
+        .post(
+            "/auth/login",
+            json!({"email": "owner@example.com", "password": "Attacker-Chosen!9x"}),
+        )
+        .await;
+    assert_error(status, &body, 401, "INVALID_CREDENTIALS");
+
+    // Validation still answers at once (it says nothing about accounts).
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "nope", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 422, "INVALID_EMAIL");
+}
+
+/// Issue 12, defect 6: `\u{212a}im@example.com` (KELVIN SIGN) lower-cased
+/// to `kim@example.com`, so it registered, squatted the real owner's
+/// address (409 for them) and received their reset mail; a verified
+/// look-alike at an identity provider linked to the real account. Every
+/// address that differs from its canonical form beyond case is refused.
+#[tokio::test]
+async fn addresses_that_fold_into_another_are_refused_everywhere() {
+    let app = app_with(test_config(), |b| b.provider(FakeOAuthProvider)).await;
+    let kelvin = "\u{212a}im@example.com";
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": kelvin, "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 422, "INVALID_EMAIL");
+    assert!(app.stored("kim@example.com").await.is_none());
+
+    app.register("kim@example.com").await;
+    let before = app.mails_to("kim@example.com").await.len();
+    let (status, body) = app
+        .post("/auth/forgot-password", json!({"email": kelvin}))
+        .await;
+    assert_error(status, &body, 422, "INVALID_EMAIL");
+    // Sign-in answers a malformed address like an unknown one.
+    let (status, body) = app
+        .post(
+            "/auth/login",
+            json!({"email": kelvin, "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 401, "INVALID_CREDENTIALS");
+    assert_eq!(app.mails_to("kim@example.com").await.len(), before);
+
+    // A verified look-alike at an identity provider does not link.
+    let kim = app.stored("kim@example.com").await.unwrap();
+    app.manager
+        .store()
+        .patch_user(
+            &kim.id,
+            &portcullis::UserPatch::new().email_verified(true),
+            app.manager.now(),
+        )
+        .await
+        .unwrap();
+    let result = app
+        .manager
+        .sign_in(
+            "fake-oauth",
+            portcullis::ProviderRequest::new(
+                json!({"sub": "look-alike", "email": kelvin, "verified": true}),
+            ),
+        )
+        .await;
+    assert!(
+        matches!(&result, Err(portcullis::Error::Validation { code, .. }) if *code == "INVALID_EMAIL"),
+        "{result:?}"
+    );
+    assert!(app.manager.linked_accounts(&kim).await.unwrap().is_empty());
+
+    // Quoted local parts parse but cannot receive mail: refused.
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "\"kim\"@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 422, "INVALID_EMAIL");
+}

@@ -749,6 +749,17 @@ async fn superusers_cannot_lock_themselves_out() {
     }
     let (status, body) = app.call(Method::DELETE, &path, &access, None).await;
     assert_error(status, &body, 422, "SELF_LOCKOUT");
+    // Issue 12, defect 11: the same rule on the self-service route, even
+    // with the right password (it deactivated the last superuser before).
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            "/auth/account",
+            &access,
+            Some(json!({ "password": PASSWORD })),
+        )
+        .await;
+    assert_error(status, &body, 422, "SELF_LOCKOUT");
 
     let user = stored(&app, ROOT).await;
     assert!(user.is_active && user.is_superuser);

@@ -30,11 +30,11 @@ use poem_openapi::{
 };
 use portcullis::{
     api::{
-        check_csrf, client_info, error_set, rate_limit, set_token_cookies, ApiErrors, ApiTags,
-        EmailString, ErrorSet, GrantType, PublicUser, StrictString, TokenResponse,
+        check_csrf, client_info, error_set, rate_limit, set_token_cookies, AcceptedBody, ApiErrors,
+        ApiTags, EmailString, ErrorSet, GrantType, PublicUser, StrictString, TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule,
-    Registration, Result,
+    Registration, Result, SignUp,
 };
 use serde::Deserialize;
 
@@ -178,6 +178,13 @@ pub enum RegisterResponse {
     /// superuser). Sign in with `POST /auth/login`.
     #[oai(status = 201)]
     Created(Json<PublicUser>),
+    /// Enumeration-safe registration is on
+    /// (`accounts.enumeration_safe_registration`): the same answer whether
+    /// or not the address has an account. A new account was created and
+    /// mailed its verification link, or the owner of the address was
+    /// mailed a notice.
+    #[oai(status = 202)]
+    Accepted(Json<AcceptedBody>),
 }
 
 /// The credentials routes.
@@ -247,8 +254,12 @@ impl CredentialsApi {
         if let Some(name) = body.name {
             registration = registration.with_name(name.into_inner());
         }
-        let user = self.manager.register(registration).await?;
-        Ok(RegisterResponse::Created(Json(PublicUser::from(&user))))
+        Ok(match self.manager.sign_up(registration).await? {
+            SignUp::Created(user) => RegisterResponse::Created(Json(PublicUser::from(&user))),
+            _ => RegisterResponse::Accepted(Json(AcceptedBody {
+                message: "check your email to finish signing up".into(),
+            })),
+        })
     }
 
     /// Sign in with email and password

@@ -294,9 +294,14 @@ export interface paths {
         put?: never;
         /**
          * Change the email address
-         * @description Needs the password when the user has one. Mails a confirmation link
+         * @description Re-authentication first: the password (users who have one), or the
+         *     code mailed to the current address by
+         *     `POST /auth/account/change-email-code`; users without a password may
+         *     send neither within 15 minutes of signing in (403
+         *     `REAUTHENTICATION_REQUIRED` after that). Mails a confirmation link
          *     (valid 30 minutes) to the new address and a notice to the old one;
-         *     nothing changes until the link is opened.
+         *     nothing changes until the link is opened, and a password reset or
+         *     change meanwhile cancels it.
          */
         post: operations["changeEmail"];
         delete?: never;
@@ -322,6 +327,29 @@ export interface paths {
         get: operations["confirmEmailChange"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/account/change-email-code": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail an email-change code
+         * @description Mails a single-use code (valid 15 minutes) to the caller's *current*
+         *     address that confirms `POST /auth/account/change-email`: the way
+         *     users without a password confirm once their sign-in is no longer
+         *     recent.
+         */
+        post: operations["requestChangeEmailCode"];
         delete?: never;
         options?: never;
         head?: never;
@@ -361,10 +389,12 @@ export interface paths {
         post?: never;
         /**
          * Delete my account
-         * @description Confirmed with the password or a mailed code. By default the account
-         *     is deactivated (a soft delete: its email stays reserved); servers
-         *     configured with `accounts.hard_delete` remove it. Every session ends
-         *     and the token cookies are cleared.
+         * @description Confirmed with the password or a mailed code (a session alone never
+         *     confirms it). By default the account is deactivated (a soft delete:
+         *     its email stays reserved); servers configured with
+         *     `accounts.hard_delete` remove it. Every session ends and the token
+         *     cookies are cleared. A superuser cannot delete themselves (422
+         *     `SELF_LOCKOUT`): another superuser demotes them first.
          */
         delete: operations["deleteAccount"];
         options?: never;
@@ -837,8 +867,15 @@ export interface components {
              * @description The new address; a confirmation link is mailed to it.
              */
             new_email: string;
-            /** @description The current password (required when the user has one). */
+            /** @description The current password (users who have one). */
             password?: string | null;
+            /**
+             * @description Or the code mailed to the current address by
+             *     `POST /auth/account/change-email-code`. Users without a password
+             *     send neither when they signed in recently (403
+             *     `REAUTHENTICATION_REQUIRED` otherwise).
+             */
+            code?: string | null;
         };
         /**
          * ChangePasswordRequest
@@ -1677,6 +1714,18 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AcceptedBody"];
                 };
             };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, or a hook's veto (with its own code).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request body is larger than the configured limit. */
             413: {
                 headers: {
@@ -2434,6 +2483,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The one-time token is expired, used or unknown. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The request body is larger than the configured limit. */
             413: {
                 headers: {
@@ -2542,6 +2600,88 @@ export interface operations {
              *     invalid email, weak or over-long password. `field` names the input.
              */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Too many requests from this client or for this email; retry after
+             *     the number of seconds in `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    requestChangeEmailCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted; the email is on its way (sent in the background). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AcceptedBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, or a hook's veto (with its own code).
+             */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3784,6 +3924,21 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["PublicUser"];
+                };
+            };
+            /**
+             * @description Enumeration-safe registration is on
+             *     (`accounts.enumeration_safe_registration`): the same answer whether
+             *     or not the address has an account. A new account was created and
+             *     mailed its verification link, or the owner of the address was
+             *     mailed a notice.
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AcceptedBody"];
                 };
             };
             /**
