@@ -245,14 +245,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let user = manager
             .ensure_superuser(&email, &password)
             .await
-            .map_err(|err| format!("cannot create or promote the superuser {email}: {err}"))?;
+            .map_err(|err| match err {
+                portcullis::Error::EmailNotVerified => format!(
+                    "cannot promote {email} to superuser: a user with this address exists and has \
+                     not verified it (whoever registered it may not own it); verify the address or \
+                     remove that user first"
+                ),
+                err => format!("cannot create or promote the superuser {email}: {err}"),
+            })?;
         if user.created_at.timestamp_millis() >= before {
             tracing::info!(id = %user.id, email = %user.email, "superuser created");
         } else {
             tracing::info!(
                 id = %user.id,
                 email = %user.email,
-                "existing user is a superuser (promoted if needed; password left unchanged)"
+                "existing verified user is a superuser (promoted if needed; password left unchanged)"
             );
         }
     }

@@ -927,6 +927,7 @@ COVERAGE = [
     # (what, source files (globs), regex with one group, the page that must name each)
     ("event", ["src/hooks/mod.rs"], r'Event::\w+ \{ \.\. \} => "(\w+)"', "docs/integrators/hooks.md"),
     ("action", ["src/hooks/mod.rs"], r'Action::\w+ \{ \.\. \} => "(\w+)"', "docs/integrators/hooks.md"),
+    ("provider event", ["providers/*/src/**/*.rs"], r'_EVENT: &str = "(\w+)"', "docs/integrators/hooks.md"),
     ("message", ["src/email/templates.rs"], r'Message::\w+(?: \{ \.\. \})? => "(\w+)"',
      "docs/integrators/email-templates.md"),
     ("error code", ["src/error.rs", "src/api/error.rs"], r'"([A-Z]{2,}(?:_[A-Z0-9]+)+|[A-Z]{4,})"', "docs"),

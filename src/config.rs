@@ -274,6 +274,15 @@ pub struct AccountsConfig {
     pub require_verified_email: bool,
     /// Let providers other than credentials create users on first sign-in.
     pub allow_provider_sign_up: bool,
+    /// Let a provider create a user from an email it did not verify
+    /// (default `false`: such a sign-in is refused with 403
+    /// `PROVIDER_EMAIL_UNVERIFIED` and creates nothing). Turning it on lets
+    /// anyone whose identity provider does not check addresses reserve an
+    /// address they do not own ("pre-hijacking"); the identity is then
+    /// linked as unverified and removed, with a notice to the owner, as
+    /// soon as the owner proves the address (password reset, email
+    /// verification, email change).
+    pub allow_unverified_provider_sign_up: bool,
     /// Link a provider identity to an existing user with the same email when
     /// both the provider and the local user say the email is verified.
     pub link_verified_emails: bool,
@@ -306,6 +315,7 @@ impl Default for AccountsConfig {
         Self {
             require_verified_email: false,
             allow_provider_sign_up: true,
+            allow_unverified_provider_sign_up: false,
             link_verified_emails: true,
             hard_delete: false,
             recent_sign_in_secs: 15 * 60,

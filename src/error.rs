@@ -52,6 +52,12 @@ pub enum Error {
     /// Sign-up through this provider is disabled.
     #[error("sign-up is disabled")]
     SignUpDisabled,
+    /// The provider did not verify the email of an identity that would
+    /// create a user (see `accounts.allow_unverified_provider_sign_up`).
+    #[error(
+        "the provider has not verified this email address; verify it there, or sign up another way"
+    )]
+    ProviderEmailUnverified,
     /// A resource (user, provider, …) does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -121,6 +127,7 @@ impl Error {
             Error::EmailTaken => "EMAIL_TAKEN",
             Error::AccountExists => "ACCOUNT_EXISTS",
             Error::SignUpDisabled => "SIGN_UP_DISABLED",
+            Error::ProviderEmailUnverified => "PROVIDER_EMAIL_UNVERIFIED",
             Error::NotFound(_) => "NOT_FOUND",
             Error::TokenGone => "TOKEN_GONE",
             Error::PasswordAlreadySet => "PASSWORD_ALREADY_SET",

@@ -76,14 +76,19 @@ pub use email::{
     Outbox, SendError,
 };
 pub use error::{Error, Result};
-pub use hooks::{hook_fn, veto_fn, Action, Event, Hook, HookError, HookFn, Veto, VetoFn};
+pub use hooks::{
+    hook_fn, veto_fn, Action, Event, Hook, HookError, HookFn, ProviderEvent, UnlinkReason, Veto,
+    VetoFn,
+};
 pub use manager::{
     AdminUpdate, AuthManager, AuthManagerBuilder, Principal, ProfileUpdate, RateRule,
     Reauthentication, Registration, SensitiveAction, SignIn, SignUp, TokenPair, MAX_METADATA_BYTES,
     MAX_PAGE,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
-pub use provider::{Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest};
+pub use provider::{
+    Capabilities, Identity, Proof, Provider, ProviderCx, ProviderInfo, ProviderRequest,
+};
 pub use store::{
     AccountStore, Backoff, ClientInfo, CounterHit, LinkedAccount, MemoryStore, OneTimeToken,
     OneTimeTokenStore, PasswordGuard, RateLimitStore, RefreshToken, Reservation, Rotation, Session,

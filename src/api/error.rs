@@ -248,6 +248,7 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::CsrfRejected
         | Error::Vetoed(_)
         | Error::SignUpDisabled
+        | Error::ProviderEmailUnverified
         | Error::ReauthenticationRequired => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::EmailTaken

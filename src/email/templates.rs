@@ -54,6 +54,12 @@ pub enum Message {
         /// Seconds the code stays valid.
         expires_in_secs: u64,
     },
+    /// Notice: sign-in identities linked from an email their provider had
+    /// not verified were removed, because the owner proved the address.
+    AccountsUnlinked {
+        /// The providers whose identities were removed (ids, e.g. `github`).
+        providers: Vec<String>,
+    },
     /// Notice to the owner of an address someone tried to register again
     /// (enumeration-safe registration).
     RegistrationAttempted,
@@ -88,6 +94,7 @@ impl Message {
             Message::RegistrationAttempted => "registration_attempted",
             Message::MagicLink { .. } => "magic_link",
             Message::EmailCode { .. } => "email_code",
+            Message::AccountsUnlinked { .. } => "accounts_unlinked",
         }
     }
 }
@@ -252,6 +259,22 @@ impl EmailTemplates for DefaultTemplates {
                         "It expires in {}. If you did not ask for it, ignore this email.",
                         duration(*expires_in_secs)
                     ),
+                ],
+                None,
+            ),
+            Message::AccountsUnlinked { providers } => (
+                format!("Sign-in methods removed from your {app} account"),
+                vec![
+                    format!(
+                        "You just proved that this address is yours, so we removed sign-in \
+                         through {} from your {app} account: it had been added with this \
+                         address without proof that it belonged to whoever added it.",
+                        providers.join(", ")
+                    ),
+                    "If you added it yourself, sign in through it again once your address is \
+                     verified there. If not, someone may have tried to get into your account \
+                     before you: check your account and contact support."
+                        .into(),
                 ],
                 None,
             ),

@@ -269,6 +269,10 @@ pub enum Event {
         user_id: UserId,
         /// Provider id.
         provider: String,
+        /// Provider's subject.
+        subject: String,
+        /// Why.
+        reason: UnlinkReason,
     },
     /// A verification link was mailed.
     EmailVerificationRequested {
@@ -350,6 +354,76 @@ pub enum Event {
         /// The ended session.
         session_id: SessionId,
     },
+    /// A provider's own event ([`ProviderCx::emit`](crate::ProviderCx::emit)),
+    /// serialized with its own name as the `event` tag.
+    #[serde(untagged)]
+    Provider(ProviderEvent),
+}
+
+/// Why a linked account was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum UnlinkReason {
+    /// The user unlinked it (`DELETE /auth/accounts/{provider}`).
+    UserRequest,
+    /// The owner proved the address (password reset, email verification,
+    /// email change) and the identity had been linked from an email its
+    /// provider did not verify: whoever linked it may not be the owner.
+    EmailProven,
+}
+
+/// An event a provider emits through
+/// [`ProviderCx::emit`](crate::ProviderCx::emit), e.g.
+/// `magic_link_requested`. Serialized as
+/// `{"event": name, "provider": …, "user_id": …, "email": …}`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ProviderEvent {
+    /// The event's snake_case name (past tense), e.g. `magic_link_requested`.
+    pub name: &'static str,
+    /// The provider's id.
+    pub provider: String,
+    /// The user concerned, when there is one.
+    pub user_id: Option<UserId>,
+    /// The address concerned, normalised, when there is one.
+    pub email: Option<String>,
+}
+
+impl ProviderEvent {
+    /// The event `name` of `provider`.
+    pub fn new(provider: impl Into<String>, name: &'static str) -> Self {
+        Self {
+            name,
+            provider: provider.into(),
+            user_id: None,
+            email: None,
+        }
+    }
+
+    /// Names the user concerned.
+    pub fn with_user(mut self, user_id: Option<UserId>) -> Self {
+        self.user_id = user_id;
+        self
+    }
+
+    /// Names the address concerned.
+    pub fn with_email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+}
+
+impl Serialize for ProviderEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("event", self.name)?;
+        map.serialize_entry("provider", &self.provider)?;
+        map.serialize_entry("user_id", &self.user_id)?;
+        map.serialize_entry("email", &self.email)?;
+        map.end()
+    }
 }
 
 impl Event {
@@ -379,6 +453,7 @@ impl Event {
             Event::SessionRevoked { .. } => "session_revoked",
             Event::RateLimited { .. } => "rate_limited",
             Event::ReauthenticationCodeRequested { .. } => "reauthentication_code_requested",
+            Event::Provider(event) => event.name,
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::{admin::guard_self_lockout, AuthManager, Principal, Reauthentication, SensitiveAction};
 use crate::{
     error::{Error, Result},
-    hooks::{Action, Event},
+    hooks::{Action, Event, UnlinkReason},
     store::{ClientInfo, LinkedAccount, Session, UserPatch},
     user::{SessionId, User, UserId},
 };
@@ -118,10 +118,10 @@ impl AuthManager {
     }
 
     /// Unlinks `provider` from `user`, unless that would leave no way to
-    /// sign in: the user keeps a password, another linked provider, or an
-    /// email-based (`passwordless`) provider is enabled and the user's email
-    /// is verified (those providers refuse an account with an unverified
-    /// email). Emits `account_unlinked`.
+    /// sign in: the user keeps a password, another linked provider, or a
+    /// provider that [signs in by email](crate::Capabilities::signs_in_by_email)
+    /// is enabled and the user's email is verified (such providers refuse
+    /// an account with an unverified email). Emits `account_unlinked`.
     ///
     /// # Errors
     ///
@@ -133,10 +133,13 @@ impl AuthManager {
             return Err(Error::NotFound("linked account"));
         }
         let others = accounts.iter().any(|a| a.provider != provider);
-        // The built-in passwordless providers refuse an account whose email
+        // A provider that signs in by email refuses an account whose email
         // is not verified (409 `ACCOUNT_EXISTS`): no way in for such a user.
-        let by_email =
-            user.email_verified && self.providers().iter().any(|p| p.kind == "passwordless");
+        let by_email = user.email_verified
+            && self
+                .providers()
+                .iter()
+                .any(|p| p.capabilities.signs_in_by_email);
         if !(user.has_password() || others || by_email) {
             return Err(Error::LastSignInMethod);
         }
@@ -155,9 +158,16 @@ impl AuthManager {
         {
             return Err(Error::NotFound("linked account"));
         }
+        let subject = accounts
+            .iter()
+            .find(|a| a.provider == provider)
+            .map(|a| a.subject.clone())
+            .unwrap_or_default();
         self.emit(Event::AccountUnlinked {
             user_id: user.id.clone(),
             provider: provider.to_owned(),
+            subject,
+            reason: UnlinkReason::UserRequest,
         })
         .await;
         Ok(())

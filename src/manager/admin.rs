@@ -224,17 +224,29 @@ impl AuthManager {
     }
 
     /// Makes sure a superuser with `email` exists, for bootstrapping a
-    /// deployment without touching the database: an existing user is
-    /// promoted (and activated; their password is left alone), otherwise one
-    /// is created with `password` (policy applies) and a verified email.
+    /// deployment without touching the database: an existing user whose
+    /// email is verified is promoted (and activated; their password is left
+    /// alone: they proved they own the address), otherwise one is created
+    /// with `password` (policy applies) and a verified email.
+    ///
+    /// An existing user whose email is **not** verified is refused
+    /// ([`Error::EmailNotVerified`]) and left as it is: anyone can register
+    /// an address they do not own, and promoting that account would make
+    /// whoever registered it first superuser, with their own password. Have
+    /// the address verified (the owner follows a verification link), or
+    /// remove that user, and call again.
     ///
     /// # Errors
     ///
-    /// [`Error::Validation`] (422), [`Error::Unavailable`] (503).
+    /// [`Error::EmailNotVerified`] (403), [`Error::Validation`] (422),
+    /// [`Error::Unavailable`] (503).
     pub async fn ensure_superuser(&self, email: &str, password: &Secret) -> Result<User> {
         let normalized = crate::user::normalize_email(email)?;
         let store = &self.inner.store;
         if let Some(user) = store.find_user_by_email(&normalized).await? {
+            if !user.email_verified {
+                return Err(Error::EmailNotVerified);
+            }
             let patch = UserPatch::new().is_superuser(true).is_active(true);
             return store
                 .patch_user(&user.id, &patch, self.now())

@@ -141,6 +141,7 @@ impl AuthManager {
             })
             .await?;
         self.consume_one_time(&record).await?;
+        self.email_proven(&user, &user.email).await?;
         let user = self
             .inner
             .store
@@ -285,6 +286,7 @@ impl AuthManager {
             .email_verified(true)
             .bump_token_version();
         self.consume_one_time(&record).await?;
+        self.email_proven(&user, new_email).await?;
         let now = self.now();
         let updated = match self.inner.store.patch_user(&user.id, &patch, now).await {
             Ok(Some(updated)) => updated,

@@ -1,37 +1,86 @@
-use super::{limits::AttemptOutcome, register::validate_name, AuthManager, RateRule, SignIn};
+use super::{limits::AttemptOutcome, AuthManager, RateRule, SignIn};
 use crate::{
     error::{Error, Result},
     hooks::{Action, Event},
-    provider::{Identity, ProviderCx, ProviderRequest},
-    store::{ClientInfo, LinkedAccount, PasswordGuard, StoreError},
+    provider::{Proof, Provider, ProviderCx, ProviderRequest},
+    store::{ClientInfo, PasswordGuard},
     user::{normalize_email, User},
 };
 
+/// A JSON request for a registered provider, as a [`Proof`].
+struct JsonProof<'a> {
+    provider: &'a dyn Provider,
+    request: ProviderRequest,
+}
+
+#[async_trait::async_trait]
+impl Proof for JsonProof<'_> {
+    fn email_hint(&self) -> Option<String> {
+        self.request.email_hint()
+    }
+
+    async fn prove(&self, cx: &ProviderCx<'_>) -> Result<crate::provider::Identity> {
+        self.provider.authenticate(cx, self.request.clone()).await
+    }
+}
+
 impl AuthManager {
-    /// Signs in through the provider `provider_id`: the provider proves an
-    /// identity, the manager maps it to a user (see [`Identity`]), checks that
-    /// the user is active (and verified, when required), asks the
-    /// before-hooks, opens a session and emits `login_succeeded`. Every
-    /// failure emits `login_failed`.
+    /// Signs in through the provider `provider_id` with a JSON request:
+    /// the provider parses it and proves an identity, then the one sign-in
+    /// pipeline of [`sign_in_with`](Self::sign_in_with) runs.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] for an unknown provider (404),
-    /// [`Error::InvalidCredentials`] (401), [`Error::InactiveUser`] and
-    /// [`Error::EmailNotVerified`] (403, only after the credentials were
-    /// proven), [`Error::Vetoed`] (403), [`Error::Validation`] (422),
-    /// [`Error::Unavailable`] (503).
+    /// As [`sign_in_with`](Self::sign_in_with).
     pub async fn sign_in(&self, provider_id: &str, request: ProviderRequest) -> Result<SignIn> {
         let provider = self
             .inner
             .providers
             .get(provider_id)
-            .ok_or(Error::NotFound("provider"))?;
+            .ok_or(Error::NotFound("provider"))?
+            .clone();
         let client = request.client.clone();
+        let proof = JsonProof {
+            provider: provider.as_ref(),
+            request,
+        };
+        self.sign_in_with(provider_id, client, &proof).await
+    }
+
+    /// The one sign-in pipeline, for a typed `proof` of the registered
+    /// provider `provider_id` (a provider crate's route parsed its input
+    /// and hands the proof over: no JSON round trip). Counts the client's
+    /// sign-ins, applies the per-address delay after failures, runs the
+    /// proof, stamps `provider_id` on the identity (a provider cannot claim
+    /// another's id), maps it to a user by the link rule (see
+    /// `manager/link.rs`), checks that the user is active (and verified,
+    /// when required), asks the before-hooks, opens a session and emits
+    /// `login_succeeded`. Every failure emits `login_failed`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown provider (404),
+    /// [`Error::InvalidCredentials`] (401), [`Error::InactiveUser`],
+    /// [`Error::EmailNotVerified`] (403, only after the credentials were
+    /// proven), [`Error::ProviderEmailUnverified`], [`Error::SignUpDisabled`]
+    /// and [`Error::Vetoed`] (403), [`Error::AccountExists`] (409),
+    /// [`Error::Validation`] (422), [`Error::Unavailable`] (503).
+    pub async fn sign_in_with(
+        &self,
+        provider_id: &str,
+        client: ClientInfo,
+        proof: &dyn Proof,
+    ) -> Result<SignIn> {
+        let capabilities = self
+            .inner
+            .providers
+            .info(provider_id)
+            .ok_or(Error::NotFound("provider"))?
+            .capabilities;
         // The limits (see `limits.rs`): a named email is validated first (it
         // becomes a counter key), then the client's budget, then the
         // account's failure slot is reserved before anything is checked.
-        let email_hint = match request.email_hint().as_deref().map(normalize_email) {
+        let email_hint = match proof.email_hint().as_deref().map(normalize_email) {
             Some(Err(err)) => {
                 self.emit(Event::LoginFailed {
                     provider: provider_id.to_owned(),
@@ -50,10 +99,9 @@ impl AuthManager {
             None => None,
         };
         let result = async {
-            let identity = provider
-                .authenticate(&ProviderCx::new(self), request)
-                .await?;
-            let user = self.resolve_identity(&identity).await?;
+            let mut identity = proof.prove(&ProviderCx::new(self)).await?;
+            provider_id.clone_into(&mut identity.provider);
+            let user = self.resolve_identity(&identity, capabilities).await?;
             self.admit(user, provider_id, client.clone()).await
         }
         .await;
@@ -100,118 +148,6 @@ impl AuthManager {
             session,
             tokens,
         })
-    }
-
-    /// Maps an identity to a user: the local user it names; else the user
-    /// linked to (provider, subject); else, when both the provider and the
-    /// local user vouch for the email, the user with that email (linking
-    /// it); else a new user (when provider sign-up is allowed).
-    async fn resolve_identity(&self, identity: &Identity) -> Result<User> {
-        let store = &self.inner.store;
-        if let Some(user) = identity
-            .user
-            .as_deref()
-            .filter(|u| identity.user_id.as_ref() == Some(&u.id))
-        {
-            return Ok(user.clone());
-        }
-        if let Some(user_id) = &identity.user_id {
-            return store
-                .find_user(user_id)
-                .await?
-                .ok_or(Error::InvalidCredentials);
-        }
-        let linked = if identity.link {
-            store
-                .find_linked_account(&identity.provider, &identity.subject)
-                .await?
-        } else {
-            None
-        };
-        if let Some(link) = linked {
-            return store
-                .find_user(&link.user_id)
-                .await?
-                .ok_or(Error::InvalidCredentials);
-        }
-        let email = identity.email.as_deref().ok_or_else(|| {
-            Error::validation(
-                "email",
-                "EMAIL_REQUIRED",
-                "the provider did not return an email",
-            )
-        })?;
-        let accounts = &self.inner.config.accounts;
-        let user = match store.find_user_by_email(&normalize_email(email)?).await? {
-            Some(user) => {
-                if !(accounts.link_verified_emails
-                    && identity.email_verified
-                    && user.email_verified)
-                {
-                    return Err(Error::AccountExists);
-                }
-                user
-            }
-            None => {
-                if !accounts.allow_provider_sign_up {
-                    return Err(Error::SignUpDisabled);
-                }
-                self.create_provider_user(identity, email).await?
-            }
-        };
-        if identity.link {
-            self.link_identity(&user, identity).await?;
-        }
-        Ok(user)
-    }
-
-    async fn create_provider_user(&self, identity: &Identity, email: &str) -> Result<User> {
-        let mut user = User::new(email, self.now())?;
-        user.name = validate_name(identity.name.clone())?;
-        user.email_verified = identity.email_verified;
-        self.inner
-            .hooks
-            .before(Action::Register {
-                email: user.email.clone(),
-                name: user.name.clone(),
-                provider: identity.provider.clone(),
-            })
-            .await?;
-        match self.inner.store.insert_user(&user).await {
-            Ok(()) => {}
-            // Created concurrently: the other request links it.
-            Err(StoreError::Conflict(_)) => return Err(Error::AccountExists),
-            Err(err) => return Err(err.into()),
-        }
-        self.emit(Event::UserRegistered {
-            user: user.clone(),
-            provider: identity.provider.clone(),
-        })
-        .await;
-        Ok(user)
-    }
-
-    async fn link_identity(&self, user: &User, identity: &Identity) -> Result<()> {
-        let link = LinkedAccount::new(
-            &identity.provider,
-            &identity.subject,
-            user.id.clone(),
-            identity.email.clone(),
-            self.now(),
-        );
-        match self.inner.store.insert_linked_account(&link).await {
-            Ok(()) => {
-                self.emit(Event::AccountLinked {
-                    user_id: user.id.clone(),
-                    provider: identity.provider.clone(),
-                    subject: identity.subject.clone(),
-                })
-                .await;
-                Ok(())
-            }
-            Err(StoreError::Conflict(_)) => Ok(()),
-            Err(err) => Err(err.into()),
-        }
     }
 
     /// Verifies a password for a (possibly unknown) user in constant time

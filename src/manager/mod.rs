@@ -6,6 +6,7 @@ mod builder;
 mod email;
 mod epoch;
 mod limits;
+mod link;
 mod login;
 mod mail;
 mod password;
@@ -159,7 +160,7 @@ impl AuthManager {
         ProviderCx::new(self)
     }
 
-    async fn emit(&self, event: Event) {
+    pub(crate) async fn emit(&self, event: Event) {
         if !self.inner.hooks.is_empty() {
             self.inner.hooks.after(event).await;
         }

@@ -127,6 +127,7 @@ impl AuthManager {
             .await?;
         let hash = self.inner.hasher.hash(password.expose()).await?;
         self.consume_one_time(&record).await?;
+        self.email_proven(&user, &user.email).await?;
         let now = self.now();
         let updated = self
             .inner

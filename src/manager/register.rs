@@ -54,7 +54,7 @@ impl Registration {
 #[non_exhaustive]
 pub enum SignUp {
     /// The user was created.
-    Created(User),
+    Created(Box<User>),
     /// Enumeration-safe registration
     /// (`accounts.enumeration_safe_registration`): the same answer for a
     /// new and a taken address; mail tells the owner what happened.
@@ -78,7 +78,7 @@ impl AuthManager {
             return self
                 .create_user(registration, false)
                 .await
-                .map(SignUp::Created);
+                .map(|user| SignUp::Created(Box::new(user)));
         }
         let email = registration.email.clone();
         match self.create_user(registration, true).await {

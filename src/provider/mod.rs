@@ -15,10 +15,11 @@ use crate::{
     config::AuthConfig,
     email::Message,
     error::{Error, Result},
+    hooks::{Event, ProviderEvent},
     manager::AuthManager,
     store::{ClientInfo, OneTimeToken},
     token::{OpaqueToken, TokenHash},
-    user::{normalize_email, User, UserId},
+    user::{normalize_email, User},
 };
 
 /// A sign-in request, the same shape for every provider: a JSON body, the
@@ -95,10 +96,20 @@ impl ProviderRequest {
 }
 
 /// A verified identity, as a provider proved it.
+///
+/// Either a **local user** the provider proved directly (a local
+/// credential: [`Identity::local`]), signed in as is, or an **external
+/// identity** (`subject` at the provider, with the email it reported),
+/// which the manager maps to a user by one rule: the linked account, else
+/// the user with the email when both sides verified it, else a new user
+/// (never from an email the provider did not verify, unless
+/// `accounts.allow_unverified_provider_sign_up`). The manager stamps
+/// [`provider`](Self::provider) with the id of the provider it called: a
+/// provider cannot speak for another.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Identity {
-    /// Provider id.
+    /// Provider id (set by the manager to the provider that proved it).
     pub provider: String,
     /// The provider's stable id for this person.
     pub subject: String,
@@ -110,15 +121,15 @@ pub struct Identity {
     pub name: Option<String>,
     /// Anything else the provider returned.
     pub profile: serde_json::Value,
-    /// Set when the provider proved a local user directly (e.g. by their
-    /// password): the manager signs in this user without linking.
-    pub user_id: Option<UserId>,
-    /// The local user as the provider just read it, so the manager does not
-    /// read it again (one store round trip less per sign-in).
+    /// The local user the provider proved directly (e.g. by their
+    /// password), as it just read it: the manager signs this user in
+    /// without linking (and without reading it again). `None` for an
+    /// external identity.
     #[serde(skip)]
-    pub user: Option<Box<User>>,
+    pub local_user: Option<Box<User>>,
     /// Whether (provider, subject) is recorded as a linked account (default
-    /// true). Email-based providers turn it off: their proof is the current
+    /// true). Providers that [sign in by email](Capabilities::signs_in_by_email)
+    /// never record one, whatever this says: their proof is the current
     /// email, so a stored link would outlive an email change.
     pub link: bool,
 }
@@ -134,14 +145,13 @@ impl Identity {
             email_verified: false,
             name: None,
             profile: serde_json::Value::Null,
-            user_id: None,
-            user: None,
+            local_user: None,
             link: true,
         }
     }
 
-    /// Do not record a linked account: the identity is the email itself
-    /// (magic link, email code), matched to a user by email every time.
+    /// Do not record a linked account: the identity is the email itself,
+    /// matched to a user by email every time.
     pub fn without_link(mut self) -> Self {
         self.link = false;
         self
@@ -152,10 +162,15 @@ impl Identity {
         Self {
             email: Some(user.email.clone()),
             email_verified: user.email_verified,
-            user_id: Some(user.id.clone()),
-            user: Some(Box::new(user.clone())),
+            local_user: Some(Box::new(user.clone())),
             ..Self::new(provider, user.id.to_string())
         }
+    }
+
+    /// The local user this identity names, when the provider proved one
+    /// directly ([`Identity::local`]).
+    pub fn local_user(&self) -> Option<&User> {
+        self.local_user.as_deref()
     }
 
     /// Sets the email and whether the provider verified it.
@@ -178,6 +193,19 @@ impl Identity {
     }
 }
 
+/// What a provider can do, declared in its [`ProviderInfo`]; the core asks
+/// these instead of the provider's kind or id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The proof is control of the mailbox (magic link, email code): it
+    /// signs in whichever user holds the address, when that user's email is
+    /// verified, and creates a verified user for an unknown address. No
+    /// linked account is recorded. So a user with a verified email can
+    /// always sign in through such a provider (unlinking asks this).
+    pub signs_in_by_email: bool,
+}
+
 /// What a provider tells `GET /auth/providers` about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -185,17 +213,68 @@ pub struct ProviderInfo {
     /// Id, unique in the registry (`credentials`, `github`, …).
     pub id: String,
     /// Kind: `password`, `passwordless`, `oauth`, or an integrator's own.
+    /// Descriptive only: the core decides by [`capabilities`](Self::capabilities).
     pub kind: String,
+    /// What the provider can do.
+    pub capabilities: Capabilities,
 }
 
 impl ProviderInfo {
-    /// Info with an id and kind.
+    /// Info with an id and kind, and no capabilities.
     pub fn new(id: impl Into<String>, kind: impl Into<String>) -> Self {
         Self {
             id: id.into(),
             kind: kind.into(),
+            capabilities: Capabilities::default(),
         }
     }
+
+    /// Declares that the provider proves control of the email address
+    /// (see [`Capabilities::signs_in_by_email`]).
+    pub fn signs_in_by_email(mut self) -> Self {
+        self.capabilities.signs_in_by_email = true;
+        self
+    }
+}
+
+/// A provider's typed proof, for [`AuthManager::sign_in_with`]: a route
+/// that already parsed its input hands the manager this instead of JSON for
+/// the provider to parse again. The manager runs it inside the one sign-in
+/// pipeline (limits, the link rule, hooks, events).
+///
+/// # Errors
+///
+/// `prove` fails as [`Provider::authenticate`] does.
+///
+/// # Example
+///
+/// ```
+/// use async_trait::async_trait;
+/// use portcullis::{Error, Identity, Proof, ProviderCx, Result};
+///
+/// /// A key already parsed by the route.
+/// struct ApiKey(String);
+///
+/// #[async_trait]
+/// impl Proof for ApiKey {
+///     async fn prove(&self, _cx: &ProviderCx<'_>) -> Result<Identity> {
+///         if self.0 != "let-me-in" {
+///             return Err(Error::InvalidCredentials);
+///         }
+///         Ok(Identity::new("api-key", "robot").with_email("robot@example.com", true))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Proof: Send + Sync {
+    /// The address the proof is for, when it names one before it is
+    /// checked (the per-address failure delay and `login_failed` use it).
+    fn email_hint(&self) -> Option<String> {
+        None
+    }
+
+    /// Proves the identity.
+    async fn prove(&self, cx: &ProviderCx<'_>) -> Result<Identity>;
 }
 
 /// Proves identities.
@@ -399,6 +478,12 @@ impl<'a> ProviderCx<'a> {
         self.manager.in_background(job);
     }
 
+    /// Emits `event` to the after-hooks (a provider's own event, e.g.
+    /// `magic_link_requested`), as the core flows emit theirs.
+    pub async fn emit(&self, event: ProviderEvent) {
+        self.manager.emit(Event::Provider(event)).await;
+    }
+
     /// The manager, to move into a background job (a cheap clone).
     pub fn manager(&self) -> AuthManager {
         self.manager.clone()
@@ -430,6 +515,10 @@ impl ProviderRegistry {
 
     pub(crate) fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
         self.by_id.get(id)
+    }
+
+    pub(crate) fn info(&self, id: &str) -> Option<&ProviderInfo> {
+        self.order.iter().find(|info| info.id == id)
     }
 
     pub(crate) fn infos(&self) -> &[ProviderInfo] {

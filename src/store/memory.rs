@@ -651,4 +651,21 @@ impl AccountStore for MemoryStore {
             .retain(|_, a| !(a.user_id == *user_id && a.provider == provider));
         Ok(state.accounts.len() != before)
     }
+
+    async fn delete_unverified_linked_accounts(
+        &self,
+        user_id: &UserId,
+    ) -> StoreResult<Vec<LinkedAccount>> {
+        let mut state = self.state.write();
+        let mut removed = Vec::new();
+        state.accounts.retain(|_, a| {
+            let unverified = a.user_id == *user_id && !a.email_verified;
+            if unverified {
+                removed.push(a.clone());
+            }
+            !unverified
+        });
+        removed.sort_by(|a, b| (&a.provider, &a.subject).cmp(&(&b.provider, &b.subject)));
+        Ok(removed)
+    }
 }

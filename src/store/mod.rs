@@ -248,6 +248,12 @@ pub struct LinkedAccount {
     pub user_id: UserId,
     /// Email the provider reported when linking.
     pub email: Option<String>,
+    /// Whether the provider had verified that email when the identity was
+    /// linked. An identity linked without that proof is removed when the
+    /// owner proves the address (see
+    /// [`AccountStore::delete_unverified_linked_accounts`]). Links stored
+    /// before this field existed read as `false`.
+    pub email_verified: bool,
     /// Link time.
     pub created_at: DateTime<Utc>,
 }
@@ -266,8 +272,15 @@ impl LinkedAccount {
             subject: subject.into(),
             user_id,
             email,
+            email_verified: false,
             created_at: now,
         }
+    }
+
+    /// Records whether the provider had verified the email.
+    pub fn with_email_verified(mut self, verified: bool) -> Self {
+        self.email_verified = verified;
+        self
     }
 }
 
@@ -649,6 +662,15 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Removes the link of `user_id` with `provider`. Returns whether it existed.
     async fn delete_linked_account(&self, user_id: &UserId, provider: &str) -> StoreResult<bool>;
+
+    /// Removes every link of `user_id` recorded with `email_verified`
+    /// false (or, for links stored before that field, without it) and
+    /// returns the links it removed; each is returned by at most one of
+    /// concurrent callers.
+    async fn delete_unverified_linked_accounts(
+        &self,
+        user_id: &UserId,
+    ) -> StoreResult<Vec<LinkedAccount>>;
 }
 
 /// A counter after [`RateLimitStore::hit_counter`].

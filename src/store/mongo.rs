@@ -509,6 +509,9 @@ struct AccountDoc {
     subject: String,
     user_id: String,
     email: Option<String>,
+    /// Absent in links stored before it existed: read as unverified.
+    #[serde(default)]
+    email_verified: bool,
     created_at: bson::DateTime,
 }
 
@@ -521,6 +524,7 @@ impl AccountDoc {
             self.email,
             chrono(self.created_at),
         )
+        .with_email_verified(self.email_verified)
     }
 }
 
@@ -1233,6 +1237,7 @@ impl AccountStore for MongoStore {
             subject: account.subject.clone(),
             user_id: account.user_id.to_string(),
             email: account.email.clone(),
+            email_verified: account.email_verified,
             created_at: date(account.created_at),
         };
         self.accounts.insert_one(doc).await.map_err(map_err)?;
@@ -1272,5 +1277,40 @@ impl AccountStore for MongoStore {
             .await
             .map_err(map_err)?;
         Ok(result.deleted_count == 1)
+    }
+    async fn delete_unverified_linked_accounts(
+        &self,
+        user_id: &UserId,
+    ) -> StoreResult<Vec<LinkedAccount>> {
+        // `$ne: true` also matches links stored without the field.
+        let unverified = doc! { "user_id": user_id.as_str(), "email_verified": { "$ne": true } };
+        let docs: Vec<AccountDoc> = self
+            .accounts
+            .find(unverified)
+            .sort(doc! { "provider": 1, "subject": 1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        let mut removed = Vec::new();
+        for link in docs {
+            // One delete per link: of concurrent callers, only the one whose
+            // delete removed it reports it.
+            let result = self
+                .accounts
+                .delete_one(doc! {
+                    "provider": link.provider.as_str(),
+                    "subject": link.subject.as_str(),
+                    "user_id": user_id.as_str(),
+                    "email_verified": { "$ne": true },
+                })
+                .await
+                .map_err(map_err)?;
+            if result.deleted_count == 1 {
+                removed.push(link.into_account());
+            }
+        }
+        Ok(removed)
     }
 }

@@ -1332,6 +1332,50 @@ pub async fn linked_accounts(store: Arc<dyn Store>) {
         .expect("unlink twice"));
 }
 
+/// Links keep whether their email was verified; removing the unverified
+/// ones of a user removes exactly those, each reported once under
+/// concurrency.
+pub async fn unverified_links_are_removed_once(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "proven@example.com").await;
+    let other = inserted_user(&*store, "other@example.com").await;
+    let t = now();
+    let verified =
+        LinkedAccount::new("github", "v1", user.id.clone(), None, t).with_email_verified(true);
+    store.insert_linked_account(&verified).await.expect("link");
+    for subject in ["u1", "u2"] {
+        let link = LinkedAccount::new("acme", subject, user.id.clone(), None, t);
+        store.insert_linked_account(&link).await.expect("link");
+    }
+    let elsewhere = LinkedAccount::new("acme", "o1", other.id.clone(), None, t);
+    store.insert_linked_account(&elsewhere).await.expect("link");
+    assert!(
+        store
+            .find_linked_account("github", "v1")
+            .await
+            .expect("find")
+            .expect("exists")
+            .email_verified
+    );
+    let runs = (0..8).map(|_| {
+        let store = store.clone();
+        let id = user.id.clone();
+        tokio::spawn(async move { store.delete_unverified_linked_accounts(&id).await })
+    });
+    let mut removed: Vec<String> = Vec::new();
+    for run in runs {
+        let links = run.await.expect("join").expect("delete");
+        removed.extend(links.into_iter().map(|l| l.subject));
+    }
+    removed.sort();
+    assert_eq!(removed, ["u1", "u2"]);
+    let left = store.list_linked_accounts(&user.id).await.expect("list");
+    assert_eq!(left, [verified]);
+    assert_eq!(
+        store.list_linked_accounts(&other.id).await.expect("list"),
+        [elsewhere]
+    );
+}
+
 /// Deleting a user removes its sessions, links and tokens.
 pub async fn delete_user_removes_everything(store: Arc<dyn Store>) {
     let user = inserted_user(&*store, "gone@example.com").await;

@@ -51,6 +51,7 @@ macro_rules! store_conformance_tests {
             session_user_is_read_together,
             lists_live_sessions,
             linked_accounts,
+            unverified_links_are_removed_once,
             delete_user_removes_everything,
             rate_limit_counters_are_atomic,
             counter_reservations_are_atomic,

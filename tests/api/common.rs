@@ -528,6 +528,12 @@ impl portcullis::AccountStore for DownStore {
     ) -> portcullis::StoreResult<bool> {
         Err(down())
     }
+    async fn delete_unverified_linked_accounts(
+        &self,
+        _: &portcullis::UserId,
+    ) -> portcullis::StoreResult<Vec<portcullis::LinkedAccount>> {
+        Err(down())
+    }
 }
 
 /// A passwordless test provider: `{"email"}` proves that email (as a
@@ -539,7 +545,7 @@ pub struct TrustEmailProvider;
 #[async_trait]
 impl portcullis::Provider for TrustEmailProvider {
     fn info(&self) -> portcullis::ProviderInfo {
-        portcullis::ProviderInfo::new("trust-email", "passwordless")
+        portcullis::ProviderInfo::new("trust-email", "passwordless").signs_in_by_email()
     }
 
     async fn authenticate(

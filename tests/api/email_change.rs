@@ -500,3 +500,57 @@ async fn a_reset_link_dies_with_a_password_change_or_a_deactivation() {
     assert_error(status, &body, 410, "TOKEN_GONE");
     assert!(!app.stored("deact@example.com").await.unwrap().is_active);
 }
+
+#[tokio::test]
+async fn confirming_a_new_address_removes_identities_linked_unverified() {
+    let app = app().await;
+    let (access, _) = app.signed_in("moving@example.com").await;
+    let user = app.stored("moving@example.com").await.unwrap();
+    // An identity linked from an email its provider had not verified, and
+    // one linked with a verified email.
+    for (subject, verified) in [("unproven-1", false), ("proven-1", true)] {
+        app.manager
+            .store()
+            .insert_linked_account(
+                &portcullis::LinkedAccount::new(
+                    "acme",
+                    subject,
+                    user.id.clone(),
+                    Some("moving@example.com".into()),
+                    chrono::Utc::now(),
+                )
+                .with_email_verified(verified),
+            )
+            .await
+            .unwrap();
+    }
+    let (status, body) = request(
+        &app,
+        &access,
+        json!({"new_email": "moved@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let mail = app
+        .mail("moved@example.com", "Confirm your new email")
+        .await;
+    let (status, body) = confirm(&app, &link_token(&mail)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let left = app
+        .manager
+        .store()
+        .list_linked_accounts(&user.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        left.iter().map(|l| l.subject.as_str()).collect::<Vec<_>>(),
+        ["proven-1"]
+    );
+    // The notice goes to the address just proven.
+    let notice = app
+        .mail("moved@example.com", "Sign-in methods removed")
+        .await;
+    assert!(notice.text.contains("acme"), "{}", notice.text);
+    assert!(app.event_names().contains(&"account_unlinked"));
+}

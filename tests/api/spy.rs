@@ -284,4 +284,10 @@ impl portcullis::AccountStore for SpyStore {
     ) -> portcullis::StoreResult<bool> {
         self.inner.delete_linked_account(a0, a1).await
     }
+    async fn delete_unverified_linked_accounts(
+        &self,
+        a0: &portcullis::UserId,
+    ) -> portcullis::StoreResult<Vec<portcullis::LinkedAccount>> {
+        self.inner.delete_unverified_linked_accounts(a0).await
+    }
 }

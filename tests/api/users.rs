@@ -37,6 +37,15 @@ async fn snapshot(app: &TestApp, email: &str) -> Value {
     serde_json::to_value(stored(app, email).await).unwrap()
 }
 
+/// Confirms `email` through the link mailed at registration.
+async fn verify(app: &TestApp, email: &str) {
+    let token = link_token(&app.mail(email, "Confirm your email").await);
+    let (status, body) = app
+        .post("/auth/verify-email", json!({ "token": token }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 async fn id_of(app: &TestApp, email: &str) -> String {
     stored(app, email).await.id.to_string()
 }
@@ -779,6 +788,8 @@ async fn superusers_can_deactivate_each_other() {
     let app = app().await;
     let access = root(&app).await;
     app.register("wes@example.com").await;
+    // Only a user who proved the address is promoted.
+    verify(&app, "wes@example.com").await;
     app.manager
         .ensure_superuser("wes@example.com", &Secret::new(PASSWORD))
         .await
@@ -970,4 +981,31 @@ async fn there_is_no_built_in_admin() {
     assert!(stored(&app, ROOT).await.is_superuser);
     let (status, _) = app.call(Method::GET, "/users", &access, None).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn ensure_superuser_never_promotes_an_unverified_squatter() {
+    let app = app().await;
+    // An attacker registers the admin address first, with their own
+    // password, and never proves it.
+    app.register("boss@example.com").await;
+    let before = snapshot(&app, "boss@example.com").await;
+    let err = app
+        .manager
+        .ensure_superuser("boss@example.com", &Secret::new(NEW_PASSWORD))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "EMAIL_NOT_VERIFIED");
+    assert_eq!(snapshot(&app, "boss@example.com").await, before);
+    // The attacker's password gets no superuser powers.
+    let access = access_of(&app.login("boss@example.com").await);
+    let (status, body) = app.call(Method::GET, "/users", &access, None).await;
+    assert_error(status, &body, 403, "FORBIDDEN");
+    assert!(!app.event_names().contains(&"user_updated"));
+    // A fresh address is created as before: verified, with the operator's
+    // password.
+    let root = root(&app).await;
+    let (status, body) = app.call(Method::GET, "/users", &root, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(stored(&app, ROOT).await.email_verified);
 }

@@ -548,8 +548,11 @@ async fn the_rust_api_works_without_http() {
 
 #[tokio::test]
 async fn unlinking_counts_email_sign_in_only_for_a_verified_email() {
+    // Unverified provider emails may create users here (off by default).
+    let mut config = test_config();
+    config.accounts.allow_unverified_provider_sign_up = true;
     let app = ml_app_with(
-        test_config(),
+        config,
         MagicLinkProvider::new(),
         EmailCodeProvider::new(),
         |b| b.provider(FakeOAuthProvider),
@@ -635,4 +638,45 @@ async fn requests_for_someone_elses_address_never_lock_the_owner_out() {
     let (status, body) = app.post_link(&live).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["access_token"].is_string(), "{body}");
+}
+
+/// The `magic_link_requested` and `email_code_requested` events so far, as
+/// JSON.
+fn requests_of(app: &TestApp) -> Vec<serde_json::Value> {
+    app.events
+        .lock()
+        .iter()
+        .filter(|e| e.name().ends_with("_requested"))
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn link_and_code_requests_emit_events_when_they_mail() {
+    let app = ml_app(test_config()).await;
+    let known = app.register("known@example.com").await;
+    let verification = requests_of(&app).len();
+    app.request_link("Known@example.com").await;
+    app.request_code("new@example.com").await;
+    app.manager.wait_for_deliveries().await;
+    assert_eq!(
+        requests_of(&app)[verification..],
+        [
+            json!({"event": "magic_link_requested", "provider": "magic-link",
+                   "user_id": known["id"], "email": "known@example.com"}),
+            json!({"event": "email_code_requested", "provider": "email-code",
+                   "user_id": null, "email": "new@example.com"}),
+        ]
+    );
+    assert!(app.event_names().contains(&"magic_link_requested"));
+
+    // Nothing mailed, no event: an unknown address with sign-up off.
+    let mut config = test_config();
+    config.accounts.allow_provider_sign_up = false;
+    let app = ml_app(config).await;
+    app.request_link("stranger@example.com").await;
+    app.request_code("stranger@example.com").await;
+    app.manager.wait_for_deliveries().await;
+    assert_eq!(app.mail_count("stranger@example.com").await, 0);
+    assert_eq!(requests_of(&app), Vec::<serde_json::Value>::new());
 }

@@ -9,13 +9,12 @@ use portcullis::{
         BrowserSignInResponse, CodeString, EmailString, ErrorSet, HtmlPage, LinkPage, StrictString,
         TokenResponse, TokenSubmission,
     },
-    AuthManager, ProviderRequest, RateRule, SignIn,
+    AuthManager, Proof, RateRule, SignIn,
 };
-use serde_json::json;
 
 use crate::{
-    email_code::{EmailCodeProvider, EMAIL_CODE_ID},
-    magic_link::{landing, MagicLinkProvider, MAGIC_LINK_ID},
+    email_code::{CodeProof, EmailCodeProvider, EMAIL_CODE_ID},
+    magic_link::{landing, LinkProof, MagicLinkProvider, MAGIC_LINK_ID},
 };
 
 /// What a request for a link or code can answer: provider not enabled
@@ -161,7 +160,7 @@ impl MagicLinkApi {
         &self,
         req: &Request,
         provider: &str,
-        body: serde_json::Value,
+        proof: &dyn Proof,
         from_page: bool,
     ) -> Result<SignIn, ApiError> {
         if self.manager.config().transport.cookies {
@@ -171,8 +170,10 @@ impl MagicLinkApi {
                 check_csrf(&self.manager, req)?;
             }
         }
-        let request = ProviderRequest::new(body).with_client(client_info(req));
-        Ok(self.manager.sign_in(provider, request).await?)
+        Ok(self
+            .manager
+            .sign_in_with(provider, client_info(req), proof)
+            .await?)
     }
 }
 
@@ -262,12 +263,7 @@ impl MagicLinkApi {
             None
         };
         let sign_in = self
-            .sign_in(
-                req,
-                MAGIC_LINK_ID,
-                json!({ "token": token }),
-                body.from_page(),
-            )
+            .sign_in(req, MAGIC_LINK_ID, &LinkProof(token), body.from_page())
             .await?;
         Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target))
     }
@@ -321,7 +317,11 @@ impl MagicLinkApi {
             .sign_in(
                 req,
                 EMAIL_CODE_ID,
-                json!({ "email": body.email.into_inner(), "code": body.code.into_inner() }),
+                &CodeProof {
+                    provider: &self.email_code,
+                    email: body.email.into_inner(),
+                    code: body.code.into_inner(),
+                },
                 false,
             )
             .await?;

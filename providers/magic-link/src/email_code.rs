@@ -4,16 +4,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis::{
-    normalize_email, AuthManager, ClientInfo, Error, Identity, Message, OneTimeToken, Provider,
-    ProviderCx, ProviderInfo, ProviderRequest, RateRule, Result, TokenHash,
+    normalize_email, AuthManager, ClientInfo, Error, Identity, Message, OneTimeToken, Proof,
+    Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule, Result, TokenHash,
 };
 use rand::{rngs::OsRng, Rng};
 use serde::Deserialize;
 
-use crate::{chrono_ttl, clamp_ttl, identity_for, recipient, require_provider};
+use crate::{chrono_ttl, clamp_ttl, emit_requested, identity_for, recipient, require_provider};
 
 /// Id of the email-code provider.
 pub const EMAIL_CODE_ID: &str = "email-code";
+
+/// The event emitted when a code is mailed.
+pub const EMAIL_CODE_REQUESTED_EVENT: &str = "email_code_requested";
 
 /// Purpose of the stored one-time tokens.
 const PURPOSE: &str = "email_code";
@@ -174,7 +177,7 @@ async fn issue(manager: &AuthManager, ttl: Duration, email: &str) -> Result<()> 
         return Ok(());
     }
     let cx = manager.provider_cx();
-    let Some((to, name)) = recipient(&cx, email).await? else {
+    let Some(recipient) = recipient(&cx, email).await? else {
         return Ok(());
     };
     let code = generate_code();
@@ -186,13 +189,21 @@ async fn issue(manager: &AuthManager, ttl: Duration, email: &str) -> Result<()> 
     // this one would not work, so it is not mailed.
     if cx.store_token(&record, true).await? {
         cx.send(
-            &to,
-            name.as_deref(),
+            &recipient.to,
+            recipient.name.as_deref(),
             Message::EmailCode {
                 code,
                 expires_in_secs: ttl.as_secs(),
             },
         );
+        emit_requested(
+            &cx,
+            EMAIL_CODE_ID,
+            EMAIL_CODE_REQUESTED_EVENT,
+            email,
+            recipient,
+        )
+        .await;
     }
     Ok(())
 }
@@ -212,7 +223,7 @@ async fn discard(cx: &ProviderCx<'_>, key: &TokenHash, counted: u32) -> Result<(
 #[async_trait]
 impl Provider for EmailCodeProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new(EMAIL_CODE_ID, "passwordless")
+        ProviderInfo::new(EMAIL_CODE_ID, "passwordless").signs_in_by_email()
     }
 
     async fn authenticate(
@@ -221,8 +232,33 @@ impl Provider for EmailCodeProvider {
         request: ProviderRequest,
     ) -> Result<Identity> {
         let input: VerifyInput = request.body_as()?;
-        let email = normalize_email(&input.email)?;
-        let code = parse_code(&input.code)?;
+        self.verify(cx, &input.email, &input.code).await
+    }
+}
+
+/// A typed code as the route read it, for [`AuthManager::sign_in_with`].
+pub(crate) struct CodeProof<'a> {
+    pub(crate) provider: &'a EmailCodeProvider,
+    pub(crate) email: String,
+    pub(crate) code: String,
+}
+
+#[async_trait]
+impl Proof for CodeProof<'_> {
+    fn email_hint(&self) -> Option<String> {
+        Some(self.email.clone())
+    }
+
+    async fn prove(&self, cx: &ProviderCx<'_>) -> Result<Identity> {
+        self.provider.verify(cx, &self.email, &self.code).await
+    }
+}
+
+impl EmailCodeProvider {
+    /// Checks `code` for `email`: counts the guess, compares, consumes.
+    async fn verify(&self, cx: &ProviderCx<'_>, email: &str, code: &str) -> Result<Identity> {
+        let email = normalize_email(email)?;
+        let code = parse_code(code)?;
         let key = key(&email);
 
         // Count first: concurrent guesses each get their own number, and
@@ -265,7 +301,7 @@ impl Provider for EmailCodeProvider {
             cx.store_token(&used, false).await?;
             return Err(Error::TokenGone);
         }
-        identity_for(cx, EMAIL_CODE_ID, &email).await
+        Ok(identity_for(EMAIL_CODE_ID, &email))
     }
 }
 

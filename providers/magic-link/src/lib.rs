@@ -46,16 +46,19 @@
 //!
 //! The same flows work from Rust without HTTP:
 //! [`MagicLinkProvider::request_link`] and [`EmailCodeProvider::request_code`]
-//! mail the proof, and `manager.sign_in("magic-link", ProviderRequest::new(json!({"token": …})))`
+//! mail the proof (emitting `magic_link_requested` / `email_code_requested`
+//! when a mail goes out), and `manager.sign_in("magic-link", ProviderRequest::new(json!({"token": …})))`
 //! or `manager.sign_in("email-code", ProviderRequest::new(json!({"email": …, "code": …})))`
 //! signs in.
 //!
 //! ## Who is signed in
 //!
-//! Both providers prove the address, nothing else, so the identity is the
-//! address itself and no linked account is recorded
-//! ([`Identity::without_link`](portcullis::Identity::without_link)): after
-//! an email change, the new address signs in to the account.
+//! Both providers prove the address, nothing else: they declare the
+//! [`signs_in_by_email`](portcullis::Capabilities::signs_in_by_email)
+//! capability, the identity is the address itself and no linked account is
+//! recorded: after an email change, the new address signs in to the
+//! account. Which user the address signs into is the manager's one link
+//! rule (the same for every provider):
 //!
 //! | The address belongs to… | The sign-in… |
 //! |---|---|
@@ -101,36 +104,63 @@ mod magic_link;
 
 use std::time::Duration;
 
-use portcullis::{AuthManager, Error, Identity, ProviderCx, Result};
+use portcullis::{AuthManager, Error, Identity, ProviderCx, ProviderEvent, Result, UserId};
 
 pub use api::{EmailCodeRequest, EmailCodeVerifyRequest, MagicLinkApi, MagicLinkRequest};
-pub use email_code::{EmailCodeProvider, EMAIL_CODE_ID};
-pub use magic_link::{MagicLinkProvider, MAGIC_LINK_ID};
+pub use email_code::{EmailCodeProvider, EMAIL_CODE_ID, EMAIL_CODE_REQUESTED_EVENT};
+pub use magic_link::{MagicLinkProvider, MAGIC_LINK_ID, MAGIC_LINK_REQUESTED_EVENT};
 
-/// The identity a proven `email` (normalised) stands for; see the crate
-/// docs for the three cases.
-async fn identity_for(cx: &ProviderCx<'_>, provider: &str, email: &str) -> Result<Identity> {
-    match cx.find_user_by_email(email).await? {
-        Some(user) if user.email_verified => Ok(Identity::local(provider, &user)),
-        // Registered with a password by someone who never proved the
-        // address: signing its owner in would let that someone in too.
-        Some(_) => Err(Error::AccountExists),
-        None => Ok(Identity::new(provider, email)
-            .with_email(email, true)
-            .without_link()),
-    }
+/// The identity a proven `email` (normalised) stands for: the address
+/// itself, verified, never linked. Which user it signs into is the
+/// manager's link rule (see the crate docs for the three cases).
+fn identity_for(provider: &str, email: &str) -> Identity {
+    Identity::new(provider, email)
+        .with_email(email, true)
+        .without_link()
 }
 
-/// Whom a request for `email` (normalised) mails: an active user, or the
-/// bare address when provider sign-up may create its user; `None` (no mail)
-/// for an inactive user, or an unknown address when sign-up is disabled.
-async fn recipient(cx: &ProviderCx<'_>, email: &str) -> Result<Option<(String, Option<String>)>> {
+/// Whom a request for `email` (normalised) mails: an active user (with
+/// their id), or the bare address when provider sign-up may create its
+/// user; `None` (no mail) for an inactive user, or an unknown address when
+/// sign-up is disabled.
+async fn recipient(cx: &ProviderCx<'_>, email: &str) -> Result<Option<Recipient>> {
     Ok(match cx.find_user_by_email(email).await? {
-        Some(user) if user.is_active => Some((user.email, user.name)),
+        Some(user) if user.is_active => Some(Recipient {
+            to: user.email,
+            name: user.name,
+            user_id: Some(user.id),
+        }),
         Some(_) => None,
-        None if cx.sign_up_allowed() => Some((email.to_owned(), None)),
+        None if cx.sign_up_allowed() => Some(Recipient {
+            to: email.to_owned(),
+            name: None,
+            user_id: None,
+        }),
         None => None,
     })
+}
+
+/// Where a link or code goes.
+struct Recipient {
+    to: String,
+    name: Option<String>,
+    user_id: Option<UserId>,
+}
+
+/// Emits the provider's `event` for a link or code mailed to `email`.
+async fn emit_requested(
+    cx: &ProviderCx<'_>,
+    provider: &str,
+    event: &'static str,
+    email: &str,
+    recipient: Recipient,
+) {
+    cx.emit(
+        ProviderEvent::new(provider, event)
+            .with_user(recipient.user_id)
+            .with_email(email),
+    )
+    .await;
 }
 
 /// Fails with 404 when `id` is not a provider of `manager`: a link or code

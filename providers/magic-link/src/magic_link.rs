@@ -5,11 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use portcullis::{
     normalize_email, AuthManager, ClientInfo, Error, Identity, Message, OneTimeToken, OpaqueToken,
-    Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule, Result, TokenHash,
+    Proof, Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule, Result, TokenHash,
 };
 use serde::Deserialize;
 
-use crate::{chrono_ttl, clamp_ttl, identity_for, recipient, require_provider};
+use crate::{chrono_ttl, clamp_ttl, emit_requested, identity_for, recipient, require_provider};
 
 /// Id of the magic-link provider.
 pub const MAGIC_LINK_ID: &str = "magic-link";
@@ -19,6 +19,9 @@ const PURPOSE: &str = "magic_link";
 
 /// Where the mailed link points (under `public_url`).
 const VERIFY_PATH: &str = "/auth/magic-link/verify";
+
+/// The event emitted when a link is mailed.
+pub const MAGIC_LINK_REQUESTED_EVENT: &str = "magic_link_requested";
 
 /// Default lifetime of a link.
 const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
@@ -130,7 +133,7 @@ async fn issue(
         return Ok(());
     }
     let cx = manager.provider_cx();
-    let Some((to, name)) = recipient(&cx, email).await? else {
+    let Some(recipient) = recipient(&cx, email).await? else {
         return Ok(());
     };
     let token = OpaqueToken::generate();
@@ -140,13 +143,21 @@ async fn issue(
     // `false` only on a collision of 256 random bits: mail nothing.
     if cx.store_token(&record, true).await? {
         cx.send(
-            &to,
-            name.as_deref(),
+            &recipient.to,
+            recipient.name.as_deref(),
             Message::MagicLink {
                 link: cx.link(VERIFY_PATH, &token),
                 expires_in_secs: ttl.as_secs(),
             },
         );
+        emit_requested(
+            &cx,
+            MAGIC_LINK_ID,
+            MAGIC_LINK_REQUESTED_EVENT,
+            email,
+            recipient,
+        )
+        .await;
     }
     Ok(())
 }
@@ -175,7 +186,7 @@ pub(crate) async fn landing(manager: &AuthManager, token: &str) -> Result<Option
 #[async_trait]
 impl Provider for MagicLinkProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo::new(MAGIC_LINK_ID, "passwordless")
+        ProviderInfo::new(MAGIC_LINK_ID, "passwordless").signs_in_by_email()
     }
 
     async fn authenticate(
@@ -184,11 +195,28 @@ impl Provider for MagicLinkProvider {
         request: ProviderRequest,
     ) -> Result<Identity> {
         let input: VerifyInput = request.body_as()?;
-        let token = cx
-            .consume_token(&TokenHash::of(&input.token), PURPOSE)
-            .await?
-            .ok_or(Error::TokenGone)?;
-        let email = token.email.ok_or(Error::TokenGone)?;
-        identity_for(cx, MAGIC_LINK_ID, &email).await
+        verify(cx, &input.token).await
+    }
+}
+
+/// Consumes the link token `token` (atomically, once) and returns the
+/// identity of its address.
+async fn verify(cx: &ProviderCx<'_>, token: &str) -> Result<Identity> {
+    let token = cx
+        .consume_token(&TokenHash::of(token), PURPOSE)
+        .await?
+        .ok_or(Error::TokenGone)?;
+    let email = token.email.ok_or(Error::TokenGone)?;
+    Ok(identity_for(MAGIC_LINK_ID, &email))
+}
+
+/// The token of a mailed link, as the route read it: a typed proof for
+/// [`AuthManager::sign_in_with`].
+pub(crate) struct LinkProof(pub(crate) String);
+
+#[async_trait]
+impl Proof for LinkProof {
+    async fn prove(&self, cx: &ProviderCx<'_>) -> Result<Identity> {
+        verify(cx, &self.0).await
     }
 }

@@ -16,11 +16,10 @@ use portcullis::{
         client_info, error_set, finish_browser_sign_in, ApiErrors, ApiTags, BrowserSignInResponse,
         ErrorSet,
     },
-    AuthManager, Error, OpaqueToken, ProviderRequest, RateRule, Result,
+    AuthManager, Error, OpaqueToken, RateRule, Result,
 };
-use serde_json::json;
 
-use crate::provider::{OAuthProvider, STATE_TTL_SECS};
+use crate::provider::{Callback, CallbackProof, OAuthProvider, STATE_TTL_SECS};
 
 /// Name of the cookie that binds a sign-in to the browser that started it:
 /// 256 random bits, HttpOnly, `SameSite=Lax`, scoped to `/auth/oauth`.
@@ -254,14 +253,19 @@ impl OAuthApi {
         let target = self
             .manager
             .redirect_target(flow.as_ref().and_then(|f| f.redirect_to.as_deref()))?;
-        let query: HashMap<String, String> = [("code", code.0), ("iss", iss.0), ("error", error.0)]
-            .into_iter()
-            .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
-            .collect();
-        let request = ProviderRequest::new(json!({ "flow": flow }))
-            .with_query(query)
-            .with_client(client_info(req));
-        let sign_in = self.manager.sign_in(provider.id(), request).await?;
+        let proof = CallbackProof {
+            provider,
+            callback: Callback {
+                flow,
+                code: code.0,
+                iss: iss.0,
+                error: error.0,
+            },
+        };
+        let sign_in = self
+            .manager
+            .sign_in_with(provider.id(), client_info(req), &proof)
+            .await?;
         Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target))
     }
 }

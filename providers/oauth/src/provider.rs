@@ -21,7 +21,7 @@ use oauth2::{
     TokenUrl,
 };
 use portcullis::{
-    Error, Identity, OneTimeToken, OpaqueToken, Provider, ProviderCx, ProviderInfo,
+    Error, Identity, OneTimeToken, OpaqueToken, Proof, Provider, ProviderCx, ProviderInfo,
     ProviderRequest, Result, Secret, TokenHash,
 };
 use serde::{Deserialize, Serialize};
@@ -856,21 +856,80 @@ impl Provider for OAuthProvider {
             return Err(provider_error(self.id(), error));
         }
         let input: CallbackInput = request.body_as()?;
-        let flow = input.flow.ok_or_else(|| {
+        // A flow handed in as JSON was not necessarily taken by this
+        // provider's `take_flow`: check whose it is.
+        if input
+            .flow
+            .as_ref()
+            .is_some_and(|flow| flow.provider != self.config.id)
+        {
+            return Err(state_mismatch());
+        }
+        let callback = Callback {
+            flow: input.flow,
+            code: query.get("code").cloned(),
+            iss: query.get("iss").cloned(),
+            error: None,
+        };
+        self.finish(cx, &callback).await
+    }
+}
+
+/// A callback as [`OAuthApi`](crate::OAuthApi) read it: the pending
+/// sign-in it took (once, checked for this browser and this provider) and
+/// the query's `code`, `iss` or `error`.
+#[derive(Debug)]
+pub(crate) struct Callback {
+    pub(crate) flow: Option<Flow>,
+    pub(crate) code: Option<String>,
+    pub(crate) iss: Option<String>,
+    pub(crate) error: Option<String>,
+}
+
+/// A callback with the provider that finishes it: the typed proof the
+/// callback route hands `AuthManager::sign_in_with`.
+pub(crate) struct CallbackProof<'a> {
+    pub(crate) provider: &'a OAuthProvider,
+    pub(crate) callback: Callback,
+}
+
+#[async_trait]
+impl Proof for CallbackProof<'_> {
+    async fn prove(&self, cx: &ProviderCx<'_>) -> Result<Identity> {
+        self.provider.finish(cx, &self.callback).await
+    }
+}
+
+impl OAuthProvider {
+    /// Finishes a sign-in from the provider's callback: checks `iss` (RFC
+    /// 9207), exchanges the code with the PKCE verifier of the pending
+    /// sign-in, then verifies the ID token (OIDC) or reads the profile
+    /// (GitHub). The pending sign-in's state was checked once, when it was
+    /// taken.
+    pub(crate) async fn finish(
+        &self,
+        cx: &ProviderCx<'_>,
+        callback: &Callback,
+    ) -> Result<Identity> {
+        if let Some(error) = &callback.error {
+            return Err(provider_error(self.id(), error));
+        }
+        let flow = callback.flow.as_ref().ok_or_else(|| {
             Error::validation(
                 "state",
                 "OAUTH_CALLBACK_INVALID",
                 "the callback has no state",
             )
         })?;
-        if flow.provider != self.config.id {
-            return Err(state_mismatch());
-        }
-        let code = query.get("code").filter(|c| !c.is_empty()).ok_or_else(|| {
-            Error::validation("code", "OAUTH_CALLBACK_INVALID", "the callback has no code")
-        })?;
+        let code = callback
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                Error::validation("code", "OAUTH_CALLBACK_INVALID", "the callback has no code")
+            })?;
         let endpoints = self.endpoints().await?;
-        check_iss_param(&endpoints, query.get("iss").map(String::as_str))?;
+        check_iss_param(&endpoints, callback.iss.as_deref())?;
         let tokens = self
             .exchange(cx, &endpoints, code, &flow.pkce_verifier)
             .await?;
