@@ -254,7 +254,7 @@ impl CredentialsApi {
             registration = registration.with_name(name.into_inner());
         }
         Ok(match self.manager.sign_up(registration).await? {
-            SignUp::Created(user) => RegisterResponse::Created(Json(PublicUser::from(&user))),
+            SignUp::Created(user) => RegisterResponse::Created(Json(PublicUser::from(&*user))),
             _ => RegisterResponse::Accepted(Json(AcceptedBody {
                 message: "check your email to finish signing up".into(),
             })),
