@@ -23,7 +23,7 @@
 //! | `PORTCULLIS_COOKIE_ONLY` | `1`/`true`: cookie-only mode (turns cookie transport on): no token in any response body or redirect URL |
 //! | `PORTCULLIS_COOKIE_SECURE` | `0`/`false`: drop the `Secure` flag, for local plain http |
 //! | `PORTCULLIS_MONGODB_URI` | use MongoStore on this server (database `portcullis`, or `PORTCULLIS_MONGODB_DATABASE`); start-up fails if it cannot be reached |
-//! | `PORTCULLIS_SUPERUSER_EMAIL` + `PORTCULLIS_SUPERUSER_PASSWORD` | at start, make sure this superuser exists: an existing user is promoted (and activated; password unchanged), else one is created with this password and a verified email; set both or neither |
+//! | `PORTCULLIS_SUPERUSER_EMAIL` + `PORTCULLIS_SUPERUSER_PASSWORD` | at start, make sure this superuser exists: an existing user with a verified email is promoted (and activated; password unchanged; an unverified one is refused and the server does not start), else one is created with this password and a verified email; set both or neither |
 //! | `PORTCULLIS_HARD_DELETE` | `1`/`true`: account deletion removes the user (default: deactivate and keep the record) |
 //! | `PORTCULLIS_RATE_LIMITS` | `off`: no rate limits (load tests, benchmarks); on by default |
 //! | `PORTCULLIS_TRUSTED_PROXIES` | comma-separated proxy IPs whose `X-Forwarded-For` gives the client IP |
