@@ -89,25 +89,35 @@ class SuperuserToken:
 # or missing confirmation password, the password policy (common passwords,
 # bytes not characters), a display name with control characters, metadata
 # keys, a superuser locking themselves out, a redirect target outside the
-# configured allow-list. scripts/fuzz.toml lets positive_data_acceptance
+# configured allow-list, and an address that `format: email` admits but the
+# one canonical form refuses (INVALID_EMAIL: not NFKC, a letter whose case
+# does not round-trip, a quoted local part). scripts/fuzz.toml lets positive_data_acceptance
 # accept 410 and 422 on exactly these operations; this check then requires
 # such an answer to carry one of these codes, so any other 422 (a shape or
 # type error the spec should have described) still fails the run.
 PASSWORD_POLICY = {"PASSWORD_TOO_SHORT", "PASSWORD_TOO_LONG", "PASSWORD_TOO_COMMON"}
 PROFILE = {"INVALID_NAME", "INVALID_METADATA", "METADATA_TOO_LARGE"}
+CANONICAL_EMAIL = {"INVALID_EMAIL"}
 SEMANTIC_CODES = {
-    "POST /auth/register": {"INVALID_NAME"} | PASSWORD_POLICY,
+    "POST /auth/register": {"INVALID_NAME"} | PASSWORD_POLICY | CANONICAL_EMAIL,
+    "POST /auth/login": CANONICAL_EMAIL,
+    "POST /auth/token": CANONICAL_EMAIL,
+    "POST /auth/forgot-password": CANONICAL_EMAIL,
+    "POST /auth/verify-email/resend": CANONICAL_EMAIL,
+    "POST /auth/email-code": CANONICAL_EMAIL,
+    "POST /auth/account/confirm-email-change": {"TOKEN_GONE"},
     "POST /auth/reset-password": {"TOKEN_GONE"} | PASSWORD_POLICY,
     "POST /auth/set-password": PASSWORD_POLICY,
     "POST /auth/account/change-password": {"WRONG_PASSWORD"} | PASSWORD_POLICY,
-    "POST /auth/account/change-email": {"WRONG_PASSWORD", "PASSWORD_REQUIRED", "SAME_EMAIL"},
+    "POST /auth/account/change-email": {"WRONG_PASSWORD", "PASSWORD_REQUIRED", "SAME_EMAIL", "TOKEN_GONE"}
+    | CANONICAL_EMAIL,
     "DELETE /auth/account": {"WRONG_PASSWORD", "CONFIRMATION_REQUIRED", "TOKEN_GONE"},
     "GET /auth/verify-email": {"TOKEN_GONE"},
     "POST /auth/verify-email": {"TOKEN_GONE"},
     "GET /auth/account/confirm-email-change": {"TOKEN_GONE"},
     "GET /auth/magic-link/verify": {"TOKEN_GONE"},
     "POST /auth/magic-link/verify": {"TOKEN_GONE"},
-    "POST /auth/magic-link": {"REDIRECT_NOT_ALLOWED"},
+    "POST /auth/magic-link": {"REDIRECT_NOT_ALLOWED"} | CANONICAL_EMAIL,
     "POST /auth/email-code/verify": {"TOKEN_GONE"},
     "PATCH /users/me": PROFILE,
     "PATCH /users/{id}": PROFILE | {"SELF_LOCKOUT"},
