@@ -23,6 +23,9 @@ pub const APP_ORIGIN: &str = "https://app.example.com";
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
     pub manager: AuthManager,
+    /// The store the manager was built with, for checking what a flow
+    /// wrote (the manager hands out no store).
+    pub store: Arc<dyn Store>,
     pub clock: ManualClock,
     pub outbox: Outbox,
     pub events: Arc<Mutex<Vec<Event>>>,
@@ -75,7 +78,7 @@ pub async fn app_on_store(
     // Emailed links need a public URL: a config without one has no mail.
     let has_url = config.public_url.is_some();
     let mut builder = AuthManager::builder(config)
-        .store_arc(store)
+        .store_arc(store.clone())
         .clock(clock.clone());
     if has_url {
         builder = builder.email_sender(outbox.clone());
@@ -94,6 +97,7 @@ pub async fn app_on_store(
     TestApp {
         client,
         manager,
+        store,
         clock,
         outbox,
         events,
@@ -583,8 +587,8 @@ impl TestApp {
     }
 
     pub async fn stored(&self, email: &str) -> Option<portcullis::User> {
-        self.manager
-            .store()
+        self.store
+            .as_ref()
             .find_user_by_email(email)
             .await
             .expect("store")
