@@ -74,7 +74,7 @@ async fn sixteen_parallel_registrations_of_one_email_give_one_201() {
     let (users, total) = app
         .store
         .as_ref()
-        .list_users(&portcullis::UserQuery::page(0, 100))
+        .list_users(&portcullis::store::UserQuery::page(0, 100))
         .await
         .unwrap();
     assert_eq!((users.len(), total), (1, 1));

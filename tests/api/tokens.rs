@@ -4,7 +4,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::Duration;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use poem::http::{Method, StatusCode};
-use portcullis::{AuthManager, Limit, MemoryStore, OneTimeTokenStore, Secret, TokenHash};
+use portcullis::{store::OneTimeTokenStore, AuthManager, Limit, MemoryStore, Secret, TokenHash};
 use serde_json::{json, Value};
 
 use crate::common::*;

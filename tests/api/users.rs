@@ -959,7 +959,7 @@ async fn there_is_no_built_in_admin() {
     let (users, total) = app
         .store
         .as_ref()
-        .list_users(&portcullis::UserQuery::page(0, 100))
+        .list_users(&portcullis::store::UserQuery::page(0, 100))
         .await
         .unwrap();
     assert_eq!((users.len(), total), (0, 0));
