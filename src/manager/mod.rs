@@ -118,6 +118,27 @@ impl AuthManager {
         self.inner.email.as_deref()
     }
 
+    /// The provider registered as `id`, when it is a `P`: how a provider's
+    /// own routes use the very value the app registered (its lifetimes,
+    /// limits, endpoints), so the app gives it once.
+    ///
+    /// ```
+    /// # use portcullis::{AuthConfig, AuthManager, MemoryStore, Secret};
+    /// # use portcullis_credentials::CredentialsProvider;
+    /// # let mut config = AuthConfig::default();
+    /// # config.jwt.secret = Some(Secret::new("0123456789abcdef0123456789abcdef"));
+    /// let manager = AuthManager::builder(config)
+    ///     .store(MemoryStore::new())
+    ///     .provider(CredentialsProvider::new())
+    ///     .build()?;
+    /// assert!(manager.registered_provider::<CredentialsProvider>("credentials").is_some());
+    /// assert!(manager.registered_provider::<CredentialsProvider>("github").is_none());
+    /// # Ok::<(), portcullis::Error>(())
+    /// ```
+    pub fn registered_provider<P: crate::Provider>(&self, id: &str) -> Option<Arc<P>> {
+        self.inner.providers.value(id)
+    }
+
     /// The enabled providers, in registration order.
     pub fn providers(&self) -> &[ProviderInfo] {
         self.inner.providers.infos()

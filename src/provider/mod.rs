@@ -496,15 +496,20 @@ impl<'a> ProviderCx<'a> {
     }
 }
 
+/// A registered provider: the trait object the flows call, and the same
+/// value as `Any`, for the provider's own routes to find their settings.
+pub(crate) type Registered = (Arc<dyn Provider>, Arc<dyn std::any::Any + Send + Sync>);
+
 /// Providers keyed by id.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ProviderRegistry {
     by_id: HashMap<String, Arc<dyn Provider>>,
+    values: HashMap<String, Arc<dyn std::any::Any + Send + Sync>>,
     order: Vec<ProviderInfo>,
 }
 
 impl ProviderRegistry {
-    pub(crate) fn register(&mut self, provider: Arc<dyn Provider>) -> Result<()> {
+    pub(crate) fn register(&mut self, (provider, value): Registered) -> Result<()> {
         let info = provider.info();
         if info.id.is_empty() {
             return Err(Error::Config("a provider has an empty id".into()));
@@ -515,12 +520,18 @@ impl ProviderRegistry {
             ));
         }
         self.by_id.insert(info.id.clone(), provider);
+        self.values.insert(info.id.clone(), value);
         self.order.push(info);
         Ok(())
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
         self.by_id.get(id)
+    }
+
+    /// The provider registered as `id`, if it is a `P`.
+    pub(crate) fn value<P: Provider>(&self, id: &str) -> Option<Arc<P>> {
+        self.values.get(id)?.clone().downcast::<P>().ok()
     }
 
     pub(crate) fn info(&self, id: &str) -> Option<&ProviderInfo> {
