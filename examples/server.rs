@@ -268,7 +268,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         (
             CredentialsApi::new(&manager),
             MagicLinkApi::new(&manager),
-            portcullis_oauth::OAuthApi::new(&manager, oauth)?,
+            portcullis_oauth::OAuthApi::new(&manager)?,
         ),
     );
     tracing::info!("Portcullis demo server on http://{addr} (Swagger UI at /docs)");

@@ -139,6 +139,12 @@ impl AuthManager {
         self.inner.providers.value(id)
     }
 
+    /// Every registered provider that is a `P`, in registration order (e.g.
+    /// all the OAuth providers, for their routes).
+    pub fn registered_providers<P: crate::Provider>(&self) -> Vec<Arc<P>> {
+        self.inner.providers.values_of()
+    }
+
     /// The enabled providers, in registration order.
     pub fn providers(&self) -> &[ProviderInfo] {
         self.inner.providers.infos()

@@ -534,6 +534,14 @@ impl ProviderRegistry {
         self.values.get(id)?.clone().downcast::<P>().ok()
     }
 
+    /// Every registered provider that is a `P`, in registration order.
+    pub(crate) fn values_of<P: Provider>(&self) -> Vec<Arc<P>> {
+        self.order
+            .iter()
+            .filter_map(|info| self.value(&info.id))
+            .collect()
+    }
+
     pub(crate) fn info(&self, id: &str) -> Option<&ProviderInfo> {
         self.order.iter().find(|info| info.id == id)
     }

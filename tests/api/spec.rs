@@ -16,7 +16,7 @@ fn full_spec(manager: &AuthManager) -> String {
         (
             CredentialsApi::new(manager),
             MagicLinkApi::new(manager),
-            OAuthApi::new(manager, Vec::new()).expect("OAuth routes"),
+            OAuthApi::new(manager).expect("OAuth routes"),
         ),
     )
 }

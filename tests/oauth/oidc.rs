@@ -288,7 +288,7 @@ async fn providers_from_the_environment_discover_the_issuer() {
 #[tokio::test]
 async fn the_spec_documents_both_routes_and_their_errors() {
     let app = app().await;
-    let oauth = portcullis_oauth::OAuthApi::new(&app.manager, vec![acme()]).unwrap();
+    let oauth = portcullis_oauth::OAuthApi::new(&app.manager).unwrap();
     let spec: serde_json::Value =
         serde_json::from_str(&portcullis::api::spec_json(&app.manager, oauth)).unwrap();
     let paths = &spec["paths"];
