@@ -276,10 +276,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ),
     );
     // The demo page beside the API (which keeps every other path).
-    let app = Route::new()
-        .at(page::PATH, get(page::page))
-        .nest("/", app);
-    tracing::info!("Portcullis demo server on http://{addr} (Swagger UI at /docs, a cookie sign-in page at {})", page::PATH);
+    let app = Route::new().at(page::PATH, get(page::page)).nest("/", app);
+    tracing::info!(
+        "Portcullis demo server on http://{addr} (Swagger UI at /docs, a cookie sign-in page at {})",
+        page::PATH
+    );
     let served = Server::new(TcpListener::bind(addr))
         .run_with_graceful_shutdown(
             app,

@@ -22,7 +22,9 @@ async fn unlinking_never_leaves_a_user_without_a_way_to_sign_in() {
     assert!(sign_in.user.email_verified);
     assert!(!sign_in.user.has_password());
 
-    let (status, body) = app.call(Method::GET, "/auth/account/linked", &access, None).await;
+    let (status, body) = app
+        .call(Method::GET, "/auth/account/linked", &access, None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accounts"][0]["provider"], "fake-oauth");
     assert_eq!(body["accounts"][0]["email"], "octo@example.com");
@@ -30,7 +32,12 @@ async fn unlinking_never_leaves_a_user_without_a_way_to_sign_in() {
 
     // The only way in: refused.
     let (status, body) = app
-        .call(Method::DELETE, "/auth/account/linked/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_error(status, &body, 409, "LAST_SIGN_IN_METHOD");
     let (status, body) = app
@@ -49,10 +56,17 @@ async fn unlinking_never_leaves_a_user_without_a_way_to_sign_in() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app
-        .call(Method::DELETE, "/auth/account/linked/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, body) = app.call(Method::GET, "/auth/account/linked", &access, None).await;
+    let (_, body) = app
+        .call(Method::GET, "/auth/account/linked", &access, None)
+        .await;
     assert_eq!(body["accounts"], json!([]));
     assert!(app.event_names().contains(&"account_unlinked"));
 

@@ -576,7 +576,12 @@ async fn unlinking_counts_email_sign_in_only_for_a_verified_email() {
     assert!(!unverified.user.has_password());
     let access = unverified.tokens.access_token.clone();
     let (status, body) = app
-        .call(Method::DELETE, "/auth/account/linked/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_error(status, &body, 409, "LAST_SIGN_IN_METHOD");
     let token = app.link_for("unverified@example.com").await;
@@ -587,7 +592,12 @@ async fn unlinking_counts_email_sign_in_only_for_a_verified_email() {
     let verified = sign_in("gh-2", "verified@example.com", true).await;
     let access = verified.tokens.access_token.clone();
     let (status, body) = app
-        .call(Method::DELETE, "/auth/account/linked/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let token = app.link_for("verified@example.com").await;
