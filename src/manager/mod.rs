@@ -83,8 +83,13 @@ impl AuthManager {
         &self.inner.config
     }
 
-    /// The store.
-    pub fn store(&self) -> &dyn Store {
+    /// The store. Not public: flows, providers (through [`ProviderCx`]) and
+    /// tests (through the store they built the manager with) reach it, an
+    /// app handler never does — every write goes through a flow, with its
+    /// hooks, limits and events.
+    ///
+    /// [`ProviderCx`]: crate::ProviderCx
+    pub(crate) fn store(&self) -> &dyn Store {
         &*self.inner.store
     }
 
@@ -127,6 +132,18 @@ impl AuthManager {
         Ok(self.inner.store.find_user(id).await?)
     }
 
+    /// Looks up a user by email, in its canonical form (so any spelling
+    /// that normalises to the same address finds them).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Validation`] for an address that is not one,
+    /// [`crate::Error::Unavailable`] when the store is down.
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let normalized = crate::user::normalize_email(email)?;
+        Ok(self.inner.store.find_user_by_email(&normalized).await?)
+    }
+
     /// Where to send a browser after a sign-in: `requested` when it is
     /// exactly `redirects.frontend_url` or one of `redirects.allowed`;
     /// without a request, the front-end URL (or `None` when unset).
@@ -158,6 +175,11 @@ impl AuthManager {
     /// [`Provider::authenticate`](crate::Provider::authenticate).
     pub fn provider_cx(&self) -> ProviderCx<'_> {
         ProviderCx::new(self)
+    }
+
+    /// Asks the before-hooks about `action`; the first veto wins.
+    pub(crate) async fn ask(&self, action: crate::Action) -> Result<(), crate::Veto> {
+        self.inner.hooks.before(action).await
     }
 
     pub(crate) async fn emit(&self, event: Event) {

@@ -15,7 +15,7 @@ use crate::{
     config::AuthConfig,
     email::Message,
     error::{Error, Result},
-    hooks::{Event, ProviderEvent},
+    hooks::{Action, Event, ProviderEvent},
     manager::AuthManager,
     store::{ClientInfo, OneTimeToken},
     token::{OpaqueToken, TokenHash},
@@ -484,9 +484,15 @@ impl<'a> ProviderCx<'a> {
         self.manager.emit(Event::Provider(event)).await;
     }
 
-    /// The manager, to move into a background job (a cheap clone).
-    pub fn manager(&self) -> AuthManager {
-        self.manager.clone()
+    /// Asks the before-hooks whether `action` may go ahead, as the core
+    /// flows do before they commit (e.g. [`Action::RequestSignInMail`]
+    /// before a provider mails a sign-in proof).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vetoed`] with the hook's code when a hook refuses.
+    pub async fn ask(&self, action: Action) -> Result<()> {
+        Ok(self.manager.ask(action).await?)
     }
 }
 

@@ -29,8 +29,8 @@ async fn a_before_hook_vetoes_registration_with_its_own_code() {
     assert_error(status, &body, 403, "EMAIL_DOMAIN_NOT_ALLOWED");
     assert_eq!(body["message"], "only corp.example addresses may register");
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_user_by_email("eve@gmail.example")
         .await
         .unwrap()

@@ -119,8 +119,8 @@ async fn unverified_provider_emails_never_link_to_existing_users() {
     );
     let user = app.stored("mia@example.com").await.unwrap();
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .list_linked_accounts(&user.id)
         .await
         .unwrap()
@@ -152,8 +152,8 @@ async fn unverified_provider_emails_create_no_account_by_default() {
     );
     assert!(app.stored("squat@example.com").await.is_none());
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("fake-oauth", "sq-1")
         .await
         .unwrap()
@@ -173,8 +173,8 @@ async fn an_identity_linked_unverified_dies_when_the_owner_verifies_the_email() 
         .unwrap();
     assert!(!attacker.user.email_verified);
     // A second identity of the same user, linked while verified, stays.
-    app.manager
-        .store()
+    app.store
+        .as_ref()
         .insert_linked_account(
             &portcullis::LinkedAccount::new(
                 "fake-oauth",
@@ -206,8 +206,8 @@ async fn an_identity_linked_unverified_dies_when_the_owner_verifies_the_email() 
     let notice = app.mail("vic@example.com", "Sign-in methods removed").await;
     assert!(notice.text.contains("fake-oauth"), "{}", notice.text);
     let links = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .list_linked_accounts(&attacker.user.id)
         .await
         .unwrap();

@@ -26,8 +26,8 @@ async fn forgot_password_answers_the_same_for_every_email() {
     app.register("known@example.com").await;
     app.register("gone@example.com").await;
     let gone = app.stored("gone@example.com").await.unwrap();
-    app.manager
-        .store()
+    app.store
+        .as_ref()
         .patch_user(
             &gone.id,
             &portcullis::UserPatch::new().is_active(false),
@@ -415,8 +415,8 @@ async fn a_before_hook_veto_stops_a_reset_with_nothing_written() {
     assert_eq!(before.token_version, after.token_version);
     // The token was not consumed.
     let found = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_one_time_token(
             &portcullis::TokenHash::of(&token),
             "reset_password",

@@ -250,8 +250,8 @@ impl TestApp {
     /// Marks the stored user `email` verified or not, active or not.
     pub async fn patch(&self, email: &str, patch: portcullis::UserPatch) {
         let user = self.stored(email).await.expect("user");
-        self.manager
-            .store()
+        self.store
+            .as_ref()
             .patch_user(&user.id, &patch, self.manager.now())
             .await
             .unwrap()

@@ -17,10 +17,10 @@ use crate::{
     magic_link::{landing, LinkProof, MagicLinkProvider, MAGIC_LINK_ID},
 };
 
-/// What a request for a link or code can answer: provider not enabled
-/// (404), body problems (413, 422), too many mails for this client or
-/// address (429), store or email unavailable (503).
-const REQUEST_ERRORS: ErrorSet = NOT_FOUND | BODY | TOO_MANY | UNAVAILABLE;
+/// What a request for a link or code can answer: a before-hook's veto
+/// (403), provider not enabled (404), body problems (413, 422), too many
+/// requests from this client (429), store or email unavailable (503).
+const REQUEST_ERRORS: ErrorSet = FORBIDDEN | NOT_FOUND | BODY | TOO_MANY | UNAVAILABLE;
 
 /// What exchanging a link can answer besides body errors: inactive,
 /// sign-up disabled, vetoed or cross-site (403), provider not enabled

@@ -4391,6 +4391,18 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AcceptedBody"];
                 };
             };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, or a hook's veto (with its own code).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such resource or provider. */
             404: {
                 headers: {
@@ -4687,6 +4699,18 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["AcceptedBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, or a hook's veto (with its own code).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such resource or provider. */
