@@ -376,7 +376,7 @@ pub enum Event {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum UnlinkReason {
-    /// The user unlinked it (`DELETE /auth/accounts/{provider}`).
+    /// The user unlinked it (`DELETE /auth/account/linked/{provider}`).
     UserRequest,
     /// The owner proved the address (password reset, email verification,
     /// email change) and the identity had been linked from an email its

@@ -245,7 +245,7 @@ async fn before_hooks_can_veto_every_session_account_and_admin_flow() {
     let oauth_access = sign_in.tokens.access_token.clone();
     app.call(
         poem::http::Method::POST,
-        "/auth/set-password",
+        "/auth/account/set-password",
         &oauth_access,
         Some(json!({"password": PASSWORD})),
     )
@@ -253,7 +253,7 @@ async fn before_hooks_can_veto_every_session_account_and_admin_flow() {
     let (status, body) = app
         .call(
             poem::http::Method::DELETE,
-            "/auth/accounts/fake-oauth",
+            "/auth/account/linked/fake-oauth",
             &oauth_access,
             None,
         )

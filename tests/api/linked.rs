@@ -22,7 +22,9 @@ async fn unlinking_never_leaves_a_user_without_a_way_to_sign_in() {
     assert!(sign_in.user.email_verified);
     assert!(!sign_in.user.has_password());
 
-    let (status, body) = app.call(Method::GET, "/auth/accounts", &access, None).await;
+    let (status, body) = app
+        .call(Method::GET, "/auth/account/linked", &access, None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accounts"][0]["provider"], "fake-oauth");
     assert_eq!(body["accounts"][0]["email"], "octo@example.com");
@@ -30,11 +32,16 @@ async fn unlinking_never_leaves_a_user_without_a_way_to_sign_in() {
 
     // The only way in: refused.
     let (status, body) = app
-        .call(Method::DELETE, "/auth/accounts/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_error(status, &body, 409, "LAST_SIGN_IN_METHOD");
     let (status, body) = app
-        .call(Method::DELETE, "/auth/accounts/github", &access, None)
+        .call(Method::DELETE, "/auth/account/linked/github", &access, None)
         .await;
     assert_error(status, &body, 404, "NOT_FOUND");
 
@@ -42,17 +49,24 @@ async fn unlinking_never_leaves_a_user_without_a_way_to_sign_in() {
     let (status, _) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({"password": PASSWORD})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app
-        .call(Method::DELETE, "/auth/accounts/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, body) = app.call(Method::GET, "/auth/accounts", &access, None).await;
+    let (_, body) = app
+        .call(Method::GET, "/auth/account/linked", &access, None)
+        .await;
     assert_eq!(body["accounts"], json!([]));
     assert!(app.event_names().contains(&"account_unlinked"));
 
@@ -314,7 +328,7 @@ async fn a_provider_cannot_sign_in_as_another_providers_identity() {
     let (status, body) = app
         .call(
             Method::GET,
-            "/auth/accounts",
+            "/auth/account/linked",
             &other.tokens.access_token,
             None,
         )
@@ -324,7 +338,7 @@ async fn a_provider_cannot_sign_in_as_another_providers_identity() {
     let (_, body) = app
         .call(
             Method::GET,
-            "/auth/accounts",
+            "/auth/account/linked",
             &owner.tokens.access_token,
             None,
         )

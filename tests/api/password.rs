@@ -339,7 +339,7 @@ async fn set_password_is_only_for_users_without_one() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({ "password": "12345678" })),
         )
@@ -348,7 +348,7 @@ async fn set_password_is_only_for_users_without_one() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({ "password": NEW_PASSWORD })),
         )
@@ -371,7 +371,7 @@ async fn set_password_is_only_for_users_without_one() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({ "password": "Other-password-77" })),
         )
@@ -443,7 +443,7 @@ async fn set_password_needs_a_recent_sign_in() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             access,
             Some(json!({ "password": NEW_PASSWORD })),
         )
@@ -458,7 +458,7 @@ async fn set_password_needs_a_recent_sign_in() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &fresh,
             Some(json!({ "password": NEW_PASSWORD })),
         )
@@ -474,7 +474,7 @@ async fn set_password_needs_a_recent_sign_in() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({ "password": NEW_PASSWORD })),
         )

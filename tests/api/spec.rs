@@ -62,11 +62,13 @@ async fn spec_documents_every_operation_error_and_scheme() {
         "/auth/verify-email",
         "/auth/forgot-password",
         "/auth/reset-password",
-        "/auth/set-password",
+        "/auth/account/set-password",
         "/auth/account/change-password",
         "/auth/account/change-email",
         "/auth/account/confirm-email-change",
         "/auth/account",
+        "/auth/account/linked",
+        "/auth/account/linked/{provider}",
         "/auth/sessions",
         "/users/me",
         "/users",
@@ -79,6 +81,15 @@ async fn spec_documents_every_operation_error_and_scheme() {
         "/auth/oauth/{provider}/callback",
     ] {
         assert!(paths.contains_key(path), "{path} missing");
+    }
+    // One scheme: everything about my account under /auth/account, no
+    // old names beside it (issue 12).
+    for old in [
+        "/auth/accounts",
+        "/auth/accounts/{provider}",
+        "/auth/set-password",
+    ] {
+        assert!(!paths.contains_key(old), "{old} is still served");
     }
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {

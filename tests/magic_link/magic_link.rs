@@ -59,7 +59,7 @@ async fn a_new_address_signs_up_verified_without_password_and_can_set_one() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({ "password": PASSWORD })),
         )
@@ -639,7 +639,12 @@ async fn unlinking_counts_email_sign_in_only_for_a_verified_email() {
     assert!(!unverified.user.has_password());
     let access = unverified.tokens.access_token.clone();
     let (status, body) = app
-        .call(Method::DELETE, "/auth/accounts/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_error(status, &body, 409, "LAST_SIGN_IN_METHOD");
     let token = app.link_for("unverified@example.com").await;
@@ -650,7 +655,12 @@ async fn unlinking_counts_email_sign_in_only_for_a_verified_email() {
     let verified = sign_in("gh-2", "verified@example.com", true).await;
     let access = verified.tokens.access_token.clone();
     let (status, body) = app
-        .call(Method::DELETE, "/auth/accounts/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let token = app.link_for("verified@example.com").await;

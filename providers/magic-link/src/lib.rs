@@ -59,7 +59,7 @@
 //! |---|---|
 //! | a user whose email is verified | signs that user in |
 //! | a user whose email is **not** verified | fails with 409 `ACCOUNT_EXISTS` |
-//! | nobody | creates a user with `email_verified = true` and no password (who can later `POST /auth/set-password`), or fails with 403 `SIGN_UP_DISABLED` when `accounts.allow_provider_sign_up` is off |
+//! | nobody | creates a user with `email_verified = true` and no password (who can later `POST /auth/account/set-password`), or fails with 403 `SIGN_UP_DISABLED` when `accounts.allow_provider_sign_up` is off |
 //!
 //! The 409 blocks account pre-hijacking: someone registered the address
 //! with a password without ever proving they own it, and still knows that

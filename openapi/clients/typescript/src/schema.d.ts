@@ -239,7 +239,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/set-password": {
+    "/auth/account/set-password": {
         parameters: {
             query?: never;
             header?: never;
@@ -452,7 +452,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/accounts": {
+    "/auth/account/linked": {
         parameters: {
             query?: never;
             header?: never;
@@ -472,7 +472,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/accounts/{provider}": {
+    "/auth/account/linked/{provider}": {
         parameters: {
             query?: never;
             header?: never;
@@ -1248,7 +1248,7 @@ export interface components {
         };
         /**
          * SetPasswordRequest
-         * @description Body of `POST /auth/set-password`.
+         * @description Body of `POST /auth/account/set-password`.
          */
         SetPasswordRequest: {
             /** @description The password to set. */
