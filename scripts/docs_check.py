@@ -826,6 +826,8 @@ publish = false
 [dependencies]
 portcullis = {{ path = "{root}", features = ["smtp", "mongodb"] }}
 portcullis-credentials = {{ path = "{root}/providers/credentials" }}
+portcullis-magic-link = {{ path = "{root}/providers/magic-link" }}
+portcullis-oauth = {{ path = "{root}/providers/oauth" }}
 portcullis-testkit = {{ path = "{root}/testkit" }}
 async-trait = "0.1"
 poem = {{ version = "3.1", features = ["cookie"] }}
@@ -845,6 +847,10 @@ opt-level = 0
 [profile.dev.package.portcullis-credentials]
 opt-level = 0
 [profile.dev.package.portcullis-testkit]
+opt-level = 0
+[profile.dev.package.portcullis-magic-link]
+opt-level = 0
+[profile.dev.package.portcullis-oauth]
 opt-level = 0
 """
 
