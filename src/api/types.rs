@@ -36,8 +36,13 @@ pub struct PublicUser {
     pub has_password: bool,
     /// Creation time (RFC 3339).
     pub created_at: DateTime<Utc>,
-    /// Free-form data the integrator keeps with the user.
+    /// Profile metadata: free-form data the user owns and replaces with
+    /// `PATCH /users/me` (never trusted by the server).
     pub metadata: BTreeMap<String, serde_json::Value>,
+    /// Server-only metadata: written by the app and by superusers
+    /// (`PATCH /users/{id}`), never by the user, who can read it (plans,
+    /// roles, flags the app's rules rely on).
+    pub app_metadata: BTreeMap<String, serde_json::Value>,
 }
 
 impl Example for PublicUser {
@@ -52,6 +57,7 @@ impl Example for PublicUser {
             has_password: true,
             created_at: DateTime::UNIX_EPOCH,
             metadata: BTreeMap::new(),
+            app_metadata: BTreeMap::new(),
         }
     }
 }
@@ -69,6 +75,11 @@ impl From<&User> for PublicUser {
             created_at: user.created_at,
             metadata: user
                 .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            app_metadata: user
+                .app_metadata
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
