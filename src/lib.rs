@@ -81,8 +81,9 @@ pub use hooks::{
     VetoFn,
 };
 pub use manager::{
-    AdminUpdate, AuthManager, AuthManagerBuilder, Principal, ProfileUpdate, RateRule,
-    Reauthentication, Registration, SensitiveAction, SignIn, SignUp, TokenPair, MAX_METADATA_BYTES,
+    AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FieldKind, Principal, ProfileField,
+    DEFAULT_FIELD_CHARS,
+    ProfileUpdate, RateRule, Reauthentication, Registration, SensitiveAction, SignIn, SignUp, TokenPair, MAX_METADATA_BYTES,
     MAX_PAGE,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};

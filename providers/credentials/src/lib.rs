@@ -31,7 +31,7 @@ use poem_openapi::{
 use portcullis::{
     api::{
         check_csrf, client_info, error_set, AcceptedBody, ApiErrors, ApiTags, EmailString,
-        ErrorSet, GrantType, PublicUser, StrictString, TokenResponse,
+        ErrorSet, GrantType, PublicUser, RegistrationProfile, StrictString, TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
     Registration, Result, SignUp,
@@ -101,6 +101,13 @@ pub struct RegisterRequest {
     pub password: StrictString,
     /// Display name (at most 200 characters).
     pub name: Option<StrictString>,
+    /// Values of the app's own registration fields (declared with
+    /// `AuthManagerBuilder::registration_field`; the schema lists them),
+    /// checked before the user exists and kept as their profile
+    /// `metadata`. A missing required field, a bad value or an undeclared
+    /// key is a 422 naming `profile.<field>`, and no user is created.
+    #[oai(skip_serializing_if_is_none)]
+    pub profile: Option<RegistrationProfile>,
 }
 
 impl Example for RegisterRequest {
@@ -109,6 +116,7 @@ impl Example for RegisterRequest {
             email: "alice@example.com".into(),
             password: "correct horse battery staple".into(),
             name: Some("Alice".into()),
+            profile: None,
         }
     }
 }
@@ -229,6 +237,8 @@ impl CredentialsApi {
     ///
     /// Creates a user with email and password. The new user is active, with
     /// an unverified email and no superuser rights, whatever the body says.
+    /// The app's own registration fields go in `profile` (see
+    /// `RegistrationProfile`) and become the user's profile `metadata`.
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -252,6 +262,9 @@ impl CredentialsApi {
                 .with_client(client_info(req));
         if let Some(name) = body.name {
             registration = registration.with_name(name.into_inner());
+        }
+        if let Some(profile) = body.profile {
+            registration = registration.with_profile(profile.0);
         }
         Ok(match self.manager.sign_up(registration).await? {
             SignUp::Created(user) => RegisterResponse::Created(Json(PublicUser::from(&*user))),
