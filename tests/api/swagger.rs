@@ -144,3 +144,138 @@ async fn the_spec_names_no_server() {
     .unwrap();
     assert!(committed.get("servers").is_none());
 }
+
+/// `POST /auth/token` with `form`; status, headers checked for no-store,
+/// body.
+async fn token(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let resp = app.client.post("/auth/token").form(&form).send().await;
+    resp.assert_header("cache-control", "no-store");
+    parts(resp).await
+}
+
+fn assert_oauth_error(status: StatusCode, body: &Value, want_status: u16, want_error: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    assert_eq!(body["error"], want_error, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    assert!(body.get("code").is_none(), "not our error shape: {body}");
+}
+
+#[tokio::test]
+async fn token_endpoint_errors_are_rfc_6749() {
+    let app = app().await;
+    app.register("tia@example.com").await;
+
+    // Wrong password, unknown user: invalid_grant, with Pragma too.
+    let resp = app
+        .client
+        .post("/auth/token")
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "tia@example.com"),
+            ("password", "wrong-password"),
+        ])
+        .send()
+        .await;
+    resp.assert_header("cache-control", "no-store");
+    resp.assert_header("pragma", "no-cache");
+    let (status, body) = parts(resp).await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+    let (status, body) = token(
+        &app,
+        &[("username", "nobody@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
+
+    // Another grant type.
+    let (status, body) = token(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("username", "tia@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_oauth_error(status, &body, 400, "unsupported_grant_type");
+
+    // Malformed: a missing parameter, not a form at all.
+    let (status, body) = token(&app, &[("username", "tia@example.com")]).await;
+    assert_oauth_error(status, &body, 400, "invalid_request");
+    let resp = app
+        .client
+        .post("/auth/token")
+        .body_json(&serde_json::json!({"username": "tia@example.com", "password": PASSWORD}))
+        .send()
+        .await;
+    resp.assert_header("cache-control", "no-store");
+    let (status, body) = parts(resp).await;
+    assert_oauth_error(status, &body, 400, "invalid_request");
+
+    // The right password still signs in.
+    let (status, body) = token(
+        &app,
+        &[
+            ("grant_type", "password"),
+            ("username", "tia@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string());
+
+    // `/auth/login` keeps Portcullis's error shape.
+    let (status, body) = app
+        .post(
+            "/auth/login",
+            serde_json::json!({"email": "tia@example.com", "password": "wrong-password"}),
+        )
+        .await;
+    assert_error(status, &body, 401, "INVALID_CREDENTIALS");
+}
+
+#[tokio::test]
+async fn token_endpoint_rate_limit_keeps_429_with_retry_after() {
+    let mut config = test_config();
+    // The per-account delay: after two failures the next attempt waits.
+    config.rate_limits.failed_sign_in_free = 2;
+    let app = app_with_config(config).await;
+    app.register("rex@example.com").await;
+    let form = [("username", "rex@example.com"), ("password", "wrong-password")];
+    for _ in 0..2 {
+        let (status, body) = token(&app, &form).await;
+        assert_oauth_error(status, &body, 400, "invalid_grant");
+    }
+    let resp = app.client.post("/auth/token").form(&form).send().await;
+    resp.assert_header("cache-control", "no-store");
+    let retry: u64 = resp
+        .0
+        .headers()
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let (status, body) = parts(resp).await;
+    assert_oauth_error(status, &body, 429, "temporarily_unavailable");
+}
+
+#[tokio::test]
+async fn the_spec_documents_the_token_errors() {
+    let app = app().await;
+    let spec = served_spec(&app).await;
+    let responses = &spec["paths"]["/auth/token"]["post"]["responses"];
+    for status in ["200", "400", "413", "429", "500", "503"] {
+        assert!(responses.get(status).is_some(), "{status}");
+    }
+    assert!(responses.get("422").is_none(), "no 422: malformed is a 400");
+    let error = &spec["components"]["schemas"]["OAuthErrorBody"];
+    assert_eq!(error["required"], serde_json::json!(["error", "error_description"]));
+    // poem-openapi writes header names in upper case.
+    assert!(responses["429"]["headers"].get("RETRY-AFTER").is_some());
+    assert!(responses["400"]["headers"].get("PRAGMA").is_some());
+    assert!(responses.get("413").is_some(), "the body limit");
+}
