@@ -82,9 +82,8 @@ pub use hooks::{
 };
 pub use manager::{
     AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FieldKind, Principal, ProfileField,
-    DEFAULT_FIELD_CHARS,
-    ProfileUpdate, RateRule, Reauthentication, Registration, SensitiveAction, SignIn, SignUp, TokenPair, MAX_METADATA_BYTES,
-    MAX_PAGE,
+    ProfileUpdate, RateRule, Reauthentication, Registration, SensitiveAction, SignIn, SignUp,
+    TokenPair, DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_PAGE,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{

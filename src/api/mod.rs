@@ -48,8 +48,7 @@ pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet};
 pub use strict::{CodeString, EmailPrefix, EmailString, GrantType, PageLimit, StrictString};
 pub use types::{
     JwkObject, JwkSet, ProviderList, ProviderObject, PublicUser, RefreshRequest,
-    RegistrationProfile, TokenBody,
-    TokenResponse,
+    RegistrationProfile, TokenBody, TokenResponse,
 };
 pub use users::{AdminUserUpdate, ProfileUpdateRequest, UserPage, UserPageResponse, UsersApi};
 
@@ -76,8 +75,7 @@ pub fn service<T: OpenApi>(manager: &AuthManager, apis: T) -> OpenApiService<(Bu
         UsersApi::new(manager),
     );
     let info = manager.api_info();
-    OpenApiService::new((built_in, apis), &info.title, &info.version)
-        .description(&info.description)
+    OpenApiService::new((built_in, apis), &info.title, &info.version).description(&info.description)
 }
 
 /// The spec of [`service`] as pretty JSON, for committing and drift tests:
@@ -103,7 +101,8 @@ fn swagger_page(html: &str, raw: &str, finished: &str) -> String {
                 .auth-container div:has(> label[for=\"client_secret_password\"]),\
                 .auth-container div:has(> label[for=\"password_type\"])\
                 {display: none}</style></head>";
-    html.replacen(raw, &embedded, 1).replacen("</head>", hide, 1)
+    html.replacen(raw, &embedded, 1)
+        .replacen("</head>", hide, 1)
 }
 
 /// A ready-to-serve endpoint: the API, `/openapi.json`, Swagger UI at

@@ -317,9 +317,7 @@ impl poem_openapi::types::Type for RegistrationProfile {
 }
 
 impl poem_openapi::types::ParseFromJSON for RegistrationProfile {
-    fn parse_from_json(
-        value: Option<serde_json::Value>,
-    ) -> poem_openapi::types::ParseResult<Self> {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
         match value.unwrap_or_default() {
             serde_json::Value::Object(map) => Ok(Self(map)),
             serde_json::Value::Null => Ok(Self::default()),

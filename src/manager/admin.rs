@@ -398,9 +398,7 @@ fn profile_patch(update: ProfileUpdate) -> Result<UserPatch> {
 /// The limits of either metadata object: at most
 /// [`MAX_METADATA_BYTES`] as JSON, keys every store keeps.
 pub(crate) fn check_metadata(field: &str, metadata: &Map<String, Value>) -> Result<()> {
-    let size = serde_json::to_vec(metadata)
-        .map_err(Error::internal)?
-        .len();
+    let size = serde_json::to_vec(metadata).map_err(Error::internal)?.len();
     if size > MAX_METADATA_BYTES {
         return Err(Error::validation(
             field.to_owned(),

@@ -275,11 +275,16 @@ impl AuthManagerBuilder {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !portable {
                 return Err(Error::Config(
-                    format!("registration field `{name}`: use 1-64 ASCII letters, digits, `_` or `-`")
-                        .into(),
+                    format!(
+                        "registration field `{name}`: use 1-64 ASCII letters, digits, `_` or `-`"
+                    )
+                    .into(),
                 ));
             }
-            if self.registration_fields[..i].iter().any(|f| f.name() == name) {
+            if self.registration_fields[..i]
+                .iter()
+                .any(|f| f.name() == name)
+            {
                 return Err(Error::Config(
                     format!("registration field `{name}` is declared twice").into(),
                 ));

@@ -401,7 +401,8 @@ impl ProfileField {
     /// Validates the field's value: the value to store, or the 422.
     fn check(&self, value: Value) -> Result<Value> {
         let field = format!("profile.{}", self.name);
-        let invalid = |message: String| Err(Error::validation(field.clone(), "INVALID_FIELD", message));
+        let invalid =
+            |message: String| Err(Error::validation(field.clone(), "INVALID_FIELD", message));
         match (&self.kind, value) {
             (
                 FieldKind::Text {

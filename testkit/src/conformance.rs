@@ -320,7 +320,10 @@ pub async fn patch_user_applies_only_set_fields(store: Arc<dyn Store>) {
         .expect("patch")
         .expect("user exists");
     assert_eq!(profiled.metadata, again);
-    assert_eq!(profiled.app_metadata, app_metadata, "profile writes keep it");
+    assert_eq!(
+        profiled.app_metadata, app_metadata,
+        "profile writes keep it"
+    );
     assert_eq!(
         store
             .find_user(&alice.id)

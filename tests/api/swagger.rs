@@ -61,7 +61,10 @@ async fn title_version_and_description_are_the_apps() {
     assert_eq!(spec["info"]["version"], "2.3.0");
     assert_eq!(spec["info"]["description"], "Acme's sign-in API.");
     let page = text(app.client.get("/docs").send().await).await;
-    assert!(page.contains("\"title\": \"Acme accounts\""), "docs page title");
+    assert!(
+        page.contains("\"title\": \"Acme accounts\""),
+        "docs page title"
+    );
 }
 
 #[tokio::test]
@@ -112,12 +115,12 @@ async fn docs_serve_the_same_finished_document() {
     let end = start + page[start..].find(";\n").expect("end of the spec");
     let embedded: Value = serde_json::from_str(&page[start..end]).expect("JSON spec");
     assert_eq!(embedded, spec, "/docs embeds /openapi.json");
-    assert!(spec["components"]["schemas"]["RegistrationProfile"]["properties"]
-        .get("display_name")
-        .is_some());
-    assert!(scheme_names(&embedded)
-        .iter()
-        .all(|s| s != "CookieAuth"));
+    assert!(
+        spec["components"]["schemas"]["RegistrationProfile"]["properties"]
+            .get("display_name")
+            .is_some()
+    );
+    assert!(scheme_names(&embedded).iter().all(|s| s != "CookieAuth"));
     // The password dialog hides the client fields `/auth/token` ignores.
     assert!(page.contains("label[for=\"client_id_password\"]"));
     assert!(page.contains("label[for=\"client_secret_password\"]"));
@@ -135,11 +138,8 @@ async fn the_spec_names_no_server() {
     let spec = served_spec(&app).await;
     assert!(spec.get("servers").is_none(), "{}", spec["servers"]);
     let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/openapi/openapi.json"
-        ))
-        .unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap(),
     )
     .unwrap();
     assert!(committed.get("servers").is_none());
@@ -242,7 +242,10 @@ async fn token_endpoint_rate_limit_keeps_429_with_retry_after() {
     config.rate_limits.failed_sign_in_free = 2;
     let app = app_with_config(config).await;
     app.register("rex@example.com").await;
-    let form = [("username", "rex@example.com"), ("password", "wrong-password")];
+    let form = [
+        ("username", "rex@example.com"),
+        ("password", "wrong-password"),
+    ];
     for _ in 0..2 {
         let (status, body) = token(&app, &form).await;
         assert_oauth_error(status, &body, 400, "invalid_grant");
@@ -273,7 +276,10 @@ async fn the_spec_documents_the_token_errors() {
     }
     assert!(responses.get("422").is_none(), "no 422: malformed is a 400");
     let error = &spec["components"]["schemas"]["OAuthErrorBody"];
-    assert_eq!(error["required"], serde_json::json!(["error", "error_description"]));
+    assert_eq!(
+        error["required"],
+        serde_json::json!(["error", "error_description"])
+    );
     // poem-openapi writes header names in upper case.
     assert!(responses["429"]["headers"].get("RETRY-AFTER").is_some());
     assert!(responses["400"]["headers"].get("PRAGMA").is_some());

@@ -30,8 +30,8 @@ use poem_openapi::{
 };
 use portcullis::{
     api::{
-        check_csrf, client_info, error_set, AcceptedBody, ApiErrors, ApiTags, EmailString, ErrorBody,
-        ErrorSet, GrantType, PublicUser, RegistrationProfile, StrictString, TokenBody,
+        check_csrf, client_info, error_set, AcceptedBody, ApiErrors, ApiTags, EmailString,
+        ErrorBody, ErrorSet, GrantType, PublicUser, RegistrationProfile, StrictString, TokenBody,
         TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
@@ -321,7 +321,10 @@ impl TokenGrantResponse {
             | Error::SignUpDisabled => Self::bad_request("invalid_grant", err.to_string()),
             other => {
                 tracing::error!(error = %other, "token endpoint failed");
-                Self::ServerError(body("server_error", "internal error".into()), "no-store".into())
+                Self::ServerError(
+                    body("server_error", "internal error".into()),
+                    "no-store".into(),
+                )
             }
         }
     }
@@ -330,10 +333,7 @@ impl TokenGrantResponse {
 /// A form the endpoint could not read (wrong content type, a missing or
 /// mistyped parameter): `invalid_request`.
 fn token_bad_request(err: poem::Error) -> TokenGrantResponse {
-    TokenGrantResponse::bad_request(
-        "invalid_request",
-        format!("malformed token request: {err}"),
-    )
+    TokenGrantResponse::bad_request("invalid_request", format!("malformed token request: {err}"))
 }
 
 /// The credentials routes.
@@ -449,7 +449,12 @@ impl CredentialsApi {
     /// `unsupported_grant_type` for a `grant_type` other than `password`;
     /// 429 `temporarily_unavailable` with `Retry-After` when rate limited.
     #[oai(path = "/auth/token", method = "post", operation_id = "token")]
-    async fn token(&self, req: &Request, jar: &CookieJar, form: Form<TokenForm>) -> TokenGrantResponse {
+    async fn token(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        form: Form<TokenForm>,
+    ) -> TokenGrantResponse {
         let Form(form) = form;
         if form.grant_type.as_deref().is_some_and(|g| g != "password") {
             return TokenGrantResponse::bad_request(
