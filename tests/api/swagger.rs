@@ -186,6 +186,16 @@ async fn token_endpoint_errors_are_rfc_6749() {
     )
     .await;
     assert_oauth_error(status, &body, 400, "invalid_grant");
+    // An address the canonical form refuses cannot be anyone's.
+    let (status, body) = token(
+        &app,
+        &[
+            ("username", "\u{212a}im@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_oauth_error(status, &body, 400, "invalid_grant");
 
     // Another grant type.
     let (status, body) = token(
@@ -211,6 +221,19 @@ async fn token_endpoint_errors_are_rfc_6749() {
     resp.assert_header("cache-control", "no-store");
     let (status, body) = parts(resp).await;
     assert_oauth_error(status, &body, 400, "invalid_request");
+
+    // Over the body limit: the limit answers first, in Portcullis's shape
+    // (as the spec's 413 says).
+    let big = "x".repeat(70 * 1024);
+    let (status, body) = parts(
+        app.client
+            .post("/auth/token")
+            .form(&[("username", "tia@example.com"), ("password", big.as_str())])
+            .send()
+            .await,
+    )
+    .await;
+    assert_error(status, &body, 413, "PAYLOAD_TOO_LARGE");
 
     // The right password still signs in.
     let (status, body) = token(

@@ -202,8 +202,8 @@ pub enum RegisterResponse {
 pub struct OAuthErrorBody {
     /// `invalid_request` (a malformed form or a missing parameter, a
     /// cross-site request with cookie transport), `invalid_grant` (wrong
-    /// email or password, or a refused sign-in: inactive user, unverified
-    /// email, a hook's veto), `unsupported_grant_type`, or for 429/503
+    /// email or password, an address no account can have, or a refused
+    /// sign-in: inactive user, unverified email, a hook's veto), `unsupported_grant_type`, or for 429/503
     /// `temporarily_unavailable` and for 500 `server_error`.
     pub error: String,
     /// A human-readable explanation.
@@ -308,6 +308,11 @@ impl TokenGrantResponse {
                     ),
                     "no-store".into(),
                 )
+            }
+            // The username is the email: one no account can have is a
+            // wrong credential.
+            Error::Validation { field, .. } if field.as_deref() == Some("email") => {
+                Self::bad_request("invalid_grant", err.to_string())
             }
             Error::Validation { .. } | Error::CsrfRejected => {
                 Self::bad_request("invalid_request", err.to_string())

@@ -1106,8 +1106,8 @@ export interface components {
             /**
              * @description `invalid_request` (a malformed form or a missing parameter, a
              *     cross-site request with cookie transport), `invalid_grant` (wrong
-             *     email or password, or a refused sign-in: inactive user, unverified
-             *     email, a hook's veto), `unsupported_grant_type`, or for 429/503
+             *     email or password, an address no account can have, or a refused
+             *     sign-in: inactive user, unverified email, a hook's veto), `unsupported_grant_type`, or for 429/503
              *     `temporarily_unavailable` and for 500 `server_error`.
              */
             error: string;
