@@ -49,6 +49,7 @@ pub(crate) fn finish(spec: &str, manager: &AuthManager) -> String {
 /// The generic fixes, without a manager.
 fn finish_doc(doc: &mut Value) {
     drop_empty_servers(doc);
+    order_top_level(doc);
     add_oauth_scopes(doc);
     mark_optional_nullable(doc);
     close_request_bodies(doc);
@@ -122,6 +123,25 @@ fn drop_empty_servers(doc: &mut Value) {
             doc.remove("servers");
         }
     }
+}
+
+/// The document's members in the order of the OpenAPI specification
+/// (`openapi`, `info`, `servers`, `tags`, `paths`, `components`, then any
+/// other), whatever order poem-openapi wrote them in, so the committed
+/// spec's diffs stay small.
+fn order_top_level(doc: &mut Value) {
+    const ORDER: [&str; 6] = ["openapi", "info", "servers", "tags", "paths", "components"];
+    let Some(map) = doc.as_object_mut() else {
+        return;
+    };
+    let mut ordered = Map::new();
+    for key in ORDER {
+        if let Some(value) = map.remove(key) {
+            ordered.insert(key.to_owned(), value);
+        }
+    }
+    ordered.append(map);
+    *map = ordered;
 }
 
 fn add_oauth_scopes(doc: &mut Value) {
