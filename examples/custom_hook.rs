@@ -146,7 +146,6 @@ mod tests {
         let body: Value = refused.0.into_body().into_json().await.expect("json");
         assert_eq!(body["code"], "EMAIL_DOMAIN_NOT_ALLOWED");
         assert!(manager
-            .store()
             .find_user_by_email("eve@elsewhere.test")
             .await
             .expect("store")

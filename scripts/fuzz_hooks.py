@@ -108,7 +108,7 @@ SEMANTIC_CODES = {
     "POST /auth/email-code": CANONICAL_EMAIL,
     "POST /auth/account/confirm-email-change": {"TOKEN_GONE"},
     "POST /auth/reset-password": {"TOKEN_GONE"} | PASSWORD_POLICY,
-    "POST /auth/set-password": PASSWORD_POLICY,
+    "POST /auth/account/set-password": PASSWORD_POLICY,
     "POST /auth/account/change-password": {"WRONG_PASSWORD"} | PASSWORD_POLICY,
     "POST /auth/account/change-email": {"WRONG_PASSWORD", "PASSWORD_REQUIRED", "SAME_EMAIL", "TOKEN_GONE"}
     | CANONICAL_EMAIL,

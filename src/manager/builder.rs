@@ -31,7 +31,7 @@ use crate::{
 pub struct AuthManagerBuilder {
     config: AuthConfig,
     store: Option<Arc<dyn Store>>,
-    providers: Vec<Arc<dyn Provider>>,
+    providers: Vec<crate::provider::Registered>,
     hooks: Hooks,
     email: Option<Arc<dyn EmailSender>>,
     templates: Arc<dyn EmailTemplates>,
@@ -141,7 +141,8 @@ impl AuthManagerBuilder {
 
     /// Registers a provider; ids must be unique.
     pub fn provider(mut self, provider: impl Provider) -> Self {
-        self.providers.push(Arc::new(provider));
+        let provider = Arc::new(provider);
+        self.providers.push((provider.clone(), provider));
         self
     }
 

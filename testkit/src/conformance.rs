@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
+use portcullis::store::{
+    Backoff, PasswordGuard, RefreshToken, Reservation, Rotation, StoreError, UserQuery,
+};
 use portcullis::{
-    Backoff, ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, PasswordGuard, RefreshToken,
-    Reservation, Rotation, Session, Store, StoreError, TokenHash, User, UserId, UserPatch,
-    UserQuery,
+    ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, Session, Store, TokenHash, User, UserId,
+    UserPatch,
 };
 
 /// Now, at the millisecond precision every store keeps.

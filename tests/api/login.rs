@@ -117,7 +117,7 @@ async fn token_endpoint_takes_the_oauth2_password_form() {
 async fn inactive_users_get_403_only_with_the_right_password() {
     let app = app().await;
     app.register("hank@example.com").await;
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     let mut user = store
         .find_user_by_email("hank@example.com")
         .await
@@ -145,7 +145,7 @@ async fn inactive_users_get_403_only_with_the_right_password() {
 async fn deactivation_kills_live_access_and_refresh_tokens() {
     let app = app().await;
     let (access, refresh) = app.signed_in("ian@example.com").await;
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     let mut user = store
         .find_user_by_email("ian@example.com")
         .await
@@ -172,7 +172,7 @@ async fn unverified_users_are_refused_when_verification_is_required() {
         )
         .await;
     assert_error(status, &body, 403, "EMAIL_NOT_VERIFIED");
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     let mut user = store
         .find_user_by_email("jane@example.com")
         .await
@@ -187,7 +187,7 @@ async fn unverified_users_are_refused_when_verification_is_required() {
 async fn bcrypt_hashes_sign_in_and_are_upgraded_to_argon2id() {
     let app = app().await;
     app.register("kim@example.com").await;
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     let mut user = store
         .find_user_by_email("kim@example.com")
         .await

@@ -16,7 +16,7 @@ fn full_spec(manager: &AuthManager) -> String {
         (
             CredentialsApi::new(manager),
             MagicLinkApi::new(manager),
-            OAuthApi::new(manager, Vec::new()).expect("OAuth routes"),
+            OAuthApi::new(manager).expect("OAuth routes"),
         ),
     )
 }
@@ -70,11 +70,13 @@ async fn spec_documents_every_operation_error_and_scheme() {
         "/auth/verify-email",
         "/auth/forgot-password",
         "/auth/reset-password",
-        "/auth/set-password",
+        "/auth/account/set-password",
         "/auth/account/change-password",
         "/auth/account/change-email",
         "/auth/account/confirm-email-change",
         "/auth/account",
+        "/auth/account/linked",
+        "/auth/account/linked/{provider}",
         "/auth/sessions",
         "/users/me",
         "/users",
@@ -87,6 +89,15 @@ async fn spec_documents_every_operation_error_and_scheme() {
         "/auth/oauth/{provider}/callback",
     ] {
         assert!(paths.contains_key(path), "{path} missing");
+    }
+    // One scheme: everything about my account under /auth/account, no
+    // old names beside it (issue 12).
+    for old in [
+        "/auth/accounts",
+        "/auth/accounts/{provider}",
+        "/auth/set-password",
+    ] {
+        assert!(!paths.contains_key(old), "{old} is still served");
     }
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {

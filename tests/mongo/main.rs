@@ -400,7 +400,7 @@ async fn server_stopping_mid_traffic_gives_503_then_recovers() {
 /// password over HTTP.
 #[tokio::test]
 async fn links_stored_without_email_verified_die_when_the_owner_resets() {
-    use portcullis::AccountStore;
+    use portcullis::store::AccountStore;
     let store = portcullis_testkit::mongo_store().await;
     let outbox = portcullis::Outbox::new();
     let mut config = config();

@@ -239,7 +239,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/set-password": {
+    "/auth/account/set-password": {
         parameters: {
             query?: never;
             header?: never;
@@ -452,7 +452,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/accounts": {
+    "/auth/account/linked": {
         parameters: {
             query?: never;
             header?: never;
@@ -472,7 +472,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/accounts/{provider}": {
+    "/auth/account/linked/{provider}": {
         parameters: {
             query?: never;
             header?: never;
@@ -1305,7 +1305,7 @@ export interface components {
         };
         /**
          * SetPasswordRequest
-         * @description Body of `POST /auth/set-password`.
+         * @description Body of `POST /auth/account/set-password`.
          */
         SetPasswordRequest: {
             /** @description The password to set. */
@@ -4425,6 +4425,18 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AcceptedBody"];
                 };
             };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, or a hook's veto (with its own code).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such resource or provider. */
             404: {
                 headers: {
@@ -4721,6 +4733,18 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["AcceptedBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, or a hook's veto (with its own code).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such resource or provider. */
