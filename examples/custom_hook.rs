@@ -188,7 +188,6 @@ mod tests {
             .await
             .assert_status(StatusCode::CREATED);
         let user = manager
-            .store()
             .find_user_by_email("bo@example.com")
             .await
             .expect("store")
@@ -221,7 +220,6 @@ mod tests {
         let body: Value = vetoed.0.into_body().into_json().await.expect("json");
         assert_eq!(body["code"], "OPEN_INVOICE");
         let stored = manager
-            .store()
             .find_user_by_email("bo@example.com")
             .await
             .expect("store")

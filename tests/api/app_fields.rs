@@ -2,7 +2,7 @@
 //! profile `metadata`, and app-declared registration fields.
 
 use poem::http::{Method, StatusCode};
-use portcullis::{veto_fn, Action, ProfileField, Secret, UserQuery, Veto};
+use portcullis::{store::UserQuery, veto_fn, Action, ProfileField, Secret, Veto};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -27,8 +27,7 @@ async fn invoice_app() -> TestApp {
 }
 
 async fn stored(app: &TestApp, email: &str) -> portcullis::User {
-    app.manager
-        .store()
+    app.store
         .find_user_by_email(email)
         .await
         .unwrap()
@@ -180,8 +179,7 @@ async fn fields_app() -> TestApp {
 }
 
 async fn user_count(app: &TestApp) -> u64 {
-    app.manager
-        .store()
+    app.store
         .list_users(&UserQuery::page(0, 10))
         .await
         .unwrap()

@@ -488,7 +488,7 @@ async fn links_stored_without_email_verified_die_when_the_owner_resets() {
 /// the app's first write adds the field and leaves the profile alone.
 #[tokio::test]
 async fn users_stored_without_app_metadata_still_load() {
-    use portcullis::UserStore;
+    use portcullis::store::UserStore;
     let store = portcullis_testkit::mongo_store().await;
     let manager = AuthManager::builder(config())
         .store_arc(store.clone())
