@@ -107,9 +107,9 @@ pub use hooks::{
     VetoFn,
 };
 pub use manager::{
-    AdminUpdate, AuthManager, AuthManagerBuilder, Principal, ProfileUpdate, RateRule,
-    Reauthentication, Registration, SensitiveAction, SignIn, SignUp, TokenPair, MAX_METADATA_BYTES,
-    MAX_PAGE,
+    AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FieldKind, Principal, ProfileField,
+    ProfileUpdate, RateRule, Reauthentication, Registration, SensitiveAction, SignIn, SignUp,
+    TokenPair, DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_PAGE,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{

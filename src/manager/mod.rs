@@ -20,10 +20,11 @@ use std::{fmt, sync::Arc};
 use chrono::{DateTime, Utc};
 
 pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
-pub use builder::AuthManagerBuilder;
+pub use builder::{ApiInfo, AuthManagerBuilder};
 pub use limits::RateRule;
 pub use reauth::{Reauthentication, SensitiveAction};
-pub use register::{Registration, SignUp};
+pub(crate) use register::profile_schema;
+pub use register::{FieldKind, ProfileField, Registration, SignUp, DEFAULT_FIELD_CHARS};
 pub use session::{Principal, SignIn, TokenPair};
 
 use crate::{
@@ -60,6 +61,8 @@ struct Inner {
     jwt: JwtKeys,
     hasher: PasswordHasher,
     policy: PasswordPolicy,
+    registration_fields: Vec<register::ProfileField>,
+    api_info: builder::ApiInfo,
 }
 
 impl fmt::Debug for AuthManager {
@@ -76,6 +79,18 @@ impl AuthManager {
     /// A builder starting from `config`.
     pub fn builder(config: AuthConfig) -> AuthManagerBuilder {
         AuthManagerBuilder::new(config)
+    }
+
+    /// The extra fields `POST /auth/register` accepts, as declared with
+    /// [`AuthManagerBuilder::registration_field`].
+    pub fn registration_fields(&self) -> &[ProfileField] {
+        &self.inner.registration_fields
+    }
+
+    /// Title, version and description of the served OpenAPI document
+    /// ([`AuthManagerBuilder::api_info`]).
+    pub fn api_info(&self) -> &ApiInfo {
+        &self.inner.api_info
     }
 
     /// The configuration.

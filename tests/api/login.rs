@@ -82,7 +82,9 @@ async fn token_endpoint_takes_the_oauth2_password_form() {
             .await,
     )
     .await;
-    assert_error(status, &body, 401, "INVALID_CREDENTIALS");
+    // RFC 6749 §5.2 errors (see `tests/api/swagger.rs` for every case).
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
 
     let (status, body) = parts(
         app.client
@@ -96,7 +98,8 @@ async fn token_endpoint_takes_the_oauth2_password_form() {
             .await,
     )
     .await;
-    assert_error(status, &body, 422, "UNSUPPORTED_GRANT_TYPE");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "unsupported_grant_type");
 
     let (status, body) = parts(
         app.client
@@ -106,7 +109,8 @@ async fn token_endpoint_takes_the_oauth2_password_form() {
             .await,
     )
     .await;
-    assert_error(status, &body, 422, "VALIDATION_ERROR");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_request");
 }
 
 #[tokio::test]

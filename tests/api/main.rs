@@ -12,6 +12,7 @@ mod common;
 mod spy;
 
 mod account;
+mod app_fields;
 mod concurrency;
 mod cookie_only;
 mod cookies;
@@ -29,6 +30,7 @@ mod register;
 mod sessions;
 mod smtp;
 mod spec;
+mod swagger;
 mod tokens;
 mod users;
 mod verify;

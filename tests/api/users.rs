@@ -81,6 +81,7 @@ async fn me_returns_the_public_profile_without_caching() {
     assert_eq!(
         keys,
         [
+            "app_metadata",
             "created_at",
             "email",
             "email_verified",
@@ -102,6 +103,7 @@ async fn me_returns_the_public_profile_without_caching() {
     assert_eq!(me["is_superuser"], false);
     assert_eq!(me["has_password"], true);
     assert_eq!(me["metadata"], json!({}));
+    assert_eq!(me["app_metadata"], json!({}));
     let created: DateTime<Utc> = me["created_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(created, user.created_at);
 
