@@ -45,7 +45,10 @@ pub use browser::{
     LinkForm, LinkPage, TokenSubmission, PAGE_REFERRER_POLICY,
 };
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet};
-pub use strict::{CodeString, EmailPrefix, EmailString, GrantType, PageLimit, StrictString};
+pub use strict::{
+    AnyString, EmailPrefix, EmailPrefixSchema, EmailSchema, EmailString, PageLimit, Strict,
+    StrictString, StringSchema,
+};
 pub use types::{
     JwkObject, JwkSet, ProviderList, ProviderObject, PublicUser, RefreshRequest,
     RegistrationProfile, TokenBody, TokenResponse,

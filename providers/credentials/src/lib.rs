@@ -25,14 +25,15 @@ use async_trait::async_trait;
 use poem::{web::cookie::CookieJar, Request};
 use poem_openapi::{
     payload::{Form, Json},
+    registry::MetaSchema,
     types::Example,
     ApiResponse, Object, OpenApi,
 };
 use portcullis::{
     api::{
         check_csrf, client_info, error_set, AcceptedBody, ApiErrors, ApiTags, EmailString,
-        ErrorBody, ErrorSet, GrantType, PublicUser, RegistrationProfile, StrictString, TokenBody,
-        TokenResponse,
+        ErrorBody, ErrorSet, PublicUser, RegistrationProfile, Strict, StrictString, StringSchema,
+        TokenBody, TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
     Registration, Result, SignUp,
@@ -140,6 +141,24 @@ impl Example for LoginRequest {
         }
     }
 }
+
+/// The schema of [`GrantType`]: only `password` (the server answers
+/// `unsupported_grant_type` otherwise).
+#[derive(Debug)]
+pub struct GrantTypeSchema;
+
+impl StringSchema for GrantTypeSchema {
+    const NAME: &'static str = "string(grant_type)";
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            enum_items: vec![serde_json::Value::String("password".into())],
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
+/// The `grant_type` of the OAuth2 password form.
+pub type GrantType = Strict<GrantTypeSchema>;
 
 /// OAuth2 password-grant form of `POST /auth/token` (RFC 6749 §4.3).
 #[derive(Clone, Object, Deserialize)]

@@ -1,13 +1,15 @@
 //! The HTTP routes of both flows.
 
 use poem::{web::cookie::CookieJar, Request};
-use poem_openapi::{param::Query, payload::Json, types::Example, Object, OpenApi};
+use poem_openapi::{
+    param::Query, payload::Json, registry::MetaSchema, types::Example, Object, OpenApi,
+};
 use portcullis::{
     api::{
         check_csrf, check_page_csrf, client_info, error_set::*, finish_browser_sign_in,
         redirect_origins, AcceptedBody, AcceptedResponse, ApiError, ApiErrors, ApiTags,
-        BrowserSignInResponse, CodeString, EmailString, ErrorSet, HtmlPage, LinkPage, StrictString,
-        TokenResponse, TokenSubmission,
+        BrowserSignInResponse, EmailString, ErrorSet, HtmlPage, LinkPage, Strict, StrictString,
+        StringSchema, TokenResponse, TokenSubmission,
     },
     AuthManager, Error, Proof, RateRule, SignIn,
 };
@@ -72,6 +74,25 @@ impl Example for EmailCodeRequest {
         }
     }
 }
+
+/// The schema of [`CodeString`]: six ASCII digits, with ASCII spaces
+/// around them allowed (the server trims them and answers `INVALID_CODE`
+/// for anything else).
+#[derive(Debug)]
+pub struct CodeSchema;
+
+impl StringSchema for CodeSchema {
+    const NAME: &'static str = "string(code)";
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            pattern: Some("^[ \\t\\n\\f\\r]*[0-9]{6}[ \\t\\n\\f\\r]*$".into()),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
+/// A 6-digit email code in a request.
+pub type CodeString = Strict<CodeSchema>;
 
 /// Body of `POST /auth/email-code/verify`.
 #[derive(Clone, Object)]

@@ -101,7 +101,10 @@ use std::time::Duration;
 
 use portcullis::{AuthManager, Error, Identity, ProviderCx, ProviderEvent, Result, UserId};
 
-pub use api::{EmailCodeRequest, EmailCodeVerifyRequest, MagicLinkApi, MagicLinkRequest};
+pub use api::{
+    CodeSchema, CodeString, EmailCodeRequest, EmailCodeVerifyRequest, MagicLinkApi,
+    MagicLinkRequest,
+};
 pub use email_code::{EmailCodeProvider, EMAIL_CODE_ID, EMAIL_CODE_REQUESTED_EVENT};
 pub use magic_link::{MagicLinkProvider, MAGIC_LINK_ID, MAGIC_LINK_REQUESTED_EVENT};
 
