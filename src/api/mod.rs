@@ -98,14 +98,26 @@ pub fn spec_json<T: OpenApi>(manager: &AuthManager, apis: T) -> String {
 /// `client_id` / `client_secret` / credentials-location rows, which
 /// `/auth/token` does not use.
 fn swagger_page(html: &str, raw: &str, finished: &str) -> String {
-    // `</script>` inside a description must not end the page's script.
-    let embedded = finished.replace("</", "<\\/");
+    // No text of the spec (an app's description, a field's) can end or
+    // re-open the page's script: in JSON, `<`, `>` and `&` only occur in
+    // strings, where their `\u` escapes mean the same.
+    let embedded = finished
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
     let hide = "<style>.auth-container div:has(> label[for=\"client_id_password\"]),\
                 .auth-container div:has(> label[for=\"client_secret_password\"]),\
                 .auth-container div:has(> label[for=\"password_type\"])\
-                {display: none}</style></head>";
-    html.replacen(raw, &embedded, 1)
-        .replacen("</head>", hide, 1)
+                {display: none}</style>";
+    let mut page = html.replacen(raw, &embedded, 1);
+    // The page's own `</head>` is the last one: the inlined Swagger bundle
+    // holds the text `<head></head>` in a script string.
+    if let Some(end) = page.rfind("</head>") {
+        page.insert_str(end, hide);
+    }
+    page
 }
 
 /// A ready-to-serve endpoint: the API, `/openapi.json`, Swagger UI at

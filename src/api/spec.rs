@@ -64,14 +64,18 @@ fn describe_registration_profile(doc: &mut Value, fields: &[crate::ProfileField]
     }
 }
 
-/// The security schemes of the transports that are on: bearer (and the
-/// OAuth2 password flow that obtains it) unless cookie-only; the cookie
-/// when cookie transport is on.
+/// The security schemes of the transports that are on: bearer whenever the
+/// server accepts it, and the OAuth2 password flow that obtains one unless
+/// cookie-only mode puts no token in any answer; the cookie when cookie
+/// transport is on.
 fn enabled_schemes(manager: &AuthManager) -> Vec<&'static str> {
     let transport = &manager.config().transport;
     let mut schemes = Vec::new();
-    if transport.bearer && !transport.cookie_only {
-        schemes.extend(["BearerAuth", "OAuth2Password"]);
+    if transport.bearer {
+        schemes.push("BearerAuth");
+        if !transport.cookie_only {
+            schemes.push("OAuth2Password");
+        }
     }
     if transport.cookies {
         schemes.push("CookieAuth");

@@ -91,12 +91,23 @@ async fn only_the_schemes_of_the_transports_that_are_on() {
         ["BearerAuth", "CookieAuth", "OAuth2Password"]
     );
 
-    // Cookie-only: no bearer, no OAuth2 password flow.
+    // Cookie-only: no OAuth2 password flow (no answer carries a token),
+    // but the server still accepts a bearer header, so the spec says so.
     config.transport.cookie_only = true;
+    let spec = served_spec(&app_with_config(config.clone()).await).await;
+    assert_eq!(scheme_names(&spec), ["BearerAuth", "CookieAuth"]);
+    assert_eq!(used_schemes(&spec), ["BearerAuth", "CookieAuth"]);
+    let me = &spec["paths"]["/auth/me"]["get"]["security"];
+    assert_eq!(
+        me,
+        &serde_json::json!([{"BearerAuth": []}, {"CookieAuth": []}])
+    );
+
+    // Cookies alone: only the cookie, and every secured operation keeps it.
+    config.transport.bearer = false;
     let spec = served_spec(&app_with_config(config).await).await;
     assert_eq!(scheme_names(&spec), ["CookieAuth"]);
     assert_eq!(used_schemes(&spec), ["CookieAuth"]);
-    // Every secured operation keeps a scheme.
     let me = &spec["paths"]["/auth/me"]["get"]["security"];
     assert_eq!(me, &serde_json::json!([{"CookieAuth": []}]));
 }
@@ -121,12 +132,50 @@ async fn docs_serve_the_same_finished_document() {
             .is_some()
     );
     assert!(scheme_names(&embedded).iter().all(|s| s != "CookieAuth"));
-    // The password dialog hides the client fields `/auth/token` ignores.
-    assert!(page.contains("label[for=\"client_id_password\"]"));
-    assert!(page.contains("label[for=\"client_secret_password\"]"));
+    // The password dialog hides the client fields `/auth/token` ignores,
+    // with a style in the page's head, outside every script (the inlined
+    // bundle holds a `<head></head>` string of its own).
+    let style = page
+        .find("<style>.auth-container")
+        .expect("the dialog's style");
+    assert!(page[style..].contains("label[for=\"client_id_password\"]"));
+    assert!(page[style..].contains("label[for=\"client_secret_password\"]"));
+    let last_script_open = page[..style].rfind("<script").unwrap_or(0);
+    let last_script_close = page[..style].rfind("</script>").unwrap_or(0);
+    assert!(
+        last_script_close > last_script_open,
+        "the style must not sit inside a script"
+    );
+    assert!(page[style..].contains("</head>"));
     // The OAuth2 redirect receiver is still served.
     let resp = app.client.get("/docs/oauth-receiver.html").send().await;
     assert_eq!(resp.0.status(), StatusCode::OK);
+}
+
+/// App text in the spec (here a description that tries to end the page's
+/// script and open a comment) stays text: the page embeds it escaped, and
+/// the embedded document is still the served one.
+#[tokio::test]
+async fn app_text_cannot_break_out_of_the_docs_page_script() {
+    let hostile = "x </script><!--<script> y & \u{2028} z";
+    let app = app_with(test_config(), |b| {
+        b.api_info(ApiInfo::new("Acme", "1.0.0").description(hostile))
+    })
+    .await;
+    let spec = served_spec(&app).await;
+    assert_eq!(spec["info"]["description"], hostile);
+    let page = text(app.client.get("/docs").send().await).await;
+    let start = page.find("let spec = ").expect("embedded spec") + "let spec = ".len();
+    let end = start + page[start..].find(";\n").expect("end of the spec");
+    let raw = &page[start..end];
+    assert!(
+        !raw.contains('<') && !raw.contains('>') && !raw.contains('&'),
+        "escaped in the page"
+    );
+    let embedded: Value = serde_json::from_str(raw).expect("JSON spec");
+    assert_eq!(embedded, spec);
+    // The page's own closing tags are intact after the script.
+    assert!(page.trim_end().ends_with("</html>"), "page end");
 }
 
 #[tokio::test]
@@ -145,11 +194,12 @@ async fn the_spec_names_no_server() {
     assert!(committed.get("servers").is_none());
 }
 
-/// `POST /auth/token` with `form`; status, headers checked for no-store,
-/// body.
+/// `POST /auth/token` with `form`; status, headers checked for no-store
+/// and no-cache (RFC 6749 §5.1, success and error alike), body.
 async fn token(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let resp = app.client.post("/auth/token").form(&form).send().await;
     resp.assert_header("cache-control", "no-store");
+    resp.assert_header("pragma", "no-cache");
     parts(resp).await
 }
 
@@ -275,6 +325,7 @@ async fn token_endpoint_rate_limit_keeps_429_with_retry_after() {
     }
     let resp = app.client.post("/auth/token").form(&form).send().await;
     resp.assert_header("cache-control", "no-store");
+    resp.assert_header("pragma", "no-cache");
     let retry: u64 = resp
         .0
         .headers()

@@ -243,6 +243,9 @@ pub enum TokenGrantResponse {
         /// Always `no-store`.
         #[oai(header = "Cache-Control")]
         String,
+        /// Always `no-cache` (RFC 6749 §5.1).
+        #[oai(header = "Pragma")]
+        String,
     ),
     /// `invalid_request`, `invalid_grant` or `unsupported_grant_type`.
     #[oai(status = 400)]
@@ -266,6 +269,9 @@ pub enum TokenGrantResponse {
         /// Seconds to wait.
         #[oai(header = "Retry-After")]
         String,
+        /// Always `no-cache` (RFC 6749 §5.1).
+        #[oai(header = "Pragma")]
+        String,
     ),
     /// The body is over `http.max_body_bytes`: answered before the form is
     /// read, in Portcullis's error shape (`PAYLOAD_TOO_LARGE`).
@@ -278,6 +284,9 @@ pub enum TokenGrantResponse {
         /// Always `no-store`.
         #[oai(header = "Cache-Control")]
         String,
+        /// Always `no-cache` (RFC 6749 §5.1).
+        #[oai(header = "Pragma")]
+        String,
     ),
     /// `temporarily_unavailable`: the store is down.
     #[oai(status = 503)]
@@ -285,6 +294,9 @@ pub enum TokenGrantResponse {
         Json<OAuthErrorBody>,
         /// Always `no-store`.
         #[oai(header = "Cache-Control")]
+        String,
+        /// Always `no-cache` (RFC 6749 §5.1).
+        #[oai(header = "Pragma")]
         String,
     ),
 }
@@ -317,6 +329,7 @@ impl TokenGrantResponse {
                 ),
                 "no-store".into(),
                 retry_after_secs.to_string(),
+                "no-cache".into(),
             ),
             Error::Unavailable(source) => {
                 tracing::error!(error = %source, "store unavailable");
@@ -326,6 +339,7 @@ impl TokenGrantResponse {
                         "the service is temporarily unavailable".into(),
                     ),
                     "no-store".into(),
+                    "no-cache".into(),
                 )
             }
             // The username is the email: one no account can have is a
@@ -348,6 +362,7 @@ impl TokenGrantResponse {
                 Self::ServerError(
                     body("server_error", "internal error".into()),
                     "no-store".into(),
+                    "no-cache".into(),
                 )
             }
         }
@@ -487,7 +502,9 @@ impl CredentialsApi {
             );
         }
         match self.sign_in(req, jar, form.username, form.password).await {
-            Ok(TokenResponse::Ok(body, cache)) => TokenGrantResponse::Ok(body, cache),
+            Ok(TokenResponse::Ok(body, cache)) => {
+                TokenGrantResponse::Ok(body, cache, "no-cache".into())
+            }
             Err(err) => TokenGrantResponse::from_error(&err),
         }
     }

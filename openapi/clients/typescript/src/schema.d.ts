@@ -4332,6 +4332,8 @@ export interface operations {
                 headers: {
                     /** @description Always `no-store`. */
                     "CACHE-CONTROL": string;
+                    /** @description Always `no-cache` (RFC 6749 §5.1). */
+                    PRAGMA: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4373,6 +4375,8 @@ export interface operations {
                     "CACHE-CONTROL": string;
                     /** @description Seconds to wait. */
                     "RETRY-AFTER": string;
+                    /** @description Always `no-cache` (RFC 6749 §5.1). */
+                    PRAGMA: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4384,6 +4388,8 @@ export interface operations {
                 headers: {
                     /** @description Always `no-store`. */
                     "CACHE-CONTROL": string;
+                    /** @description Always `no-cache` (RFC 6749 §5.1). */
+                    PRAGMA: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4395,6 +4401,8 @@ export interface operations {
                 headers: {
                     /** @description Always `no-store`. */
                     "CACHE-CONTROL": string;
+                    /** @description Always `no-cache` (RFC 6749 §5.1). */
+                    PRAGMA: string;
                     [name: string]: unknown;
                 };
                 content: {
