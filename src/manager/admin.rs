@@ -132,7 +132,7 @@ impl AuthManager {
     /// [`Error::Validation`] (422), [`Error::Vetoed`] (403),
     /// [`Error::Unavailable`] (503).
     pub async fn update_profile(&self, user: &User, update: ProfileUpdate) -> Result<User> {
-        let patch = profile_patch(update)?;
+        let patch = self.profile_patch(user, update)?;
         self.apply_patch(user, patch, &user.id).await
     }
 
@@ -190,7 +190,7 @@ impl AuthManager {
             guard_self_lockout(actor, id, "is_superuser")?;
         }
         let user = self.load_user(id).await?;
-        let mut patch = profile_patch(update.profile)?;
+        let mut patch = self.profile_patch(&user, update.profile)?;
         if let Some(app_metadata) = update.app_metadata {
             check_metadata("app_metadata", &app_metadata)?;
             patch.app_metadata = Some(app_metadata);
@@ -383,16 +383,25 @@ fn keys_are_portable(map: &Map<String, Value>) -> bool {
     })
 }
 
-fn profile_patch(update: ProfileUpdate) -> Result<UserPatch> {
-    let mut patch = UserPatch::new();
-    if let Some(name) = update.name {
-        patch = patch.name(validate_name(name)?);
+impl AuthManager {
+    /// The patch of a profile update of `user`: the name's rule, the
+    /// metadata's limits, and the declared registration fields' rules.
+    fn profile_patch(&self, user: &User, update: ProfileUpdate) -> Result<UserPatch> {
+        let mut patch = UserPatch::new();
+        if let Some(name) = update.name {
+            patch = patch.name(validate_name(name)?);
+        }
+        if let Some(metadata) = update.metadata {
+            let metadata = super::register::validate_metadata_update(
+                &self.inner.registration_fields,
+                &user.metadata,
+                metadata,
+            )?;
+            check_metadata("metadata", &metadata)?;
+            patch = patch.metadata(metadata);
+        }
+        Ok(patch)
     }
-    if let Some(metadata) = update.metadata {
-        check_metadata("metadata", &metadata)?;
-        patch = patch.metadata(metadata);
-    }
-    Ok(patch)
 }
 
 /// The limits of either metadata object: at most

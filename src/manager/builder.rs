@@ -105,9 +105,14 @@ impl AuthManagerBuilder {
     /// [`Registration::profile`](super::Registration)): checked before the
     /// user exists, with a 422 naming `profile.<name>` for a missing
     /// required field, a wrong type or value, or an undeclared key; the
-    /// accepted values become the user's profile metadata. The spec
-    /// documents every declared field. Sign-ups without a registration
-    /// form (magic link, email code, OAuth) do not ask for them.
+    /// accepted values become the user's profile metadata, and keep their
+    /// rule there: a profile update (`PATCH /users/me`, an admin's
+    /// `PATCH /users/{id}`) cannot store a value the field refuses, nor
+    /// remove a required one (422 on `metadata.<name>`). The spec documents
+    /// every declared field. Sign-ups without a registration form (magic
+    /// link, email code, OAuth) do not ask for them: a user may lack a
+    /// required field, so read them as optional, and keep consent the app
+    /// must be able to prove in `app_metadata`, which only the app writes.
     ///
     /// ```
     /// use portcullis::{AuthConfig, AuthManager, ProfileField};
@@ -280,6 +285,11 @@ impl AuthManagerBuilder {
                         "registration field `{name}`: use 1-64 ASCII letters, digits, `_` or `-`"
                     )
                     .into(),
+                ));
+            }
+            if !field.bounds_ok() {
+                return Err(Error::Config(
+                    format!("registration field `{name}`: its minimum is above its maximum").into(),
                 ));
             }
             if self.registration_fields[..i]

@@ -177,6 +177,12 @@ impl AuthManager {
     /// Looks up a user by email, in its canonical form (so any spelling
     /// that normalises to the same address finds them).
     ///
+    /// A plain read, for the app's own server-side logic: it counts no rate
+    /// limit and finds inactive and unverified users too. Never answer a
+    /// client whether an address has an account (that is the enumeration
+    /// every flow here avoids), and never treat the result as the owner of
+    /// the address unless `email_verified` and `is_active` say so.
+    ///
     /// # Errors
     ///
     /// [`crate::Error::Validation`] for an address that is not one,

@@ -319,12 +319,26 @@ impl ProfileField {
         self
     }
 
-    /// Text: at least `min` characters.
+    /// Text: at least `min` characters (at least 1 for a required field,
+    /// whatever the order of the calls).
     pub fn min_chars(mut self, min: usize) -> Self {
+        let floor = usize::from(self.required);
         if let FieldKind::Text { min_chars, .. } = &mut self.kind {
-            *min_chars = min;
+            *min_chars = min.max(floor);
         }
         self
+    }
+
+    /// Whether the bounds admit a value at all (`min <= max`).
+    pub(crate) fn bounds_ok(&self) -> bool {
+        match &self.kind {
+            FieldKind::Text {
+                min_chars,
+                max_chars,
+            } => min_chars <= max_chars,
+            FieldKind::Integer { min, max } => min <= max,
+            FieldKind::Boolean { .. } => true,
+        }
     }
 
     /// Boolean: required and only `true` accepted.
@@ -398,9 +412,10 @@ impl ProfileField {
         schema
     }
 
-    /// Validates the field's value: the value to store, or the 422.
-    fn check(&self, value: Value) -> Result<Value> {
-        let field = format!("profile.{}", self.name);
+    /// Validates the field's value: the value to store, or the 422 naming
+    /// `{object}.{name}` (`profile` at registration, `metadata` later).
+    fn check(&self, object: &str, value: Value) -> Result<Value> {
+        let field = format!("{object}.{}", self.name);
         let invalid =
             |message: String| Err(Error::validation(field.clone(), "INVALID_FIELD", message));
         match (&self.kind, value) {
@@ -469,11 +484,39 @@ pub(crate) fn validate_profile(
                 }
             }
             Some(value) => {
-                accepted.insert(field.name.clone(), field.check(value)?);
+                accepted.insert(field.name.clone(), field.check("profile", value)?);
             }
         }
     }
     Ok(accepted)
+}
+
+/// Checks new profile `metadata` (which replaces `current`) against the
+/// declared registration fields, so a value accepted once keeps its rule:
+/// a declared key that is present must pass its check, and a required one
+/// the user has cannot be removed (422 on `metadata.<name>`). Other keys
+/// are the user's own and pass as they are.
+pub(crate) fn validate_metadata_update(
+    fields: &[ProfileField],
+    current: &Map<String, Value>,
+    mut metadata: Map<String, Value>,
+) -> Result<Map<String, Value>> {
+    for field in fields {
+        match metadata.remove(&field.name) {
+            None | Some(Value::Null) => {
+                let had = current.get(&field.name).is_some_and(|v| !v.is_null());
+                if field.required && had {
+                    let name = format!("metadata.{}", field.name);
+                    let message = format!("{name} is a required registration field");
+                    return Err(Error::validation(name, "FIELD_REQUIRED", message));
+                }
+            }
+            Some(value) => {
+                metadata.insert(field.name.clone(), field.check("metadata", value)?);
+            }
+        }
+    }
+    Ok(metadata)
 }
 
 /// The JSON Schema of the registration `profile` object for `fields`.
@@ -512,4 +555,47 @@ pub(crate) fn profile_schema(fields: &[ProfileField]) -> Value {
         schema["required"] = Value::Array(required);
     }
     schema
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{AuthConfig, AuthManager, Secret};
+
+    fn build(field: ProfileField) -> Result<AuthManager> {
+        let mut config = AuthConfig::default();
+        config.jwt.secret = Some(Secret::new("0123456789abcdef0123456789abcdef"));
+        AuthManager::builder(config)
+            .registration_field(field)
+            .build()
+    }
+
+    #[test]
+    fn a_required_text_field_keeps_a_floor_of_one_character() {
+        let field = ProfileField::text("nick").required().min_chars(0);
+        let fields = [field];
+        let empty = Map::from_iter([("nick".to_owned(), json!("   "))]);
+        let err = validate_profile(&fields, empty).unwrap_err();
+        assert_eq!(err.code(), "INVALID_FIELD");
+        let ok = Map::from_iter([("nick".to_owned(), json!("n"))]);
+        assert!(validate_profile(&fields, ok).is_ok());
+    }
+
+    #[test]
+    fn bounds_that_admit_no_value_are_refused_at_build() {
+        for field in [
+            ProfileField::text("a").min_chars(10).max_chars(5),
+            ProfileField::integer("b").range(10, 1),
+        ] {
+            match build(field) {
+                Err(Error::Config(message)) => {
+                    assert!(message.contains("minimum is above"), "{message}")
+                }
+                other => panic!("expected a config error, got {other:?}"),
+            }
+        }
+        assert!(build(ProfileField::integer("c").range(1, 1)).is_ok());
+    }
 }

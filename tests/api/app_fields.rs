@@ -275,6 +275,89 @@ async fn declared_registration_fields_are_checked_before_the_user_exists() {
     assert_eq!(user_count(&app).await, 1);
 }
 
+/// A declared field keeps its rule after registration: `PATCH /users/me`
+/// cannot store a value its check refuses, nor remove a required one; the
+/// user's other keys are theirs.
+#[tokio::test]
+async fn declared_fields_keep_their_rules_in_profile_updates() {
+    let app = fields_app().await;
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "max@example.com", "password": PASSWORD,
+                   "profile": {"display_name": "Max", "accept_terms": true}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let access = app.login("max@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = json!({"display_name": "Max", "accept_terms": true});
+    for (metadata, code, field) in [
+        (
+            json!({"display_name": "Max", "accept_terms": false}),
+            "INVALID_FIELD",
+            "metadata.accept_terms",
+        ),
+        (
+            json!({"display_name": "a\u{0000}b", "accept_terms": true}),
+            "INVALID_FIELD",
+            "metadata.display_name",
+        ),
+        (
+            json!({"display_name": "x".repeat(21), "accept_terms": true}),
+            "INVALID_FIELD",
+            "metadata.display_name",
+        ),
+        (
+            json!({"display_name": "Max", "accept_terms": true, "birth_year": "DROP TABLE"}),
+            "INVALID_FIELD",
+            "metadata.birth_year",
+        ),
+        (
+            json!({"accept_terms": true}),
+            "FIELD_REQUIRED",
+            "metadata.display_name",
+        ),
+        (Value::Null, "FIELD_REQUIRED", "metadata.display_name"),
+    ] {
+        let (status, body) = app
+            .call(
+                Method::PATCH,
+                "/users/me",
+                &access,
+                Some(json!({ "metadata": metadata })),
+            )
+            .await;
+        assert_error(status, &body, 422, code);
+        assert_eq!(body["field"], field, "{metadata}: {body}");
+        let user = stored(&app, "max@example.com").await;
+        assert_eq!(Value::Object(user.metadata), before, "nothing written");
+    }
+    // Checked values are stored as registration stores them; other keys
+    // pass as they are.
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            "/users/me",
+            &access,
+            Some(
+                json!({"metadata": {"display_name": " Maxi ", "accept_terms": true,
+                                      "birth_year": 1990, "theme": "dark"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let expected =
+        json!({"display_name": "Maxi", "accept_terms": true, "birth_year": 1990, "theme": "dark"});
+    assert_eq!(body["metadata"], expected);
+    assert_eq!(
+        Value::Object(stored(&app, "max@example.com").await.metadata),
+        expected
+    );
+}
+
 #[tokio::test]
 async fn without_declared_fields_register_takes_no_profile_keys() {
     let app = app().await;
