@@ -976,7 +976,7 @@ def cmd_coverage(args):
 THREATS_HEADING = "## Threats and defences"
 TEST_COLUMNS = ("Test", "Which test proves it")
 TEST_REF = re.compile(r"`(?:([A-Za-z0-9_./-]+\.rs)::)?([a-z_][a-z0-9_]*)`")
-TEST_DIRS = ("tests", "testkit", "src", "providers")
+TEST_DIRS = ("tests", "testkit", "src", "providers", "demo")
 
 
 def table_cells(line):
