@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use portcullis::async_trait;
 use parking_lot::Mutex;
 use poem::{listener::TcpListener, Server};
 use portcullis::{

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
+use portcullis::async_trait;
 use poem::{listener::TcpListener, web::cookie::CookieJar, Request, Server};
 use poem_openapi::{payload::Json, Object, OpenApi};
 use portcullis::{
