@@ -309,8 +309,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 .into(),
             )
         };
-        match (self.get(EMAIL), (self.var)(PASSWORD).filter(|p| !p.is_empty())) {
-            (Some(email), Some(password)) => Ok(Some((email.trim().to_owned(), Secret::new(password)))),
+        match (
+            self.get(EMAIL),
+            (self.var)(PASSWORD).filter(|p| !p.is_empty()),
+        ) {
+            (Some(email), Some(password)) => {
+                Ok(Some((email.trim().to_owned(), Secret::new(password))))
+            }
             (None, None) => Ok(None),
             (Some(_), None) => Err(either(EMAIL, PASSWORD)),
             (None, Some(_)) => Err(either(PASSWORD, EMAIL)),
@@ -495,7 +500,10 @@ mod tests {
         assert_eq!(config.accounts.hard_delete, default.accounts.hard_delete);
         assert_eq!(config.transport.cookies, default.transport.cookies);
         assert_eq!(config.transport.cookie_only, default.transport.cookie_only);
-        assert_eq!(config.transport.cookie.secure, default.transport.cookie.secure);
+        assert_eq!(
+            config.transport.cookie.secure,
+            default.transport.cookie.secure
+        );
         assert_eq!(config.rate_limits.enabled, default.rate_limits.enabled);
         assert!(config.rate_limits.trusted_proxies.is_empty());
         assert!(config.redirects.frontend_url.is_none());
@@ -514,13 +522,19 @@ mod tests {
     fn public_and_redirect_urls() {
         let config = config(&[
             ("PORTCULLIS_PUBLIC_URL", "https://api.example.com"),
-            ("PORTCULLIS_FRONTEND_URL", "https://app.example.com/signed-in"),
+            (
+                "PORTCULLIS_FRONTEND_URL",
+                "https://app.example.com/signed-in",
+            ),
             (
                 "PORTCULLIS_ALLOWED_REDIRECTS",
                 "https://a.example.com/x, ,https://b.example.com",
             ),
         ]);
-        assert_eq!(config.public_url.as_deref(), Some("https://api.example.com"));
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://api.example.com")
+        );
         assert_eq!(
             config.redirects.frontend_url.as_deref(),
             Some("https://app.example.com/signed-in")
@@ -541,7 +555,10 @@ mod tests {
             );
         }
         assert_names(
-            &error(&[("PORTCULLIS_ALLOWED_REDIRECTS", "https://ok.example.com,/relative")]),
+            &error(&[(
+                "PORTCULLIS_ALLOWED_REDIRECTS",
+                "https://ok.example.com,/relative",
+            )]),
             "PORTCULLIS_ALLOWED_REDIRECTS=/relative",
         );
     }
@@ -553,7 +570,10 @@ mod tests {
         let message = error(&[("PORTCULLIS_JWT_SECRET", "short-secret")]);
         assert_names(&message, "PORTCULLIS_JWT_SECRET");
         assert!(message.contains("at least 32"), "{message}");
-        assert!(!message.contains("short-secret"), "the secret leaked: {message}");
+        assert!(
+            !message.contains("short-secret"),
+            "the secret leaked: {message}"
+        );
     }
 
     #[test]
@@ -562,7 +582,10 @@ mod tests {
         let secret = config.jwt.secret.expect("a random secret");
         assert!(secret.expose().len() >= MIN_SECRET_BYTES);
         let again = env(&[]).ephemeral_keys(true).auth_config().unwrap();
-        assert_ne!(again.jwt.secret.as_ref().map(Secret::expose), Some(secret.expose()));
+        assert_ne!(
+            again.jwt.secret.as_ref().map(Secret::expose),
+            Some(secret.expose())
+        );
         let config = env(&[("PORTCULLIS_JWT_SECRET", SECRET)])
             .ephemeral_keys(true)
             .auth_config()
@@ -572,7 +595,10 @@ mod tests {
             .ephemeral_keys(true)
             .auth_config()
             .unwrap();
-        assert!(config.jwt.secret.is_none(), "an asymmetric key needs no secret");
+        assert!(
+            config.jwt.secret.is_none(),
+            "an asymmetric key needs no secret"
+        );
         assert_eq!(config.jwt.keys.len(), 1);
         assert_eq!(config.jwt.keys[0].algorithm, JwtAlgorithm::EdDSA);
         assert!(JwtKeys::from_config(&config.jwt).is_ok());
@@ -580,7 +606,10 @@ mod tests {
 
     #[test]
     fn jwt_algorithm() {
-        assert!(config(&[("PORTCULLIS_JWT_ALGORITHM", "HS256")]).jwt.keys.is_empty());
+        assert!(config(&[("PORTCULLIS_JWT_ALGORITHM", "HS256")])
+            .jwt
+            .keys
+            .is_empty());
         assert_eq!(
             error(&[("PORTCULLIS_JWT_ALGORITHM", "HS512")]),
             "PORTCULLIS_JWT_ALGORITHM=HS512: use HS256, RS256 or EdDSA"
@@ -601,10 +630,8 @@ mod tests {
 
     impl Keys {
         fn new(test: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!(
-                "portcullis-env-{test}-{}",
-                std::process::id()
-            ));
+            let dir =
+                std::env::temp_dir().join(format!("portcullis-env-{test}-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             Self(dir)
         }
@@ -640,14 +667,21 @@ mod tests {
             ("PORTCULLIS_JWT_OLD_KEY_FILES", &format!("{old}, ")),
         ]);
         assert_eq!(config.jwt.keys.len(), 2);
-        assert!(config.jwt.keys.iter().all(|k| k.algorithm == JwtAlgorithm::EdDSA));
+        assert!(config
+            .jwt
+            .keys
+            .iter()
+            .all(|k| k.algorithm == JwtAlgorithm::EdDSA));
         assert!(JwtKeys::from_config(&config.jwt).is_ok());
 
         let message = error(&[
             ("PORTCULLIS_JWT_ALGORITHM", "EdDSA"),
             ("PORTCULLIS_JWT_KEY_FILE", &junk),
         ]);
-        assert!(message.starts_with(&format!("PORTCULLIS_JWT_KEY_FILE: {junk}: ")), "{message}");
+        assert!(
+            message.starts_with(&format!("PORTCULLIS_JWT_KEY_FILE: {junk}: ")),
+            "{message}"
+        );
         let message = error(&[
             ("PORTCULLIS_JWT_ALGORITHM", "EdDSA"),
             ("PORTCULLIS_JWT_KEY_FILE", &rsa),
@@ -727,8 +761,14 @@ mod tests {
         assert_eq!(email, "root@example.com");
         assert_eq!(password.expose(), "correct horse");
         for (set, unset) in [
-            ("PORTCULLIS_SUPERUSER_EMAIL", "PORTCULLIS_SUPERUSER_PASSWORD"),
-            ("PORTCULLIS_SUPERUSER_PASSWORD", "PORTCULLIS_SUPERUSER_EMAIL"),
+            (
+                "PORTCULLIS_SUPERUSER_EMAIL",
+                "PORTCULLIS_SUPERUSER_PASSWORD",
+            ),
+            (
+                "PORTCULLIS_SUPERUSER_PASSWORD",
+                "PORTCULLIS_SUPERUSER_EMAIL",
+            ),
         ] {
             let message = match env(&[(set, "x")]).superuser() {
                 Err(Error::Config(message)) => message.into_owned(),
