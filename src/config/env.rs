@@ -162,8 +162,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// [`Error::Config`] naming the variable and what is wrong with its
     /// value (a secret's value is never repeated).
     pub fn auth_config(&self) -> Result<AuthConfig> {
-        let mut config = AuthConfig::default();
-        config.public_url = self.url("PORTCULLIS_PUBLIC_URL")?;
+        let mut config = AuthConfig {
+            public_url: self.url("PORTCULLIS_PUBLIC_URL")?,
+            ..AuthConfig::default()
+        };
         config.jwt.secret = match self.get("PORTCULLIS_JWT_SECRET") {
             Some(secret) if secret.len() < MIN_SECRET_BYTES => {
                 return Err(Error::Config(
