@@ -13,9 +13,9 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use parking_lot::Mutex;
 use poem::{listener::TcpListener, Server};
+use portcullis::async_trait;
 use portcullis::{
     api, Action, AuthConfig, AuthManager, Event, Hook, HookError, Result, Secret, Veto,
 };

@@ -12,9 +12,9 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
 use poem::{listener::TcpListener, web::cookie::CookieJar, Request, Server};
 use poem_openapi::{payload::Json, Object, OpenApi};
+use portcullis::async_trait;
 use portcullis::{
     api::{self, error_set::*, ApiErrors, ApiTags, StrictString, TokenResponse},
     AuthConfig, AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,

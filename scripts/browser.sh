@@ -29,7 +29,7 @@ cd "$(dirname "$0")/.."
 
 # How the demo server is started (built first when needed); the one line
 # to change when the demo moves.
-DEMO=(cargo run --quiet --locked --all-features --example server --)
+DEMO=(cargo run --quiet --locked -p portcullis-demo --)
 
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 case $TARGET in /*) ;; *) TARGET=$PWD/$TARGET ;; esac

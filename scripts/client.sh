@@ -81,8 +81,8 @@ echo "== tsc --noEmit (strict), then build"
 (cd "$CLIENT" && npm run --silent typecheck && rm -rf build && npm run --silent build)
 
 echo "== demo server"
-cargo build --quiet --locked --all-features --example server
-SERVER=$TARGET/debug/examples/server
+cargo build --quiet --locked -p portcullis-demo
+SERVER=$TARGET/debug/portcullis-demo
 
 SMTP_ENV=$(scripts/smtp.sh start)
 SMTP_URL= MAIL_DIR=

@@ -99,8 +99,8 @@ if [ $# -eq 0 ]; then
 fi
 
 echo "== demo server"
-cargo build --quiet --locked --all-features --example server
-SERVER=$TARGET/debug/examples/server
+cargo build --quiet --locked -p portcullis-demo
+SERVER=$TARGET/debug/portcullis-demo
 
 SMTP_ENV=$(scripts/smtp.sh start)
 SMTP_URL= MAIL_DIR=

@@ -54,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -982,7 +983,7 @@ def cmd_coverage(args):
 THREATS_HEADING = "## Threats and defences"
 TEST_COLUMNS = ("Test", "Which test proves it")
 TEST_REF = re.compile(r"`(?:([A-Za-z0-9_./-]+\.rs)::)?([a-z_][a-z0-9_]*)`")
-TEST_DIRS = ("tests", "testkit", "src", "providers")
+TEST_DIRS = ("tests", "testkit", "src", "providers", "demo")
 
 
 def table_cells(line):
@@ -1338,6 +1339,72 @@ def cmd_claims(args):
         print(line)
     print(f"claims: {route_claims} routes, {env_claims} variables, {path_claims} Rust paths checked; "
           f"{len(failures)} failures")
+def toml_dependencies(text, where):
+    """`[dependencies]` of a TOML text: {name: (version, sorted features,
+    default-features)}; the source (git, path) is not compared."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise CheckError(f"{where}: not valid TOML: {err}")
+    deps = data.get("dependencies")
+    if not isinstance(deps, dict) or not deps:
+        raise CheckError(f"{where}: no [dependencies] table")
+    out = {}
+    for name, spec in deps.items():
+        if isinstance(spec, str):
+            spec = {"version": spec}
+        out[name] = (spec.get("version"), tuple(sorted(spec.get("features", []))),
+                     spec.get("default-features", True))
+    return out
+
+
+def cmd_same_dependencies(args):
+    """Every ```toml block right after `<!-- same-dependencies: FILE -->`
+    names the same [dependencies] (crates, versions, features) as FILE."""
+    root = os.path.abspath(args.root)
+    failures, count = 0, 0
+    for page in args.files:
+        items = parse_markdown(page)
+        for i, block in enumerate(items):
+            m = block.kind == "comment" and re.fullmatch(r"same-dependencies:\s*(\S+)", block.text)
+            if not m:
+                continue
+            where = f"{page}:{block.line}"
+            following = items[i + 1] if i + 1 < len(items) else None
+            if not following or following.kind != "code" or following.lang != "toml":
+                print(f"FAIL {where}: <!-- same-dependencies: … --> must stand right before a ```toml block")
+                failures += 1
+                continue
+            path = os.path.join(root, m.group(1))
+            try:
+                with open(path, encoding="utf-8") as f:
+                    other = toml_dependencies(f.read(), m.group(1))
+                mine = toml_dependencies(following.text, f"{page}:{following.line}")
+            except OSError as err:
+                print(f"FAIL {where}: {err}")
+                failures += 1
+                continue
+            except CheckError as err:
+                print(f"FAIL {err}")
+                failures += 1
+                continue
+            problems = []
+            for name in sorted(set(mine) | set(other)):
+                if name not in other:
+                    problems.append(f"`{name}` is on the page but not in {m.group(1)}")
+                elif name not in mine:
+                    problems.append(f"`{name}` is in {m.group(1)} but not on the page")
+                elif mine[name] != other[name]:
+                    problems.append(f"`{name}`: page {mine[name]} != {m.group(1)} {other[name]} "
+                                    f"(version, features, default-features)")
+            for problem in problems:
+                print(f"FAIL {where}: {problem}")
+            failures += len(problems)
+            count += 1
+    if not count and not failures:
+        print("FAIL no <!-- same-dependencies: … --> block found")
+        return 1
+    print(f"same-dependencies: {count} blocks checked, {failures} differences")
     return 1 if failures else 0
 
 
@@ -1367,6 +1434,10 @@ def main():
     t.add_argument("files", nargs="+")
     k = sub.add_parser("claims", help="check that what the README and guide name exists in the code")
     k.add_argument("--root", default=".")
+    d = sub.add_parser("same-dependencies",
+                       help="check marked ```toml blocks list the [dependencies] of the file they name")
+    d.add_argument("--root", default=".")
+    d.add_argument("files", nargs="+")
     s = sub.add_parser("snippets", help="write ```rust blocks as examples of a scratch crate")
     s.add_argument("--root", default=".")
     s.add_argument("--out", required=True)
@@ -1385,6 +1456,8 @@ def main():
             return cmd_threats(args)
         if args.command == "claims":
             return cmd_claims(args)
+        if args.command == "same-dependencies":
+            return cmd_same_dependencies(args)
         return cmd_snippets(args)
     except CheckError as err:
         print(f"FAIL {err}")

@@ -62,10 +62,10 @@ echo "== openapi-spec-validator $SPEC_VALIDATOR_VERSION: the committed spec"
 "$VENV/bin/openapi-spec-validator" openapi/openapi.json
 
 echo "== demo server"
-cargo build --quiet --locked --all-features --example server
+cargo build --quiet --locked -p portcullis-demo
 # A copy, so a build running alongside (a shared target dir) cannot swap the
 # binary under the run.
-cp "$TARGET/debug/examples/server" "$DIR/server"
+cp "$TARGET/debug/portcullis-demo" "$DIR/server"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 SERVER_PID=

@@ -18,9 +18,10 @@ BASE_PORT=$((PORT + 1))
 URL="http://127.0.0.1:$PORT"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
-cargo build --release --locked --example server --example baseline
+cargo build --release --locked -p portcullis-demo
+cargo build --release --locked --example baseline
 PORTCULLIS_ADDR=127.0.0.1:$PORT PORTCULLIS_JWT_SECRET=load-test-secret-load-test-secret-1234 PORTCULLIS_RATE_LIMITS=off \
-  RUST_LOG=warn target/release/examples/server &
+  RUST_LOG=warn target/release/portcullis-demo &
 SERVER=$!
 PORTCULLIS_ADDR=127.0.0.1:$BASE_PORT target/release/examples/baseline &
 BASELINE=$!

@@ -40,8 +40,8 @@ fi
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 mkdir -p "$WORK"
 
-cargo build --release --locked --all-features --example server
-SERVER_BIN=$TARGET/release/examples/server
+cargo build --release --locked -p portcullis-demo
+SERVER_BIN=$TARGET/release/portcullis-demo
 
 SERVER=
 SAMPLER=

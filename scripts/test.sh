@@ -2,8 +2,8 @@
 # Runs the whole test suite: unit tests, the store conformance suite on
 # MemoryStore and MongoStore, every HTTP integration suite (tests/api,
 # tests/oauth, tests/magic_link) on each store, two
-# demo-server processes on one MongoDB (tests/multinode, which runs the
-# example binary this `cargo test` builds), doc tests, and builds every
+# demo-server processes on one MongoDB (demo/tests/multinode, which runs
+# the portcullis-demo binary this `cargo test` builds), doc tests, and builds every
 # example and bench; then, without arguments, the guide's checks
 # (scripts/docs.sh), the generated TypeScript client's (scripts/client.sh)
 # and the browser check (scripts/browser.sh).

@@ -89,7 +89,18 @@ pub mod store;
 mod token;
 mod user;
 
+/// The attribute every implementation of our plug-in traits ([`Provider`],
+/// [`Hook`], [`EmailSender`], the store traits) carries:
+/// `#[portcullis::async_trait]` works without an `async-trait` dependency
+/// of your own.
+pub use async_trait::async_trait;
+/// The JSON types in our signatures ([`ProviderRequest::body`],
+/// [`Identity::profile`], [`User::metadata`]) and the `json!` macro, at
+/// the version this crate uses: `portcullis::serde_json::{json, Map, Value}`.
+pub use serde_json;
+
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::env;
 pub use config::{
     AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtAlgorithm, JwtConfig,
     JwtKeyConfig, Limit, PasswordConfig, RateLimitConfig, RedirectConfig, RefreshConfig,

@@ -1,4 +1,4 @@
-//! Two demo-server processes (`examples/server.rs`) on one MongoDB wire
+//! Two demo-server processes (`demo/src/main.rs`) on one MongoDB wire
 //! server, as two nodes behind a load balancer: a token issued by one node
 //! refreshes on the other, reuse detection and session revocation act on
 //! both, and rate limits are counted once for both.
@@ -9,10 +9,9 @@
 //! secret, keep rate limits on (the defaults) and trust `127.0.0.1` as a
 //! proxy, so a test picks its client IP with `X-Forwarded-For`.
 //!
-//! The server binary is `target/<profile>/examples/server`, next to this
-//! test's own directory; `cargo test` builds it with the tests (or set
-//! `PORTCULLIS_TEST_SERVER` to another build). A binary older than the
-//! sources fails the run instead of testing old code. The nodes are killed
+//! The server binary is the demo package's own, which `cargo test` builds
+//! for this test (`cargo test -p portcullis-demo --test multinode`; set
+//! `PORTCULLIS_TEST_SERVER` to test another build). The nodes are killed
 //! when a test ends, also when it fails; their logs are in
 //! `target/tmp/multinode/` and printed when a test fails.
 #![allow(
@@ -33,7 +32,7 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use reqwest::{Method, StatusCode};
@@ -44,61 +43,13 @@ pub const SUPERUSER_EMAIL: &str = "root@example.com";
 pub const SUPERUSER_PASSWORD: &str = "Root#pass-Zq8vT2!mW";
 const JWT_SECRET: &str = "multinode-shared-secret-multinode-shared-secret";
 
-/// The demo server binary: `PORTCULLIS_TEST_SERVER`, else
-/// `target/<profile>/examples/server` (this test runs from
-/// `target/<profile>/deps/`).
+/// The demo server binary: `PORTCULLIS_TEST_SERVER`, else the one cargo
+/// built for this test (`CARGO_BIN_EXE_portcullis-demo`, always current).
 fn server_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("PORTCULLIS_TEST_SERVER") {
-        return PathBuf::from(path);
+    match std::env::var("PORTCULLIS_TEST_SERVER") {
+        Ok(path) => PathBuf::from(path),
+        Err(_) => PathBuf::from(env!("CARGO_BIN_EXE_portcullis-demo")),
     }
-    let exe = std::env::current_exe().expect("the test executable's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "the demo server is not built at {}: run `cargo build --all-features --example server` \
-         (`cargo test --all-features` builds it), or set PORTCULLIS_TEST_SERVER",
-        bin.display()
-    );
-    let built = modified(&bin);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut sources = vec![root.join("src"), root.join("examples/server.rs")];
-    for provider in ["credentials", "magic-link", "oauth"] {
-        sources.push(root.join("providers").join(provider).join("src"));
-    }
-    if let Some((newest, path)) = sources.iter().filter_map(|p| newest_file(p)).max() {
-        assert!(
-            newest <= built,
-            "{} is older than {}: rebuild it with `cargo build --all-features --example server` \
-             (or run the tests with `cargo test --all-features`, which builds it)",
-            bin.display(),
-            path.display()
-        );
-    }
-    bin
-}
-
-fn modified(path: &Path) -> SystemTime {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|err| panic!("cannot read the mtime of {}: {err}", path.display()))
-}
-
-/// The most recently modified file under `path` (or `path` itself).
-fn newest_file(path: &Path) -> Option<(SystemTime, PathBuf)> {
-    if path.is_file() {
-        return Some((modified(path), path.to_owned()));
-    }
-    fs::read_dir(path)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|entry| newest_file(&entry.path()))
-        .max()
 }
 
 /// `n` distinct free ports (the listeners are held until all are chosen).

@@ -3,6 +3,10 @@
 //! Every section has safe defaults and deserializes from any serde format with
 //! missing fields filled from the defaults. The builder validates the whole
 //! configuration once at start ([`AuthManager::builder`](crate::AuthManager::builder)).
+//! [`AuthConfig::from_env`] builds one from `PORTCULLIS_*` environment
+//! variables ([`env`]).
+
+pub mod env;
 
 use serde::Deserialize;
 

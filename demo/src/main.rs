@@ -1,13 +1,20 @@
 //! The Portcullis demo server: the whole API with every built-in provider,
 //! Swagger UI at `/docs`, the spec at `/openapi.json`, and a small page at
-//! `/demo` that signs in with cookies only (`server/page.rs`).
+//! `/demo` that signs in with cookies only (`page.rs`).
 //!
 //! ```sh
-//! cargo run --release --example server
+//! cargo run --release -p portcullis-demo
 //! ```
 //!
+//! It is its own package so that this command builds only what the server
+//! needs (not the core crate's test and benchmark dependencies).
+//!
 //! With no configuration it runs on the embedded defaults (in-memory store,
-//! emails printed to the log). Environment:
+//! emails printed to the log). Environment (everything but `PORTCULLIS_ADDR`
+//! and the OAuth variables is read by the library, `portcullis::env::Env`
+//! and `AuthConfig::from_env`, whose docs list what each variable sets;
+//! flags take `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`, and a value
+//! it cannot use stops the start with an error naming the variable):
 //!
 //! | Variable | Meaning |
 //! |---|---|
@@ -35,168 +42,34 @@
 //! On Ctrl-C the server stops taking requests, finishes those in flight,
 //! then waits (up to 30 s) for queued mail to be delivered.
 
-#[path = "server/page.rs"]
 mod page;
 
 use std::{env, process::ExitCode, sync::Arc, time::Duration};
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use poem::{get, listener::TcpListener, Route, Server};
-use portcullis::{
-    api, AuthConfig, AuthManager, JwtAlgorithm, JwtKeyConfig, LogSender, MemoryStore, MongoConfig,
-    MongoStore, Secret, Store,
-};
+use portcullis::{api, env::Env, AuthManager, LogSender, MemoryStore, MongoStore, Store};
 use portcullis_credentials::{CredentialsApi, CredentialsProvider};
 use portcullis_magic_link::{EmailCodeProvider, MagicLinkApi, MagicLinkProvider};
-use rand::RngCore;
 
-fn flag(name: &str) -> Option<bool> {
-    env::var(name).ok().map(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on"
-        )
-    })
-}
-
-fn config(addr: &str) -> AuthConfig {
-    let mut config = AuthConfig::default();
-    // Emailed links need a base URL: without one, this server's own address.
-    config.public_url = Some(env::var("PORTCULLIS_PUBLIC_URL").unwrap_or_else(|_| {
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = env::var("PORTCULLIS_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
+    // The configuration from the PORTCULLIS_* variables; a demo may run on
+    // random keys (tokens die with the process, with a warning).
+    let env = Env::process().ephemeral_keys(true);
+    let mut config = env.auth_config()?;
+    if config.public_url.is_none() {
+        // Emailed links need a base URL: without one, this server's own address.
         let url = match addr.rsplit_once(':') {
             Some(("0.0.0.0" | "[::]", port)) => format!("http://localhost:{port}"),
             _ => format!("http://{addr}"),
         };
         tracing::info!("PORTCULLIS_PUBLIC_URL is not set: emailed links start with {url}");
-        url
-    }));
-    config.jwt.secret = match env::var("PORTCULLIS_JWT_SECRET") {
-        Ok(secret) => Some(Secret::new(secret)),
-        // Asymmetric keys (see `jwt_keys`) sign: no secret needed.
-        Err(_)
-            if matches!(
-                env::var("PORTCULLIS_JWT_ALGORITHM").as_deref(),
-                Ok("RS256" | "EdDSA")
-            ) =>
-        {
-            None
-        }
-        Err(_) => {
-            tracing::warn!(
-                "PORTCULLIS_JWT_SECRET is not set: using a random secret; tokens die with this process"
-            );
-            let mut bytes = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            Some(Secret::new(URL_SAFE_NO_PAD.encode(bytes)))
-        }
-    };
-    if let Some(required) = flag("PORTCULLIS_REQUIRE_VERIFIED_EMAIL") {
-        config.accounts.require_verified_email = required;
+        config.public_url = Some(url);
     }
-    if let Some(cookies) = flag("PORTCULLIS_COOKIES") {
-        config.transport.cookies = cookies;
-    }
-    if let Some(cookie_only) = flag("PORTCULLIS_COOKIE_ONLY") {
-        config.transport.cookie_only = cookie_only;
-        config.transport.cookies |= cookie_only;
-    }
-    if let Some(secure) = flag("PORTCULLIS_COOKIE_SECURE") {
-        config.transport.cookie.secure = secure;
-    }
-    if let Some(hard_delete) = flag("PORTCULLIS_HARD_DELETE") {
-        config.accounts.hard_delete = hard_delete;
-    }
-    if let Ok(limits) = env::var("PORTCULLIS_RATE_LIMITS") {
-        config.rate_limits.enabled = !matches!(
-            limits.trim().to_ascii_lowercase().as_str(),
-            "off" | "0" | "false" | "no"
-        );
-    }
-    if let Ok(proxies) = env::var("PORTCULLIS_TRUSTED_PROXIES") {
-        config.rate_limits.trusted_proxies = list(&proxies);
-    }
-    config.redirects.frontend_url = env::var("PORTCULLIS_FRONTEND_URL").ok();
-    if let Ok(allowed) = env::var("PORTCULLIS_ALLOWED_REDIRECTS") {
-        config.redirects.allowed = list(&allowed);
-    }
-    config
-}
-
-/// `PORTCULLIS_JWT_ALGORITHM`, `PORTCULLIS_JWT_KEY_FILE` and
-/// `PORTCULLIS_JWT_OLD_KEY_FILES`: asymmetric keys, newest first.
-fn jwt_keys() -> Result<Vec<JwtKeyConfig>, String> {
-    let algorithm = match env::var("PORTCULLIS_JWT_ALGORITHM").ok().as_deref() {
-        None | Some("HS256") => return Ok(Vec::new()),
-        Some("RS256") => JwtAlgorithm::RS256,
-        Some("EdDSA") => JwtAlgorithm::EdDSA,
-        Some(other) => {
-            return Err(format!(
-                "PORTCULLIS_JWT_ALGORITHM={other}: use HS256, RS256 or EdDSA"
-            ))
-        }
-    };
-    let read = |path: &str| {
-        std::fs::read_to_string(path)
-            .map_err(|err| format!("cannot read the JWT key {path}: {err}"))
-    };
-    let signing = match env::var("PORTCULLIS_JWT_KEY_FILE") {
-        Ok(path) => JwtKeyConfig::private(algorithm, read(&path)?),
-        Err(_) => {
-            tracing::warn!(
-                "PORTCULLIS_JWT_KEY_FILE is not set: using a random {algorithm:?} key; tokens die with this process"
-            );
-            JwtKeyConfig::generate(algorithm).map_err(|err| err.to_string())?
-        }
-    };
-    let mut keys = vec![signing];
-    for path in list(&env::var("PORTCULLIS_JWT_OLD_KEY_FILES").unwrap_or_default()) {
-        let pem = read(&path)?;
-        keys.push(if pem.contains("PRIVATE KEY") {
-            JwtKeyConfig::private(algorithm, pem)
-        } else {
-            JwtKeyConfig::public(algorithm, pem)
-        });
-    }
-    Ok(keys)
-}
-
-/// A comma-separated list, trimmed, without empty items.
-fn list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// `PORTCULLIS_SUPERUSER_EMAIL` and `PORTCULLIS_SUPERUSER_PASSWORD`: both or
-/// neither.
-fn superuser() -> Result<Option<(String, Secret)>, String> {
-    match (
-        env::var("PORTCULLIS_SUPERUSER_EMAIL"),
-        env::var("PORTCULLIS_SUPERUSER_PASSWORD"),
-    ) {
-        (Ok(email), Ok(password)) => Ok(Some((email, Secret::new(password)))),
-        (Err(_), Err(_)) => Ok(None),
-        (Ok(_), Err(_)) => Err("PORTCULLIS_SUPERUSER_EMAIL is set but PORTCULLIS_SUPERUSER_PASSWORD \
-                                is not: set both to create or promote a superuser at start, or neither"
-            .into()),
-        (Err(_), Ok(_)) => Err("PORTCULLIS_SUPERUSER_PASSWORD is set but PORTCULLIS_SUPERUSER_EMAIL \
-                                is not: set both to create or promote a superuser at start, or neither"
-            .into()),
-    }
-}
-
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = env::var("PORTCULLIS_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    let superuser = superuser()?;
-    let store: Arc<dyn Store> = match env::var("PORTCULLIS_MONGODB_URI") {
-        Ok(uri) => {
-            let mut mongo = MongoConfig::new(uri);
-            if let Ok(db) = env::var("PORTCULLIS_MONGODB_DATABASE") {
-                mongo = mongo.with_database(db);
-            }
+    let superuser = env.superuser()?;
+    let email_sender = env.smtp_sender()?;
+    let store: Arc<dyn Store> = match env.mongo() {
+        Some(mongo) => {
             let store = MongoStore::connect(&mongo).await.map_err(|err| {
                 format!(
                     "cannot use MongoDB at PORTCULLIS_MONGODB_URI ({}): {err}{}",
@@ -209,7 +82,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!(database = %mongo.database, "using MongoStore");
             Arc::new(store)
         }
-        Err(_) => {
+        None => {
             tracing::info!("using the in-memory store (set PORTCULLIS_MONGODB_URI for MongoDB)");
             Arc::new(MemoryStore::new())
         }
@@ -219,8 +92,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let oauth = portcullis_oauth::providers_from_env()
         .await
         .map_err(|err| format!("OAuth configuration: {err}"))?;
-    let mut config = config(&addr);
-    config.jwt.keys = jwt_keys()?;
     let mut builder = AuthManager::builder(config)
         .store_arc(store)
         .provider(CredentialsProvider::new())
@@ -230,16 +101,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!(id = provider.id(), "OAuth provider enabled");
         builder = builder.provider(provider.clone());
     }
-    let builder = match env::var("PORTCULLIS_SMTP_URL") {
-        #[cfg(feature = "smtp")]
-        Ok(url) => {
-            let from = env::var("PORTCULLIS_SMTP_FROM")
-                .unwrap_or_else(|_| "Portcullis <no-reply@localhost>".into());
-            builder.email_sender(portcullis::SmtpSender::from_url(&url, &from)?)
-        }
-        #[cfg(not(feature = "smtp"))]
-        Ok(_) => return Err("PORTCULLIS_SMTP_URL needs the `smtp` feature".into()),
-        Err(_) => builder.email_sender(LogSender),
+    let builder = match email_sender {
+        Some(smtp) => builder.email_sender(smtp),
+        None => builder.email_sender(LogSender),
     };
     let manager = builder.build()?;
     if let Some((email, password)) = superuser {
