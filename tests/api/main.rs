@@ -12,6 +12,8 @@ mod common;
 mod spy;
 
 mod account;
+mod body_errors;
+mod caller;
 mod concurrency;
 mod cookie_only;
 mod cookies;
