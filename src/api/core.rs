@@ -135,10 +135,7 @@ impl CoreApi {
     ///
     /// The user the access token belongs to.
     #[oai(path = "/auth/me", method = "get", operation_id = "me")]
-    async fn me(
-        &self,
-        caller: Authenticated,
-    ) -> Result<MeResponse, ApiErrors<{ AUTHED }>> {
+    async fn me(&self, caller: Authenticated) -> Result<MeResponse, ApiErrors<{ AUTHED }>> {
         Ok(MeResponse::Ok(
             Json(PublicUser::from(&caller.user)),
             "private, no-store".into(),

@@ -117,10 +117,7 @@ impl UsersApi {
     ///
     /// The signed-in user, with their metadata.
     #[oai(path = "/users/me", method = "get", operation_id = "getMe")]
-    async fn me(
-        &self,
-        caller: Authenticated,
-    ) -> Result<UserResponse, ApiErrors<{ AUTHED }>> {
+    async fn me(&self, caller: Authenticated) -> Result<UserResponse, ApiErrors<{ AUTHED }>> {
         Ok(UserResponse::new(&caller.user))
     }
 

@@ -27,10 +27,9 @@ fn body_routes_without_body_errors(spec: &Value) -> Vec<String> {
 
 #[test]
 fn every_body_route_of_the_committed_spec_documents_413_and_422() {
-    let spec: Value = serde_json::from_str(
-        &std::fs::read_to_string(SPEC_PATH).expect("openapi/openapi.json"),
-    )
-    .expect("the committed spec is JSON");
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(SPEC_PATH).expect("openapi/openapi.json"))
+            .expect("the committed spec is JSON");
     let with_body = spec["paths"]
         .as_object()
         .unwrap()
@@ -50,8 +49,5 @@ fn the_walk_finds_a_body_route_without_them() {
         "/b": {"patch": {"requestBody": {}, "responses": {"200": {}, "422": {}}}},
         "/c": {"get": {"responses": {"200": {}}}},
     }});
-    assert_eq!(
-        body_routes_without_body_errors(&spec),
-        ["patch /b: no 413"]
-    );
+    assert_eq!(body_routes_without_body_errors(&spec), ["patch /b: no 413"]);
 }

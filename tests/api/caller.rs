@@ -463,9 +463,11 @@ async fn an_api_served_outside_portcullis_answers_a_json_500() {
 #[tokio::test]
 async fn the_spec_declares_the_built_in_security_and_body_errors() {
     let app = app_with_routes(test_config()).await;
-    let spec: Value =
-        serde_json::from_str(&api::spec_json(&app.manager, (CredentialsApi::new(&app.manager), AppApi)))
-            .unwrap();
+    let spec: Value = serde_json::from_str(&api::spec_json(
+        &app.manager,
+        (CredentialsApi::new(&app.manager), AppApi),
+    ))
+    .unwrap();
     let paths = &spec["paths"];
     let me = &paths["/auth/me"]["get"]["security"];
     assert_eq!(

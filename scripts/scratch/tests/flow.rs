@@ -14,7 +14,10 @@ async fn token_of(cli: &TestClient<impl poem::Endpoint>, email: &str) -> String 
         .await;
     res.assert_status_is_ok();
     let body: serde_json::Value = res.json().await.value().deserialize();
-    body["access_token"].as_str().expect("access_token").to_owned()
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
 }
 
 #[tokio::test]
@@ -41,7 +44,11 @@ async fn register_login_and_call_the_apps_own_routes() {
         .send()
         .await
         .assert_status(StatusCode::UNAUTHORIZED);
-    let res = cli.get("/hello").header("authorization", &bearer).send().await;
+    let res = cli
+        .get("/hello")
+        .header("authorization", &bearer)
+        .send()
+        .await;
     res.assert_status_is_ok();
     res.assert_text("hello new@example.com").await;
 
@@ -64,7 +71,11 @@ async fn register_login_and_call_the_apps_own_routes() {
     res.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
 
     // `Superuser`: 403 for a user, 200 for a superuser.
-    let res = cli.get("/admin/ping").header("authorization", &bearer).send().await;
+    let res = cli
+        .get("/admin/ping")
+        .header("authorization", &bearer)
+        .send()
+        .await;
     res.assert_status(StatusCode::FORBIDDEN);
     manager
         .ensure_superuser("root@example.com", &Secret::new(PASSWORD))
