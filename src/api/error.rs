@@ -247,8 +247,8 @@ impl<const SET: ErrorSet> ApiErrors<SET> {
     ///
     /// Narrowing is refused when the crate is compiled (`cargo build`,
     /// `cargo test`; `cargo check` stops before this check), with one error
-    /// per missing class, e.g. *"ApiErrors::<A>::widen::<B>(): A has
-    /// TOO_LARGE (413) and B does not; add it to B"*:
+    /// per missing class, e.g. `ApiErrors::<A>::widen::<B>(): A has
+    /// TOO_LARGE (413) and B does not; add it to B`:
     ///
     /// ```compile_fail
     /// use portcullis::api::{error_set::*, ApiErrors};
