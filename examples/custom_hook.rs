@@ -1,5 +1,8 @@
-//! Custom hooks: an audit log that records every event, and a before-hook
-//! that allows sign-up only for one email domain.
+//! Custom hooks: an audit log that records every event, a before-hook
+//! that allows sign-up only for one email domain, and one that refuses
+//! account deletion while the app's server-only `app_metadata` has
+//! `open_invoice` set (the user cannot clear it: `PATCH /users/me` does not
+//! take `app_metadata`).
 //!
 //! ```sh
 //! cargo run --example custom_hook
@@ -78,12 +81,34 @@ impl Hook for OnlyDomain {
     }
 }
 
+/// Refuses `DELETE /auth/account` while the app has flagged an open
+/// invoice. The flag is server-only metadata, set by the app with
+/// [`AuthManager::set_app_metadata`]; profile `metadata` would not do, as
+/// the user rewrites it at will.
+#[derive(Debug)]
+pub struct OpenInvoice;
+
+#[async_trait]
+impl Hook for OpenInvoice {
+    async fn before(&self, action: &Action) -> std::result::Result<(), Veto> {
+        match action {
+            Action::DeleteAccount { user, .. }
+                if user.app_metadata.get("open_invoice") == Some(&serde_json::json!(true)) =>
+            {
+                Err(Veto::new("OPEN_INVOICE", "settle the open invoice first"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 fn manager(audit: &AuditLog) -> Result<AuthManager> {
     let mut config = AuthConfig::default();
     config.jwt.secret = Some(Secret::new("example-secret-example-secret-example!"));
     AuthManager::builder(config)
         .provider(CredentialsProvider::new())
         .hook(OnlyDomain::new("example.com"))
+        .hook(OpenInvoice)
         .hook(audit.clone())
         .build()
 }
@@ -121,7 +146,6 @@ mod tests {
         let body: Value = refused.0.into_body().into_json().await.expect("json");
         assert_eq!(body["code"], "EMAIL_DOMAIN_NOT_ALLOWED");
         assert!(manager
-            .store()
             .find_user_by_email("eve@elsewhere.test")
             .await
             .expect("store")
@@ -150,5 +174,57 @@ mod tests {
             lines.iter().all(|l| !l.contains("argon2")),
             "no hash in events"
         );
+    }
+
+    #[tokio::test]
+    async fn the_open_invoice_veto_holds_against_the_user() {
+        let manager = manager(&AuditLog::default()).expect("config");
+        let client = TestClient::new(api::routes(&manager, CredentialsApi::new(&manager)));
+        let creds = json!({"email": "bo@example.com", "password": "correct horse battery"});
+        client
+            .post("/auth/register")
+            .body_json(&creds)
+            .send()
+            .await
+            .assert_status(StatusCode::CREATED);
+        let user = manager
+            .find_user_by_email("bo@example.com")
+            .await
+            .expect("store")
+            .expect("user");
+        let flags = json!({"open_invoice": true});
+        manager
+            .set_app_metadata(&user.id, flags.as_object().expect("object").clone())
+            .await
+            .expect("flagged");
+        let signed_in = client.post("/auth/login").body_json(&creds).send().await;
+        let tokens: Value = signed_in.0.into_body().into_json().await.expect("json");
+        let bearer = format!("Bearer {}", tokens["access_token"].as_str().expect("token"));
+
+        // The user cannot clear the flag …
+        let refused = client
+            .patch("/users/me")
+            .header("authorization", &bearer)
+            .body_json(&json!({"app_metadata": {}}))
+            .send()
+            .await;
+        refused.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        // … so deleting the account is vetoed, and it stays.
+        let vetoed = client
+            .delete("/auth/account")
+            .header("authorization", &bearer)
+            .body_json(&json!({"password": "correct horse battery"}))
+            .send()
+            .await;
+        vetoed.assert_status(StatusCode::FORBIDDEN);
+        let body: Value = vetoed.0.into_body().into_json().await.expect("json");
+        assert_eq!(body["code"], "OPEN_INVOICE");
+        let stored = manager
+            .find_user_by_email("bo@example.com")
+            .await
+            .expect("store")
+            .expect("user");
+        assert!(stored.is_active);
+        assert_eq!(serde_json::Value::Object(stored.app_metadata), flags);
     }
 }

@@ -179,16 +179,11 @@ mod tests {
             .await;
         again.assert_status_is_ok();
         let user = manager
-            .store()
             .find_user_by_email("ci-bot@example.com")
             .await
             .expect("store")
             .expect("user");
-        let links = manager
-            .store()
-            .list_linked_accounts(&user.id)
-            .await
-            .expect("store");
+        let links = manager.linked_accounts(&user).await.expect("store");
         assert_eq!(links.len(), 1);
         assert_eq!(links[0].provider, "api-key");
 

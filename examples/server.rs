@@ -1,5 +1,6 @@
 //! The Portcullis demo server: the whole API with every built-in provider,
-//! Swagger UI at `/docs` and the spec at `/openapi.json`.
+//! Swagger UI at `/docs`, the spec at `/openapi.json`, and a small page at
+//! `/demo` that signs in with cookies only (`server/page.rs`).
 //!
 //! ```sh
 //! cargo run --release --example server
@@ -34,10 +35,13 @@
 //! On Ctrl-C the server stops taking requests, finishes those in flight,
 //! then waits (up to 30 s) for queued mail to be delivered.
 
+#[path = "server/page.rs"]
+mod page;
+
 use std::{env, process::ExitCode, sync::Arc, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use poem::{listener::TcpListener, Server};
+use poem::{get, listener::TcpListener, Route, Server};
 use portcullis::{
     api, AuthConfig, AuthManager, JwtAlgorithm, JwtKeyConfig, LogSender, MemoryStore, MongoConfig,
     MongoStore, Secret, Store,
@@ -268,10 +272,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         (
             CredentialsApi::new(&manager),
             MagicLinkApi::new(&manager),
-            portcullis_oauth::OAuthApi::new(&manager, oauth)?,
+            portcullis_oauth::OAuthApi::new(&manager)?,
         ),
     );
-    tracing::info!("Portcullis demo server on http://{addr} (Swagger UI at /docs)");
+    // The demo page beside the API (which keeps every other path).
+    let app = Route::new().at(page::PATH, get(page::page)).nest("/", app);
+    tracing::info!(
+        "Portcullis demo server on http://{addr} (Swagger UI at /docs, a cookie sign-in page at {})",
+        page::PATH
+    );
     let served = Server::new(TcpListener::bind(addr))
         .run_with_graceful_shutdown(
             app,

@@ -7,7 +7,11 @@
 # 2. every relative link and #anchor resolves (`docs_check.py links`), and
 #    every event, action, email message, error code and conformance check
 #    of the code is named in the guide (`docs_check.py coverage`), and
-#    every threat table names tests that exist (`docs_check.py threats`);
+#    every threat table names tests that exist (`docs_check.py threats`),
+#    and every route, PORTCULLIS_* variable, collection, crate, example,
+#    Rust path and event the README and the guide name exists in the code,
+#    and every served route, read variable and collection is in the README
+#    (`docs_check.py claims`);
 # 3. every other ```rust block compiles, as an example of a scratch crate
 #    in target/docs/snippets that depends on this workspace
 #    (`docs_check.py snippets`, then `cargo build --examples`);
@@ -84,6 +88,8 @@ if [ $# -eq 0 ]; then
   "$PY" scripts/docs_check.py links "${DOCS[@]}"
   echo "== events, actions, messages and error codes named in the guide"
   "$PY" scripts/docs_check.py coverage
+  echo "== what the README and the guide name exists: routes, variables, collections, crates, Rust paths, events"
+  "$PY" scripts/docs_check.py claims
   echo "== threat tables name tests that exist"
   "$PY" scripts/docs_check.py threats docs/flows/*.md
   echo "== Rust snippets (compiled as examples of $WORK/snippets)"

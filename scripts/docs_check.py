@@ -826,6 +826,8 @@ publish = false
 [dependencies]
 portcullis = {{ path = "{root}", features = ["smtp", "mongodb"] }}
 portcullis-credentials = {{ path = "{root}/providers/credentials" }}
+portcullis-magic-link = {{ path = "{root}/providers/magic-link" }}
+portcullis-oauth = {{ path = "{root}/providers/oauth" }}
 portcullis-testkit = {{ path = "{root}/testkit" }}
 async-trait = "0.1"
 poem = {{ version = "3.1", features = ["cookie"] }}
@@ -845,6 +847,10 @@ opt-level = 0
 [profile.dev.package.portcullis-credentials]
 opt-level = 0
 [profile.dev.package.portcullis-testkit]
+opt-level = 0
+[profile.dev.package.portcullis-magic-link]
+opt-level = 0
+[profile.dev.package.portcullis-oauth]
 opt-level = 0
 """
 
@@ -1076,6 +1082,265 @@ def cmd_threats(args):
           f"{failures} failures, {len(untested)} rows without a test")
     return 1 if failures else 0
 
+
+# Phrases that promise work as not done yet: once it is done they are stale,
+# and a guide page must not carry them. Say what exists instead.
+STALE_PROMISES = ("not in this build", "(coming)", "coming soon", "not yet implemented",
+                  "not implemented yet", "planned for a later")
+ROUTE_CLAIM = re.compile(r"\b((?:GET|POST|PATCH|PUT|DELETE|HEAD)(?:\s*(?:,|/|and)\s*(?:GET|POST|PATCH|PUT|DELETE|HEAD))*)"
+                         r"\s*`?\s*(?:\|\s*)?`?(/[A-Za-z0-9_.{}/<>-]*)")
+ENV_CLAIM = re.compile(r"\bPORTCULLIS_[A-Z0-9_]*[A-Z0-9_<]")
+RUST_PATH_CLAIM = re.compile(r"`((?:portcullis(?:_[a-z]+)*::)?(?:[a-z_]+::)*([A-Z][A-Za-z0-9]*)::([a-z_][a-z0-9_]*|[A-Z][A-Za-z0-9]*))(?:\([^`]*\))?`")
+MODULE_FN_CLAIM = re.compile(r"`((?:portcullis(?:_[a-z]+)*::)?(api|store|testkit)::([a-z_][a-z0-9_]*|[A-Z][A-Za-z0-9]*))(?:\([^`]*\))?`")
+# Routes that are served but are not operations of the spec.
+EXTRA_ROUTES = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/")}
+# Variable names the guide uses as placeholders.
+ENV_PLACEHOLDERS = {"PORTCULLIS_X"}
+
+
+def claim_docs(root):
+    """README.md and every page of the guide: the texts whose claims are checked."""
+    import glob
+    files = [os.path.join(root, "README.md")]
+    files += sorted(glob.glob(os.path.join(root, "docs", "**", "*.md"), recursive=True))
+    return [f for f in files if os.path.isfile(f)]
+
+
+def workspace_packages(root):
+    """(package name, directory) of every workspace member."""
+    text = open(os.path.join(root, "Cargo.toml"), encoding="utf-8").read()
+    block = re.search(r"members\s*=\s*\[(.*?)\]", text, re.S)
+    members = re.findall(r'"([^"]+)"', block.group(1)) if block else ["."]
+    packages = []
+    for member in members:
+        manifest = open(os.path.join(root, member, "Cargo.toml"), encoding="utf-8").read()
+        package = manifest.split("[package]", 1)[1] if "[package]" in manifest else manifest
+        name = re.search(r'(?m)^name\s*=\s*"([^"]+)"', package)
+        if name:
+            packages.append((name.group(1), member))
+    return packages
+
+
+def code_files(root, tops=("src", "providers", "testkit", "examples", "demo", "benches")):
+    for top in tops:
+        base = os.path.join(root, top)
+        if os.path.isfile(base) and base.endswith(".rs"):
+            yield base
+        for dirpath, dirs, names in os.walk(base):
+            dirs[:] = [d for d in dirs if d not in ("target", "node_modules")]
+            for name in names:
+                if name.endswith(".rs"):
+                    yield os.path.join(dirpath, name)
+
+
+def cmd_claims(args):
+    """What the README and the guide say exists must exist in the code, and
+    what the code serves or reads must be in the README:
+
+    - no page promises work as "not in this build yet" / "(coming)";
+    - every route named (`POST /auth/x`, a `| GET | /auth/x |` row) is an
+      operation of the committed spec (or /openapi.json, /docs), and every
+      operation of the spec is a row of the README's HTTP table;
+    - every `PORTCULLIS_*` variable named is read somewhere in the code or
+      scripts, and every one the library or the demo reads is in the README;
+    - the README's collection table lists exactly the MongoStore collections;
+    - every `portcullis-*` crate named is a workspace package, the README's
+      crate table lists every package but the demo, and its Layout block
+      names every member directory and every example;
+    - every `Type::member` and `api::name` path named in backticks is
+      defined (a `fn`, type, variant or constant of that name) in the code;
+    - every event or action named in the hooks page's tables is one the code
+      emits or asks.
+    """
+    import glob
+    root = os.path.abspath(args.root)
+    failures = []
+
+    def fail(where, message):
+        failures.append(f"FAIL {where}: {message}")
+
+    docs = {path: open(path, encoding="utf-8").read() for path in claim_docs(root)}
+    readme_path = os.path.join(root, "README.md")
+    readme = docs.get(readme_path, "")
+    rel = lambda path: os.path.relpath(path, root)
+
+    # Stale promises.
+    for path, text in docs.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            lower = line.lower()
+            for phrase in STALE_PROMISES:
+                if phrase in lower:
+                    fail(f"{rel(path)}:{number}", f"promises work as not done ({phrase!r}): say what exists")
+
+    # Routes.
+    spec = json.load(open(os.path.join(root, "openapi", "openapi.json"), encoding="utf-8"))
+    operations = set(EXTRA_ROUTES)
+    for route, item in spec.get("paths", {}).items():
+        for method in item:
+            if method.upper() in ("GET", "POST", "PATCH", "PUT", "DELETE", "HEAD"):
+                operations.add((method.upper(), route))
+                if method == "get":
+                    operations.add(("HEAD", route))
+    def normalise_route(route):
+        route = route.split("?")[0].split("#")[0].rstrip(".,;:)")
+        route = re.sub(r"<([a-z_]+)>", r"{\1}", route)
+        return route.rstrip("/") or "/"
+    route_claims = 0
+    for path, text in docs.items():
+        in_code = False
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                in_code = not in_code
+                continue
+            if in_code:
+                continue
+            for methods, route in ROUTE_CLAIM.findall(line):
+                route = normalise_route(route)
+                if not route.startswith(("/auth", "/users", "/.well-known", "/openapi", "/docs")):
+                    continue
+                for method in re.findall(r"[A-Z]+", methods):
+                    if method == "AND":
+                        continue
+                    route_claims += 1
+                    if (method, route) not in operations:
+                        known = sorted(m for m, r in operations if r == route)
+                        hint = f" (the spec has {', '.join(known)})" if known else " (no such path in the spec)"
+                        fail(f"{rel(path)}:{number}", f"`{method} {route}` is not served{hint}")
+    table_rows = set()
+    for line in readme.splitlines():
+        cells = table_cells(line) if line.lstrip().startswith("|") else []
+        if len(cells) >= 2 and re.fullmatch(r"[A-Z, ]+", cells[0] or "-") and cells[1].startswith("/"):
+            for method in re.findall(r"[A-Z]+", cells[0]):
+                table_rows.add((method, normalise_route(cells[1])))
+    for method, route in sorted(operations - set(EXTRA_ROUTES)):
+        if method == "HEAD":
+            continue
+        if (method, route) not in table_rows:
+            fail("README.md", f"`{method} {route}` is served but not in the HTTP table")
+
+    # Environment variables.
+    code_text = {}
+    for path in list(code_files(root)) + glob.glob(os.path.join(root, "scripts", "**", "*"), recursive=True) \
+            + glob.glob(os.path.join(root, "tests", "**", "*.rs"), recursive=True) + [os.path.join(root, ".ci", "run")]:
+        if os.path.isfile(path) and "node_modules" not in path:
+            try:
+                code_text[path] = open(path, encoding="utf-8").read()
+            except UnicodeDecodeError:
+                pass
+    all_code = "\n".join(code_text.values())
+    env_claims = 0
+    # Names built at run time, e.g. format!("PORTCULLIS_OAUTH_{}_CLIENT_ID", id).
+    env_prefixes = set(re.findall(r'"(PORTCULLIS_[A-Z0-9_]*_)\{', all_code))
+    for path, text in docs.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            for name in ENV_CLAIM.findall(line):
+                env_claims += 1
+                prefix = name.split("<")[0]
+                if name in ENV_PLACEHOLDERS:
+                    continue
+                if name.endswith("<") or name.endswith("_"):
+                    found = prefix in all_code
+                elif any(name.startswith(p) for p in env_prefixes):
+                    found = True
+                else:
+                    found = re.search(r"\b" + re.escape(name) + r"\b", all_code) is not None
+                if not found:
+                    fail(f"{rel(path)}:{number}", f"`{name.rstrip('<')}` is read nowhere in the code or scripts")
+    read_by_app = set()
+    for path in code_files(root, ("src", "providers", "examples", "demo")):
+        source = code_text.get(path) or open(path, encoding="utf-8").read()
+        source = source.split("#[cfg(test)]")[0]
+        read_by_app.update(re.findall(r'"(PORTCULLIS_(?!TEST_)[A-Z0-9_]*[A-Z0-9])"', source))
+    for name in sorted(read_by_app):
+        if name not in readme:
+            fail("README.md", f"`{name}` is read by the library or the demo but not documented")
+
+    # MongoStore collections.
+    mongo = os.path.join(root, "src", "store", "mongo.rs")
+    if os.path.isfile(mongo):
+        source = open(mongo, encoding="utf-8").read()
+        prefix = re.search(r'collection_prefix:\s*"([^"]+)"\.into\(\)', source)
+        prefix = prefix.group(1) if prefix else "portcullis_"
+        collections = {prefix + n for n in re.findall(r'collection\(&name\("([a-z_]+)"\)\)', source)}
+        documented = set()
+        for line in readme.splitlines():
+            m = re.match(r"\|\s*`(" + re.escape(prefix) + r"[a-z_]+)`\s*\|", line.strip())
+            if m:
+                documented.add(m.group(1))
+        for name in sorted(collections - documented):
+            fail("README.md", f"collection `{name}` (src/store/mongo.rs) is not in the collection table")
+        for name in sorted(documented - collections):
+            fail("README.md", f"collection `{name}` is in the table but MongoStore has no such collection")
+
+    # Crates, members and examples.
+    packages = workspace_packages(root)
+    names = {name for name, _ in packages}
+    for path, text in docs.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            for crate in re.findall(r"(?<![\w/.=-])(portcullis-[a-z][a-z-]*[a-z])(?![\w-])", line):
+                if crate not in names:
+                    fail(f"{rel(path)}:{number}", f"crate `{crate}` is not a workspace package")
+    crate_rows = {m.group(1) for m in re.finditer(r"(?m)^\|\s*`(portcullis[a-z-]*)`\s*\|", readme)}
+    for name, member in packages:
+        if name not in crate_rows and not name.endswith("-demo"):
+            fail("README.md", f"crate `{name}` ({member}) is not in the crate table")
+    layout = re.search(r"## Layout\s*```text\n(.*?)```", readme, re.S)
+    layout = layout.group(1) if layout else ""
+    if not layout:
+        fail("README.md", "no `## Layout` block")
+    for name, member in packages:
+        if member != "." and member.rstrip("/") + "/" not in layout and member.rstrip("/") not in layout.split():
+            fail("README.md", f"Layout does not name the member `{member}` ({name})")
+    for example in sorted(glob.glob(os.path.join(root, "examples", "*.rs"))):
+        stem = os.path.splitext(os.path.basename(example))[0]
+        if not re.search(r"\b" + re.escape(stem) + r"\b", layout):
+            fail("README.md", f"Layout does not name the example `{stem}` (examples/{stem}.rs)")
+
+    # Rust paths.
+    definitions = set()
+    for path in code_files(root, ("src", "providers", "testkit", "examples", "demo")):
+        source = code_text.get(path) or open(path, encoding="utf-8").read()
+        definitions.update(re.findall(r"\b(?:fn|struct|enum|trait|type|const|static|mod|macro_rules!)\s+([A-Za-z_][A-Za-z0-9_]*)", source))
+        definitions.update(re.findall(r"(?m)^\s+([A-Z][A-Za-z0-9]*)\s*(?:[,({]|$)", source))  # enum variants
+        definitions.update(re.findall(r"(?m)^\s+(?:pub\s+)?([a-z_][a-z0-9_]*)\s*:", source))  # fields
+    path_claims = 0
+    for path, text in docs.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            for full, _type, member in RUST_PATH_CLAIM.findall(line):
+                path_claims += 1
+                if member not in definitions:
+                    fail(f"{rel(path)}:{number}", f"`{full}`: no `{member}` is defined in the code")
+            for full, _module, member in MODULE_FN_CLAIM.findall(line):
+                path_claims += 1
+                if member not in definitions:
+                    fail(f"{rel(path)}:{number}", f"`{full}`: no `{member}` is defined in the code")
+
+    # Events and actions of the hooks page.
+    hooks_page = os.path.join(root, "docs", "integrators", "hooks.md")
+    if os.path.isfile(hooks_page):
+        emitted = set()
+        for what, patterns, regex, target in COVERAGE:
+            if what in ("event", "action", "provider event"):
+                for pattern in patterns:
+                    for path in glob.glob(os.path.join(root, pattern), recursive=True):
+                        emitted.update(re.findall(regex, open(path, encoding="utf-8").read(), re.S))
+        section = None
+        for number, line in enumerate(docs[hooks_page].splitlines(), 1):
+            if line.startswith("## "):
+                section = line[3:].strip().lower()
+            if section in ("actions", "events") and line.lstrip().startswith("|"):
+                first = table_cells(line)[0]
+                m = re.fullmatch(r"`([a-z][a-z0-9_]*)`", first)
+                if m and m.group(1) not in ("action", "event") and m.group(1) not in emitted:
+                    fail(f"docs/integrators/hooks.md:{number}", f"`{m.group(1)}` is not an {section[:-1]} of the code")
+
+    for line in failures:
+        print(line)
+    print(f"claims: {route_claims} routes, {env_claims} variables, {path_claims} Rust paths checked; "
+          f"{len(failures)} failures")
+    return 1 if failures else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -1100,6 +1365,8 @@ def main():
     t = sub.add_parser("threats", help="check the threat tables name tests that exist")
     t.add_argument("--root", default=".")
     t.add_argument("files", nargs="+")
+    k = sub.add_parser("claims", help="check that what the README and guide name exists in the code")
+    k.add_argument("--root", default=".")
     s = sub.add_parser("snippets", help="write ```rust blocks as examples of a scratch crate")
     s.add_argument("--root", default=".")
     s.add_argument("--out", required=True)
@@ -1116,6 +1383,8 @@ def main():
             return cmd_links(args)
         if args.command == "threats":
             return cmd_threats(args)
+        if args.command == "claims":
+            return cmd_claims(args)
         return cmd_snippets(args)
     except CheckError as err:
         print(f"FAIL {err}")

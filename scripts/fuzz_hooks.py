@@ -101,13 +101,14 @@ CANONICAL_EMAIL = {"INVALID_EMAIL"}
 SEMANTIC_CODES = {
     "POST /auth/register": {"INVALID_NAME"} | PASSWORD_POLICY | CANONICAL_EMAIL,
     "POST /auth/login": CANONICAL_EMAIL,
-    "POST /auth/token": CANONICAL_EMAIL,
+    # POST /auth/token answers in RFC 6749 form (400 `invalid_grant` /
+    # `invalid_request`), never 410 or 422: no entry.
     "POST /auth/forgot-password": CANONICAL_EMAIL,
     "POST /auth/verify-email/resend": CANONICAL_EMAIL,
     "POST /auth/email-code": CANONICAL_EMAIL,
     "POST /auth/account/confirm-email-change": {"TOKEN_GONE"},
     "POST /auth/reset-password": {"TOKEN_GONE"} | PASSWORD_POLICY,
-    "POST /auth/set-password": PASSWORD_POLICY,
+    "POST /auth/account/set-password": PASSWORD_POLICY,
     "POST /auth/account/change-password": {"WRONG_PASSWORD"} | PASSWORD_POLICY,
     "POST /auth/account/change-email": {"WRONG_PASSWORD", "PASSWORD_REQUIRED", "SAME_EMAIL", "TOKEN_GONE"}
     | CANONICAL_EMAIL,

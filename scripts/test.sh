@@ -5,14 +5,18 @@
 # demo-server processes on one MongoDB (tests/multinode, which runs the
 # example binary this `cargo test` builds), doc tests, and builds every
 # example and bench; then, without arguments, the guide's checks
-# (scripts/docs.sh) and the generated TypeScript client's (scripts/client.sh).
+# (scripts/docs.sh), the generated TypeScript client's (scripts/client.sh)
+# and the browser check (scripts/browser.sh).
 #
 # Installs and starts, from PyPI, SecantusDB (a MongoDB wire-compatible
 # server), aiosmtpd (an SMTP server that keeps what it receives, for the
 # SmtpSender test) and oidc-provider-mock (a real OpenID provider, for the
 # OAuth tests) by itself, and stops them all at the end; and PyJWT, the
 # independent verifier of our JWKS-published keys. With no arguments it
-# also checks the guide (scripts/docs.sh) and fuzzes the API against its spec
+# also checks the guide (scripts/docs.sh), drives Swagger UI and the demo's
+# cookie-only page in a real browser (scripts/browser.sh: Debian's chromium,
+# installed with apt-get when missing, through playwright-core from npm;
+# screenshots in target/browser/), and fuzzes the API against its spec
 # (scripts/fuzz.sh: schemathesis and openapi-spec-validator, from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +59,10 @@ fi
 echo "== the generated TypeScript client: types current with the spec, tsc, and its flow against the demo server"
 if [ "$#" -eq 0 ]; then
   bash scripts/client.sh
+fi
+echo "== a real browser (chromium, playwright-core): Swagger UI's Authorize and Try it out, the demo's cookie-only page"
+if [ "$#" -eq 0 ]; then
+  bash scripts/browser.sh
 fi
 echo "== the spec fuzzed: openapi-spec-validator, then schemathesis against the demo server"
 if [ "$#" -eq 0 ]; then

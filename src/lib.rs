@@ -37,6 +37,32 @@
 //! # }
 //! ```
 //!
+//! ## Layout
+//!
+//! Each flow has one name, used by its manager file, its routes, its tests
+//! and its guide page; each security rule has one home.
+//!
+//! | Flow or rule | Manager (`src/manager/`) | Routes | Tests | Guide (`docs/flows/`) |
+//! |---|---|---|---|---|
+//! | registration | `register.rs` | `portcullis-credentials` | `tests/api/register.rs` | `registration-and-sign-in.md` |
+//! | sign-in (every provider) | `login.rs` (the one pipeline, [`AuthManager::sign_in_with`]) | `portcullis-credentials`, `portcullis-magic-link`, `portcullis-oauth` | `tests/api/login.rs`, `tests/magic_link`, `tests/oauth` | `registration-and-sign-in.md`, `magic-link.md`, `email-code.md`, `oauth.md` |
+//! | tokens and refresh | `refresh.rs`, `session.rs` (the access-token check) | `api/core.rs` | `tests/api/refresh.rs`, `tests/api/tokens.rs`, `tests/api/jwks.rs` | `tokens-and-refresh.md` |
+//! | logout and sessions | `session.rs` (logout), `account.rs` (the session list) | `api/core.rs`, `api/account.rs` | `tests/api/sessions.rs` | `logout-and-sessions.md` |
+//! | email verification, email change | `email.rs` | `api/account.rs` | `tests/api/verify.rs`, `tests/api/email_change.rs` | `email-verification.md`, `change-password-and-email.md` |
+//! | passwords: forgot, reset, change, set | `password.rs` | `api/account.rs` | `tests/api/password.rs` | `password-reset.md`, `change-password-and-email.md`, `set-password.md` |
+//! | account deletion | `account.rs` | `api/account.rs` | `tests/api/account.rs` | `delete-account.md` |
+//! | profiles and administration | `admin.rs` | `api/users.rs` | `tests/api/users.rs` | `admin-users.md` |
+//! | linked identities | `link.rs` (the link rule), `account.rs` (list, unlink) | `api/account.rs` | `tests/api/linked.rs`, `tests/oauth/linking.rs` | `oauth.md` |
+//! | cookie transport and CSRF | – | `api/auth.rs`, `api/browser.rs` | `tests/api/cookies.rs`, `tests/api/cookie_only.rs` | `cookie-sessions.md` |
+//! | **rule:** re-authentication | `reauth.rs` | – | `tests/api/email_change.rs`, `tests/api/account.rs` | `change-password-and-email.md` |
+//! | **rule:** rate limits | `limits.rs` (the one table) | – | `tests/api/limits.rs`, `tests/multinode` | every page's *Threats* table |
+//! | **rule:** credential epoch | `epoch.rs` | – | `tests/api/email_change.rs`, `tests/api/password.rs` | `change-password-and-email.md` |
+//! | one-time tokens and mail | `mail.rs` | – | `tests/api/smtp.rs` | – |
+//!
+//! The stores' traits and their leaf types (one trait per aggregate, the
+//! errors, queries and reservation types) are in [`store`]; an app names
+//! only [`Store`], [`MemoryStore`] and `MongoStore`.
+//!
 //! ## Security defaults
 //!
 //! | What | Default |
@@ -59,7 +85,7 @@ mod hooks;
 mod manager;
 mod password;
 mod provider;
-mod store;
+pub mod store;
 mod token;
 mod user;
 
@@ -81,19 +107,15 @@ pub use hooks::{
     VetoFn,
 };
 pub use manager::{
-    AdminUpdate, AuthManager, AuthManagerBuilder, Principal, ProfileUpdate, RateRule,
-    Reauthentication, Registration, SensitiveAction, SignIn, SignUp, TokenPair, MAX_METADATA_BYTES,
-    MAX_PAGE,
+    AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FieldKind, Principal, ProfileField,
+    ProfileUpdate, RateRule, Reauthentication, Registration, SensitiveAction, SignIn, SignUp,
+    TokenPair, DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_PAGE,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{
     Capabilities, Identity, Proof, Provider, ProviderCx, ProviderInfo, ProviderRequest,
 };
-pub use store::{
-    AccountStore, Backoff, ClientInfo, CounterHit, LinkedAccount, MemoryStore, OneTimeToken,
-    OneTimeTokenStore, PasswordGuard, RateLimitStore, RefreshToken, Reservation, Rotation, Session,
-    SessionStore, Store, StoreError, StoreResult, UserPatch, UserQuery, UserStore,
-};
+pub use store::{ClientInfo, LinkedAccount, MemoryStore, OneTimeToken, Session, Store, UserPatch};
 #[cfg(feature = "mongodb")]
 pub use store::{MongoConfig, MongoStore};
 pub use token::{

@@ -86,8 +86,17 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
-    /// Free-form data for integrators.
+    /// Profile metadata: free-form data the user owns. They read it and
+    /// replace it with `PATCH /users/me`; never base a decision on it.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Server-only metadata: written only by the app
+    /// ([`AuthManager::set_app_metadata`](crate::AuthManager::set_app_metadata),
+    /// hooks through it) and by superusers (`PATCH /users/{id}`), never by
+    /// the user, who can read it (`GET /users/me`). Keep plans, roles,
+    /// flags and vetoes here; keep secrets in your own tables. Users stored
+    /// before it existed load with it empty.
+    #[serde(default)]
+    pub app_metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 impl fmt::Debug for User {
@@ -130,6 +139,7 @@ impl User {
             created_at: now,
             updated_at: now,
             metadata: serde_json::Map::new(),
+            app_metadata: serde_json::Map::new(),
         })
     }
 

@@ -85,7 +85,7 @@ pub struct ResetPasswordRequest {
     pub password: StrictString,
 }
 
-/// Body of `POST /auth/set-password`.
+/// Body of `POST /auth/account/set-password`.
 #[derive(Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct SetPasswordRequest {
@@ -308,7 +308,7 @@ pub struct LinkedAccountList {
     pub accounts: Vec<LinkedAccountObject>,
 }
 
-/// Answer of `GET /auth/accounts`.
+/// Answer of `GET /auth/account/linked`.
 #[derive(Debug, ApiResponse)]
 pub enum LinkedAccountsResponse {
     /// The caller's linked providers.
@@ -497,7 +497,7 @@ impl AccountApi {
     /// `REAUTHENTICATION_REQUIRED` asks the user to sign in again first, so
     /// an old or stolen session cannot add a password.
     #[oai(
-        path = "/auth/set-password",
+        path = "/auth/account/set-password",
         method = "post",
         operation_id = "setPassword"
     )]
@@ -747,7 +747,7 @@ impl AccountApi {
     ///
     /// The OAuth (and other) provider identities linked to the caller.
     #[oai(
-        path = "/auth/accounts",
+        path = "/auth/account/linked",
         method = "get",
         operation_id = "listLinkedAccounts"
     )]
@@ -778,7 +778,7 @@ impl AccountApi {
     /// password, no other linked provider, and no email sign-in (enabled,
     /// and the caller's email verified).
     #[oai(
-        path = "/auth/accounts/:provider",
+        path = "/auth/account/linked/:provider",
         method = "delete",
         operation_id = "unlinkAccount"
     )]

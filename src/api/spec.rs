@@ -20,6 +20,7 @@ use poem::http::Method;
 use serde_json::{Map, Value};
 
 use super::ApiTags;
+use crate::manager::AuthManager;
 
 /// The tags of Portcullis's own operations.
 fn own_tags() -> Vec<String> {
@@ -30,17 +31,117 @@ fn own_tags() -> Vec<String> {
         .collect()
 }
 
-/// `spec` (poem-openapi's JSON) with the fixes above, as pretty JSON.
-pub(crate) fn finish(spec: &str) -> String {
+/// `spec` (poem-openapi's JSON) with the fixes above and what only the
+/// manager knows (the app's registration fields, the transports that are
+/// on), as pretty JSON.
+pub(crate) fn finish(spec: &str, manager: &AuthManager) -> String {
     // poem-openapi writes JSON; should it ever not, serve what it wrote.
     let Ok(mut doc) = serde_json::from_str::<Value>(spec) else {
         tracing::error!("the generated OpenAPI document is not JSON; serving it unchanged");
         return spec.to_owned();
     };
-    add_oauth_scopes(&mut doc);
-    mark_optional_nullable(&mut doc);
-    close_request_bodies(&mut doc);
+    describe_registration_profile(&mut doc, manager.registration_fields());
+    keep_schemes(&mut doc, &enabled_schemes(manager));
+    finish_doc(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
+}
+
+/// The generic fixes, without a manager.
+fn finish_doc(doc: &mut Value) {
+    drop_empty_servers(doc);
+    order_top_level(doc);
+    add_oauth_scopes(doc);
+    mark_optional_nullable(doc);
+    close_request_bodies(doc);
+}
+
+/// `RegistrationProfile` as the app declared it: each field's schema, the
+/// required ones, nothing else accepted.
+fn describe_registration_profile(doc: &mut Value, fields: &[crate::ProfileField]) {
+    let name = super::types::REGISTRATION_PROFILE_SCHEMA;
+    if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
+        *schema = crate::manager::profile_schema(fields);
+    }
+}
+
+/// The security schemes of the transports that are on: bearer (and the
+/// OAuth2 password flow that obtains it) unless cookie-only; the cookie
+/// when cookie transport is on.
+fn enabled_schemes(manager: &AuthManager) -> Vec<&'static str> {
+    let transport = &manager.config().transport;
+    let mut schemes = Vec::new();
+    if transport.bearer && !transport.cookie_only {
+        schemes.extend(["BearerAuth", "OAuth2Password"]);
+    }
+    if transport.cookies {
+        schemes.push("CookieAuth");
+    }
+    schemes
+}
+
+/// Drops the schemes of Portcullis's transports that are off from
+/// `components/securitySchemes` and from every operation's `security`
+/// (the app's own schemes stay).
+fn keep_schemes(doc: &mut Value, enabled: &[&str]) {
+    const OURS: [&str; 3] = ["BearerAuth", "OAuth2Password", "CookieAuth"];
+    let off = |name: &str| OURS.contains(&name) && !enabled.contains(&name);
+    if let Some(schemes) = doc
+        .pointer_mut("/components/securitySchemes")
+        .and_then(Value::as_object_mut)
+    {
+        schemes.retain(|name, _| !off(name));
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(security) = op.get_mut("security").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        security.retain(|requirement| {
+            requirement
+                .as_object()
+                .is_none_or(|r| r.keys().any(|name| !off(name)))
+        });
+    }
+}
+
+/// poem-openapi writes `"servers": []` when none is set; without the
+/// member the document describes the API where it is served (OpenAPI's
+/// default server `/`).
+fn drop_empty_servers(doc: &mut Value) {
+    if let Some(doc) = doc.as_object_mut() {
+        if doc
+            .get("servers")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
+            doc.remove("servers");
+        }
+    }
+}
+
+/// The document's members in the order of the OpenAPI specification
+/// (`openapi`, `info`, `servers`, `tags`, `paths`, `components`, then any
+/// other), whatever order poem-openapi wrote them in, so the committed
+/// spec's diffs stay small.
+fn order_top_level(doc: &mut Value) {
+    const ORDER: [&str; 6] = ["openapi", "info", "servers", "tags", "paths", "components"];
+    let Some(map) = doc.as_object_mut() else {
+        return;
+    };
+    let mut ordered = Map::new();
+    for key in ORDER {
+        if let Some(value) = map.remove(key) {
+            ordered.insert(key.to_owned(), value);
+        }
+    }
+    ordered.append(map);
+    *map = ordered;
 }
 
 fn add_oauth_scopes(doc: &mut Value) {
@@ -242,7 +343,8 @@ mod tests {
             "securitySchemes": {"O": {"type": "oauth2", "flows": {"password": {"tokenUrl": "/t"}}}}
           }
         }"##;
-        let doc: Value = serde_json::from_str(&finish(spec)).unwrap();
+        let mut doc: Value = serde_json::from_str(spec).unwrap();
+        finish_doc(&mut doc);
         assert_eq!(
             doc.pointer("/components/securitySchemes/O/flows/password/scopes"),
             Some(&serde_json::json!({}))

@@ -36,8 +36,13 @@ pub struct PublicUser {
     pub has_password: bool,
     /// Creation time (RFC 3339).
     pub created_at: DateTime<Utc>,
-    /// Free-form data the integrator keeps with the user.
+    /// Profile metadata: free-form data the user owns and replaces with
+    /// `PATCH /users/me` (never trusted by the server).
     pub metadata: BTreeMap<String, serde_json::Value>,
+    /// Server-only metadata: written by the app and by superusers
+    /// (`PATCH /users/{id}`), never by the user, who can read it (plans,
+    /// roles, flags the app's rules rely on).
+    pub app_metadata: BTreeMap<String, serde_json::Value>,
 }
 
 impl Example for PublicUser {
@@ -52,6 +57,7 @@ impl Example for PublicUser {
             has_password: true,
             created_at: DateTime::UNIX_EPOCH,
             metadata: BTreeMap::new(),
+            app_metadata: BTreeMap::new(),
         }
     }
 }
@@ -69,6 +75,11 @@ impl From<&User> for PublicUser {
             created_at: user.created_at,
             metadata: user
                 .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            app_metadata: user
+                .app_metadata
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
@@ -254,5 +265,69 @@ impl From<&PublicJwk> for JwkObject {
             crv: jwk.crv.clone(),
             x: jwk.x.clone(),
         }
+    }
+}
+
+/// The `profile` object of `POST /auth/register`: values of the fields the
+/// app declared with
+/// [`AuthManagerBuilder::registration_field`](crate::AuthManagerBuilder::registration_field).
+/// Its schema, `RegistrationProfile`, is written from those declarations
+/// when the spec is served ([`super::spec_json`]): each field with its type
+/// and limits, the required ones, and no other key. The manager checks the
+/// values (422 naming `profile.<field>`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegistrationProfile(pub serde_json::Map<String, serde_json::Value>);
+
+/// The schema name of [`RegistrationProfile`].
+pub(crate) const REGISTRATION_PROFILE_SCHEMA: &str = "RegistrationProfile";
+
+impl poem_openapi::types::Type for RegistrationProfile {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = Self;
+
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        REGISTRATION_PROFILE_SCHEMA.into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        poem_openapi::registry::MetaSchemaRef::Reference(REGISTRATION_PROFILE_SCHEMA.into())
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        registry.create_schema::<Self, _>(REGISTRATION_PROFILE_SCHEMA.into(), |_| {
+            poem_openapi::registry::MetaSchema {
+                description: Some("Values of the app's own registration fields."),
+                ..poem_openapi::registry::MetaSchema::new("object")
+            }
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for RegistrationProfile {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        match value.unwrap_or_default() {
+            serde_json::Value::Object(map) => Ok(Self(map)),
+            serde_json::Value::Null => Ok(Self::default()),
+            other => Err(poem_openapi::types::ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl poem_openapi::types::ToJSON for RegistrationProfile {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Object(self.0.clone()))
     }
 }

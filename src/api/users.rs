@@ -24,14 +24,16 @@ use crate::{
 };
 
 /// Body of `PATCH /users/me`: only these fields; any other (email,
-/// password, is_active, is_superuser, email_verified, …) is refused with 422.
+/// password, `app_metadata`, is_active, is_superuser, email_verified, …) is
+/// refused with 422 and nothing is written.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ProfileUpdateRequest {
     /// New display name; `null` clears it; absent leaves it.
     pub name: MaybeUndefined<StrictString>,
-    /// New integrator metadata, replacing the old object (at most 16 KiB as
+    /// New profile metadata, replacing the old object (at most 16 KiB as
     /// JSON; keys without `.` and not starting with `$`); `null` empties it.
+    /// The server-only `app_metadata` is not writable here.
     pub metadata: MaybeUndefined<BTreeMap<String, Value>>,
 }
 
@@ -42,8 +44,11 @@ pub struct ProfileUpdateRequest {
 pub struct AdminUserUpdate {
     /// New display name; `null` clears it.
     pub name: MaybeUndefined<StrictString>,
-    /// New metadata, replacing the old; `null` empties it.
+    /// New profile metadata, replacing the old; `null` empties it.
     pub metadata: MaybeUndefined<BTreeMap<String, Value>>,
+    /// New server-only metadata, replacing the old (same limits as
+    /// `metadata`); `null` empties it.
+    pub app_metadata: MaybeUndefined<BTreeMap<String, Value>>,
     /// `false` deactivates the user and ends every session.
     pub is_active: Option<bool>,
     /// Grant or remove superuser rights.
@@ -115,7 +120,8 @@ impl UsersApi {
 impl UsersApi {
     /// My profile
     ///
-    /// The signed-in user, with their metadata.
+    /// The signed-in user, with their profile metadata and the server-only
+    /// `app_metadata` (readable, not writable, by the user).
     #[oai(path = "/users/me", method = "get", operation_id = "getMe")]
     async fn me(&self, caller: Authenticated) -> Result<UserResponse, ApiErrors<{ AUTHED }>> {
         Ok(UserResponse::new(&caller.user))
@@ -123,8 +129,9 @@ impl UsersApi {
 
     /// Update my profile
     ///
-    /// Changes the name and metadata only. Email, password and flags have
-    /// their own flows; sending them here is a 422.
+    /// Changes the name and profile metadata only. Email, password, flags
+    /// and the server-only `app_metadata` are not the user's to write here;
+    /// sending them is a 422 and nothing is written.
     #[oai(path = "/users/me", method = "patch", operation_id = "updateMe")]
     async fn update_me(
         &self,
@@ -202,7 +209,7 @@ impl UsersApi {
 
     /// Update a user (superuser)
     ///
-    /// Name, metadata, `is_active` (deactivating ends every session),
+    /// Name, profile `metadata`, server-only `app_metadata`, `is_active` (deactivating ends every session),
     /// `is_superuser`, `email_verified`. Never the email or password. A
     /// superuser cannot deactivate or demote themselves (422
     /// `SELF_LOCKOUT`).
@@ -216,6 +223,11 @@ impl UsersApi {
     ) -> Result<UserResponse, ApiErrors<{ AUTHED | NOT_FOUND | BODY }>> {
         let Json(body) = body;
         let mut update = AdminUpdate::new().profile(profile(body.name, body.metadata));
+        match body.app_metadata {
+            MaybeUndefined::Value(map) => update = update.app_metadata(map.into_iter().collect()),
+            MaybeUndefined::Null => update = update.app_metadata(serde_json::Map::new()),
+            MaybeUndefined::Undefined => {}
+        }
         update.is_active = body.is_active;
         update.is_superuser = body.is_superuser;
         update.email_verified = body.email_verified;

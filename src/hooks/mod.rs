@@ -116,6 +116,16 @@ pub enum Action {
         /// The normalised address.
         email: String,
     },
+    /// Someone asked a provider to mail a sign-in proof (a magic link, an
+    /// email code, or a custom provider's) to an address. Asked for known
+    /// *and* unknown addresses alike, so a veto must not depend on whether
+    /// the account exists; a veto answers its refusal and mails nothing.
+    RequestSignInMail {
+        /// The provider that mails it (e.g. `magic-link`, `email-code`).
+        provider: String,
+        /// The normalised address.
+        email: String,
+    },
     /// A code confirming an account-changing action (email change,
     /// deletion) is about to be mailed to the user's current address.
     RequestReauthenticationCode {
@@ -170,6 +180,7 @@ impl Action {
             Action::UnlinkAccount { .. } => "unlink_account",
             Action::RequestEmailVerification { .. } => "request_email_verification",
             Action::RequestReauthenticationCode { .. } => "request_reauthentication_code",
+            Action::RequestSignInMail { .. } => "request_sign_in_mail",
             Action::DeleteUser { .. } => "delete_user",
             Action::AdminPasswordReset { .. } => "admin_password_reset",
         }
@@ -365,7 +376,7 @@ pub enum Event {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum UnlinkReason {
-    /// The user unlinked it (`DELETE /auth/accounts/{provider}`).
+    /// The user unlinked it (`DELETE /auth/account/linked/{provider}`).
     UserRequest,
     /// The owner proved the address (password reset, email verification,
     /// email change) and the identity had been linked from an email its

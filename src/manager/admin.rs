@@ -11,7 +11,8 @@ use crate::{
     user::{User, UserId},
 };
 
-/// Largest accepted metadata object, serialized, in bytes.
+/// Largest accepted metadata object (profile or server-only, each),
+/// serialized, in bytes.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// Largest page of [`AuthManager::list_users`].
@@ -23,7 +24,7 @@ pub const MAX_PAGE: u64 = 100;
 pub struct ProfileUpdate {
     /// New display name (`Some(None)` clears it).
     pub name: Option<Option<String>>,
-    /// New metadata, replacing the old.
+    /// New profile metadata, replacing the old.
     pub metadata: Option<Map<String, Value>>,
 }
 
@@ -39,7 +40,7 @@ impl ProfileUpdate {
         self
     }
 
-    /// Replaces the metadata.
+    /// Replaces the profile metadata.
     pub fn metadata(mut self, metadata: Map<String, Value>) -> Self {
         self.metadata = Some(metadata);
         self
@@ -51,8 +52,10 @@ impl ProfileUpdate {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct AdminUpdate {
-    /// Name and metadata.
+    /// Name and profile metadata.
     pub profile: ProfileUpdate,
+    /// New server-only metadata, replacing the old.
+    pub app_metadata: Option<Map<String, Value>>,
     /// Activate or deactivate (deactivating ends every session).
     pub is_active: Option<bool>,
     /// Grant or remove superuser rights.
@@ -70,6 +73,12 @@ impl AdminUpdate {
     /// Sets the profile part.
     pub fn profile(mut self, profile: ProfileUpdate) -> Self {
         self.profile = profile;
+        self
+    }
+
+    /// Replaces the server-only metadata.
+    pub fn app_metadata(mut self, app_metadata: Map<String, Value>) -> Self {
+        self.app_metadata = Some(app_metadata);
         self
     }
 
@@ -93,6 +102,29 @@ impl AdminUpdate {
 }
 
 impl AuthManager {
+    /// Replaces a user's server-only metadata
+    /// ([`User::app_metadata`]): the app's own write (from its handlers,
+    /// jobs or hooks), with no acting user to check. The user can read it
+    /// but never write it. Same limits as profile metadata (16 KiB as JSON,
+    /// portable keys). Asks the `update_user` before-hooks and emits
+    /// `user_updated` with `by` the user's own id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (404), [`Error::Validation`] (422
+    /// `METADATA_TOO_LARGE`, `INVALID_METADATA` on `app_metadata`),
+    /// [`Error::Vetoed`] (403), [`Error::Unavailable`] (503).
+    pub async fn set_app_metadata(
+        &self,
+        id: &UserId,
+        app_metadata: Map<String, Value>,
+    ) -> Result<User> {
+        check_metadata("app_metadata", &app_metadata)?;
+        let user = self.load_user(id).await?;
+        let patch = UserPatch::new().app_metadata(app_metadata);
+        self.apply_patch(&user, patch, id).await
+    }
+
     /// Updates the caller's own name and metadata. Emits `user_updated`.
     ///
     /// # Errors
@@ -134,7 +166,7 @@ impl AuthManager {
         self.load_user(id).await
     }
 
-    /// Changes any user's profile and flags. Deactivating bumps
+    /// Changes any user's profile, server-only metadata and flags. Deactivating bumps
     /// `token_version` in the same write and revokes every session. A
     /// superuser cannot deactivate or demote themselves (no lock-out).
     /// Emits `user_updated`.
@@ -159,6 +191,10 @@ impl AuthManager {
         }
         let user = self.load_user(id).await?;
         let mut patch = profile_patch(update.profile)?;
+        if let Some(app_metadata) = update.app_metadata {
+            check_metadata("app_metadata", &app_metadata)?;
+            patch.app_metadata = Some(app_metadata);
+        }
         patch.is_active = update.is_active;
         patch.is_superuser = update.is_superuser;
         patch.email_verified = update.email_verified;
@@ -355,24 +391,29 @@ fn profile_patch(update: ProfileUpdate) -> Result<UserPatch> {
         patch = patch.name(validate_name(name)?);
     }
     if let Some(metadata) = update.metadata {
-        let size = serde_json::to_vec(&metadata)
-            .map_err(Error::internal)?
-            .len();
-        if size > MAX_METADATA_BYTES {
-            return Err(Error::validation(
-                "metadata",
-                "METADATA_TOO_LARGE",
-                format!("metadata must be at most {MAX_METADATA_BYTES} bytes as JSON"),
-            ));
-        }
-        if !keys_are_portable(&metadata) {
-            return Err(Error::validation(
-                "metadata",
-                "INVALID_METADATA",
-                "metadata keys must be non-empty, without `.` and not start with `$`",
-            ));
-        }
+        check_metadata("metadata", &metadata)?;
         patch = patch.metadata(metadata);
     }
     Ok(patch)
+}
+
+/// The limits of either metadata object: at most
+/// [`MAX_METADATA_BYTES`] as JSON, keys every store keeps.
+pub(crate) fn check_metadata(field: &str, metadata: &Map<String, Value>) -> Result<()> {
+    let size = serde_json::to_vec(metadata).map_err(Error::internal)?.len();
+    if size > MAX_METADATA_BYTES {
+        return Err(Error::validation(
+            field.to_owned(),
+            "METADATA_TOO_LARGE",
+            format!("{field} must be at most {MAX_METADATA_BYTES} bytes as JSON"),
+        ));
+    }
+    if !keys_are_portable(metadata) {
+        return Err(Error::validation(
+            field.to_owned(),
+            "INVALID_METADATA",
+            format!("{field} keys must be non-empty, without `.` and not start with `$`"),
+        ));
+    }
+    Ok(())
 }

@@ -21,10 +21,11 @@ use chrono::{DateTime, Utc};
 
 pub(crate) use admin::require_superuser;
 pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
-pub use builder::AuthManagerBuilder;
+pub use builder::{ApiInfo, AuthManagerBuilder};
 pub use limits::RateRule;
 pub use reauth::{Reauthentication, SensitiveAction};
-pub use register::{Registration, SignUp};
+pub(crate) use register::profile_schema;
+pub use register::{FieldKind, ProfileField, Registration, SignUp, DEFAULT_FIELD_CHARS};
 pub use session::{Principal, SignIn, TokenPair};
 
 use crate::{
@@ -61,6 +62,8 @@ struct Inner {
     jwt: JwtKeys,
     hasher: PasswordHasher,
     policy: PasswordPolicy,
+    registration_fields: Vec<register::ProfileField>,
+    api_info: builder::ApiInfo,
 }
 
 impl fmt::Debug for AuthManager {
@@ -79,13 +82,30 @@ impl AuthManager {
         AuthManagerBuilder::new(config)
     }
 
+    /// The extra fields `POST /auth/register` accepts, as declared with
+    /// [`AuthManagerBuilder::registration_field`].
+    pub fn registration_fields(&self) -> &[ProfileField] {
+        &self.inner.registration_fields
+    }
+
+    /// Title, version and description of the served OpenAPI document
+    /// ([`AuthManagerBuilder::api_info`]).
+    pub fn api_info(&self) -> &ApiInfo {
+        &self.inner.api_info
+    }
+
     /// The configuration.
     pub fn config(&self) -> &AuthConfig {
         &self.inner.config
     }
 
-    /// The store.
-    pub fn store(&self) -> &dyn Store {
+    /// The store. Not public: flows, providers (through [`ProviderCx`]) and
+    /// tests (through the store they built the manager with) reach it, an
+    /// app handler never does — every write goes through a flow, with its
+    /// hooks, limits and events.
+    ///
+    /// [`ProviderCx`]: crate::ProviderCx
+    pub(crate) fn store(&self) -> &dyn Store {
         &*self.inner.store
     }
 
@@ -114,6 +134,33 @@ impl AuthManager {
         self.inner.email.as_deref()
     }
 
+    /// The provider registered as `id`, when it is a `P`: how a provider's
+    /// own routes use the very value the app registered (its lifetimes,
+    /// limits, endpoints), so the app gives it once.
+    ///
+    /// ```
+    /// # use portcullis::{AuthConfig, AuthManager, MemoryStore, Secret};
+    /// # use portcullis_credentials::CredentialsProvider;
+    /// # let mut config = AuthConfig::default();
+    /// # config.jwt.secret = Some(Secret::new("0123456789abcdef0123456789abcdef"));
+    /// let manager = AuthManager::builder(config)
+    ///     .store(MemoryStore::new())
+    ///     .provider(CredentialsProvider::new())
+    ///     .build()?;
+    /// assert!(manager.registered_provider::<CredentialsProvider>("credentials").is_some());
+    /// assert!(manager.registered_provider::<CredentialsProvider>("github").is_none());
+    /// # Ok::<(), portcullis::Error>(())
+    /// ```
+    pub fn registered_provider<P: crate::Provider>(&self, id: &str) -> Option<Arc<P>> {
+        self.inner.providers.value(id)
+    }
+
+    /// Every registered provider that is a `P`, in registration order (e.g.
+    /// all the OAuth providers, for their routes).
+    pub fn registered_providers<P: crate::Provider>(&self) -> Vec<Arc<P>> {
+        self.inner.providers.values_of()
+    }
+
     /// The enabled providers, in registration order.
     pub fn providers(&self) -> &[ProviderInfo] {
         self.inner.providers.infos()
@@ -126,6 +173,18 @@ impl AuthManager {
     /// [`crate::Error::Unavailable`] when the store is down.
     pub async fn find_user(&self, id: &crate::UserId) -> Result<Option<User>> {
         Ok(self.inner.store.find_user(id).await?)
+    }
+
+    /// Looks up a user by email, in its canonical form (so any spelling
+    /// that normalises to the same address finds them).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Validation`] for an address that is not one,
+    /// [`crate::Error::Unavailable`] when the store is down.
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let normalized = crate::user::normalize_email(email)?;
+        Ok(self.inner.store.find_user_by_email(&normalized).await?)
     }
 
     /// Where to send a browser after a sign-in: `requested` when it is
@@ -159,6 +218,11 @@ impl AuthManager {
     /// [`Provider::authenticate`](crate::Provider::authenticate).
     pub fn provider_cx(&self) -> ProviderCx<'_> {
         ProviderCx::new(self)
+    }
+
+    /// Asks the before-hooks about `action`; the first veto wins.
+    pub(crate) async fn ask(&self, action: crate::Action) -> Result<(), crate::Veto> {
+        self.inner.hooks.before(action).await
     }
 
     pub(crate) async fn emit(&self, event: Event) {

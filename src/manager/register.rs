@@ -1,3 +1,5 @@
+use serde_json::{Map, Value};
+
 use super::{AuthManager, RateRule};
 use crate::{
     email::Message,
@@ -22,6 +24,10 @@ pub struct Registration {
     pub name: Option<String>,
     /// Who registers (counted against `rate_limits.sign_up_per_ip`).
     pub client: ClientInfo,
+    /// Values of the app-declared registration fields
+    /// ([`AuthManagerBuilder::registration_field`](super::AuthManagerBuilder::registration_field)),
+    /// checked before the user exists and kept as their profile metadata.
+    pub profile: Map<String, Value>,
 }
 
 impl Registration {
@@ -32,7 +38,14 @@ impl Registration {
             password: password.into(),
             name: None,
             client: ClientInfo::default(),
+            profile: Map::new(),
         }
+    }
+
+    /// Sets the values of the app-declared registration fields.
+    pub fn with_profile(mut self, profile: Map<String, Value>) -> Self {
+        self.profile = profile;
+        self
     }
 
     /// Sets the display name.
@@ -130,6 +143,7 @@ impl AuthManager {
         let now = self.now();
         let mut user = User::new(&registration.email, now)?;
         user.name = validate_name(registration.name)?;
+        user.metadata = validate_profile(&self.inner.registration_fields, registration.profile)?;
         self.inner
             .policy
             .check(registration.password.expose(), Some(&user.email))?;
@@ -191,4 +205,311 @@ pub(crate) fn validate_name(name: Option<String>) -> Result<Option<String>> {
         ));
     }
     Ok(Some(name.to_owned()))
+}
+
+/// The type of an app-declared registration field.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FieldKind {
+    /// A JSON string of `min_chars..=max_chars` characters (trimmed), without
+    /// control characters.
+    Text {
+        /// Fewest characters (after trimming).
+        min_chars: usize,
+        /// Most characters (after trimming).
+        max_chars: usize,
+    },
+    /// A JSON boolean; with `must_be_true`, only `true` is accepted (terms
+    /// of service, consent).
+    Boolean {
+        /// Only `true` is accepted.
+        must_be_true: bool,
+    },
+    /// A JSON integer in `min..=max`.
+    Integer {
+        /// Smallest accepted value.
+        min: i64,
+        /// Largest accepted value.
+        max: i64,
+    },
+}
+
+/// An extra field the app declares for `POST /auth/register`
+/// (`profile.<name>` in the body), validated before the user exists and
+/// stored in their profile metadata ([`User::metadata`]) under its name.
+///
+/// ```
+/// use portcullis::ProfileField;
+///
+/// let fields = [
+///     ProfileField::text("display_name").required().max_chars(50),
+///     ProfileField::boolean("accept_terms").must_be_true(),
+///     ProfileField::integer("birth_year").range(1900, 2100),
+/// ];
+/// assert!(fields[1].is_required());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileField {
+    name: String,
+    kind: FieldKind,
+    required: bool,
+    description: Option<String>,
+}
+
+/// Most characters of a text field unless
+/// [`max_chars`](ProfileField::max_chars) says otherwise.
+pub const DEFAULT_FIELD_CHARS: usize = 200;
+
+impl ProfileField {
+    fn new(name: &str, kind: FieldKind) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind,
+            required: false,
+            description: None,
+        }
+    }
+
+    /// An optional text field of up to [`DEFAULT_FIELD_CHARS`] characters.
+    pub fn text(name: &str) -> Self {
+        Self::new(
+            name,
+            FieldKind::Text {
+                min_chars: 0,
+                max_chars: DEFAULT_FIELD_CHARS,
+            },
+        )
+    }
+
+    /// An optional boolean field.
+    pub fn boolean(name: &str) -> Self {
+        Self::new(
+            name,
+            FieldKind::Boolean {
+                must_be_true: false,
+            },
+        )
+    }
+
+    /// An optional integer field (any `i64`).
+    pub fn integer(name: &str) -> Self {
+        Self::new(
+            name,
+            FieldKind::Integer {
+                min: i64::MIN,
+                max: i64::MAX,
+            },
+        )
+    }
+
+    /// The field must be present (for text: at least one character).
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        if let FieldKind::Text { min_chars, .. } = &mut self.kind {
+            *min_chars = (*min_chars).max(1);
+        }
+        self
+    }
+
+    /// Text: at most `max` characters.
+    pub fn max_chars(mut self, max: usize) -> Self {
+        if let FieldKind::Text { max_chars, .. } = &mut self.kind {
+            *max_chars = max;
+        }
+        self
+    }
+
+    /// Text: at least `min` characters.
+    pub fn min_chars(mut self, min: usize) -> Self {
+        if let FieldKind::Text { min_chars, .. } = &mut self.kind {
+            *min_chars = min;
+        }
+        self
+    }
+
+    /// Boolean: required and only `true` accepted.
+    pub fn must_be_true(mut self) -> Self {
+        self.required = true;
+        if let FieldKind::Boolean { must_be_true } = &mut self.kind {
+            *must_be_true = true;
+        }
+        self
+    }
+
+    /// Integer: between `min` and `max`, inclusive.
+    pub fn range(mut self, min: i64, max: i64) -> Self {
+        if let FieldKind::Integer { min: lo, max: hi } = &mut self.kind {
+            (*lo, *hi) = (min, max);
+        }
+        self
+    }
+
+    /// What the spec says about the field.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// The field's name (its key in `profile` and in the metadata).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its type and limits.
+    pub fn kind(&self) -> &FieldKind {
+        &self.kind
+    }
+
+    /// Whether it must be present.
+    pub fn is_required(&self) -> bool {
+        self.required
+    }
+
+    /// Its JSON Schema (OpenAPI 3.0), as the spec documents it.
+    pub fn json_schema(&self) -> Value {
+        let mut schema = match &self.kind {
+            FieldKind::Text {
+                min_chars,
+                max_chars,
+            } => serde_json::json!({
+                "type": "string", "minLength": min_chars, "maxLength": max_chars,
+            }),
+            FieldKind::Boolean { must_be_true } => {
+                let mut s = serde_json::json!({"type": "boolean"});
+                if *must_be_true {
+                    s["enum"] = serde_json::json!([true]);
+                }
+                s
+            }
+            FieldKind::Integer { min, max } => {
+                let mut s = serde_json::json!({"type": "integer", "format": "int64"});
+                if *min != i64::MIN {
+                    s["minimum"] = (*min).into();
+                }
+                if *max != i64::MAX {
+                    s["maximum"] = (*max).into();
+                }
+                s
+            }
+        };
+        if let Some(text) = &self.description {
+            schema["description"] = text.clone().into();
+        }
+        schema
+    }
+
+    /// Validates the field's value: the value to store, or the 422.
+    fn check(&self, value: Value) -> Result<Value> {
+        let field = format!("profile.{}", self.name);
+        let invalid =
+            |message: String| Err(Error::validation(field.clone(), "INVALID_FIELD", message));
+        match (&self.kind, value) {
+            (
+                FieldKind::Text {
+                    min_chars,
+                    max_chars,
+                },
+                Value::String(text),
+            ) => {
+                let text = text.trim();
+                let chars = text.chars().count();
+                if chars < *min_chars || chars > *max_chars || text.chars().any(char::is_control) {
+                    return invalid(format!(
+                        "{field} must be {min_chars} to {max_chars} characters, without control characters"
+                    ));
+                }
+                Ok(Value::String(text.to_owned()))
+            }
+            (FieldKind::Boolean { must_be_true }, Value::Bool(b)) => {
+                if *must_be_true && !b {
+                    return invalid(format!("{field} must be true"));
+                }
+                Ok(Value::Bool(b))
+            }
+            (FieldKind::Integer { min, max }, Value::Number(n)) => match n.as_i64() {
+                Some(i) if i >= *min && i <= *max => Ok(Value::Number(n)),
+                _ => invalid(format!("{field} must be an integer from {min} to {max}")),
+            },
+            (kind, _) => invalid(format!(
+                "{field} must be {}",
+                match kind {
+                    FieldKind::Text { .. } => "a string",
+                    FieldKind::Boolean { .. } => "a boolean",
+                    FieldKind::Integer { .. } => "an integer",
+                }
+            )),
+        }
+    }
+}
+
+/// Checks the registration `profile` against the declared fields: an
+/// undeclared key, a missing required field or a bad value is a 422 naming
+/// `profile.<name>`. Answers the values to store (trimmed text).
+pub(crate) fn validate_profile(
+    fields: &[ProfileField],
+    mut profile: Map<String, Value>,
+) -> Result<Map<String, Value>> {
+    if let Some(unknown) = profile
+        .keys()
+        .find(|key| !fields.iter().any(|f| f.name == **key))
+    {
+        let field = format!("profile.{unknown}");
+        let message = format!("{field} is not a registration field");
+        return Err(Error::validation(field, "UNKNOWN_FIELD", message));
+    }
+    let mut accepted = Map::new();
+    for field in fields {
+        match profile.remove(&field.name) {
+            // `null` is the same as absent.
+            None | Some(Value::Null) => {
+                if field.required {
+                    let name = format!("profile.{}", field.name);
+                    let message = format!("{name} is required");
+                    return Err(Error::validation(name, "FIELD_REQUIRED", message));
+                }
+            }
+            Some(value) => {
+                accepted.insert(field.name.clone(), field.check(value)?);
+            }
+        }
+    }
+    Ok(accepted)
+}
+
+/// The JSON Schema of the registration `profile` object for `fields`.
+pub(crate) fn profile_schema(fields: &[ProfileField]) -> Value {
+    let properties: Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.name.clone(), f.json_schema()))
+        .collect();
+    let required: Vec<Value> = fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| Value::String(f.name.clone()))
+        .collect();
+    let mut schema = serde_json::json!({
+        "type": "object",
+        "description": if fields.is_empty() {
+            "Values of the app's own registration fields. This app declares none: \
+             send no `profile`, or an empty one."
+                .to_owned()
+        } else {
+            format!(
+                "Values of the app's own registration fields ({}), checked before the \
+                 user exists (422 naming `profile.<field>`) and kept as their profile \
+                 `metadata`. Other keys are refused.",
+                fields
+                    .iter()
+                    .map(|f| format!("`{}`", f.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        "properties": properties,
+        "additionalProperties": false,
+    });
+    if !required.is_empty() {
+        schema["required"] = Value::Array(required);
+    }
+    schema
 }

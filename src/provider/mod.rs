@@ -15,7 +15,7 @@ use crate::{
     config::AuthConfig,
     email::Message,
     error::{Error, Result},
-    hooks::{Event, ProviderEvent},
+    hooks::{Action, Event, ProviderEvent},
     manager::AuthManager,
     store::{ClientInfo, OneTimeToken},
     token::{OpaqueToken, TokenHash},
@@ -484,21 +484,32 @@ impl<'a> ProviderCx<'a> {
         self.manager.emit(Event::Provider(event)).await;
     }
 
-    /// The manager, to move into a background job (a cheap clone).
-    pub fn manager(&self) -> AuthManager {
-        self.manager.clone()
+    /// Asks the before-hooks whether `action` may go ahead, as the core
+    /// flows do before they commit (e.g. [`Action::RequestSignInMail`]
+    /// before a provider mails a sign-in proof).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vetoed`] with the hook's code when a hook refuses.
+    pub async fn ask(&self, action: Action) -> Result<()> {
+        Ok(self.manager.ask(action).await?)
     }
 }
+
+/// A registered provider: the trait object the flows call, and the same
+/// value as `Any`, for the provider's own routes to find their settings.
+pub(crate) type Registered = (Arc<dyn Provider>, Arc<dyn std::any::Any + Send + Sync>);
 
 /// Providers keyed by id.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ProviderRegistry {
     by_id: HashMap<String, Arc<dyn Provider>>,
+    values: HashMap<String, Arc<dyn std::any::Any + Send + Sync>>,
     order: Vec<ProviderInfo>,
 }
 
 impl ProviderRegistry {
-    pub(crate) fn register(&mut self, provider: Arc<dyn Provider>) -> Result<()> {
+    pub(crate) fn register(&mut self, (provider, value): Registered) -> Result<()> {
         let info = provider.info();
         if info.id.is_empty() {
             return Err(Error::Config("a provider has an empty id".into()));
@@ -509,12 +520,26 @@ impl ProviderRegistry {
             ));
         }
         self.by_id.insert(info.id.clone(), provider);
+        self.values.insert(info.id.clone(), value);
         self.order.push(info);
         Ok(())
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
         self.by_id.get(id)
+    }
+
+    /// The provider registered as `id`, if it is a `P`.
+    pub(crate) fn value<P: Provider>(&self, id: &str) -> Option<Arc<P>> {
+        self.values.get(id)?.clone().downcast::<P>().ok()
+    }
+
+    /// Every registered provider that is a `P`, in registration order.
+    pub(crate) fn values_of<P: Provider>(&self) -> Vec<Arc<P>> {
+        self.order
+            .iter()
+            .filter_map(|info| self.value(&info.id))
+            .collect()
     }
 
     pub(crate) fn info(&self, id: &str) -> Option<&ProviderInfo> {

@@ -300,8 +300,10 @@ pub struct UserPatch {
     pub email: Option<(String, String)>,
     /// New display name (`Some(None)` clears it).
     pub name: Option<Option<String>>,
-    /// New integrator metadata (replaces the whole map).
+    /// New profile metadata (replaces the whole map).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// New server-only metadata (replaces the whole map).
+    pub app_metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// New `email_verified`.
     pub email_verified: Option<bool>,
     /// New `is_active`.
@@ -335,9 +337,18 @@ impl UserPatch {
         self
     }
 
-    /// Replaces the metadata.
+    /// Replaces the profile metadata.
     pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
         self.metadata = Some(metadata);
+        self
+    }
+
+    /// Replaces the server-only metadata.
+    pub fn app_metadata(
+        mut self,
+        app_metadata: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        self.app_metadata = Some(app_metadata);
         self
     }
 
@@ -382,6 +393,9 @@ impl UserPatch {
         }
         if let Some(metadata) = &self.metadata {
             user.metadata.clone_from(metadata);
+        }
+        if let Some(app_metadata) = &self.app_metadata {
+            user.app_metadata.clone_from(app_metadata);
         }
         if let Some(value) = self.email_verified {
             user.email_verified = value;

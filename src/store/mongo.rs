@@ -8,7 +8,7 @@
 //!
 //! | Collection | Document | Indexes |
 //! |---|---|---|
-//! | `users` | `_id`, `email`, `email_normalized`, `name`, `email_verified`, `is_active`, `is_superuser`, `password_hash`, `token_version`, `created_at`, `updated_at`, `metadata` | unique `email_normalized`; `created_at` |
+//! | `users` | `_id`, `email`, `email_normalized`, `name`, `email_verified`, `is_active`, `is_superuser`, `password_hash`, `token_version`, `created_at`, `updated_at`, `metadata`, `app_metadata` (absent in documents written before it existed: read as empty) | unique `email_normalized`; `created_at` |
 //! | `sessions` | one refresh-token family: `_id` (session id), `user_id`, `provider`, `created_at`, `expires_at`, `last_used_at`, `revoked_at`, `token_version`, `client`, `current: {hash, issued_at}`, `used: [{hash, used_at, replaced_by}]` (last 64) | unique `current.hash`; `used.hash`; `user_id`; TTL on `expires_at` |
 //! | `one_time_tokens` | `_id` (token hash), `purpose`, `user_id`, `email`, `data`, `created_at`, `expires_at`, `attempts`, `epoch` | `(user_id, purpose)`; TTL on `expires_at` |
 //! | `linked_accounts` | `provider`, `subject`, `user_id`, `email`, `created_at` | unique `(provider, subject)`; `user_id` |
@@ -359,6 +359,9 @@ struct UserDoc {
     updated_at: bson::DateTime,
     #[serde(default)]
     metadata: Document,
+    /// Absent in documents written before server-only metadata existed.
+    #[serde(default)]
+    app_metadata: Document,
 }
 
 impl UserDoc {
@@ -376,15 +379,21 @@ impl UserDoc {
             created_at: date(user.created_at),
             updated_at: date(user.updated_at),
             metadata: bson::to_document(&user.metadata).map_err(backend)?,
+            app_metadata: bson::to_document(&user.app_metadata).map_err(backend)?,
         })
     }
 
     fn into_user(self) -> StoreResult<User> {
-        let metadata =
-            match bson::from_document::<serde_json::Value>(self.metadata).map_err(backend)? {
-                serde_json::Value::Object(map) => map,
-                _ => serde_json::Map::new(),
-            };
+        let map = |doc: Document| -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+            Ok(
+                match bson::from_document::<serde_json::Value>(doc).map_err(backend)? {
+                    serde_json::Value::Object(map) => map,
+                    _ => serde_json::Map::new(),
+                },
+            )
+        };
+        let metadata = map(self.metadata)?;
+        let app_metadata = map(self.app_metadata)?;
         Ok(User {
             id: UserId::new(self.id),
             email: self.email,
@@ -398,6 +407,7 @@ impl UserDoc {
             created_at: chrono(self.created_at),
             updated_at: chrono(self.updated_at),
             metadata,
+            app_metadata,
         })
     }
 }
@@ -583,6 +593,12 @@ impl UserStore for MongoStore {
         }
         if let Some(metadata) = &patch.metadata {
             set.insert("metadata", bson::to_document(metadata).map_err(backend)?);
+        }
+        if let Some(app_metadata) = &patch.app_metadata {
+            set.insert(
+                "app_metadata",
+                bson::to_document(app_metadata).map_err(backend)?,
+            );
         }
         if let Some(value) = patch.email_verified {
             set.insert("email_verified", value);

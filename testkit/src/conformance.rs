@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
+use portcullis::store::{
+    Backoff, PasswordGuard, RefreshToken, Reservation, Rotation, StoreError, UserQuery,
+};
 use portcullis::{
-    Backoff, ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, PasswordGuard, RefreshToken,
-    Reservation, Rotation, Session, Store, StoreError, TokenHash, User, UserId, UserPatch,
-    UserQuery,
+    ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, Session, Store, TokenHash, User, UserId,
+    UserPatch,
 };
 
 /// Now, at the millisecond precision every store keeps.
@@ -287,7 +289,43 @@ pub async fn patch_user_applies_only_set_fields(store: Arc<dyn Store>) {
     assert_eq!(cleared.name, None);
     assert!(!cleared.is_active && cleared.is_superuser && cleared.email_verified);
     assert_eq!(cleared.metadata, metadata);
+    assert!(cleared.app_metadata.is_empty());
     assert_eq!(cleared.updated_at, t2);
+
+    // Server-only metadata is its own field: writing it leaves the
+    // profile metadata alone, and it round-trips.
+    let mut app_metadata = serde_json::Map::new();
+    app_metadata.insert("open_invoice".into(), serde_json::json!(true));
+    let flagged = store
+        .patch_user(
+            &alice.id,
+            &UserPatch::new().app_metadata(app_metadata.clone()),
+            t2,
+        )
+        .await
+        .expect("patch")
+        .expect("user exists");
+    assert_eq!(flagged.app_metadata, app_metadata);
+    assert_eq!(flagged.metadata, metadata);
+    let stored = store
+        .find_user(&alice.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(stored.app_metadata, app_metadata);
+    assert_eq!(stored.metadata, metadata);
+    let mut again = metadata.clone();
+    again.insert("theme".into(), serde_json::json!("dark"));
+    let profiled = store
+        .patch_user(&alice.id, &UserPatch::new().metadata(again.clone()), t2)
+        .await
+        .expect("patch")
+        .expect("user exists");
+    assert_eq!(profiled.metadata, again);
+    assert_eq!(
+        profiled.app_metadata, app_metadata,
+        "profile writes keep it"
+    );
     assert_eq!(
         store
             .find_user(&alice.id)

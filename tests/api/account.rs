@@ -42,8 +42,8 @@ async fn soft_delete_deactivates_and_keeps_the_email_reserved() {
     assert_error(status, &body, 403, "USER_INACTIVE");
     // No provider signs a deactivated user in (verified on both sides, so
     // the identity links to this user).
-    app.manager
-        .store()
+    app.store
+        .as_ref()
         .patch_user(
             &user.id,
             &portcullis::UserPatch::new().email_verified(true),
@@ -83,7 +83,7 @@ async fn hard_delete_removes_the_user_and_frees_the_email() {
 
     let (status, body) = delete(&app, &access, json!({"password": PASSWORD})).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    assert!(app.manager.store().find_user(&id).await.unwrap().is_none());
+    assert!(app.store.as_ref().find_user(&id).await.unwrap().is_none());
     assert_eq!(app.me(&access).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(app.refresh(&refresh).await.0, StatusCode::UNAUTHORIZED);
     app.register("hank@example.com").await;

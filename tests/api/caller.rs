@@ -268,8 +268,7 @@ async fn a_deactivated_user_is_403() {
     let app = app_with_routes(test_config()).await;
     let (access, _) = app.signed_in("eve@example.com").await;
     let stored = app.stored("eve@example.com").await.unwrap();
-    app.manager
-        .store()
+    app.store
         .patch_user(
             &stored.id,
             &portcullis::UserPatch::new().is_active(false),

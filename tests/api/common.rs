@@ -23,6 +23,9 @@ pub const APP_ORIGIN: &str = "https://app.example.com";
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
     pub manager: AuthManager,
+    /// The store the manager was built with, for checking what a flow
+    /// wrote (the manager hands out no store).
+    pub store: Arc<dyn Store>,
     pub clock: ManualClock,
     pub outbox: Outbox,
     pub events: Arc<Mutex<Vec<Event>>>,
@@ -75,7 +78,7 @@ pub async fn app_on_store(
     // Emailed links need a public URL: a config without one has no mail.
     let has_url = config.public_url.is_some();
     let mut builder = AuthManager::builder(config)
-        .store_arc(store)
+        .store_arc(store.clone())
         .clock(clock.clone());
     if has_url {
         builder = builder.email_sender(outbox.clone());
@@ -94,6 +97,7 @@ pub async fn app_on_store(
     TestApp {
         client,
         manager,
+        store,
         clock,
         outbox,
         events,
@@ -293,28 +297,28 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_cod
 #[derive(Debug)]
 pub struct DownStore;
 
-fn down() -> portcullis::StoreError {
-    portcullis::StoreError::Unavailable("connection refused".into())
+fn down() -> portcullis::store::StoreError {
+    portcullis::store::StoreError::Unavailable("connection refused".into())
 }
 
 #[async_trait]
-impl portcullis::UserStore for DownStore {
-    async fn insert_user(&self, _: &portcullis::User) -> portcullis::StoreResult<()> {
+impl portcullis::store::UserStore for DownStore {
+    async fn insert_user(&self, _: &portcullis::User) -> portcullis::store::StoreResult<()> {
         Err(down())
     }
     async fn find_user(
         &self,
         _: &portcullis::UserId,
-    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::User>> {
         Err(down())
     }
     async fn find_user_by_email(
         &self,
         _: &str,
-    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::User>> {
         Err(down())
     }
-    async fn update_user(&self, _: &portcullis::User) -> portcullis::StoreResult<bool> {
+    async fn update_user(&self, _: &portcullis::User) -> portcullis::store::StoreResult<bool> {
         Err(down())
     }
     async fn patch_user(
@@ -322,56 +326,56 @@ impl portcullis::UserStore for DownStore {
         _: &portcullis::UserId,
         _: &portcullis::UserPatch,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::User>> {
         Err(down())
     }
     async fn set_password_hash(
         &self,
         _: &portcullis::UserId,
-        _: portcullis::PasswordGuard<'_>,
+        _: portcullis::store::PasswordGuard<'_>,
         _: &str,
         _: bool,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::User>> {
         Err(down())
     }
     async fn bump_token_version(
         &self,
         _: &portcullis::UserId,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::User>> {
         Err(down())
     }
-    async fn delete_user(&self, _: &portcullis::UserId) -> portcullis::StoreResult<bool> {
+    async fn delete_user(&self, _: &portcullis::UserId) -> portcullis::store::StoreResult<bool> {
         Err(down())
     }
     async fn list_users(
         &self,
-        _: &portcullis::UserQuery,
-    ) -> portcullis::StoreResult<(Vec<portcullis::User>, u64)> {
+        _: &portcullis::store::UserQuery,
+    ) -> portcullis::store::StoreResult<(Vec<portcullis::User>, u64)> {
         Err(down())
     }
 }
 
 #[async_trait]
-impl portcullis::RateLimitStore for DownStore {
+impl portcullis::store::RateLimitStore for DownStore {
     async fn hit_counter(
         &self,
         _: &str,
         _: chrono::DateTime<Utc>,
         _: chrono::DateTime<Utc>,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<portcullis::CounterHit> {
+    ) -> portcullis::store::StoreResult<portcullis::store::CounterHit> {
         Err(down())
     }
     async fn read_counter(
         &self,
         _: &str,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<(u32, chrono::DateTime<Utc>)>> {
+    ) -> portcullis::store::StoreResult<Option<(u32, chrono::DateTime<Utc>)>> {
         Err(down())
     }
-    async fn reset_counter(&self, _: &str) -> portcullis::StoreResult<()> {
+    async fn reset_counter(&self, _: &str) -> portcullis::store::StoreResult<()> {
         Err(down())
     }
     async fn reserve_counter(
@@ -380,8 +384,8 @@ impl portcullis::RateLimitStore for DownStore {
         _: chrono::DateTime<Utc>,
         _: chrono::DateTime<Utc>,
         _: chrono::DateTime<Utc>,
-        _: portcullis::Backoff,
-    ) -> portcullis::StoreResult<portcullis::Reservation> {
+        _: portcullis::store::Backoff,
+    ) -> portcullis::store::StoreResult<portcullis::store::Reservation> {
         Err(down())
     }
     async fn settle_counter(
@@ -390,20 +394,20 @@ impl portcullis::RateLimitStore for DownStore {
         _: chrono::DateTime<Utc>,
         _: chrono::DateTime<Utc>,
         _: chrono::DateTime<Utc>,
-        _: portcullis::Backoff,
+        _: portcullis::store::Backoff,
         _: bool,
-    ) -> portcullis::StoreResult<()> {
+    ) -> portcullis::store::StoreResult<()> {
         Err(down())
     }
 }
 
 #[async_trait]
-impl portcullis::SessionStore for DownStore {
+impl portcullis::store::SessionStore for DownStore {
     async fn insert_session(
         &self,
         _: &portcullis::Session,
-        _: &portcullis::RefreshToken,
-    ) -> portcullis::StoreResult<()> {
+        _: &portcullis::store::RefreshToken,
+    ) -> portcullis::store::StoreResult<()> {
         Err(down())
     }
     async fn rotate_refresh_token(
@@ -412,34 +416,34 @@ impl portcullis::SessionStore for DownStore {
         _: &portcullis::TokenHash,
         _: chrono::DateTime<Utc>,
         _: chrono::Duration,
-    ) -> portcullis::StoreResult<portcullis::Rotation> {
+    ) -> portcullis::store::StoreResult<portcullis::store::Rotation> {
         Err(down())
     }
     async fn find_session(
         &self,
         _: &portcullis::SessionId,
-    ) -> portcullis::StoreResult<Option<portcullis::Session>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::Session>> {
         Err(down())
     }
     async fn list_user_sessions(
         &self,
         _: &portcullis::UserId,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Vec<portcullis::Session>> {
+    ) -> portcullis::store::StoreResult<Vec<portcullis::Session>> {
         Err(down())
     }
     async fn find_session_user(
         &self,
         _: &portcullis::UserId,
         _: &portcullis::SessionId,
-    ) -> portcullis::StoreResult<Option<(portcullis::User, portcullis::Session)>> {
+    ) -> portcullis::store::StoreResult<Option<(portcullis::User, portcullis::Session)>> {
         Err(down())
     }
     async fn revoke_session(
         &self,
         _: &portcullis::SessionId,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<bool> {
+    ) -> portcullis::store::StoreResult<bool> {
         Err(down())
     }
     async fn revoke_user_sessions(
@@ -447,17 +451,17 @@ impl portcullis::SessionStore for DownStore {
         _: &portcullis::UserId,
         _: Option<&portcullis::SessionId>,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<u64> {
+    ) -> portcullis::store::StoreResult<u64> {
         Err(down())
     }
 }
 
 #[async_trait]
-impl portcullis::OneTimeTokenStore for DownStore {
+impl portcullis::store::OneTimeTokenStore for DownStore {
     async fn insert_one_time_token(
         &self,
         _: &portcullis::OneTimeToken,
-    ) -> portcullis::StoreResult<()> {
+    ) -> portcullis::store::StoreResult<()> {
         Err(down())
     }
     async fn find_one_time_token(
@@ -465,14 +469,14 @@ impl portcullis::OneTimeTokenStore for DownStore {
         _: &portcullis::TokenHash,
         _: &str,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<portcullis::OneTimeToken>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::OneTimeToken>> {
         Err(down())
     }
     async fn delete_one_time_tokens_for_email(
         &self,
         _: &str,
         _: &str,
-    ) -> portcullis::StoreResult<u64> {
+    ) -> portcullis::store::StoreResult<u64> {
         Err(down())
     }
     async fn count_one_time_token_attempt(
@@ -480,7 +484,7 @@ impl portcullis::OneTimeTokenStore for DownStore {
         _: &portcullis::TokenHash,
         _: &str,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<u32>> {
+    ) -> portcullis::store::StoreResult<Option<u32>> {
         Err(down())
     }
     async fn consume_one_time_token(
@@ -488,50 +492,50 @@ impl portcullis::OneTimeTokenStore for DownStore {
         _: &portcullis::TokenHash,
         _: &str,
         _: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<portcullis::OneTimeToken>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::OneTimeToken>> {
         Err(down())
     }
     async fn delete_one_time_tokens(
         &self,
         _: &portcullis::UserId,
         _: &str,
-    ) -> portcullis::StoreResult<u64> {
+    ) -> portcullis::store::StoreResult<u64> {
         Err(down())
     }
 }
 
 #[async_trait]
-impl portcullis::AccountStore for DownStore {
+impl portcullis::store::AccountStore for DownStore {
     async fn insert_linked_account(
         &self,
         _: &portcullis::LinkedAccount,
-    ) -> portcullis::StoreResult<()> {
+    ) -> portcullis::store::StoreResult<()> {
         Err(down())
     }
     async fn find_linked_account(
         &self,
         _: &str,
         _: &str,
-    ) -> portcullis::StoreResult<Option<portcullis::LinkedAccount>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::LinkedAccount>> {
         Err(down())
     }
     async fn list_linked_accounts(
         &self,
         _: &portcullis::UserId,
-    ) -> portcullis::StoreResult<Vec<portcullis::LinkedAccount>> {
+    ) -> portcullis::store::StoreResult<Vec<portcullis::LinkedAccount>> {
         Err(down())
     }
     async fn delete_linked_account(
         &self,
         _: &portcullis::UserId,
         _: &str,
-    ) -> portcullis::StoreResult<bool> {
+    ) -> portcullis::store::StoreResult<bool> {
         Err(down())
     }
     async fn delete_unverified_linked_accounts(
         &self,
         _: &portcullis::UserId,
-    ) -> portcullis::StoreResult<Vec<portcullis::LinkedAccount>> {
+    ) -> portcullis::store::StoreResult<Vec<portcullis::LinkedAccount>> {
         Err(down())
     }
 }
@@ -583,8 +587,8 @@ impl TestApp {
     }
 
     pub async fn stored(&self, email: &str) -> Option<portcullis::User> {
-        self.manager
-            .store()
+        self.store
+            .as_ref()
             .find_user_by_email(email)
             .await
             .expect("store")

@@ -72,9 +72,9 @@ async fn sixteen_parallel_registrations_of_one_email_give_one_201() {
         .count();
     assert_eq!((created, conflicts), (1, 15), "{results:?}");
     let (users, total) = app
-        .manager
-        .store()
-        .list_users(&portcullis::UserQuery::page(0, 100))
+        .store
+        .as_ref()
+        .list_users(&portcullis::store::UserQuery::page(0, 100))
         .await
         .unwrap();
     assert_eq!((users.len(), total), (1, 1));

@@ -193,9 +193,13 @@ async fn cookie_sign_in_refuses_cross_site_requests() {
             .await,
     )
     .await;
-    assert_error(status, &body, 403, "CSRF_REJECTED");
+    // `/auth/token` answers in RFC 6749 form.
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(body["error_description"], "cross-site request refused");
     let (status, body) = parts(app.client.post("/auth/token").form(&form).send().await).await;
-    assert_error(status, &body, 403, "CSRF_REJECTED");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_request");
     let (status, body) = parts(
         app.client
             .post("/auth/login")

@@ -231,8 +231,8 @@ async fn a_stale_confirmation_link_is_gone() {
     );
     // Another change lands first.
     let user = app.stored("dora@example.com").await.unwrap();
-    app.manager
-        .store()
+    app.store
+        .as_ref()
         .patch_user(
             &user.id,
             &portcullis::UserPatch::new()
@@ -482,8 +482,8 @@ async fn a_reset_link_dies_with_a_password_change_or_a_deactivation() {
     .await;
     let reset = link_token(&app.mail("deact@example.com", "Reset your").await);
     let user = app.stored("deact@example.com").await.unwrap();
-    app.manager
-        .store()
+    app.store
+        .as_ref()
         .patch_user(
             &user.id,
             &portcullis::UserPatch::new().is_active(false),
@@ -509,8 +509,8 @@ async fn confirming_a_new_address_removes_identities_linked_unverified() {
     // An identity linked from an email its provider had not verified, and
     // one linked with a verified email.
     for (subject, verified) in [("unproven-1", false), ("proven-1", true)] {
-        app.manager
-            .store()
+        app.store
+            .as_ref()
             .insert_linked_account(
                 &portcullis::LinkedAccount::new(
                     "acme",
@@ -538,8 +538,8 @@ async fn confirming_a_new_address_removes_identities_linked_unverified() {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let left = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .list_linked_accounts(&user.id)
         .await
         .unwrap();

@@ -29,8 +29,8 @@ async fn a_before_hook_vetoes_registration_with_its_own_code() {
     assert_error(status, &body, 403, "EMAIL_DOMAIN_NOT_ALLOWED");
     assert_eq!(body["message"], "only corp.example addresses may register");
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_user_by_email("eve@gmail.example")
         .await
         .unwrap()
@@ -245,7 +245,7 @@ async fn before_hooks_can_veto_every_session_account_and_admin_flow() {
     let oauth_access = sign_in.tokens.access_token.clone();
     app.call(
         poem::http::Method::POST,
-        "/auth/set-password",
+        "/auth/account/set-password",
         &oauth_access,
         Some(json!({"password": PASSWORD})),
     )
@@ -253,7 +253,7 @@ async fn before_hooks_can_veto_every_session_account_and_admin_flow() {
     let (status, body) = app
         .call(
             poem::http::Method::DELETE,
-            "/auth/accounts/fake-oauth",
+            "/auth/account/linked/fake-oauth",
             &oauth_access,
             None,
         )

@@ -22,7 +22,9 @@ async fn unlinking_never_leaves_a_user_without_a_way_to_sign_in() {
     assert!(sign_in.user.email_verified);
     assert!(!sign_in.user.has_password());
 
-    let (status, body) = app.call(Method::GET, "/auth/accounts", &access, None).await;
+    let (status, body) = app
+        .call(Method::GET, "/auth/account/linked", &access, None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accounts"][0]["provider"], "fake-oauth");
     assert_eq!(body["accounts"][0]["email"], "octo@example.com");
@@ -30,11 +32,16 @@ async fn unlinking_never_leaves_a_user_without_a_way_to_sign_in() {
 
     // The only way in: refused.
     let (status, body) = app
-        .call(Method::DELETE, "/auth/accounts/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_error(status, &body, 409, "LAST_SIGN_IN_METHOD");
     let (status, body) = app
-        .call(Method::DELETE, "/auth/accounts/github", &access, None)
+        .call(Method::DELETE, "/auth/account/linked/github", &access, None)
         .await;
     assert_error(status, &body, 404, "NOT_FOUND");
 
@@ -42,17 +49,24 @@ async fn unlinking_never_leaves_a_user_without_a_way_to_sign_in() {
     let (status, _) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({"password": PASSWORD})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app
-        .call(Method::DELETE, "/auth/accounts/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, body) = app.call(Method::GET, "/auth/accounts", &access, None).await;
+    let (_, body) = app
+        .call(Method::GET, "/auth/account/linked", &access, None)
+        .await;
     assert_eq!(body["accounts"], json!([]));
     assert!(app.event_names().contains(&"account_unlinked"));
 
@@ -105,8 +119,8 @@ async fn unverified_provider_emails_never_link_to_existing_users() {
     );
     let user = app.stored("mia@example.com").await.unwrap();
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .list_linked_accounts(&user.id)
         .await
         .unwrap()
@@ -138,8 +152,8 @@ async fn unverified_provider_emails_create_no_account_by_default() {
     );
     assert!(app.stored("squat@example.com").await.is_none());
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("fake-oauth", "sq-1")
         .await
         .unwrap()
@@ -159,8 +173,8 @@ async fn an_identity_linked_unverified_dies_when_the_owner_verifies_the_email() 
         .unwrap();
     assert!(!attacker.user.email_verified);
     // A second identity of the same user, linked while verified, stays.
-    app.manager
-        .store()
+    app.store
+        .as_ref()
         .insert_linked_account(
             &portcullis::LinkedAccount::new(
                 "fake-oauth",
@@ -192,8 +206,8 @@ async fn an_identity_linked_unverified_dies_when_the_owner_verifies_the_email() 
     let notice = app.mail("vic@example.com", "Sign-in methods removed").await;
     assert!(notice.text.contains("fake-oauth"), "{}", notice.text);
     let links = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .list_linked_accounts(&attacker.user.id)
         .await
         .unwrap();
@@ -314,7 +328,7 @@ async fn a_provider_cannot_sign_in_as_another_providers_identity() {
     let (status, body) = app
         .call(
             Method::GET,
-            "/auth/accounts",
+            "/auth/account/linked",
             &other.tokens.access_token,
             None,
         )
@@ -324,7 +338,7 @@ async fn a_provider_cannot_sign_in_as_another_providers_identity() {
     let (_, body) = app
         .call(
             Method::GET,
-            "/auth/accounts",
+            "/auth/account/linked",
             &owner.tokens.access_token,
             None,
         )

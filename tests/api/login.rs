@@ -82,7 +82,9 @@ async fn token_endpoint_takes_the_oauth2_password_form() {
             .await,
     )
     .await;
-    assert_error(status, &body, 401, "INVALID_CREDENTIALS");
+    // RFC 6749 §5.2 errors (see `tests/api/swagger.rs` for every case).
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
 
     let (status, body) = parts(
         app.client
@@ -96,7 +98,8 @@ async fn token_endpoint_takes_the_oauth2_password_form() {
             .await,
     )
     .await;
-    assert_error(status, &body, 422, "UNSUPPORTED_GRANT_TYPE");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "unsupported_grant_type");
 
     let (status, body) = parts(
         app.client
@@ -106,14 +109,15 @@ async fn token_endpoint_takes_the_oauth2_password_form() {
             .await,
     )
     .await;
-    assert_error(status, &body, 422, "VALIDATION_ERROR");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_request");
 }
 
 #[tokio::test]
 async fn inactive_users_get_403_only_with_the_right_password() {
     let app = app().await;
     app.register("hank@example.com").await;
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     let mut user = store
         .find_user_by_email("hank@example.com")
         .await
@@ -141,7 +145,7 @@ async fn inactive_users_get_403_only_with_the_right_password() {
 async fn deactivation_kills_live_access_and_refresh_tokens() {
     let app = app().await;
     let (access, refresh) = app.signed_in("ian@example.com").await;
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     let mut user = store
         .find_user_by_email("ian@example.com")
         .await
@@ -168,7 +172,7 @@ async fn unverified_users_are_refused_when_verification_is_required() {
         )
         .await;
     assert_error(status, &body, 403, "EMAIL_NOT_VERIFIED");
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     let mut user = store
         .find_user_by_email("jane@example.com")
         .await
@@ -183,7 +187,7 @@ async fn unverified_users_are_refused_when_verification_is_required() {
 async fn bcrypt_hashes_sign_in_and_are_upgraded_to_argon2id() {
     let app = app().await;
     app.register("kim@example.com").await;
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     let mut user = store
         .find_user_by_email("kim@example.com")
         .await

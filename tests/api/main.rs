@@ -12,6 +12,7 @@ mod common;
 mod spy;
 
 mod account;
+mod app_fields;
 mod body_errors;
 mod caller;
 mod concurrency;
@@ -31,6 +32,7 @@ mod register;
 mod sessions;
 mod smtp;
 mod spec;
+mod swagger;
 mod tokens;
 mod users;
 mod verify;

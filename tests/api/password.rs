@@ -26,8 +26,8 @@ async fn forgot_password_answers_the_same_for_every_email() {
     app.register("known@example.com").await;
     app.register("gone@example.com").await;
     let gone = app.stored("gone@example.com").await.unwrap();
-    app.manager
-        .store()
+    app.store
+        .as_ref()
         .patch_user(
             &gone.id,
             &portcullis::UserPatch::new().is_active(false),
@@ -339,7 +339,7 @@ async fn set_password_is_only_for_users_without_one() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({ "password": "12345678" })),
         )
@@ -348,7 +348,7 @@ async fn set_password_is_only_for_users_without_one() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({ "password": NEW_PASSWORD })),
         )
@@ -371,7 +371,7 @@ async fn set_password_is_only_for_users_without_one() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({ "password": "Other-password-77" })),
         )
@@ -415,8 +415,8 @@ async fn a_before_hook_veto_stops_a_reset_with_nothing_written() {
     assert_eq!(before.token_version, after.token_version);
     // The token was not consumed.
     let found = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_one_time_token(
             &portcullis::TokenHash::of(&token),
             "reset_password",
@@ -443,7 +443,7 @@ async fn set_password_needs_a_recent_sign_in() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             access,
             Some(json!({ "password": NEW_PASSWORD })),
         )
@@ -458,7 +458,7 @@ async fn set_password_needs_a_recent_sign_in() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &fresh,
             Some(json!({ "password": NEW_PASSWORD })),
         )
@@ -474,7 +474,7 @@ async fn set_password_needs_a_recent_sign_in() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({ "password": NEW_PASSWORD })),
         )

@@ -31,8 +31,8 @@ async fn register_returns_the_public_user() {
 
     // Stored normalised, hashed with Argon2id.
     let user = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_user_by_email("alice@example.com")
         .await
         .unwrap()
@@ -172,8 +172,8 @@ async fn weak_and_overlong_passwords_get_422() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_user_by_email("carol@example.com")
         .await
         .unwrap()
@@ -294,8 +294,8 @@ async fn addresses_that_fold_into_another_are_refused_everywhere() {
 
     // A verified look-alike at an identity provider does not link.
     let kim = app.stored("kim@example.com").await.unwrap();
-    app.manager
-        .store()
+    app.store
+        .as_ref()
         .patch_user(
             &kim.id,
             &portcullis::UserPatch::new().email_verified(true),

@@ -205,7 +205,7 @@ async fn deleting_a_session_ends_it_at_once() {
         e,
         Event::SessionRevoked { session_id, .. } if session_id.as_str() == phone_id
     )));
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     let stored = store
         .find_session(&portcullis::SessionId::new(phone_id.clone()))
         .await
@@ -259,8 +259,8 @@ async fn another_users_session_cannot_be_deleted() {
     assert_eq!(status, StatusCode::OK, "{pair}");
     assert!(!app.event_names().contains(&"session_revoked"));
     let stored = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_session(&portcullis::SessionId::new(gus_id))
         .await
         .unwrap()

@@ -49,26 +49,26 @@ impl SpyStore {
 }
 
 #[async_trait]
-impl portcullis::UserStore for SpyStore {
-    async fn insert_user(&self, a0: &portcullis::User) -> portcullis::StoreResult<()> {
+impl portcullis::store::UserStore for SpyStore {
+    async fn insert_user(&self, a0: &portcullis::User) -> portcullis::store::StoreResult<()> {
         self.inner.insert_user(a0).await
     }
     async fn find_user(
         &self,
         a0: &portcullis::UserId,
-    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::User>> {
         self.inner.find_user(a0).await
     }
     async fn find_user_by_email(
         &self,
         a0: &str,
-    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::User>> {
         self.email_lookups.fetch_add(1, Ordering::SeqCst);
         let mut open = self.lookups_open.subscribe();
         let _ = open.wait_for(|open| *open).await;
         self.inner.find_user_by_email(a0).await
     }
-    async fn update_user(&self, a0: &portcullis::User) -> portcullis::StoreResult<bool> {
+    async fn update_user(&self, a0: &portcullis::User) -> portcullis::store::StoreResult<bool> {
         self.inner.update_user(a0).await
     }
     async fn patch_user(
@@ -76,46 +76,46 @@ impl portcullis::UserStore for SpyStore {
         a0: &portcullis::UserId,
         a1: &portcullis::UserPatch,
         a2: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::User>> {
         self.inner.patch_user(a0, a1, a2).await
     }
     async fn set_password_hash(
         &self,
         a0: &portcullis::UserId,
-        a1: portcullis::PasswordGuard<'_>,
+        a1: portcullis::store::PasswordGuard<'_>,
         a2: &str,
         a3: bool,
         a4: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::User>> {
         self.inner.set_password_hash(a0, a1, a2, a3, a4).await
     }
     async fn bump_token_version(
         &self,
         a0: &portcullis::UserId,
         a1: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<portcullis::User>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::User>> {
         self.inner.bump_token_version(a0, a1).await
     }
-    async fn delete_user(&self, a0: &portcullis::UserId) -> portcullis::StoreResult<bool> {
+    async fn delete_user(&self, a0: &portcullis::UserId) -> portcullis::store::StoreResult<bool> {
         self.inner.delete_user(a0).await
     }
     async fn list_users(
         &self,
-        a0: &portcullis::UserQuery,
-    ) -> portcullis::StoreResult<(Vec<portcullis::User>, u64)> {
+        a0: &portcullis::store::UserQuery,
+    ) -> portcullis::store::StoreResult<(Vec<portcullis::User>, u64)> {
         self.inner.list_users(a0).await
     }
 }
 
 #[async_trait]
-impl portcullis::RateLimitStore for SpyStore {
+impl portcullis::store::RateLimitStore for SpyStore {
     async fn hit_counter(
         &self,
         a0: &str,
         a1: chrono::DateTime<Utc>,
         a2: chrono::DateTime<Utc>,
         a3: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<portcullis::CounterHit> {
+    ) -> portcullis::store::StoreResult<portcullis::store::CounterHit> {
         self.counter_keys.lock().push(a0.to_owned());
         self.inner.hit_counter(a0, a1, a2, a3).await
     }
@@ -123,10 +123,10 @@ impl portcullis::RateLimitStore for SpyStore {
         &self,
         a0: &str,
         a1: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<(u32, chrono::DateTime<Utc>)>> {
+    ) -> portcullis::store::StoreResult<Option<(u32, chrono::DateTime<Utc>)>> {
         self.inner.read_counter(a0, a1).await
     }
-    async fn reset_counter(&self, a0: &str) -> portcullis::StoreResult<()> {
+    async fn reset_counter(&self, a0: &str) -> portcullis::store::StoreResult<()> {
         self.inner.reset_counter(a0).await
     }
     async fn reserve_counter(
@@ -135,8 +135,8 @@ impl portcullis::RateLimitStore for SpyStore {
         a1: chrono::DateTime<Utc>,
         a2: chrono::DateTime<Utc>,
         a3: chrono::DateTime<Utc>,
-        a4: portcullis::Backoff,
-    ) -> portcullis::StoreResult<portcullis::Reservation> {
+        a4: portcullis::store::Backoff,
+    ) -> portcullis::store::StoreResult<portcullis::store::Reservation> {
         self.counter_keys.lock().push(a0.to_owned());
         self.inner.reserve_counter(a0, a1, a2, a3, a4).await
     }
@@ -146,20 +146,20 @@ impl portcullis::RateLimitStore for SpyStore {
         a1: chrono::DateTime<Utc>,
         a2: chrono::DateTime<Utc>,
         a3: chrono::DateTime<Utc>,
-        a4: portcullis::Backoff,
+        a4: portcullis::store::Backoff,
         a5: bool,
-    ) -> portcullis::StoreResult<()> {
+    ) -> portcullis::store::StoreResult<()> {
         self.inner.settle_counter(a0, a1, a2, a3, a4, a5).await
     }
 }
 
 #[async_trait]
-impl portcullis::SessionStore for SpyStore {
+impl portcullis::store::SessionStore for SpyStore {
     async fn insert_session(
         &self,
         a0: &portcullis::Session,
-        a1: &portcullis::RefreshToken,
-    ) -> portcullis::StoreResult<()> {
+        a1: &portcullis::store::RefreshToken,
+    ) -> portcullis::store::StoreResult<()> {
         self.inner.insert_session(a0, a1).await
     }
     async fn rotate_refresh_token(
@@ -168,34 +168,34 @@ impl portcullis::SessionStore for SpyStore {
         a1: &portcullis::TokenHash,
         a2: chrono::DateTime<Utc>,
         a3: chrono::Duration,
-    ) -> portcullis::StoreResult<portcullis::Rotation> {
+    ) -> portcullis::store::StoreResult<portcullis::store::Rotation> {
         self.inner.rotate_refresh_token(a0, a1, a2, a3).await
     }
     async fn find_session(
         &self,
         a0: &portcullis::SessionId,
-    ) -> portcullis::StoreResult<Option<portcullis::Session>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::Session>> {
         self.inner.find_session(a0).await
     }
     async fn list_user_sessions(
         &self,
         a0: &portcullis::UserId,
         a1: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Vec<portcullis::Session>> {
+    ) -> portcullis::store::StoreResult<Vec<portcullis::Session>> {
         self.inner.list_user_sessions(a0, a1).await
     }
     async fn find_session_user(
         &self,
         a0: &portcullis::UserId,
         a1: &portcullis::SessionId,
-    ) -> portcullis::StoreResult<Option<(portcullis::User, portcullis::Session)>> {
+    ) -> portcullis::store::StoreResult<Option<(portcullis::User, portcullis::Session)>> {
         self.inner.find_session_user(a0, a1).await
     }
     async fn revoke_session(
         &self,
         a0: &portcullis::SessionId,
         a1: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<bool> {
+    ) -> portcullis::store::StoreResult<bool> {
         self.inner.revoke_session(a0, a1).await
     }
     async fn revoke_user_sessions(
@@ -203,17 +203,17 @@ impl portcullis::SessionStore for SpyStore {
         a0: &portcullis::UserId,
         a1: Option<&portcullis::SessionId>,
         a2: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<u64> {
+    ) -> portcullis::store::StoreResult<u64> {
         self.inner.revoke_user_sessions(a0, a1, a2).await
     }
 }
 
 #[async_trait]
-impl portcullis::OneTimeTokenStore for SpyStore {
+impl portcullis::store::OneTimeTokenStore for SpyStore {
     async fn insert_one_time_token(
         &self,
         a0: &portcullis::OneTimeToken,
-    ) -> portcullis::StoreResult<()> {
+    ) -> portcullis::store::StoreResult<()> {
         self.inner.insert_one_time_token(a0).await
     }
     async fn find_one_time_token(
@@ -221,14 +221,14 @@ impl portcullis::OneTimeTokenStore for SpyStore {
         a0: &portcullis::TokenHash,
         a1: &str,
         a2: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<portcullis::OneTimeToken>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::OneTimeToken>> {
         self.inner.find_one_time_token(a0, a1, a2).await
     }
     async fn delete_one_time_tokens_for_email(
         &self,
         a0: &str,
         a1: &str,
-    ) -> portcullis::StoreResult<u64> {
+    ) -> portcullis::store::StoreResult<u64> {
         self.inner.delete_one_time_tokens_for_email(a0, a1).await
     }
     async fn count_one_time_token_attempt(
@@ -236,7 +236,7 @@ impl portcullis::OneTimeTokenStore for SpyStore {
         a0: &portcullis::TokenHash,
         a1: &str,
         a2: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<u32>> {
+    ) -> portcullis::store::StoreResult<Option<u32>> {
         self.inner.count_one_time_token_attempt(a0, a1, a2).await
     }
     async fn consume_one_time_token(
@@ -244,50 +244,50 @@ impl portcullis::OneTimeTokenStore for SpyStore {
         a0: &portcullis::TokenHash,
         a1: &str,
         a2: chrono::DateTime<Utc>,
-    ) -> portcullis::StoreResult<Option<portcullis::OneTimeToken>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::OneTimeToken>> {
         self.inner.consume_one_time_token(a0, a1, a2).await
     }
     async fn delete_one_time_tokens(
         &self,
         a0: &portcullis::UserId,
         a1: &str,
-    ) -> portcullis::StoreResult<u64> {
+    ) -> portcullis::store::StoreResult<u64> {
         self.inner.delete_one_time_tokens(a0, a1).await
     }
 }
 
 #[async_trait]
-impl portcullis::AccountStore for SpyStore {
+impl portcullis::store::AccountStore for SpyStore {
     async fn insert_linked_account(
         &self,
         a0: &portcullis::LinkedAccount,
-    ) -> portcullis::StoreResult<()> {
+    ) -> portcullis::store::StoreResult<()> {
         self.inner.insert_linked_account(a0).await
     }
     async fn find_linked_account(
         &self,
         a0: &str,
         a1: &str,
-    ) -> portcullis::StoreResult<Option<portcullis::LinkedAccount>> {
+    ) -> portcullis::store::StoreResult<Option<portcullis::LinkedAccount>> {
         self.inner.find_linked_account(a0, a1).await
     }
     async fn list_linked_accounts(
         &self,
         a0: &portcullis::UserId,
-    ) -> portcullis::StoreResult<Vec<portcullis::LinkedAccount>> {
+    ) -> portcullis::store::StoreResult<Vec<portcullis::LinkedAccount>> {
         self.inner.list_linked_accounts(a0).await
     }
     async fn delete_linked_account(
         &self,
         a0: &portcullis::UserId,
         a1: &str,
-    ) -> portcullis::StoreResult<bool> {
+    ) -> portcullis::store::StoreResult<bool> {
         self.inner.delete_linked_account(a0, a1).await
     }
     async fn delete_unverified_linked_accounts(
         &self,
         a0: &portcullis::UserId,
-    ) -> portcullis::StoreResult<Vec<portcullis::LinkedAccount>> {
+    ) -> portcullis::store::StoreResult<Vec<portcullis::LinkedAccount>> {
         self.inner.delete_unverified_linked_accounts(a0).await
     }
 }

@@ -4,7 +4,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::Duration;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use poem::http::{Method, StatusCode};
-use portcullis::{AuthManager, Limit, MemoryStore, OneTimeTokenStore, Secret, TokenHash};
+use portcullis::{store::OneTimeTokenStore, AuthManager, Limit, MemoryStore, Secret, TokenHash};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -166,8 +166,8 @@ async fn token_version_bump_kills_old_access_and_refresh_tokens() {
         )
     };
     let user = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_user_by_email("quinn@example.com")
         .await
         .unwrap()
@@ -196,7 +196,7 @@ async fn a_bump_alone_kills_tokens_even_without_revoking_sessions() {
     // Crash safety: only the first write of revoke_all_sessions happened.
     let app = app().await;
     let (access, refresh) = app.signed_in("rae@example.com").await;
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     let user = store
         .find_user_by_email("rae@example.com")
         .await

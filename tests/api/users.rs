@@ -24,8 +24,8 @@ fn access_of(tokens: &Value) -> String {
 }
 
 async fn stored(app: &TestApp, email: &str) -> portcullis::User {
-    app.manager
-        .store()
+    app.store
+        .as_ref()
         .find_user_by_email(email)
         .await
         .unwrap()
@@ -81,6 +81,7 @@ async fn me_returns_the_public_profile_without_caching() {
     assert_eq!(
         keys,
         [
+            "app_metadata",
             "created_at",
             "email",
             "email_verified",
@@ -102,6 +103,7 @@ async fn me_returns_the_public_profile_without_caching() {
     assert_eq!(me["is_superuser"], false);
     assert_eq!(me["has_password"], true);
     assert_eq!(me["metadata"], json!({}));
+    assert_eq!(me["app_metadata"], json!({}));
     let created: DateTime<Utc> = me["created_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(created, user.created_at);
 
@@ -222,8 +224,8 @@ async fn patch_me_refuses_fields_it_does_not_own() {
     }
     assert_eq!(count(&app, "user_updated"), 0);
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_user_by_email("boss@example.com")
         .await
         .unwrap()
@@ -645,8 +647,8 @@ async fn admin_patch_refuses_email_password_and_bad_values() {
     }
     assert_eq!(count(&app, "user_updated"), 0);
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_user_by_email("owned@example.com")
         .await
         .unwrap()
@@ -832,7 +834,7 @@ async fn deleting_a_user_removes_them_and_frees_the_email() {
         Event::UserDeleted { user_id, hard: true, .. } if *user_id == old.id
     )));
 
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     assert!(store.find_user(&old.id).await.unwrap().is_none());
     assert!(store
         .find_user_by_email("xia@example.com")
@@ -957,9 +959,9 @@ async fn there_is_no_built_in_admin() {
     let app = app().await;
     // A new deployment holds no account at all…
     let (users, total) = app
-        .manager
-        .store()
-        .list_users(&portcullis::UserQuery::page(0, 100))
+        .store
+        .as_ref()
+        .list_users(&portcullis::store::UserQuery::page(0, 100))
         .await
         .unwrap();
     assert_eq!((users.len(), total), (0, 0));

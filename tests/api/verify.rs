@@ -210,8 +210,8 @@ async fn a_link_for_an_address_the_account_no_longer_has_is_gone() {
     let token = link_token(&app.mail("first@example.com", "Confirm your email").await);
     // The account moves to another address before the link is used.
     let user = app.stored("first@example.com").await.unwrap();
-    app.manager
-        .store()
+    app.store
+        .as_ref()
         .patch_user(
             &user.id,
             &portcullis::UserPatch::new()

@@ -48,8 +48,8 @@ async fn a_new_address_signs_up_verified_without_password_and_can_set_one() {
     );
     // The proof is the address: no linked account is recorded.
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .list_linked_accounts(&user.id)
         .await
         .unwrap()
@@ -59,7 +59,7 @@ async fn a_new_address_signs_up_verified_without_password_and_can_set_one() {
     let (status, body) = app
         .call(
             Method::POST,
-            "/auth/set-password",
+            "/auth/account/set-password",
             &access,
             Some(json!({ "password": PASSWORD })),
         )
@@ -503,6 +503,69 @@ async fn hooks_and_policies_of_the_manager_apply() {
     assert!(app.stored("someone@blocked.test").await.is_none());
 }
 
+/// A before-hook is asked before a sign-in proof is mailed, for known and
+/// unknown addresses alike, with the provider that mails it; its veto is
+/// the answer, and nothing is mailed or stored.
+#[tokio::test]
+async fn a_before_hook_vetoes_mailing_a_sign_in_proof() {
+    let asked = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let app = ml_app_with(
+        test_config(),
+        MagicLinkProvider::new(),
+        EmailCodeProvider::new(),
+        move |b| {
+            b.hook(veto_fn(move |action: Action| {
+                let seen = seen.clone();
+                async move {
+                    match action {
+                        Action::RequestSignInMail { provider, email } => {
+                            seen.lock().push((provider, email.clone()));
+                            if email.ends_with("@blocked.test") {
+                                Err(Veto::new("DOMAIN_BLOCKED", "not this domain"))
+                            } else {
+                                Ok(())
+                            }
+                        }
+                        _ => Ok(()),
+                    }
+                }
+            }))
+        },
+    )
+    .await;
+    app.register("Known@Blocked.test").await;
+    app.manager.wait_for_deliveries().await;
+    let mails_before = app.outbox.sent().len();
+    for (path, provider) in [
+        ("/auth/magic-link", "magic-link"),
+        ("/auth/email-code", "email-code"),
+    ] {
+        for email in ["known@blocked.test", "nobody@blocked.test"] {
+            let (status, body) = app.post(path, json!({ "email": email })).await;
+            assert_error(status, &body, 403, "DOMAIN_BLOCKED");
+            assert!(
+                asked
+                    .lock()
+                    .contains(&(provider.to_owned(), email.to_owned())),
+                "{provider} asked for {email}: {:?}",
+                asked.lock()
+            );
+        }
+    }
+    app.manager.wait_for_deliveries().await;
+    assert_eq!(app.outbox.sent().len(), mails_before, "nothing mailed");
+    assert!(app.stored("nobody@blocked.test").await.is_none());
+    // The veto is per request: an allowed address still gets its link and code.
+    let token = app.link_for("fine@example.com").await;
+    let (status, body) = app.post_link(&token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.code_for("fine@example.com").await;
+    assert!(asked
+        .lock()
+        .contains(&("email-code".to_owned(), "fine@example.com".to_owned())));
+}
+
 #[tokio::test]
 async fn without_an_email_sender_requests_are_refused() {
     let mut config = test_config();
@@ -576,7 +639,12 @@ async fn unlinking_counts_email_sign_in_only_for_a_verified_email() {
     assert!(!unverified.user.has_password());
     let access = unverified.tokens.access_token.clone();
     let (status, body) = app
-        .call(Method::DELETE, "/auth/accounts/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_error(status, &body, 409, "LAST_SIGN_IN_METHOD");
     let token = app.link_for("unverified@example.com").await;
@@ -587,7 +655,12 @@ async fn unlinking_counts_email_sign_in_only_for_a_verified_email() {
     let verified = sign_in("gh-2", "verified@example.com", true).await;
     let access = verified.tokens.access_token.clone();
     let (status, body) = app
-        .call(Method::DELETE, "/auth/accounts/fake-oauth", &access, None)
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let token = app.link_for("verified@example.com").await;

@@ -46,11 +46,11 @@ pub async fn ml_app_with(
     email_code: EmailCodeProvider,
     extra: impl FnOnce(AuthManagerBuilder) -> AuthManagerBuilder,
 ) -> TestApp {
-    let (ml, ec) = (magic_link.clone(), email_code.clone());
-    let mut app = app_with(config, move |b| extra(b.provider(ml).provider(ec))).await;
-    let passwordless = MagicLinkApi::new(&app.manager)
-        .with_magic_link(magic_link)
-        .with_email_code(email_code);
+    let mut app = app_with(config, move |b| {
+        extra(b.provider(magic_link).provider(email_code))
+    })
+    .await;
+    let passwordless = MagicLinkApi::new(&app.manager);
     app.client = TestClient::new(
         api::routes(
             &app.manager,
@@ -250,8 +250,8 @@ impl TestApp {
     /// Marks the stored user `email` verified or not, active or not.
     pub async fn patch(&self, email: &str, patch: portcullis::UserPatch) {
         let user = self.stored(email).await.expect("user");
-        self.manager
-            .store()
+        self.store
+            .as_ref()
             .patch_user(&user.id, &patch, self.manager.now())
             .await
             .unwrap()

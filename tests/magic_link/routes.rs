@@ -48,7 +48,7 @@ async fn the_spec_documents_every_route_and_its_errors() {
     };
     assert_eq!(
         statuses("/auth/magic-link", "post"),
-        ["202", "404", "413", "422", "429", "500", "503"]
+        ["202", "403", "404", "413", "422", "429", "500", "503"]
     );
     // The link's page: nothing can go wrong but a missing token.
     assert_eq!(
@@ -85,7 +85,7 @@ async fn the_spec_documents_every_route_and_its_errors() {
     );
     assert_eq!(
         statuses("/auth/email-code", "post"),
-        ["202", "404", "413", "422", "429", "500", "503"]
+        ["202", "403", "404", "413", "422", "429", "500", "503"]
     );
     assert_eq!(
         statuses("/auth/email-code/verify", "post"),

@@ -400,7 +400,7 @@ async fn server_stopping_mid_traffic_gives_503_then_recovers() {
 /// password over HTTP.
 #[tokio::test]
 async fn links_stored_without_email_verified_die_when_the_owner_resets() {
-    use portcullis::AccountStore;
+    use portcullis::store::AccountStore;
     let store = portcullis_testkit::mongo_store().await;
     let outbox = portcullis::Outbox::new();
     let mut config = config();
@@ -481,4 +481,89 @@ async fn links_stored_without_email_verified_die_when_the_owner_resets() {
         .sent()
         .iter()
         .any(|m| m.to == "legacy@example.com" && m.subject.contains("Sign-in methods removed")));
+}
+
+/// A user document written before server-only metadata existed (only
+/// `metadata`) still loads, signs in and shows an empty `app_metadata`;
+/// the app's first write adds the field and leaves the profile alone.
+#[tokio::test]
+async fn users_stored_without_app_metadata_still_load() {
+    use portcullis::store::UserStore;
+    let store = portcullis_testkit::mongo_store().await;
+    let manager = AuthManager::builder(config())
+        .store_arc(store.clone())
+        .provider(CredentialsProvider::new())
+        .build()
+        .unwrap();
+    let cli = TestClient::new(api::routes(&manager, CredentialsApi::new(&manager)).boxed());
+    let (status, user) = call(
+        &cli,
+        "POST",
+        "/auth/register",
+        Some(login_body("old@example.com")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let users = store
+        .database()
+        .collection::<mongodb::bson::Document>("portcullis_users");
+    // As the old code wrote it: profile metadata, no `app_metadata`.
+    let id = user["id"].as_str().unwrap();
+    let result = users
+        .update_one(
+            mongodb::bson::doc! {"_id": id},
+            mongodb::bson::doc! {
+                "$set": {"metadata": {"theme": "dark"}},
+                "$unset": {"app_metadata": ""},
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.modified_count, 1);
+    let raw = users
+        .find_one(mongodb::bson::doc! {"_id": id})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!raw.contains_key("app_metadata"));
+
+    let (status, tokens) = call(
+        &cli,
+        "POST",
+        "/auth/login",
+        Some(login_body("old@example.com")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, me) = call(&cli, "GET", "/users/me", None, Some(access)).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["metadata"], json!({"theme": "dark"}));
+    assert_eq!(me["app_metadata"], json!({}));
+
+    let flags = json!({"open_invoice": true});
+    let user = store
+        .find_user_by_email("old@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    manager
+        .set_app_metadata(&user.id, flags.as_object().unwrap().clone())
+        .await
+        .unwrap();
+    let raw = users
+        .find_one(mongodb::bson::doc! {"_id": id})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        raw.get_document("app_metadata").unwrap(),
+        &mongodb::bson::doc! {"open_invoice": true}
+    );
+    assert_eq!(
+        raw.get_document("metadata").unwrap(),
+        &mongodb::bson::doc! {"theme": "dark"}
+    );
 }

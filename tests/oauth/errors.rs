@@ -149,7 +149,7 @@ async fn starting_sign_ins_counts_against_the_per_ip_limit() {
     config.rate_limits.sign_in_per_ip = portcullis::Limit::new(2, 60);
     let app = app_with(config, vec![acme()]).await;
     // Over a real socket, so the app sees the client's address.
-    let oauth = portcullis_oauth::OAuthApi::new(&app.manager, vec![acme()]).unwrap();
+    let oauth = portcullis_oauth::OAuthApi::new(&app.manager).unwrap();
     let base = serve(portcullis::api::routes(&app.manager, oauth)).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

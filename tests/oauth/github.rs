@@ -258,8 +258,8 @@ async fn github_signs_in_with_the_verified_primary_email() {
     assert_eq!(user["email_verified"], true);
     assert_eq!(user["name"], "The Octocat");
     let link = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("github", &account.id.to_string())
         .await
         .unwrap()

@@ -32,8 +32,8 @@ async fn verified_on_both_sides_links_to_the_existing_user() {
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     assert_eq!(me(&app, &answer.body).await["id"], id.as_str());
     let link = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("acme", &sub)
         .await
         .unwrap()
@@ -58,8 +58,8 @@ async fn an_email_the_provider_did_not_verify_is_not_linked() {
     let answer = sign_in(&app, &mut Browser::new(), "acme", &sub).await;
     answer.assert_error(409, "ACCOUNT_EXISTS");
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("acme", &sub)
         .await
         .unwrap()
@@ -81,8 +81,8 @@ async fn a_local_account_with_an_unverified_email_is_not_linked() {
     answer.assert_error(409, "ACCOUNT_EXISTS");
     assert!(answer.body["message"].as_str().unwrap().contains("sign in"));
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("acme", &sub)
         .await
         .unwrap()
@@ -108,8 +108,8 @@ async fn an_unverified_provider_email_creates_no_account() {
     answer.assert_error(403, "PROVIDER_EMAIL_UNVERIFIED");
     assert!(app.stored(&victim).await.is_none());
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("acme", &sub)
         .await
         .unwrap()
@@ -154,8 +154,8 @@ async fn a_new_user_with_an_unverified_email_stays_unverified() {
     assert_eq!(user["email"], email);
     assert_eq!(user["email_verified"], false);
     let link = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("acme", &sub)
         .await
         .unwrap()
@@ -167,8 +167,8 @@ async fn a_new_user_with_an_unverified_email_stays_unverified() {
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     assert_eq!(me(&app, &answer.body).await["email"], email.as_str());
     let link = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("acme", &sub)
         .await
         .unwrap()
@@ -216,8 +216,8 @@ async fn an_identity_linked_unverified_dies_when_the_owner_resets_the_password()
 
     // The identity the attacker linked is gone, and the owner is told.
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("acme", &sub)
         .await
         .unwrap()

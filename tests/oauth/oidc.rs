@@ -24,8 +24,8 @@ async fn a_new_user_signs_in_then_returns_as_the_same_user() {
     assert_eq!(user["email_verified"], true);
     assert_eq!(user["name"], "Ada Lovelace");
     let link = app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("acme", &sub)
         .await
         .unwrap()
@@ -102,7 +102,7 @@ async fn authorize_sends_state_pkce_and_nonce_and_binds_the_browser() {
     // Server side: stored under the state's hash only, with the verifier,
     // the nonce, the provider and the hash of the binding.
     let now = app.manager.now();
-    let store = app.manager.store();
+    let store = app.store.as_ref();
     assert!(store
         .find_one_time_token(&TokenHash::from_hex(state.clone()), STATE_PURPOSE, now)
         .await
@@ -288,7 +288,7 @@ async fn providers_from_the_environment_discover_the_issuer() {
 #[tokio::test]
 async fn the_spec_documents_both_routes_and_their_errors() {
     let app = app().await;
-    let oauth = portcullis_oauth::OAuthApi::new(&app.manager, vec![acme()]).unwrap();
+    let oauth = portcullis_oauth::OAuthApi::new(&app.manager).unwrap();
     let spec: serde_json::Value =
         serde_json::from_str(&portcullis::api::spec_json(&app.manager, oauth)).unwrap();
     let paths = &spec["paths"];

@@ -134,8 +134,8 @@ async fn a_callback_from_another_browser_is_refused() {
         .await
         .assert_error(403, "CSRF_REJECTED");
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("acme", &sub)
         .await
         .unwrap()
@@ -175,8 +175,8 @@ async fn a_wrong_nonce_is_refused() {
         "{answer:?}"
     );
     assert!(app
-        .manager
-        .store()
+        .store
+        .as_ref()
         .find_linked_account("acme", &sub)
         .await
         .unwrap()

@@ -44,15 +44,14 @@ pub fn config() -> AuthConfig {
 /// An app on the test store with the credentials API and OAuth for
 /// `providers`, each registered with the manager.
 pub async fn app_with(config: AuthConfig, providers: Vec<OAuthProvider>) -> TestApp {
-    let registered = providers.clone();
     let mut app = common::app_with(config, move |mut builder| {
-        for provider in registered {
+        for provider in providers {
             builder = builder.provider(provider);
         }
         builder
     })
     .await;
-    let oauth = OAuthApi::new(&app.manager, providers).expect("valid OAuth config");
+    let oauth = OAuthApi::new(&app.manager).expect("valid OAuth config");
     app.client = TestClient::new(
         api::routes(&app.manager, (CredentialsApi::new(&app.manager), oauth)).boxed(),
     );

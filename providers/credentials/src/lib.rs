@@ -31,7 +31,8 @@ use poem_openapi::{
 use portcullis::{
     api::{
         check_csrf, client_info, error_set, AcceptedBody, ApiErrors, ApiTags, EmailString,
-        ErrorSet, GrantType, PublicUser, StrictString, TokenResponse,
+        ErrorBody, ErrorSet, GrantType, PublicUser, RegistrationProfile, StrictString, TokenBody,
+        TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
     Registration, Result, SignUp,
@@ -101,6 +102,13 @@ pub struct RegisterRequest {
     pub password: StrictString,
     /// Display name (at most 200 characters).
     pub name: Option<StrictString>,
+    /// Values of the app's own registration fields (declared with
+    /// `AuthManagerBuilder::registration_field`; the schema lists them),
+    /// checked before the user exists and kept as their profile
+    /// `metadata`. A missing required field, a bad value or an undeclared
+    /// key is a 422 naming `profile.<field>`, and no user is created.
+    #[oai(skip_serializing_if_is_none)]
+    pub profile: Option<RegistrationProfile>,
 }
 
 impl Example for RegisterRequest {
@@ -109,6 +117,7 @@ impl Example for RegisterRequest {
             email: "alice@example.com".into(),
             password: "correct horse battery staple".into(),
             name: Some("Alice".into()),
+            profile: None,
         }
     }
 }
@@ -187,6 +196,151 @@ pub enum RegisterResponse {
     Accepted(Json<AcceptedBody>),
 }
 
+/// Error body of `POST /auth/token` (RFC 6749 §5.2), what OAuth2 clients
+/// and Swagger UI's Authorize dialog understand.
+#[derive(Debug, Clone, Object)]
+pub struct OAuthErrorBody {
+    /// `invalid_request` (a malformed form or a missing parameter, a
+    /// cross-site request with cookie transport), `invalid_grant` (wrong
+    /// email or password, an address no account can have, or a refused
+    /// sign-in: inactive user, unverified email, a hook's veto), `unsupported_grant_type`, or for 429/503
+    /// `temporarily_unavailable` and for 500 `server_error`.
+    pub error: String,
+    /// A human-readable explanation.
+    pub error_description: String,
+}
+
+/// Answer of `POST /auth/token`: the token pair, or an error in RFC 6749
+/// §5.2 form (never `{"code", "message"}`), always with
+/// `Cache-Control: no-store` and `Pragma: no-cache`.
+#[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "token_bad_request")]
+pub enum TokenGrantResponse {
+    /// A new token pair, as `POST /auth/login` answers (cookies too when
+    /// cookie transport is on).
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenBody>,
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+    /// `invalid_request`, `invalid_grant` or `unsupported_grant_type`.
+    #[oai(status = 400)]
+    BadRequest(
+        Json<OAuthErrorBody>,
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// Always `no-cache`.
+        #[oai(header = "Pragma")]
+        String,
+    ),
+    /// `temporarily_unavailable`: too many sign-in attempts (per account
+    /// or per client); retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<OAuthErrorBody>,
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// Seconds to wait.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
+    /// The body is over `http.max_body_bytes`: answered before the form is
+    /// read, in Portcullis's error shape (`PAYLOAD_TOO_LARGE`).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// `server_error`.
+    #[oai(status = 500)]
+    ServerError(
+        Json<OAuthErrorBody>,
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+    /// `temporarily_unavailable`: the store is down.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<OAuthErrorBody>,
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+impl TokenGrantResponse {
+    fn bad_request(error: &str, description: impl Into<String>) -> Self {
+        Self::BadRequest(
+            Json(OAuthErrorBody {
+                error: error.into(),
+                error_description: description.into(),
+            }),
+            "no-store".into(),
+            "no-cache".into(),
+        )
+    }
+
+    /// The RFC 6749 form of a sign-in error.
+    fn from_error(err: &Error) -> Self {
+        let body = |error: &str, description: String| {
+            Json(OAuthErrorBody {
+                error: error.into(),
+                error_description: description,
+            })
+        };
+        match err {
+            Error::RateLimited { retry_after_secs } => Self::TooManyRequests(
+                body(
+                    "temporarily_unavailable",
+                    "too many attempts; retry later".into(),
+                ),
+                "no-store".into(),
+                retry_after_secs.to_string(),
+            ),
+            Error::Unavailable(source) => {
+                tracing::error!(error = %source, "store unavailable");
+                Self::Unavailable(
+                    body(
+                        "temporarily_unavailable",
+                        "the service is temporarily unavailable".into(),
+                    ),
+                    "no-store".into(),
+                )
+            }
+            // The username is the email: one no account can have is a
+            // wrong credential.
+            Error::Validation { field, .. } if field.as_deref() == Some("email") => {
+                Self::bad_request("invalid_grant", err.to_string())
+            }
+            Error::Validation { .. } | Error::CsrfRejected => {
+                Self::bad_request("invalid_request", err.to_string())
+            }
+            Error::InvalidCredentials
+            | Error::InactiveUser
+            | Error::EmailNotVerified
+            | Error::Forbidden
+            | Error::Vetoed(_)
+            | Error::ProviderEmailUnverified
+            | Error::SignUpDisabled => Self::bad_request("invalid_grant", err.to_string()),
+            other => {
+                tracing::error!(error = %other, "token endpoint failed");
+                Self::ServerError(
+                    body("server_error", "internal error".into()),
+                    "no-store".into(),
+                )
+            }
+        }
+    }
+}
+
+/// A form the endpoint could not read (wrong content type, a missing or
+/// mistyped parameter): `invalid_request`.
+fn token_bad_request(err: poem::Error) -> TokenGrantResponse {
+    TokenGrantResponse::bad_request("invalid_request", format!("malformed token request: {err}"))
+}
+
 /// The credentials routes.
 #[derive(Debug, Clone)]
 pub struct CredentialsApi {
@@ -207,13 +361,14 @@ impl CredentialsApi {
         jar: &CookieJar,
         email: String,
         password: String,
-    ) -> Result<TokenResponse, ApiErrors<SIGN_IN_ERRORS>> {
+    ) -> Result<TokenResponse> {
         // With cookie transport, a sign-in sets session cookies: refuse
         // cross-site requests so a hostile page cannot sign the browser into
         // the attacker's account (login CSRF; the form endpoint needs no
         // CORS preflight).
         if self.manager.config().transport.cookies {
-            check_csrf(&self.manager, req)?;
+            // Its only refusal is the CSRF one.
+            check_csrf(&self.manager, req).map_err(|_| Error::CsrfRejected)?;
         }
         let request =
             ProviderRequest::new(serde_json::json!({ "email": email, "password": password }))
@@ -229,6 +384,8 @@ impl CredentialsApi {
     ///
     /// Creates a user with email and password. The new user is active, with
     /// an unverified email and no superuser rights, whatever the body says.
+    /// The app's own registration fields go in `profile` (see
+    /// `RegistrationProfile`) and become the user's profile `metadata`.
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -253,6 +410,9 @@ impl CredentialsApi {
         if let Some(name) = body.name {
             registration = registration.with_name(name.into_inner());
         }
+        if let Some(profile) = body.profile {
+            registration = registration.with_profile(profile.0);
+        }
         Ok(match self.manager.sign_up(registration).await? {
             SignUp::Created(user) => RegisterResponse::Created(Json(PublicUser::from(&*user))),
             _ => RegisterResponse::Accepted(Json(AcceptedBody {
@@ -273,13 +433,14 @@ impl CredentialsApi {
         body: Json<LoginRequest>,
     ) -> Result<TokenResponse, ApiErrors<SIGN_IN_ERRORS>> {
         let Json(body) = body;
-        self.sign_in(
-            req,
-            jar,
-            body.email.into_inner(),
-            body.password.into_inner(),
-        )
-        .await
+        Ok(self
+            .sign_in(
+                req,
+                jar,
+                body.email.into_inner(),
+                body.password.into_inner(),
+            )
+            .await?)
     }
 
     /// OAuth2 password grant
@@ -287,22 +448,28 @@ impl CredentialsApi {
     /// The same sign-in as `/auth/login` as an
     /// `application/x-www-form-urlencoded` form with `username` (the email)
     /// and `password`, for Swagger UI's Authorize button and OAuth2 clients.
+    /// Errors are in RFC 6749 §5.2 form, `{"error", "error_description"}`:
+    /// 400 `invalid_grant` for a wrong email or password (or a refused
+    /// sign-in), `invalid_request` for a malformed form,
+    /// `unsupported_grant_type` for a `grant_type` other than `password`;
+    /// 429 `temporarily_unavailable` with `Retry-After` when rate limited.
     #[oai(path = "/auth/token", method = "post", operation_id = "token")]
     async fn token(
         &self,
         req: &Request,
         jar: &CookieJar,
         form: Form<TokenForm>,
-    ) -> Result<TokenResponse, ApiErrors<SIGN_IN_ERRORS>> {
+    ) -> TokenGrantResponse {
         let Form(form) = form;
         if form.grant_type.as_deref().is_some_and(|g| g != "password") {
-            return Err(Error::validation(
-                "grant_type",
-                "UNSUPPORTED_GRANT_TYPE",
+            return TokenGrantResponse::bad_request(
+                "unsupported_grant_type",
                 "only the password grant is supported",
-            )
-            .into());
+            );
         }
-        self.sign_in(req, jar, form.username, form.password).await
+        match self.sign_in(req, jar, form.username, form.password).await {
+            Ok(TokenResponse::Ok(body, cache)) => TokenGrantResponse::Ok(body, cache),
+            Err(err) => TokenGrantResponse::from_error(&err),
+        }
     }
 }

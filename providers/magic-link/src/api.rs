@@ -9,18 +9,19 @@ use portcullis::{
         BrowserSignInResponse, CodeString, EmailString, ErrorSet, HtmlPage, LinkPage, StrictString,
         TokenResponse, TokenSubmission,
     },
-    AuthManager, Proof, RateRule, SignIn,
+    AuthManager, Error, Proof, RateRule, SignIn,
 };
+use std::sync::Arc;
 
 use crate::{
     email_code::{CodeProof, EmailCodeProvider, EMAIL_CODE_ID},
     magic_link::{landing, LinkProof, MagicLinkProvider, MAGIC_LINK_ID},
 };
 
-/// What a request for a link or code can answer: provider not enabled
-/// (404), body problems (413, 422), too many mails for this client or
-/// address (429), store or email unavailable (503).
-const REQUEST_ERRORS: ErrorSet = NOT_FOUND | BODY | TOO_MANY | UNAVAILABLE;
+/// What a request for a link or code can answer: a before-hook's veto
+/// (403), provider not enabled (404), body problems (413, 422), too many
+/// requests from this client (429), store or email unavailable (503).
+const REQUEST_ERRORS: ErrorSet = FORBIDDEN | NOT_FOUND | BODY | TOO_MANY | UNAVAILABLE;
 
 /// What exchanging a link can answer besides body errors: inactive,
 /// sign-up disabled, vetoed or cross-site (403), provider not enabled
@@ -116,40 +117,40 @@ fn accepted(message: &str) -> AcceptedResponse {
 
 /// The routes of the magic link and the email code.
 ///
-/// [`MagicLinkApi::new`] uses the providers' defaults; when you register
-/// customised providers with the manager, hand the same values here with
-/// [`with_magic_link`](Self::with_magic_link) and
-/// [`with_email_code`](Self::with_email_code): the lifetimes are set when a
-/// link or code is issued. A flow whose provider is not registered answers
-/// 404.
+/// [`MagicLinkApi::new`] serves the very providers registered with the
+/// manager (their lifetimes and attempt limits included), so they are
+/// configured once, on the builder. A flow whose provider is not registered
+/// answers 404.
 #[derive(Debug, Clone)]
 pub struct MagicLinkApi {
     manager: AuthManager,
-    magic_link: MagicLinkProvider,
-    email_code: EmailCodeProvider,
+    magic_link: Option<Arc<MagicLinkProvider>>,
+    email_code: Option<Arc<EmailCodeProvider>>,
 }
 
 impl MagicLinkApi {
-    /// The routes over `manager`, issuing links and codes with the default
-    /// lifetimes.
+    /// The routes over `manager`, issuing links and codes as the
+    /// [`MagicLinkProvider`] and [`EmailCodeProvider`] registered with it.
     pub fn new(manager: &AuthManager) -> Self {
         Self {
             manager: manager.clone(),
-            magic_link: MagicLinkProvider::new(),
-            email_code: EmailCodeProvider::new(),
+            magic_link: manager.registered_provider(MAGIC_LINK_ID),
+            email_code: manager.registered_provider(EMAIL_CODE_ID),
         }
     }
 
-    /// Issues links as `provider` (the one registered with the manager).
-    pub fn with_magic_link(mut self, provider: MagicLinkProvider) -> Self {
-        self.magic_link = provider;
-        self
+    /// The registered magic-link provider, or 404.
+    fn magic_link(&self) -> Result<&MagicLinkProvider, Error> {
+        self.magic_link
+            .as_deref()
+            .ok_or(Error::NotFound("provider"))
     }
 
-    /// Issues codes as `provider` (the one registered with the manager).
-    pub fn with_email_code(mut self, provider: EmailCodeProvider) -> Self {
-        self.email_code = provider;
-        self
+    /// The registered email-code provider, or 404.
+    fn email_code(&self) -> Result<&EmailCodeProvider, Error> {
+        self.email_code
+            .as_deref()
+            .ok_or(Error::NotFound("provider"))
     }
 
     /// Signs in through `provider`; with cookie transport, refuses
@@ -197,7 +198,7 @@ impl MagicLinkApi {
         body: Json<MagicLinkRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<REQUEST_ERRORS>> {
         let Json(body) = body;
-        self.magic_link
+        self.magic_link()?
             .request_link(
                 &self.manager,
                 &body.email,
@@ -285,7 +286,7 @@ impl MagicLinkApi {
         req: &Request,
         body: Json<EmailCodeRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<REQUEST_ERRORS>> {
-        self.email_code
+        self.email_code()?
             .request_code(&self.manager, &body.0.email, &client_info(req))
             .await?;
         Ok(accepted(
@@ -318,7 +319,7 @@ impl MagicLinkApi {
                 req,
                 EMAIL_CODE_ID,
                 &CodeProof {
-                    provider: &self.email_code,
+                    provider: self.email_code()?,
                     email: body.email.into_inner(),
                     code: body.code.into_inner(),
                 },

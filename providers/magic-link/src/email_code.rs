@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis::{
-    normalize_email, AuthManager, ClientInfo, Error, Identity, Message, OneTimeToken, Proof,
-    Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule, Result, TokenHash,
+    normalize_email, Action, AuthManager, ClientInfo, Error, Identity, Message, OneTimeToken,
+    Proof, Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule, Result, TokenHash,
 };
 use rand::{rngs::OsRng, Rng};
 use serde::Deserialize;
@@ -110,7 +110,8 @@ impl EmailCodeProvider {
     /// [`Error::NotFound`] (404) when this provider is not registered with
     /// `manager`, [`Error::RateLimited`] (429) when `client` passed its
     /// `email_per_ip` budget, [`Error::EmailNotConfigured`] (503) without
-    /// an email sender. Over the address's `email_per_address` budget the
+    /// an email sender, [`Error::Vetoed`] when a before-hook refuses
+    /// [`Action::RequestSignInMail`]. Over the address's `email_per_address` budget the
     /// answer is the same and nothing new is sent.
     pub async fn request_code(
         &self,
@@ -125,8 +126,13 @@ impl EmailCodeProvider {
             return Err(Error::EmailNotConfigured);
         }
         manager.rate_limit(RateRule::EmailPerIp, client).await?;
+        cx.ask(Action::RequestSignInMail {
+            provider: EMAIL_CODE_ID.into(),
+            email: email.clone(),
+        })
+        .await?;
         let ttl = self.ttl;
-        let manager = cx.manager();
+        let manager = manager.clone();
         cx.in_background(async move {
             if let Err(err) = issue(&manager, ttl, &email).await {
                 tracing::error!(error = %err, "email code not issued");

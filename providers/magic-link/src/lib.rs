@@ -26,17 +26,12 @@
 //! use portcullis_magic_link::{EmailCodeProvider, MagicLinkApi, MagicLinkProvider};
 //!
 //! # fn build(config: AuthConfig) -> portcullis::Result<()> {
-//! // Customised providers: hand the same values to the API, which issues
-//! // the links and codes.
-//! let magic_link = MagicLinkProvider::new().ttl(Duration::from_secs(10 * 60));
-//! let email_code = EmailCodeProvider::new().max_attempts(3);
+//! // Customised providers, given once: the API serves the ones registered.
 //! let manager = AuthManager::builder(config)
-//!     .provider(magic_link.clone())
-//!     .provider(email_code.clone())
+//!     .provider(MagicLinkProvider::new().ttl(Duration::from_secs(10 * 60)))
+//!     .provider(EmailCodeProvider::new().max_attempts(3))
 //!     .build()?;
-//! let passwordless = MagicLinkApi::new(&manager)
-//!     .with_magic_link(magic_link)
-//!     .with_email_code(email_code);
+//! let passwordless = MagicLinkApi::new(&manager);
 //! // Mount next to your other provider APIs, e.g. `(CredentialsApi::new(&manager), passwordless)`.
 //! let app = api::routes(&manager, passwordless);
 //! # let _ = app;
@@ -64,7 +59,7 @@
 //! |---|---|
 //! | a user whose email is verified | signs that user in |
 //! | a user whose email is **not** verified | fails with 409 `ACCOUNT_EXISTS` |
-//! | nobody | creates a user with `email_verified = true` and no password (who can later `POST /auth/set-password`), or fails with 403 `SIGN_UP_DISABLED` when `accounts.allow_provider_sign_up` is off |
+//! | nobody | creates a user with `email_verified = true` and no password (who can later `POST /auth/account/set-password`), or fails with 403 `SIGN_UP_DISABLED` when `accounts.allow_provider_sign_up` is off |
 //!
 //! The 409 blocks account pre-hijacking: someone registered the address
 //! with a password without ever proving they own it, and still knows that

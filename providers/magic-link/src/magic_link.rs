@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis::{
-    normalize_email, AuthManager, ClientInfo, Error, Identity, Message, OneTimeToken, OpaqueToken,
-    Proof, Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule, Result, TokenHash,
+    normalize_email, Action, AuthManager, ClientInfo, Error, Identity, Message, OneTimeToken,
+    OpaqueToken, Proof, Provider, ProviderCx, ProviderInfo, ProviderRequest, RateRule, Result,
+    TokenHash,
 };
 use serde::Deserialize;
 
@@ -90,7 +91,8 @@ impl MagicLinkProvider {
     /// (404) when this provider is not registered with `manager`,
     /// [`Error::RateLimited`] (429) when `client` passed its
     /// `email_per_ip` budget, [`Error::EmailNotConfigured`] (503) without
-    /// an email sender. Over the address's `email_per_address` budget the
+    /// an email sender, [`Error::Vetoed`] when a before-hook refuses
+    /// [`Action::RequestSignInMail`]. Over the address's `email_per_address` budget the
     /// answer is the same and nothing new is sent.
     pub async fn request_link(
         &self,
@@ -107,9 +109,14 @@ impl MagicLinkProvider {
             return Err(Error::EmailNotConfigured);
         }
         manager.rate_limit(RateRule::EmailPerIp, client).await?;
+        cx.ask(Action::RequestSignInMail {
+            provider: MAGIC_LINK_ID.into(),
+            email: email.clone(),
+        })
+        .await?;
         let redirect_to = redirect_to.map(str::to_owned);
         let ttl = self.ttl;
-        let manager = cx.manager();
+        let manager = manager.clone();
         cx.in_background(async move {
             if let Err(err) = issue(&manager, ttl, &email, redirect_to).await {
                 tracing::error!(error = %err, "magic link not issued");

@@ -58,7 +58,8 @@ pub enum AuthorizeResponse {
     ),
 }
 
-/// The OAuth routes, for the providers given to [`OAuthApi::new`].
+/// The OAuth routes, for every [`OAuthProvider`] registered with the
+/// manager (given once, on the builder).
 ///
 /// Callback errors, all in the JSON error shape: 404 unknown provider;
 /// 403 `CSRF_REJECTED` when the browser did not start this sign-in (no or
@@ -79,18 +80,15 @@ pub struct OAuthApi {
 }
 
 impl OAuthApi {
-    /// The routes for `providers`, each of which must also be registered
-    /// with the manager (`AuthManagerBuilder::provider`).
+    /// The routes for every [`OAuthProvider`] registered with `manager`
+    /// (`AuthManagerBuilder::provider`), the very values registered: one
+    /// discovery cache and one configuration per provider.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] without `public_url` (the base of the callback
-    /// URLs), for a provider that is invalid, given twice, or not
-    /// registered with the manager.
-    pub fn new(
-        manager: &AuthManager,
-        providers: impl IntoIterator<Item = OAuthProvider>,
-    ) -> Result<Self> {
+    /// URLs), or for an invalid provider.
+    pub fn new(manager: &AuthManager) -> Result<Self> {
         let public_url = manager.config().public_url.as_deref().ok_or_else(|| {
             Error::Config(
                 "OAuth sign-in needs `public_url`: callbacks are `public_url/auth/oauth/{id}/callback`"
@@ -98,23 +96,9 @@ impl OAuthApi {
             )
         })?;
         let mut by_id = HashMap::new();
-        for provider in providers {
+        for provider in manager.registered_providers::<OAuthProvider>() {
             provider.validate()?;
-            let id = provider.id().to_owned();
-            if !manager
-                .providers()
-                .iter()
-                .any(|info| info.id == id && info.kind == "oauth")
-            {
-                return Err(Error::Config(
-                    format!("OAuth provider `{id}` is not registered with the manager").into(),
-                ));
-            }
-            if by_id.insert(id.clone(), provider).is_some() {
-                return Err(Error::Config(
-                    format!("OAuth provider `{id}` is given twice").into(),
-                ));
-            }
+            by_id.insert(provider.id().to_owned(), OAuthProvider::clone(&provider));
         }
         let base_path = url::Url::parse(public_url)
             .map(|u| u.path().trim_end_matches('/').to_owned())

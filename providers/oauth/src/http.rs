@@ -3,7 +3,7 @@
 
 use std::{fmt, time::Duration};
 
-use portcullis::{Error, StoreError};
+use portcullis::{store::StoreError, Error};
 use reqwest::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;

@@ -26,18 +26,14 @@
 //! config.public_url = Some("https://api.example.com".into());
 //! config.redirects.frontend_url = Some("https://app.example.com/signed-in".into());
 //!
-//! let providers = vec![
-//!     OAuthProvider::github("github-client-id", "github-client-secret"),
-//!     OAuthProvider::google("google-client-id", "google-client-secret"),
-//!     OAuthProvider::oidc("acme", "https://login.acme.test", "acme-client-id", "acme-secret"),
-//! ];
-//! let mut builder = AuthManager::builder(config);
-//! for provider in &providers {
-//!     builder = builder.provider(provider.clone());
-//! }
-//! let manager = builder.build()?;
-//! // With other APIs, pass a tuple: (CredentialsApi::new(&manager), OAuthApi::new(..)?).
-//! let app = api::routes(&manager, OAuthApi::new(&manager, providers)?);
+//! let manager = AuthManager::builder(config)
+//!     .provider(OAuthProvider::github("github-client-id", "github-client-secret"))
+//!     .provider(OAuthProvider::google("google-client-id", "google-client-secret"))
+//!     .provider(OAuthProvider::oidc("acme", "https://login.acme.test", "acme-client-id", "acme-secret"))
+//!     .build()?;
+//! // The routes serve every OAuth provider registered above. With other
+//! // APIs, pass a tuple: (CredentialsApi::new(&manager), OAuthApi::new(&manager)?).
+//! let app = api::routes(&manager, OAuthApi::new(&manager)?);
 //! # let _ = app;
 //! # Ok(())
 //! # }

@@ -463,21 +463,21 @@ await step("set password: for a passwordless user once; 409 PASSWORD_NOT_SET / P
     "change password without one",
   );
   fails(
-    await bobApi.POST("/auth/set-password", { body: { password: "12345678" } }),
+    await bobApi.POST("/auth/account/set-password", { body: { password: "12345678" } }),
     422,
     "PASSWORD_TOO_COMMON",
     "set a common password",
     "password",
   );
   const user = ok(
-    await bobApi.POST("/auth/set-password", { body: { password: passwords.bob } }),
+    await bobApi.POST("/auth/account/set-password", { body: { password: passwords.bob } }),
     200,
-    "POST /auth/set-password",
+    "POST /auth/account/set-password",
   );
   equal(user.has_password, true, "has_password");
   equal(user.email, bob.email, "email");
   fails(
-    await bobApi.POST("/auth/set-password", { body: { password: passwords.changed } }),
+    await bobApi.POST("/auth/account/set-password", { body: { password: passwords.changed } }),
     409,
     "PASSWORD_ALREADY_SET",
     "set password again",

@@ -239,7 +239,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/set-password": {
+    "/auth/account/set-password": {
         parameters: {
             query?: never;
             header?: never;
@@ -452,7 +452,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/accounts": {
+    "/auth/account/linked": {
         parameters: {
             query?: never;
             header?: never;
@@ -472,7 +472,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/accounts/{provider}": {
+    "/auth/account/linked/{provider}": {
         parameters: {
             query?: never;
             header?: never;
@@ -524,7 +524,8 @@ export interface paths {
         };
         /**
          * My profile
-         * @description The signed-in user, with their metadata.
+         * @description The signed-in user, with their profile metadata and the server-only
+         *     `app_metadata` (readable, not writable, by the user).
          */
         get: operations["getMe"];
         put?: never;
@@ -534,8 +535,9 @@ export interface paths {
         head?: never;
         /**
          * Update my profile
-         * @description Changes the name and metadata only. Email, password and flags have
-         *     their own flows; sending them here is a 422.
+         * @description Changes the name and profile metadata only. Email, password, flags
+         *     and the server-only `app_metadata` are not the user's to write here;
+         *     sending them is a 422 and nothing is written.
          */
         patch: operations["updateMe"];
         trace?: never;
@@ -585,7 +587,7 @@ export interface paths {
         head?: never;
         /**
          * Update a user (superuser)
-         * @description Name, metadata, `is_active` (deactivating ends every session),
+         * @description Name, profile `metadata`, server-only `app_metadata`, `is_active` (deactivating ends every session),
          *     `is_superuser`, `email_verified`. Never the email or password. A
          *     superuser cannot deactivate or demote themselves (422
          *     `SELF_LOCKOUT`).
@@ -626,6 +628,8 @@ export interface paths {
          * Register
          * @description Creates a user with email and password. The new user is active, with
          *     an unverified email and no superuser rights, whatever the body says.
+         *     The app's own registration fields go in `profile` (see
+         *     `RegistrationProfile`) and become the user's profile `metadata`.
          */
         post: operations["register"];
         delete?: never;
@@ -669,6 +673,11 @@ export interface paths {
          * @description The same sign-in as `/auth/login` as an
          *     `application/x-www-form-urlencoded` form with `username` (the email)
          *     and `password`, for Swagger UI's Authorize button and OAuth2 clients.
+         *     Errors are in RFC 6749 §5.2 form, `{"error", "error_description"}`:
+         *     400 `invalid_grant` for a wrong email or password (or a refused
+         *     sign-in), `invalid_request` for a malformed form,
+         *     `unsupported_grant_type` for a `grant_type` other than `password`;
+         *     429 `temporarily_unavailable` with `Retry-After` when rate limited.
          */
         post: operations["token"];
         delete?: never;
@@ -860,8 +869,15 @@ export interface components {
         AdminUserUpdate: {
             /** @description New display name; `null` clears it. */
             name?: string | null;
-            /** @description New metadata, replacing the old; `null` empties it. */
+            /** @description New profile metadata, replacing the old; `null` empties it. */
             metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description New server-only metadata, replacing the old (same limits as
+             *     `metadata`); `null` empties it.
+             */
+            app_metadata?: {
                 [key: string]: unknown;
             } | null;
             /** @description `false` deactivates the user and ends every session. */
@@ -1082,16 +1098,35 @@ export interface components {
             redirect_to?: string | null;
         };
         /**
+         * OAuthErrorBody
+         * @description Error body of `POST /auth/token` (RFC 6749 §5.2), what OAuth2 clients
+         *     and Swagger UI's Authorize dialog understand.
+         */
+        OAuthErrorBody: {
+            /**
+             * @description `invalid_request` (a malformed form or a missing parameter, a
+             *     cross-site request with cookie transport), `invalid_grant` (wrong
+             *     email or password, an address no account can have, or a refused
+             *     sign-in: inactive user, unverified email, a hook's veto), `unsupported_grant_type`, or for 429/503
+             *     `temporarily_unavailable` and for 500 `server_error`.
+             */
+            error: string;
+            /** @description A human-readable explanation. */
+            error_description: string;
+        };
+        /**
          * ProfileUpdateRequest
          * @description Body of `PATCH /users/me`: only these fields; any other (email,
-         *     password, is_active, is_superuser, email_verified, …) is refused with 422.
+         *     password, `app_metadata`, is_active, is_superuser, email_verified, …) is
+         *     refused with 422 and nothing is written.
          */
         ProfileUpdateRequest: {
             /** @description New display name; `null` clears it; absent leaves it. */
             name?: string | null;
             /**
-             * @description New integrator metadata, replacing the old object (at most 16 KiB as
+             * @description New profile metadata, replacing the old object (at most 16 KiB as
              *     JSON; keys without `.` and not starting with `$`); `null` empties it.
+             *     The server-only `app_metadata` is not writable here.
              */
             metadata?: {
                 [key: string]: unknown;
@@ -1127,7 +1162,8 @@ export interface components {
          *       "is_superuser": false,
          *       "has_password": true,
          *       "created_at": "1970-01-01T00:00:00+00:00",
-         *       "metadata": {}
+         *       "metadata": {},
+         *       "app_metadata": {}
          *     }
          */
         PublicUser: {
@@ -1150,8 +1186,19 @@ export interface components {
              * @description Creation time (RFC 3339).
              */
             created_at: string;
-            /** @description Free-form data the integrator keeps with the user. */
+            /**
+             * @description Profile metadata: free-form data the user owns and replaces with
+             *     `PATCH /users/me` (never trusted by the server).
+             */
             metadata: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description Server-only metadata: written by the app and by superusers
+             *     (`PATCH /users/{id}`), never by the user, who can read it (plans,
+             *     roles, flags the app's rules rely on).
+             */
+            app_metadata: {
                 [key: string]: unknown;
             };
         };
@@ -1182,7 +1229,17 @@ export interface components {
             password: string;
             /** @description Display name (at most 200 characters). */
             name?: string | null;
+            /**
+             * @description Values of the app's own registration fields (declared with
+             *     `AuthManagerBuilder::registration_field`; the schema lists them),
+             *     checked before the user exists and kept as their profile
+             *     `metadata`. A missing required field, a bad value or an undeclared
+             *     key is a 422 naming `profile.<field>`, and no user is created.
+             */
+            profile?: (components["schemas"]["RegistrationProfile"] & unknown) | null;
         };
+        /** @description Values of the app's own registration fields. This app declares none: send no `profile`, or an empty one. */
+        RegistrationProfile: Record<string, never>;
         /**
          * ResetPasswordRequest
          * @description Body of `POST /auth/reset-password`.
@@ -1248,7 +1305,7 @@ export interface components {
         };
         /**
          * SetPasswordRequest
-         * @description Body of `POST /auth/set-password`.
+         * @description Body of `POST /auth/account/set-password`.
          */
         SetPasswordRequest: {
             /** @description The password to set. */
@@ -4268,15 +4325,12 @@ export interface operations {
         };
         responses: {
             /**
-             * @description A new token pair. When cookie transport is on, the tokens are also set
-             *     as HttpOnly cookies `portcullis_access` (path `/`) and
-             *     `portcullis_refresh` (path `/auth/refresh`); in cookie-only mode
-             *     they are only there, and the body carries `token_type` and
-             *     `expires_in` alone.
+             * @description A new token pair, as `POST /auth/login` answers (cookies too when
+             *     cookie transport is on).
              */
             200: {
                 headers: {
-                    /** @description Always `no-store`: token responses must not be cached. */
+                    /** @description Always `no-store`. */
                     "CACHE-CONTROL": string;
                     [name: string]: unknown;
                 };
@@ -4284,34 +4338,23 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["TokenBody"];
                 };
             };
-            /**
-             * @description Not authenticated: missing, invalid, expired or revoked token, or
-             *     wrong credentials (the same answer for an unknown email and a wrong
-             *     password).
-             */
-            401: {
+            /** @description `invalid_request`, `invalid_grant` or `unsupported_grant_type`. */
+            400: {
                 headers: {
-                    /** @description Always `Bearer`. */
-                    "WWW-AUTHENTICATE": string;
+                    /** @description Always `no-store`. */
+                    "CACHE-CONTROL": string;
+                    /** @description Always `no-cache`. */
+                    PRAGMA: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    "application/json; charset=utf-8": components["schemas"]["OAuthErrorBody"];
                 };
             };
             /**
-             * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             * @description The body is over `http.max_body_bytes`: answered before the form is
+             *     read, in Portcullis's error shape (`PAYLOAD_TOO_LARGE`).
              */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The request body is larger than the configured limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4321,50 +4364,41 @@ export interface operations {
                 };
             };
             /**
-             * @description Validation failed: malformed JSON, wrong types or content type,
-             *     invalid email, weak or over-long password. `field` names the input.
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description Too many requests from this client or for this email; retry after
-             *     the number of seconds in `Retry-After`.
+             * @description `temporarily_unavailable`: too many sign-in attempts (per account
+             *     or per client); retry after `Retry-After` seconds.
              */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Always `no-store`. */
+                    "CACHE-CONTROL": string;
+                    /** @description Seconds to wait. */
                     "RETRY-AFTER": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    "application/json; charset=utf-8": components["schemas"]["OAuthErrorBody"];
                 };
             };
-            /** @description Unexpected server error (details are logged, never shown). */
+            /** @description `server_error`. */
             500: {
                 headers: {
+                    /** @description Always `no-store`. */
+                    "CACHE-CONTROL": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    "application/json; charset=utf-8": components["schemas"]["OAuthErrorBody"];
                 };
             };
-            /**
-             * @description The store is unavailable (retry later), or the flow needs email and
-             *     none is configured (`EMAIL_NOT_CONFIGURED`).
-             */
+            /** @description `temporarily_unavailable`: the store is down. */
             503: {
                 headers: {
+                    /** @description Always `no-store`. */
+                    "CACHE-CONTROL": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    "application/json; charset=utf-8": components["schemas"]["OAuthErrorBody"];
                 };
             };
         };
@@ -4389,6 +4423,18 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["AcceptedBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, or a hook's veto (with its own code).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such resource or provider. */
@@ -4687,6 +4733,18 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["AcceptedBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, or a hook's veto (with its own code).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such resource or provider. */
