@@ -333,7 +333,9 @@ impl<const SET: ErrorSet> poem_openapi::ApiResponse for ApiErrors<SET> {
 /// Adds 413 and 422 to every operation with a request body that does not
 /// list them: whatever error set its handler declares, a body can be too
 /// large ([`super::BodyLimit`]) or fail to parse, and both are answered
-/// before the handler runs. Responses stay in status order.
+/// before the handler runs. An operation that documents a 400 answers its
+/// parse errors in a form of its own (`/auth/token`'s RFC 6749 errors), so
+/// it gets no 422. Added responses go before the first higher status.
 pub(crate) fn document_body_errors(apis: &mut [poem_openapi::registry::MetaApi]) {
     let operations = apis
         .iter_mut()
@@ -342,11 +344,12 @@ pub(crate) fn document_body_errors(apis: &mut [poem_openapi::registry::MetaApi])
         .filter(|op| op.request.is_some());
     for op in operations {
         let responses = &mut op.responses.responses;
+        let own_parse_errors = responses.iter().any(|r| r.status == Some(400));
         // `MetaResponse` is not `Clone`: a fresh copy per operation.
         let body_errors = ApiError::meta()
             .responses
             .into_iter()
-            .filter(|r| matches!(r.status, Some(413 | 422)));
+            .filter(|r| r.status == Some(413) || (r.status == Some(422) && !own_parse_errors));
         for missing in body_errors {
             if responses.iter().any(|r| r.status == missing.status) {
                 continue;
