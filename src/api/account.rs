@@ -11,7 +11,8 @@ use poem_openapi::{
 };
 
 use super::{
-    auth::{authenticate, clear_token_cookies, client_info, AccessToken},
+    auth::{clear_token_cookies, client_info},
+    caller::Authenticated,
     error_set::*,
     strict::EmailString,
     ApiErrors, ApiTags, HtmlPage, LinkPage, PublicUser, StrictString, TokenResponse,
@@ -350,11 +351,10 @@ impl AccountApi {
     async fn request_verify_email(
         &self,
         req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | TOO_MANY }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
-            .request_email_verification(&principal.user, &client_info(req))
+            .request_email_verification(&caller.user, &client_info(req))
             .await?;
         Ok(AcceptedResponse::new(
             "a verification link is on its way to your email address",
@@ -503,14 +503,12 @@ impl AccountApi {
     )]
     async fn set_password(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
         body: Json<SetPasswordRequest>,
     ) -> Result<UserResponse, ApiErrors<{ AUTHED | CONFLICT | BODY }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         let user = self
             .manager
-            .set_password(&principal, &secret(body.0.password))
+            .set_password(&caller, &secret(body.0.password))
             .await?;
         Ok(UserResponse::new(&user))
     }
@@ -529,18 +527,17 @@ impl AccountApi {
         &self,
         req: &Request,
         jar: &CookieJar,
-        auth: AccessToken,
+        caller: Authenticated,
         body: Json<ChangePasswordRequest>,
     ) -> Result<TokenResponse, ApiErrors<{ AUTHED | CONFLICT | BODY | TOO_MANY }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let sign_in = self
             .manager
             .change_password(
-                &principal.user,
+                &caller.user,
                 &secret(body.current_password),
                 &secret(body.new_password),
-                &principal.session.provider,
+                &caller.session.provider,
                 client_info(req),
             )
             .await?;
@@ -565,17 +562,16 @@ impl AccountApi {
     async fn change_email(
         &self,
         req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
         body: Json<ChangeEmailRequest>,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | CONFLICT | GONE | BODY | TOO_MANY }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let proof = Reauthentication {
             password: body.password.map(secret),
             code: body.code.map(secret),
         };
         self.manager
-            .request_email_change(&principal, &body.new_email, &proof, &client_info(req))
+            .request_email_change(&caller, &body.new_email, &proof, &client_info(req))
             .await?;
         Ok(AcceptedResponse::new(
             "a confirmation link is on its way to the new address",
@@ -638,12 +634,11 @@ impl AccountApi {
     async fn change_email_code(
         &self,
         req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | TOO_MANY }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
             .request_reauthentication_code(
-                &principal.user,
+                &caller.user,
                 SensitiveAction::ChangeEmail,
                 &client_info(req),
             )
@@ -665,11 +660,10 @@ impl AccountApi {
     async fn delete_code(
         &self,
         req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | TOO_MANY }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
-            .request_account_deletion_code(&principal.user, &client_info(req))
+            .request_account_deletion_code(&caller.user, &client_info(req))
             .await?;
         Ok(AcceptedResponse::new(
             "a confirmation code is on its way to your email address",
@@ -693,17 +687,16 @@ impl AccountApi {
         &self,
         req: &Request,
         jar: &CookieJar,
-        auth: AccessToken,
+        caller: Authenticated,
         body: Json<DeleteAccountRequest>,
     ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | GONE | BODY | TOO_MANY }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let proof = Reauthentication {
             password: body.password.map(secret),
             code: body.code.map(secret),
         };
         self.manager
-            .delete_account(&principal, &proof, &client_info(req))
+            .delete_account(&caller, &proof, &client_info(req))
             .await?;
         clear_token_cookies(&self.manager, jar);
         Ok(NoContentResponse::Done)
@@ -715,16 +708,14 @@ impl AccountApi {
     #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
     async fn sessions(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
     ) -> Result<SessionsResponse, ApiErrors<{ AUTHED }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
-        let sessions = self.manager.list_sessions(&principal.user).await?;
+        let sessions = self.manager.list_sessions(&caller.user).await?;
         Ok(SessionsResponse::Ok(
             Json(SessionList {
                 sessions: sessions
                     .iter()
-                    .map(|s| SessionObject::new(s, &principal.session.id))
+                    .map(|s| SessionObject::new(s, &caller.session.id))
                     .collect(),
             }),
             "private, no-store".into(),
@@ -742,14 +733,12 @@ impl AccountApi {
     )]
     async fn revoke_session(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
         /// The session id (from `GET /auth/sessions`).
         id: Path<String>,
     ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | NOT_FOUND }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
-            .revoke_session(&principal.user, &SessionId::new(id.0))
+            .revoke_session(&caller.user, &SessionId::new(id.0))
             .await?;
         Ok(NoContentResponse::Done)
     }
@@ -764,11 +753,9 @@ impl AccountApi {
     )]
     async fn linked_accounts(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
     ) -> Result<LinkedAccountsResponse, ApiErrors<{ AUTHED }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
-        let accounts = self.manager.linked_accounts(&principal.user).await?;
+        let accounts = self.manager.linked_accounts(&caller.user).await?;
         Ok(LinkedAccountsResponse::Ok(
             Json(LinkedAccountList {
                 accounts: accounts
@@ -797,14 +784,12 @@ impl AccountApi {
     )]
     async fn unlink(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
         /// The provider id.
         provider: Path<String>,
     ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | NOT_FOUND | CONFLICT }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
-            .unlink_account(&principal.user, &provider.0)
+            .unlink_account(&caller.user, &provider.0)
             .await?;
         Ok(NoContentResponse::Done)
     }
@@ -819,11 +804,9 @@ impl AccountApi {
     )]
     async fn revoke_others(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
     ) -> Result<RevokedResponse, ApiErrors<{ AUTHED }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
-        let revoked = self.manager.revoke_other_sessions(&principal).await?;
+        let revoked = self.manager.revoke_other_sessions(&caller).await?;
         Ok(RevokedResponse::Ok(Json(RevokedBody { revoked })))
     }
 }

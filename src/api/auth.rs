@@ -46,7 +46,9 @@ pub struct OAuth2Password(pub Bearer);
 )]
 pub struct CookieAuth(pub ApiKey);
 
-/// An access token from any accepted transport.
+/// An access token from any accepted transport, unchecked. Handlers take
+/// [`super::Authenticated`] instead, which declares these same schemes and
+/// checks the token before the handler runs.
 #[derive(Debug, SecurityScheme)]
 pub enum AccessToken {
     /// Bearer header.
@@ -59,13 +61,14 @@ pub enum AccessToken {
 
 /// Checks the presented access token with the manager, enforcing the
 /// configured transports and, for cookie-authenticated state-changing
-/// requests, the CSRF origin check.
+/// requests, the CSRF origin check: what [`super::Authenticated`] runs
+/// before a handler.
 ///
 /// # Errors
 ///
 /// 401 for a bad token or a disabled transport, 403 for an inactive user or
 /// a cross-site request, 503 when the store is down.
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     manager: &AuthManager,
     token: &AccessToken,
     req: &Request,

@@ -4,7 +4,8 @@ use poem::{web::cookie::CookieJar, Request};
 use poem_openapi::{payload::Json, ApiResponse, OpenApi, Tags};
 
 use super::{
-    auth::{authenticate, check_csrf, clear_token_cookies, refresh_cookie, AccessToken},
+    auth::{check_csrf, clear_token_cookies, refresh_cookie},
+    caller::Authenticated,
     error_set::*,
     ApiErrors, JwkSet, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
 };
@@ -122,12 +123,10 @@ impl CoreApi {
     #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
-        req: &Request,
         jar: &CookieJar,
-        auth: AccessToken,
+        caller: Authenticated,
     ) -> Result<LogoutResponse, ApiErrors<{ AUTHED }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
-        self.manager.logout(&principal).await?;
+        self.manager.logout(&caller).await?;
         clear_token_cookies(&self.manager, jar);
         Ok(LogoutResponse::Done("no-store".into()))
     }
@@ -136,14 +135,9 @@ impl CoreApi {
     ///
     /// The user the access token belongs to.
     #[oai(path = "/auth/me", method = "get", operation_id = "me")]
-    async fn me(
-        &self,
-        req: &Request,
-        auth: AccessToken,
-    ) -> Result<MeResponse, ApiErrors<{ AUTHED }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
+    async fn me(&self, caller: Authenticated) -> Result<MeResponse, ApiErrors<{ AUTHED }>> {
         Ok(MeResponse::Ok(
-            Json(PublicUser::from(&principal.user)),
+            Json(PublicUser::from(&caller.user)),
             "private, no-store".into(),
         ))
     }

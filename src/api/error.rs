@@ -153,6 +153,16 @@ pub mod error_set {
     pub const UNAVAILABLE: ErrorSet = 1 << 7;
     /// 429: rate limited, with `Retry-After`.
     pub const TOO_MANY: ErrorSet = 1 << 8;
+    /// Every status class above.
+    pub const ALL: ErrorSet = UNAUTHORIZED
+        | FORBIDDEN
+        | NOT_FOUND
+        | CONFLICT
+        | GONE
+        | TOO_LARGE
+        | UNPROCESSABLE
+        | UNAVAILABLE
+        | TOO_MANY;
     /// What every operation behind an access token can answer.
     pub const AUTHED: ErrorSet = UNAUTHORIZED | FORBIDDEN | UNAVAILABLE;
     /// What parsing a JSON body can answer.
@@ -192,6 +202,90 @@ fn status_bit(status: StatusCode) -> ErrorSet {
 /// that reaches an undocumented error fails.
 #[derive(Debug)]
 pub struct ApiErrors<const SET: ErrorSet>(pub ApiError);
+
+/// One `const` check per status class, so a refused [`ApiErrors::widen`]
+/// names every class the target set lacks, each in its own error.
+macro_rules! assert_subset {
+    ($from:ident, $into:ident: $($class:ident $status:literal),* $(,)?) => {$(
+        const {
+            assert!(
+                $from & !$into & error_set::$class == 0,
+                concat!(
+                    "ApiErrors::<A>::widen::<B>(): A has ",
+                    stringify!($class),
+                    " (",
+                    $status,
+                    ") and B does not; add it to B"
+                )
+            )
+        };
+    )*};
+}
+
+impl<const SET: ErrorSet> ApiErrors<SET> {
+    /// This error as an [`ApiErrors`] of a wider set: any `WIDER` that has
+    /// every status of `SET`. A helper that returns
+    /// `ApiErrors<{ AUTHED }>` then serves a handler that declares
+    /// `ApiErrors<{ AUTHED | BODY }>`, with `?` (the target set is
+    /// inferred from the handler's return type):
+    ///
+    /// ```
+    /// use portcullis::api::{error_set::*, ApiErrors};
+    /// use portcullis::Error;
+    ///
+    /// fn must_be_verified(verified: bool) -> Result<(), ApiErrors<{ AUTHED }>> {
+    ///     if verified { Ok(()) } else { Err(Error::EmailNotVerified.into()) }
+    /// }
+    ///
+    /// fn handler(verified: bool) -> Result<&'static str, ApiErrors<{ AUTHED | BODY }>> {
+    ///     must_be_verified(verified).map_err(ApiErrors::widen)?;
+    ///     Ok("published")
+    /// }
+    /// # assert!(handler(true).is_ok());
+    /// # assert_eq!(handler(false).unwrap_err().0.status(), 403);
+    /// ```
+    ///
+    /// Narrowing is refused when the crate is compiled (`cargo build`,
+    /// `cargo test`; `cargo check` stops before this check), with one error
+    /// per missing class, e.g. `ApiErrors::<A>::widen::<B>(): A has
+    /// TOO_LARGE (413) and B does not; add it to B`:
+    ///
+    /// ```compile_fail
+    /// use portcullis::api::{error_set::*, ApiErrors};
+    /// use portcullis::Error;
+    ///
+    /// fn parse(ok: bool) -> Result<(), ApiErrors<{ AUTHED | BODY }>> {
+    ///     if ok { Ok(()) } else { Err(Error::EmailNotVerified.into()) }
+    /// }
+    ///
+    /// // BODY (413, 422) is not in AUTHED: this does not compile.
+    /// fn handler(ok: bool) -> Result<&'static str, ApiErrors<{ AUTHED }>> {
+    ///     parse(ok).map_err(ApiErrors::widen)?;
+    ///     Ok("published")
+    /// }
+    /// # handler(true).ok();
+    /// ```
+    pub fn widen<const WIDER: ErrorSet>(self) -> ApiErrors<WIDER> {
+        assert_subset!(SET, WIDER:
+            UNAUTHORIZED "401",
+            FORBIDDEN "403",
+            NOT_FOUND "404",
+            CONFLICT "409",
+            GONE "410",
+            TOO_LARGE "413",
+            UNPROCESSABLE "422",
+            TOO_MANY "429",
+            UNAVAILABLE "503",
+        );
+        const {
+            assert!(
+                SET & !WIDER & !error_set::ALL == 0,
+                "ApiErrors::<A>::widen::<B>(): A has a bit that names no status class"
+            )
+        };
+        ApiErrors(self.0)
+    }
+}
 
 impl<const SET: ErrorSet> From<ApiError> for ApiErrors<SET> {
     fn from(err: ApiError) -> Self {
@@ -233,6 +327,39 @@ impl<const SET: ErrorSet> poem_openapi::ApiResponse for ApiErrors<SET> {
 
     fn register(registry: &mut poem_openapi::registry::Registry) {
         ApiError::register(registry);
+    }
+}
+
+/// Adds 413 and 422 to every operation with a request body that does not
+/// list them: whatever error set its handler declares, a body can be too
+/// large ([`super::BodyLimit`]) or fail to parse, and both are answered
+/// before the handler runs. An operation that documents a 400 answers its
+/// parse errors in a form of its own (`/auth/token`'s RFC 6749 errors), so
+/// it gets no 422. Added responses go before the first higher status.
+pub(crate) fn document_body_errors(apis: &mut [poem_openapi::registry::MetaApi]) {
+    let operations = apis
+        .iter_mut()
+        .flat_map(|api| api.paths.iter_mut())
+        .flat_map(|path| path.operations.iter_mut())
+        .filter(|op| op.request.is_some());
+    for op in operations {
+        let responses = &mut op.responses.responses;
+        let own_parse_errors = responses.iter().any(|r| r.status == Some(400));
+        // `MetaResponse` is not `Clone`: a fresh copy per operation.
+        let body_errors = ApiError::meta()
+            .responses
+            .into_iter()
+            .filter(|r| r.status == Some(413) || (r.status == Some(422) && !own_parse_errors));
+        for missing in body_errors {
+            if responses.iter().any(|r| r.status == missing.status) {
+                continue;
+            }
+            let at = responses
+                .iter()
+                .position(|r| r.status.is_none_or(|s| Some(s) > missing.status))
+                .unwrap_or(responses.len());
+            responses.insert(at, missing);
+        }
     }
 }
 
@@ -382,6 +509,28 @@ pub(crate) fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn widen_keeps_the_error_in_a_superset() {
+        fn caller() -> Result<(), ApiErrors<{ error_set::AUTHED }>> {
+            Err(Error::CsrfRejected.into())
+        }
+        fn handler() -> Result<(), ApiErrors<{ error_set::AUTHED | error_set::BODY }>> {
+            caller().map_err(ApiErrors::widen)?;
+            Ok(())
+        }
+        let err = handler().unwrap_err().0;
+        assert_eq!(err.status(), StatusCode::FORBIDDEN);
+        let ApiError::Forbidden(body) = err else {
+            panic!("not a 403: {err:?}");
+        };
+        assert_eq!(body.0.code, "CSRF_REJECTED");
+
+        // The same set is a (trivial) superset of itself.
+        let same: ApiErrors<{ error_set::SIGN_IN }> =
+            ApiErrors::<{ error_set::SIGN_IN }>::from(Error::InvalidCredentials).widen();
+        assert_eq!(same.0.status(), StatusCode::UNAUTHORIZED);
+    }
 
     #[test]
     fn parse_messages_drop_the_value() {

@@ -6,11 +6,16 @@
 //! handling and the JSON error mapping. [`service`] gives the bare
 //! `OpenApiService` to combine with your own APIs; wrap whatever you mount
 //! with [`wrap`].
+//!
+//! A handler that needs a signed-in user takes an [`Authenticated`]
+//! parameter (or [`Superuser`]); the check runs before the handler, with
+//! the manager that [`service`] and [`wrap`] put in every request.
 
 mod account;
 mod auth;
 mod body_limit;
 mod browser;
+mod caller;
 mod core;
 mod error;
 mod spec;
@@ -18,13 +23,15 @@ mod strict;
 mod types;
 mod users;
 
+use std::collections::HashMap;
+
 use poem::{
-    endpoint::make_sync,
+    endpoint::{make_sync, BoxEndpoint},
     http::{header, HeaderValue, StatusCode},
     middleware::{CatchPanic, CookieJarManager},
     Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route,
 };
-use poem_openapi::{OpenApi, OpenApiService};
+use poem_openapi::{registry::MetaApi, OpenApi, OpenApiService};
 
 pub use self::core::{
     ApiTags, CoreApi, JwksResponse, LogoutResponse, MeResponse, ProvidersResponse,
@@ -36,14 +43,15 @@ pub use account::{
     SessionList, SessionObject, SessionsResponse, SetPasswordRequest, TokenRequest, UserResponse,
 };
 pub use auth::{
-    authenticate, check_csrf, check_page_csrf, clear_token_cookies, client_info, set_token_cookies,
-    AccessToken, BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE, REFRESH_COOKIE,
+    check_csrf, check_page_csrf, clear_token_cookies, client_info, set_token_cookies, AccessToken,
+    BearerAuth, CookieAuth, OAuth2Password, ACCESS_COOKIE, REFRESH_COOKIE,
 };
 pub use body_limit::BodyLimit;
 pub use browser::{
     escape_html, finish_browser_sign_in, redirect_origins, BrowserSignInResponse, HtmlPage,
     LinkForm, LinkPage, TokenSubmission, PAGE_REFERRER_POLICY,
 };
+pub use caller::{Authenticated, Superuser};
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet};
 pub use strict::{
     AnyString, EmailPrefix, EmailPrefixSchema, EmailSchema, EmailString, PageLimit, Strict,
@@ -68,17 +76,63 @@ pub type BuiltIn = (CoreApi, AccountApi, UsersApi);
 
 /// The OpenAPI service: the built-in APIs and `apis` (a provider API, or a
 /// tuple of them and your own), titled by the manager's
-/// [`ApiInfo`] (Portcullis's own by default). It names no server: the
+/// [`ApiInfo`] (Portcullis's own by default), as [`ServedApis`]: every
+/// operation carries the manager for [`Authenticated`], and every operation
+/// with a request body documents 413 and 422. It names no server: the
 /// document describes the API where it is served (add one with
 /// `OpenApiService::server` when you serve it elsewhere).
-pub fn service<T: OpenApi>(manager: &AuthManager, apis: T) -> OpenApiService<(BuiltIn, T), ()> {
+pub fn service<T: OpenApi>(
+    manager: &AuthManager,
+    apis: T,
+) -> OpenApiService<ServedApis<(BuiltIn, T)>, ()> {
     let built_in = (
         CoreApi::new(manager),
         AccountApi::new(manager),
         UsersApi::new(manager),
     );
+    let apis = ServedApis {
+        manager: manager.clone(),
+        apis: (built_in, apis),
+    };
     let info = manager.api_info();
-    OpenApiService::new((built_in, apis), &info.title, &info.version).description(&info.description)
+    OpenApiService::new(apis, &info.title, &info.version).description(&info.description)
+}
+
+/// APIs as [`service`] serves them: each operation's endpoint carries the
+/// manager as request data (what [`Authenticated`] and [`Superuser`] check
+/// with), and each operation with a request body lists 413 and 422 in the
+/// spec, whatever error set its handler declares: both are answered before
+/// the handler runs ([`BodyLimit`], body parsing).
+#[derive(Debug, Clone)]
+pub struct ServedApis<T> {
+    manager: AuthManager,
+    apis: T,
+}
+
+impl<T: OpenApi> OpenApi for ServedApis<T> {
+    fn meta() -> Vec<MetaApi> {
+        let mut meta = T::meta();
+        error::document_body_errors(&mut meta);
+        meta
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn add_routes(
+        self,
+        route_table: &mut HashMap<String, HashMap<poem::http::Method, BoxEndpoint<'static>>>,
+    ) {
+        let mut inner = HashMap::new();
+        self.apis.add_routes(&mut inner);
+        for (path, methods) in inner {
+            let entry = route_table.entry(path).or_default();
+            for (method, endpoint) in methods {
+                entry.insert(method, endpoint.data(self.manager.clone()).boxed());
+            }
+        }
+    }
 }
 
 /// The spec of [`service`] as pretty JSON, for committing and drift tests:
@@ -206,9 +260,11 @@ impl<A: Endpoint, X: Endpoint> Endpoint for Mount<A, X> {
 }
 
 /// Adds what the API needs around any endpoint: the request body limit
-/// (413), cookie handling, the mapping of every error to the JSON shape
-/// (poem's parse errors become 422), and a JSON 500 instead of a dropped
-/// connection if a hook, provider or store panics.
+/// (413), cookie handling, the manager as request data (for
+/// [`Authenticated`] in APIs served without [`service`]), the mapping of
+/// every error to the JSON shape (poem's parse errors become 422), and a
+/// JSON 500 instead of a dropped connection if a hook, provider or store
+/// panics.
 pub fn wrap<E: IntoEndpoint>(manager: &AuthManager, endpoint: E) -> impl Endpoint<Output = Response>
 where
     E::Endpoint: 'static,
@@ -221,6 +277,7 @@ where
             req.extensions_mut().insert(auth::ClientIp(ip));
             async move { Ok(req) }
         })
+        .data(manager.clone())
         .with(CookieJarManager::new())
         .with(BodyLimit::new(manager.config().http.max_body_bytes))
         .catch_all_error(|err| async move { error::poem_error_response(err) })

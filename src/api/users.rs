@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use poem::Request;
 use poem_openapi::{
     param::{Path, Query},
     payload::Json,
@@ -13,7 +12,7 @@ use serde_json::Value;
 
 use super::{
     account::{AcceptedResponse, NoContentResponse, UserResponse},
-    auth::{authenticate, AccessToken},
+    caller::{Authenticated, Superuser},
     error_set::*,
     ApiErrors, ApiTags, EmailPrefix, PageLimit, PublicUser, StrictString,
 };
@@ -124,13 +123,8 @@ impl UsersApi {
     /// The signed-in user, with their profile metadata and the server-only
     /// `app_metadata` (readable, not writable, by the user).
     #[oai(path = "/users/me", method = "get", operation_id = "getMe")]
-    async fn me(
-        &self,
-        req: &Request,
-        auth: AccessToken,
-    ) -> Result<UserResponse, ApiErrors<{ AUTHED }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
-        Ok(UserResponse::new(&principal.user))
+    async fn me(&self, caller: Authenticated) -> Result<UserResponse, ApiErrors<{ AUTHED }>> {
+        Ok(UserResponse::new(&caller.user))
     }
 
     /// Update my profile
@@ -141,15 +135,13 @@ impl UsersApi {
     #[oai(path = "/users/me", method = "patch", operation_id = "updateMe")]
     async fn update_me(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
         body: Json<ProfileUpdateRequest>,
     ) -> Result<UserResponse, ApiErrors<{ AUTHED | BODY }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let user = self
             .manager
-            .update_profile(&principal.user, profile(body.name, body.metadata))
+            .update_profile(&caller.user, profile(body.name, body.metadata))
             .await?;
         Ok(UserResponse::new(&user))
     }
@@ -161,8 +153,7 @@ impl UsersApi {
     #[oai(path = "/users", method = "get", operation_id = "listUsers")]
     async fn list(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        admin: Superuser,
         /// Users to skip (default 0, at most 10^15: every JSON client reads
         /// it exactly).
         #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000000")))]
@@ -172,7 +163,6 @@ impl UsersApi {
         /// Email prefix filter.
         email: Query<Option<EmailPrefix>>,
     ) -> Result<UserPageResponse, ApiErrors<{ AUTHED | UNPROCESSABLE }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         let offset = offset.0.unwrap_or(0);
         let limit = limit.0.map_or(50, |l| l.0);
         let mut query = UserQuery::page(offset, limit);
@@ -188,7 +178,7 @@ impl UsersApi {
             }
             query = query.email_prefix(prefix.into_inner());
         }
-        let (users, total) = self.manager.list_users(&principal.user, &query).await?;
+        let (users, total) = self.manager.list_users(&admin.user, &query).await?;
         Ok(UserPageResponse::Ok(
             Json(UserPage {
                 items: users.iter().map(PublicUser::from).collect(),
@@ -206,15 +196,13 @@ impl UsersApi {
     #[oai(path = "/users/:id", method = "get", operation_id = "getUser")]
     async fn get(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        admin: Superuser,
         /// The user's id.
         id: Path<String>,
     ) -> Result<UserResponse, ApiErrors<{ AUTHED | NOT_FOUND }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         let user = self
             .manager
-            .get_user(&principal.user, &UserId::new(id.0))
+            .get_user(&admin.user, &UserId::new(id.0))
             .await?;
         Ok(UserResponse::new(&user))
     }
@@ -228,13 +216,11 @@ impl UsersApi {
     #[oai(path = "/users/:id", method = "patch", operation_id = "updateUser")]
     async fn update(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        admin: Superuser,
         /// The user's id.
         id: Path<String>,
         body: Json<AdminUserUpdate>,
     ) -> Result<UserResponse, ApiErrors<{ AUTHED | NOT_FOUND | BODY }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         let Json(body) = body;
         let mut update = AdminUpdate::new().profile(profile(body.name, body.metadata));
         match body.app_metadata {
@@ -247,7 +233,7 @@ impl UsersApi {
         update.email_verified = body.email_verified;
         let user = self
             .manager
-            .admin_update_user(&principal.user, &UserId::new(id.0), update)
+            .admin_update_user(&admin.user, &UserId::new(id.0), update)
             .await?;
         Ok(UserResponse::new(&user))
     }
@@ -259,14 +245,12 @@ impl UsersApi {
     #[oai(path = "/users/:id", method = "delete", operation_id = "deleteUser")]
     async fn delete(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        admin: Superuser,
         /// The user's id.
         id: Path<String>,
     ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | NOT_FOUND | UNPROCESSABLE }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
-            .admin_delete_user(&principal.user, &UserId::new(id.0))
+            .admin_delete_user(&admin.user, &UserId::new(id.0))
             .await?;
         Ok(NoContentResponse::Done)
     }
@@ -281,14 +265,12 @@ impl UsersApi {
     )]
     async fn send_reset(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        admin: Superuser,
         /// The user's id.
         id: Path<String>,
     ) -> Result<AcceptedResponse, ApiErrors<{ AUTHED | NOT_FOUND }>> {
-        let principal = authenticate(&self.manager, &auth, req).await?;
         self.manager
-            .admin_send_password_reset(&principal.user, &UserId::new(id.0))
+            .admin_send_password_reset(&admin.user, &UserId::new(id.0))
             .await?;
         Ok(AcceptedResponse::Accepted(Json(super::AcceptedBody {
             message: "a reset link is on its way to the user".into(),

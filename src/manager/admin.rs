@@ -360,7 +360,9 @@ pub(crate) fn guard_self_lockout(actor: &User, target: &UserId, field: &'static 
     Ok(())
 }
 
-fn require_superuser(actor: &User) -> Result<()> {
+/// The one superuser rule: an active superuser. The administration
+/// methods check it, and so does the `api::Superuser` extractor.
+pub(crate) fn require_superuser(actor: &User) -> Result<()> {
     if actor.is_superuser && actor.is_active {
         Ok(())
     } else {

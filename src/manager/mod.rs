@@ -19,6 +19,7 @@ use std::{fmt, sync::Arc};
 
 use chrono::{DateTime, Utc};
 
+pub(crate) use admin::require_superuser;
 pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
 pub use builder::{ApiInfo, AuthManagerBuilder};
 pub use limits::RateRule;

@@ -13,6 +13,8 @@ mod spy;
 
 mod account;
 mod app_fields;
+mod body_errors;
+mod caller;
 mod concurrency;
 mod cookie_only;
 mod cookies;

@@ -1,18 +1,32 @@
-//! A scratch app embedding Portcullis with every provider crate and one
-//! route of its own that needs a signed-in user.
+//! A scratch app embedding Portcullis with every provider crate and routes
+//! of its own that need a signed-in user.
 
-use poem::{Endpoint, Request};
-use poem_openapi::{payload::PlainText, OpenApi};
+use poem::Endpoint;
+use poem_openapi::{payload::Json, payload::PlainText, Object, OpenApi};
 use portcullis::{
-    api::{self, error_set::AUTHED, AccessToken, ApiErrors},
-    AuthConfig, AuthManager, MemoryStore, Outbox, Secret,
+    api::{self, error_set::*, ApiErrors, Authenticated, Superuser},
+    AuthConfig, AuthManager, Error, MemoryStore, Outbox, Secret, User,
 };
 use portcullis_credentials::{CredentialsApi, CredentialsProvider};
 use portcullis_magic_link::{EmailCodeProvider, MagicLinkApi, MagicLinkProvider};
 
-/// The app's own API.
-pub struct AppApi {
-    manager: AuthManager,
+/// A note to publish.
+#[derive(Debug, Object)]
+pub struct Note {
+    /// The text.
+    pub text: String,
+}
+
+/// The app's own API: no manager field, the caller is a parameter.
+pub struct AppApi;
+
+/// The app's own rule, shared by its handlers.
+fn verified(user: &User) -> Result<(), ApiErrors<{ AUTHED }>> {
+    if user.email_verified {
+        Ok(())
+    } else {
+        Err(Error::EmailNotVerified.into()) // 403 EMAIL_NOT_VERIFIED
+    }
 }
 
 #[OpenApi]
@@ -21,11 +35,27 @@ impl AppApi {
     #[oai(path = "/hello", method = "get")]
     async fn hello(
         &self,
-        req: &Request,
-        auth: AccessToken,
+        caller: Authenticated,
     ) -> Result<PlainText<String>, ApiErrors<{ AUTHED }>> {
-        let principal = api::authenticate(&self.manager, &auth, req).await?;
-        Ok(PlainText(format!("hello {}", principal.user.email)))
+        Ok(PlainText(format!("hello {}", caller.user.email)))
+    }
+
+    /// Publishes a note: verified users only.
+    #[oai(path = "/notes", method = "post")]
+    async fn publish(
+        &self,
+        caller: Authenticated,
+        note: Json<Note>,
+    ) -> Result<PlainText<String>, ApiErrors<{ AUTHED | BODY }>> {
+        // `AUTHED` widens into `AUTHED | BODY`.
+        verified(&caller.user).map_err(ApiErrors::widen)?;
+        Ok(PlainText(format!("published: {}", note.0.text)))
+    }
+
+    /// Superusers only.
+    #[oai(path = "/admin/ping", method = "get")]
+    async fn ping(&self, admin: Superuser) -> Result<PlainText<String>, ApiErrors<{ AUTHED }>> {
+        Ok(PlainText(format!("pong {}", admin.user.email)))
     }
 }
 
@@ -48,9 +78,7 @@ pub fn app(outbox: Outbox) -> Result<(AuthManager, impl Endpoint), portcullis::E
     let apis = (
         CredentialsApi::new(&manager),
         MagicLinkApi::new(&manager),
-        AppApi {
-            manager: manager.clone(),
-        },
+        AppApi,
     );
     let app = api::routes(&manager, apis);
     // The OAuth crate is part of the build too; a provider needs an issuer.
