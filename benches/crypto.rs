@@ -94,7 +94,10 @@ fn tokens(c: &mut Criterion) {
         b.iter(|| uncached.verify(&token, Utc::now()).expect("verify"))
     });
     // The asymmetric keys, loaded from PEM as an application would.
-    for (algorithm, name) in [(JwtAlgorithm::RS256, "rs256"), (JwtAlgorithm::EdDSA, "eddsa")] {
+    for (algorithm, name) in [
+        (JwtAlgorithm::RS256, "rs256"),
+        (JwtAlgorithm::EdDSA, "eddsa"),
+    ] {
         let mut jwt = config.jwt.clone();
         jwt.secret = None;
         jwt.verified_cache_size = 0;
