@@ -1,16 +1,18 @@
 //! Criterion benches for the hot cryptography: password hash/verify with the
 //! default (OWASP) Argon2id parameters, and access-token issue/verify, plus
 //! the whole access-token check (`AuthManager::authenticate`) on the memory
-//! store.
+//! store. Access tokens are benched with each signing algorithm: HS256,
+//! RS256 (2048-bit key) and EdDSA; the `*_uncached` verifies skip the
+//! verified-token cache, so they measure the signature check itself.
 //!
-//! `cargo bench --bench crypto`
+//! `cargo bench --bench crypto`, or one group: `cargo bench --bench crypto -- jwt/`
 #![allow(clippy::expect_used, missing_docs)]
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::{
-    AuthConfig, AuthManager, JwtKeys, MemoryStore, PasswordConfig, PasswordHasher, ProviderRequest,
-    Registration, Secret, SessionId, User,
+    AuthConfig, AuthManager, JwtAlgorithm, JwtKeyConfig, JwtKeys, MemoryStore, PasswordConfig,
+    PasswordHasher, ProviderRequest, Registration, Secret, SessionId, User,
 };
 use portcullis_credentials::CredentialsProvider;
 
@@ -91,6 +93,24 @@ fn tokens(c: &mut Criterion) {
     group.bench_function("verify_hs256_uncached", |b| {
         b.iter(|| uncached.verify(&token, Utc::now()).expect("verify"))
     });
+    // The asymmetric keys, loaded from PEM as an application would.
+    for (algorithm, name) in [
+        (JwtAlgorithm::RS256, "rs256"),
+        (JwtAlgorithm::EdDSA, "eddsa"),
+    ] {
+        let mut jwt = config.jwt.clone();
+        jwt.secret = None;
+        jwt.verified_cache_size = 0;
+        jwt.keys = vec![JwtKeyConfig::generate(algorithm).expect("key")];
+        let keys = JwtKeys::from_config(&jwt).expect("keys");
+        let token = keys.issue(&user, &session, Utc::now()).expect("token");
+        group.bench_function(format!("issue_{name}"), |b| {
+            b.iter(|| keys.issue(&user, &session, Utc::now()).expect("issue"))
+        });
+        group.bench_function(format!("verify_{name}_uncached"), |b| {
+            b.iter(|| keys.verify(&token, Utc::now()).expect("verify"))
+        });
+    }
     group.finish();
 
     // The whole check behind GET /auth/me: JWT + one store read.

@@ -1,11 +1,15 @@
 use std::{collections::HashMap, fmt, sync::Arc};
 
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use super::{keys::AsymmetricKey, PublicJwk};
+use super::{
+    keys::{AsymmetricKey, PrivateKey},
+    PublicJwk,
+};
 use crate::{
     config::JwtConfig,
     error::{Error, Result},
@@ -46,7 +50,7 @@ pub struct AccessClaims {
 /// EdDSA with `jwt.keys` (the first signs, all verify, each pinned to its
 /// own algorithm and selected by the token's `kid`).
 pub struct JwtKeys {
-    encoding: EncodingKey,
+    signer: Signer,
     header: Header,
     verifiers: Vec<Verifier>,
     jwks: Vec<PublicJwk>,
@@ -55,6 +59,17 @@ pub struct JwtKeys {
     ttl_secs: i64,
     leeway_secs: i64,
     verified: VerifiedCache,
+}
+
+/// What signs new access tokens.
+enum Signer {
+    /// HS256: jsonwebtoken's `encode` (an HMAC key costs nothing to set up).
+    Hmac(EncodingKey),
+    /// RS256 or EdDSA: the key parsed at load, signing the JWS input
+    /// assembled here, because jsonwebtoken's `encode` only takes the key as
+    /// DER and parses it again for every token. `header` is the base64url of
+    /// the header JSON, exactly as jsonwebtoken serializes [`Header`].
+    Asymmetric { key: PrivateKey, header: String },
 }
 
 /// One verification key: tokens whose header `kid` equals `kid` (none for
@@ -144,7 +159,10 @@ impl JwtKeys {
                 decoding: DecodingKey::from_secret(key),
                 validation: validation(Algorithm::HS256),
             });
-            signer = Some((EncodingKey::from_secret(key), Header::new(Algorithm::HS256)));
+            signer = Some((
+                Signer::Hmac(EncodingKey::from_secret(key)),
+                Header::new(Algorithm::HS256),
+            ));
         }
         let mut jwks = Vec::new();
         for (index, key_config) in config.keys.iter().enumerate() {
@@ -155,12 +173,19 @@ impl JwtKeys {
                 ));
             }
             if index == 0 {
-                let encoding = key.encoding.ok_or(Error::Config(
+                let private = key.private.ok_or(Error::Config(
                     "jwt.keys[0] signs the tokens: it needs private_key_pem".into(),
                 ))?;
                 let mut header = Header::new(key.algorithm);
                 header.kid = Some(key.jwk.kid.clone());
-                signer = Some((encoding, header));
+                let encoded = serde_json::to_vec(&header).map_err(Error::internal)?;
+                signer = Some((
+                    Signer::Asymmetric {
+                        key: private,
+                        header: URL_SAFE_NO_PAD.encode(encoded),
+                    },
+                    header,
+                ));
             }
             verifiers.push(Verifier {
                 kid: Some(key.jwk.kid.clone()),
@@ -169,11 +194,11 @@ impl JwtKeys {
             });
             jwks.push(key.jwk);
         }
-        let (encoding, header) = signer.ok_or(Error::Config(
+        let (signer, header) = signer.ok_or(Error::Config(
             "jwt.secret (HS256) or jwt.keys (RS256, EdDSA) is required".into(),
         ))?;
         Ok(Self {
-            encoding,
+            signer,
             header,
             verifiers,
             jwks,
@@ -225,7 +250,31 @@ impl JwtKeys {
             ver: user.token_version,
             sid: session.to_string(),
         };
-        jsonwebtoken::encode(&self.header, &claims, &self.encoding).map_err(Error::internal)
+        self.sign(&claims)
+    }
+
+    /// The compact JWS of `claims` under the signing key: the same bytes
+    /// `jsonwebtoken::encode(&self.header, claims, ..)` produces (both
+    /// RS256 and EdDSA signatures are deterministic), without re-parsing an
+    /// asymmetric key per token.
+    fn sign(&self, claims: &AccessClaims) -> Result<String> {
+        let (key, header) = match &self.signer {
+            Signer::Hmac(key) => {
+                return jsonwebtoken::encode(&self.header, claims, key).map_err(Error::internal)
+            }
+            Signer::Asymmetric { key, header } => (key, header),
+        };
+        let claims = serde_json::to_vec(claims).map_err(Error::internal)?;
+        // header.claims.signature, each base64url: 4 characters per 3 bytes;
+        // 342 covers a 256-byte RSA signature.
+        let mut token = String::with_capacity(header.len() + claims.len() * 4 / 3 + 348);
+        token.push_str(header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
+        let signature = key.sign(token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
     }
 
     /// Verifies the signature (with the key the header's `kid` names, in that
@@ -347,6 +396,108 @@ mod tests {
             assert!(small.verify(&t, now).is_ok());
         }
         assert!(small.verified.map.read().len() <= 2);
+    }
+
+    /// RS256 and EdDSA tokens signed with the key parsed at load are the
+    /// very bytes jsonwebtoken's own encoder gives for the same header,
+    /// claims and key (both schemes are deterministic), and they verify
+    /// through `verify` and through a decoder that knows only the published
+    /// JWK. A changed byte in the claims fails.
+    #[test]
+    fn asymmetric_tokens_are_jsonwebtokens_and_verify() {
+        use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+
+        use crate::config::{JwtAlgorithm, JwtKeyConfig};
+
+        for (algorithm, alg, header_alg) in [
+            (JwtAlgorithm::RS256, Algorithm::RS256, "RS256"),
+            (JwtAlgorithm::EdDSA, Algorithm::EdDSA, "EdDSA"),
+        ] {
+            let key = JwtKeyConfig::generate(algorithm).unwrap();
+            let pem = key.private_key_pem.as_ref().unwrap().expose().to_owned();
+            let keys = JwtKeys::from_config(&JwtConfig {
+                keys: vec![key],
+                ..JwtConfig::default()
+            })
+            .unwrap();
+            assert!(matches!(keys.signer, Signer::Asymmetric { .. }));
+            let now = Utc::now();
+            let user = user();
+            let sid = SessionId::generate();
+            let token = keys.issue(&user, &sid, now).unwrap();
+
+            let claims = keys.verify(&token, now).unwrap();
+            assert_eq!(claims.sub, user.id.to_string());
+            assert_eq!(claims.sid, sid.to_string());
+
+            let kid = keys.jwks()[0].kid.clone();
+            let header: serde_json::Value = serde_json::from_slice(
+                &URL_SAFE_NO_PAD
+                    .decode(token.split('.').next().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(
+                header,
+                serde_json::json!({"typ": "JWT", "alg": header_alg, "kid": kid})
+            );
+
+            // The key as the old path handed it to jsonwebtoken: DER.
+            let encoding = match algorithm {
+                JwtAlgorithm::RS256 => EncodingKey::from_rsa_der(
+                    rsa::RsaPrivateKey::from_pkcs8_pem(&pem)
+                        .unwrap()
+                        .to_pkcs1_der()
+                        .unwrap()
+                        .as_bytes(),
+                ),
+                JwtAlgorithm::EdDSA => EncodingKey::from_ed_der(
+                    ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+                        .unwrap()
+                        .to_pkcs8_der()
+                        .unwrap()
+                        .as_bytes(),
+                ),
+            };
+            let mut expected_header = Header::new(alg);
+            expected_header.kid = Some(kid.clone());
+            assert_eq!(
+                token,
+                jsonwebtoken::encode(&expected_header, &*claims, &encoding).unwrap()
+            );
+
+            let jwk = &keys.jwks()[0];
+            let decoding = match algorithm {
+                JwtAlgorithm::RS256 => DecodingKey::from_rsa_components(
+                    jwk.n.as_deref().unwrap(),
+                    jwk.e.as_deref().unwrap(),
+                )
+                .unwrap(),
+                JwtAlgorithm::EdDSA => {
+                    DecodingKey::from_ed_components(jwk.x.as_deref().unwrap()).unwrap()
+                }
+            };
+            let mut validation = Validation::new(alg);
+            validation.set_audience(&[&claims.aud]);
+            let decoded = jsonwebtoken::decode::<AccessClaims>(&token, &decoding, &validation)
+                .unwrap()
+                .claims;
+            assert_eq!(decoded, *claims);
+
+            // Another user id in the claims, same signature: refused.
+            let parts: Vec<&str> = token.split('.').collect();
+            let mut forged_claims = (*claims).clone();
+            forged_claims.sub = User::new("b@example.com", now).unwrap().id.to_string();
+            let forged = format!(
+                "{}.{}.{}",
+                parts[0],
+                URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).unwrap()),
+                parts[2]
+            );
+            assert!(keys.verify(&forged, now).is_err());
+            assert!(jsonwebtoken::decode::<AccessClaims>(&forged, &decoding, &validation).is_err());
+        }
     }
 
     #[test]

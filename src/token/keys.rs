@@ -1,5 +1,10 @@
 //! Asymmetric access-token keys: PEM parsing, the public key as a JWK for
 //! `/.well-known/jwks.json`, and RFC 7638 thumbprints as default `kid`s.
+//!
+//! A private key is parsed once, at load, and kept parsed ([`PrivateKey`]):
+//! jsonwebtoken's `rust_crypto` signers take the key as DER and parse it
+//! again on every token (for RSA that is the DER decode, the key validation
+//! and the CRT precomputation, more work than the signature itself).
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use ed25519_dalek::{
@@ -7,11 +12,13 @@ use ed25519_dalek::{
         spki::der::pem::LineEnding, DecodePrivateKey as _, DecodePublicKey as _,
         EncodePrivateKey as _,
     },
-    SigningKey, VerifyingKey,
+    Signer as _, SigningKey, VerifyingKey,
 };
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use rsa::{
-    pkcs1::{DecodeRsaPrivateKey as _, DecodeRsaPublicKey as _, EncodeRsaPrivateKey as _},
+    pkcs1::{DecodeRsaPrivateKey as _, DecodeRsaPublicKey as _},
+    pkcs1v15,
+    signature::{RandomizedSigner as _, SignatureEncoding as _},
     traits::PublicKeyParts as _,
     RsaPrivateKey, RsaPublicKey,
 };
@@ -85,11 +92,40 @@ impl JwtKeyConfig {
     }
 }
 
+/// A private signing key, parsed once when the configuration is loaded.
+pub(crate) enum PrivateKey {
+    /// RS256: RSASSA-PKCS1-v1_5 with SHA-256; the key carries its CRT
+    /// values and the DigestInfo prefix, both computed at load.
+    Rsa(Box<pkcs1v15::SigningKey<Sha256>>),
+    /// EdDSA: Ed25519 (RFC 8032), with the public key derived at load.
+    Ed25519(Box<SigningKey>),
+}
+
+impl PrivateKey {
+    /// Signs `message` (the JWS signing input, `header.claims` in
+    /// base64url) and returns the raw signature: 256 bytes for a 2048-bit
+    /// RSA key, 64 for Ed25519. RSA signs with blinding, as jsonwebtoken
+    /// does, so the private operation's timing does not depend on the key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] if the RSA private operation fails.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Self::Rsa(key) => Ok(key
+                .try_sign_with_rng(&mut rand::thread_rng(), message)
+                .map_err(Error::internal)?
+                .to_vec()),
+            Self::Ed25519(key) => Ok(key.sign(message).to_vec()),
+        }
+    }
+}
+
 /// One loaded asymmetric key.
 pub(crate) struct AsymmetricKey {
     pub(crate) algorithm: Algorithm,
     /// Present when the configuration gave the private key.
-    pub(crate) encoding: Option<EncodingKey>,
+    pub(crate) private: Option<PrivateKey>,
     pub(crate) decoding: DecodingKey,
     pub(crate) jwk: PublicJwk,
 }
@@ -105,7 +141,7 @@ impl AsymmetricKey {
     pub(crate) fn load(config: &JwtKeyConfig, index: usize) -> Result<Self> {
         let name = format!("jwt.keys[{index}]");
         let bad = |what: &str| Error::Config(format!("{name}: {what}").into());
-        let (encoding, public) = match (&config.private_key_pem, &config.public_key_pem) {
+        let (private, public) = match (&config.private_key_pem, &config.public_key_pem) {
             (Some(_), Some(_)) => {
                 return Err(bad("set private_key_pem or public_key_pem, not both"));
             }
@@ -119,20 +155,17 @@ impl AsymmetricKey {
                             .map_err(|_| {
                                 bad("private_key_pem is not a PKCS#8 or PKCS#1 RSA private key")
                             })?;
-                        let der = key
-                            .to_pkcs1_der()
-                            .map_err(|_| bad("cannot encode the RSA private key"))?;
                         let public = rsa_public(&key.to_public_key(), &bad)?;
-                        (Some(EncodingKey::from_rsa_der(der.as_bytes())), public)
+                        (
+                            Some(PrivateKey::Rsa(Box::new(pkcs1v15::SigningKey::new(key)))),
+                            public,
+                        )
                     }
                     JwtAlgorithm::EdDSA => {
                         let key = SigningKey::from_pkcs8_pem(pem)
                             .map_err(|_| bad("private_key_pem is not a PKCS#8 Ed25519 key"))?;
-                        let der = key
-                            .to_pkcs8_der()
-                            .map_err(|_| bad("cannot encode the Ed25519 private key"))?;
                         let public = ed_public(&key.verifying_key());
-                        (Some(EncodingKey::from_ed_der(der.as_bytes())), public)
+                        (Some(PrivateKey::Ed25519(Box::new(key))), public)
                     }
                 }
             }
@@ -198,7 +231,7 @@ impl AsymmetricKey {
         };
         Ok(Self {
             algorithm,
-            encoding,
+            private,
             decoding,
             jwk,
         })
