@@ -173,6 +173,12 @@ fn mark_optional_nullable(doc: &mut Value) {
     else {
         return;
     };
+    // A wrapped `$ref` says the referenced schema's `type` beside
+    // `nullable` (validators such as ajv refuse `nullable` without one).
+    let types: Map<String, Value> = schemas
+        .iter()
+        .filter_map(|(name, schema)| Some((name.clone(), schema.get("type")?.clone())))
+        .collect();
     for schema in schemas.values_mut() {
         let required: Vec<Value> = schema
             .get("required")
@@ -198,6 +204,20 @@ fn mark_optional_nullable(doc: &mut Value) {
                         reference,
                     )]))]),
                 );
+            }
+            if !property.contains_key("type") {
+                let referenced = property
+                    .get("allOf")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|part| part.get("$ref")?.as_str())
+                    .filter_map(|r| types.get(r.strip_prefix("#/components/schemas/")?))
+                    .next()
+                    .cloned();
+                if let Some(kind) = referenced {
+                    property.insert("type".into(), kind);
+                }
             }
             property.insert("nullable".into(), Value::Bool(true));
         }
@@ -359,7 +379,7 @@ mod tests {
         assert_eq!(a["properties"]["y"]["nullable"], true);
         assert_eq!(
             a["properties"]["z"],
-            serde_json::json!({"allOf": [{"$ref": "#/components/schemas/B"}], "nullable": true})
+            serde_json::json!({"type": "object", "allOf": [{"$ref": "#/components/schemas/B"}], "nullable": true})
         );
         assert!(doc["components"]["schemas"]["B"]
             .get("additionalProperties")
