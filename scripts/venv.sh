@@ -32,12 +32,29 @@ wanted() {
 }
 WANTED=$(wanted "$@")
 
-make_venv() {
+# One try: the venv without pip, then pip from ensurepip with its own output
+# shown (`python3 -m venv` hides why ensurepip failed: CI once saw only "returned
+# non-zero exit status 1"), and the free space where the venv goes.
+try_venv() {
   rm -rf "$VENV"
-  if python3 -m venv "$VENV" >&2; then
+  if python3 -m venv --without-pip "$VENV" >&2 &&
+    "$VENV/bin/python" -m ensurepip --upgrade --default-pip >/dev/null 2>"$VENV.ensurepip.log"; then
+    rm -f "$VENV.ensurepip.log"
     return 0
   fi
-  rm -rf "$VENV"
+  echo "creating the venv $VENV failed; ensurepip said:" >&2
+  tail -n 20 "$VENV.ensurepip.log" >&2 2>/dev/null || true
+  df -h "$(dirname "$VENV")" >&2 || true
+  rm -rf "$VENV" "$VENV.ensurepip.log"
+  return 1
+}
+
+make_venv() {
+  # Twice: a first failure can be transient (a full disk that a parallel
+  # job's cleanup frees, a half-written wheel cache).
+  if try_venv || { sleep 2 && try_venv; }; then
+    return 0
+  fi
   # Debian and Ubuntu ship venv's ensurepip in a separate package.
   if command -v apt-get >/dev/null 2>&1; then
     echo "python3 -m venv failed: installing python3-venv with apt-get" >&2
@@ -46,10 +63,9 @@ make_venv() {
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get install -y -q python3-venv >&2 ||
       { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q python3-venv >&2; } || true
-    if python3 -m venv "$VENV" >&2; then
+    if try_venv; then
       return 0
     fi
-    rm -rf "$VENV"
   fi
   echo "cannot create a Python venv in $VENV: install python3-venv and retry" >&2
   return 1
