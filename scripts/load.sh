@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Load test of the demo server with wrk: GET /auth/me (against a plain Poem
 # handler returning the same JSON, in the same run), login, register and
-# refresh, at 2 and 16 connections. Prints requests/s and latencies.
+# refresh, at 2 and 16 connections, and isolation: GET /auth/me on 16
+# connections while 16 others hammer /auth/login (Argon2id must never
+# starve the runtime). Ends with one table: each path, requests/s, p50/p99,
+# the ratio to the plain handler where one applies, and the isolation
+# figure (me's throughput under the login storm over its idle throughput).
 #
 #   scripts/load.sh            # 10 s per run
 #   DURATION=30s scripts/load.sh
@@ -40,11 +44,17 @@ login() {
 TOKEN=$(login | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
 export TOKEN
 
+OUT=$(mktemp -d)
+RUNS=$OUT/runs.tsv # name, connections, wrk output file
 run() { # name connections threads url script
+  local file
+  file=$OUT/$(wc -l <"$RUNS" 2>/dev/null || echo 0).txt
   echo "== $1, $2 connections"
-  wrk -t"$3" -c"$2" -d"$DURATION" --latency -s "$5" "$4" |
-    grep -E 'Requests/sec|Non-2xx|Socket errors|^ +(50|99)%|Latency  '
+  wrk -t"$3" -c"$2" -d"$DURATION" --latency -s "$5" "$4" >"$file"
+  grep -E 'Requests/sec|Non-2xx|Socket errors|^ +(50|99)%|Latency  ' "$file"
+  printf '%s\t%s\t%s\n' "$1" "$2" "$file" >>"$RUNS"
 }
+touch "$RUNS"
 
 # Baseline and /auth/me alternate, twice, so both see the same machine state.
 for c in 2 16; do
@@ -65,4 +75,65 @@ for c in 2 16; do
   TOKENS=$TOKENS run "POST /auth/refresh (chained)" $c $c "$URL/auth/refresh" scripts/load/refresh.lua
   rm -f "$TOKENS"
 done
+
+# Isolation: /auth/me on 16 connections during a login storm on 16 others
+# (the storm starts first and ends last, so it covers the whole run).
+secs=${DURATION%s}
+wrk -t1 -c16 -d"$((secs + 4))s" -s scripts/load/login.lua "$URL/auth/login" >"$OUT/storm.txt" &
+STORM=$!
+sleep 2
+run "GET /auth/me during a login storm" 16 1 "$URL/auth/me" scripts/load/me.lua
+wait $STORM
+echo "== (the storm) POST /auth/login, 16 connections"
+grep -E 'Requests/sec|Non-2xx' "$OUT/storm.txt"
+printf '%s\t%s\t%s\n' "POST /auth/login (the storm)" 16 "$OUT/storm.txt" >>"$RUNS"
 echo "server RSS at end: $(rss)"
+
+python3 - "$RUNS" <<'PY'
+import re, statistics, sys
+
+def seconds(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+runs = {}
+for line in open(sys.argv[1]):
+    name, conns, path = line.rstrip("\n").split("\t")
+    out = open(path).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    runs.setdefault((name, int(conns)), []).append(
+        (rps, seconds(pct["50"]) if "50" in pct else None,
+         seconds(pct["99"]) if "99" in pct else None,
+         int(errors.group(1)) if errors else 0))
+
+def median(key, i):
+    values = [r[i] for r in runs.get(key, []) if r[i] is not None]
+    return statistics.median(values) if values else None
+
+ms = lambda v: "-" if v is None else f"{v * 1e3:.2f}"
+print()
+print(f"{'path':<40} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>8} {'non-2xx':>8}")
+for key in runs:
+    name, conns = key
+    rps = median(key, 0)
+    ratio = ""
+    if name == "GET /auth/me":
+        base = median(("baseline GET /auth/me (plain Poem)", conns), 0)
+        ratio = f"{rps / base:.2f}" if base else ""
+    print(f"{name:<40} {conns:>5} {rps:>10.0f} {ms(median(key, 1)):>8} {ms(median(key, 2)):>8} {ratio:>8} {sum(r[3] for r in runs[key]):>8}")
+idle = median(("GET /auth/me", 16), 0)
+storm = median(("GET /auth/me during a login storm", 16), 0)
+p99 = median(("GET /auth/me during a login storm", 16), 2)
+if idle and storm:
+    print(f"\nisolation: GET /auth/me keeps {storm / idle:.2f} of its idle throughput "
+          f"({storm:.0f} of {idle:.0f} req/s) with p99 {ms(p99)} ms while 16 connections sign in "
+          "(target: >= 0.5, p99 < 10 ms)")
+ratios = [rps / b for (rps, *_), (b, *_) in zip(runs.get(("GET /auth/me", 16), []),
+          runs.get(("baseline GET /auth/me (plain Poem)", 16), []))]
+if ratios:
+    print("GET /auth/me over the plain handler, 16 connections, per alternating pair: "
+          + ", ".join(f"{r:.2f}" for r in ratios))
+PY
+rm -rf "$OUT"

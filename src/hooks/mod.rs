@@ -29,6 +29,10 @@ pub enum Action {
         name: Option<String>,
         /// Provider creating the user (`credentials` for sign-up forms).
         provider: String,
+        /// The profile metadata the user registers with, already checked
+        /// against the app's registration fields (an empty object when
+        /// none was given, e.g. for a provider sign-up).
+        metadata: serde_json::Map<String, serde_json::Value>,
     },
     /// A user proved their identity and is about to get a session.
     Login {
@@ -155,8 +159,10 @@ pub enum Action {
         user: Box<User>,
         /// The change.
         patch: Box<UserPatch>,
-        /// Who makes the change.
-        by: UserId,
+        /// Who makes the change: the acting user (the user themself, or a
+        /// superuser), or `None` for the app's own write
+        /// ([`AuthManager::set_app_metadata`](crate::AuthManager::set_app_metadata)).
+        by: Option<UserId>,
     },
 }
 
@@ -335,8 +341,9 @@ pub enum Event {
     UserUpdated {
         /// The user after the change.
         user: User,
-        /// Who made the change.
-        by: UserId,
+        /// Who made the change: the acting user, or `None` for the app's
+        /// own write ([`AuthManager::set_app_metadata`](crate::AuthManager::set_app_metadata)).
+        by: Option<UserId>,
     },
     /// A user was deleted (deactivated, or removed when `hard`).
     UserDeleted {

@@ -107,7 +107,7 @@ impl AuthManager {
     /// jobs or hooks), with no acting user to check. The user can read it
     /// but never write it. Same limits as profile metadata (16 KiB as JSON,
     /// portable keys). Asks the `update_user` before-hooks and emits
-    /// `user_updated` with `by` the user's own id.
+    /// `user_updated`, each with `by: None` (no acting user).
     ///
     /// # Errors
     ///
@@ -122,7 +122,7 @@ impl AuthManager {
         check_metadata("app_metadata", &app_metadata)?;
         let user = self.load_user(id).await?;
         let patch = UserPatch::new().app_metadata(app_metadata);
-        self.apply_patch(&user, patch, id).await
+        self.apply_patch(&user, patch, None).await
     }
 
     /// Updates the caller's own name and metadata. Emits `user_updated`.
@@ -133,7 +133,7 @@ impl AuthManager {
     /// [`Error::Unavailable`] (503).
     pub async fn update_profile(&self, user: &User, update: ProfileUpdate) -> Result<User> {
         let patch = self.profile_patch(user, update)?;
-        self.apply_patch(user, patch, &user.id).await
+        self.apply_patch(user, patch, Some(&user.id)).await
     }
 
     /// A page of users, optionally only those whose email starts with a
@@ -202,7 +202,7 @@ impl AuthManager {
         if deactivating {
             patch.bump_token_version = true;
         }
-        let updated = self.apply_patch(&user, patch, &actor.id).await?;
+        let updated = self.apply_patch(&user, patch, Some(&actor.id)).await?;
         if deactivating {
             self.inner
                 .store
@@ -313,7 +313,12 @@ impl AuthManager {
     }
 
     /// Asks the hooks, applies `patch` atomically, emits `user_updated`.
-    async fn apply_patch(&self, user: &User, patch: UserPatch, by: &UserId) -> Result<User> {
+    async fn apply_patch(
+        &self,
+        user: &User,
+        patch: UserPatch,
+        by: Option<&UserId>,
+    ) -> Result<User> {
         if patch.is_empty() {
             return Ok(user.clone());
         }
@@ -322,7 +327,7 @@ impl AuthManager {
             .before(Action::UpdateUser {
                 user: Box::new(user.clone()),
                 patch: Box::new(patch.clone()),
-                by: by.clone(),
+                by: by.cloned(),
             })
             .await?;
         let updated = self
@@ -333,7 +338,7 @@ impl AuthManager {
             .ok_or(Error::NotFound("user"))?;
         self.emit(Event::UserUpdated {
             user: updated.clone(),
-            by: by.clone(),
+            by: by.cloned(),
         })
         .await;
         Ok(updated)

@@ -94,6 +94,7 @@ impl AuthManager {
                 email: user.email.clone(),
                 name: user.name.clone(),
                 provider: identity.provider.clone(),
+                metadata: user.metadata.clone(),
             })
             .await?;
         match self.inner.store.insert_user(&user).await {

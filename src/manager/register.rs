@@ -153,6 +153,7 @@ impl AuthManager {
                 email: user.email.clone(),
                 name: user.name.clone(),
                 provider: "credentials".into(),
+                metadata: user.metadata.clone(),
             })
             .await?;
         user.password_hash = Some(

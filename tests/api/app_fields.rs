@@ -1,6 +1,9 @@
 //! Fields an app controls: server-only `app_metadata` beside the user's
 //! profile `metadata`, and app-declared registration fields.
 
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use poem::http::{Method, StatusCode};
 use portcullis::{store::UserQuery, veto_fn, Action, ProfileField, Secret, Veto};
 use serde_json::{json, Value};
@@ -46,6 +49,16 @@ async fn users_cannot_clear_app_metadata_so_the_invoice_veto_holds() {
         .await
         .unwrap();
     assert_eq!(Value::Object(updated.app_metadata), flags);
+    let by: Vec<_> = app
+        .events
+        .lock()
+        .iter()
+        .filter_map(|e| match e {
+            portcullis::Event::UserUpdated { user, by } if user.id == id => Some(by.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(by, [None], "the app's own write has no acting user");
 
     // The user reads it …
     let (status, me) = app.call(Method::GET, "/users/me", &access, None).await;
@@ -419,4 +432,55 @@ fn api_spec(app: &TestApp) -> String {
         &app.manager,
         portcullis_credentials::CredentialsApi::new(&app.manager),
     )
+}
+
+/// The before-hook of a registration sees the profile as checked (trimmed,
+/// only declared and user keys) and can refuse by it, before the user
+/// exists.
+#[tokio::test]
+async fn a_before_hook_sees_the_registration_profile() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = app_with(test_config(), move |b| {
+        b.registration_field(ProfileField::text("display_name").max_chars(20))
+            .hook(veto_fn(move |action: Action| {
+                let log = log.clone();
+                async move {
+                    if let Action::Register { metadata, .. } = &action {
+                        log.lock().push(Value::Object(metadata.clone()));
+                        if metadata.get("display_name") == Some(&json!("admin")) {
+                            return Err(Veto::new("NAME_RESERVED", "that name is reserved"));
+                        }
+                    }
+                    Ok(())
+                }
+            }))
+    })
+    .await;
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "ada@example.com", "password": PASSWORD,
+                   "profile": {"display_name": " admin "}}),
+        )
+        .await;
+    assert_error(status, &body, 403, "NAME_RESERVED");
+    assert_eq!(user_count(&app).await, 0, "vetoed before the user exists");
+    let (status, body) = app
+        .post(
+            "/auth/register",
+            json!({"email": "ada@example.com", "password": PASSWORD,
+                   "profile": {"display_name": "Ada"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.register("bob@example.com").await;
+    assert_eq!(
+        *seen.lock(),
+        [
+            json!({"display_name": "admin"}),
+            json!({"display_name": "Ada"}),
+            json!({})
+        ]
+    );
 }

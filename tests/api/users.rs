@@ -570,7 +570,9 @@ async fn admin_patch_changes_profile_and_flags() {
     assert!(user.is_superuser && user.email_verified && user.is_active);
     assert_eq!(user.name.as_deref(), Some("Tara"));
     let by = app.events.lock().iter().find_map(|e| match e {
-        Event::UserUpdated { user, by } if user.id.as_str() == id => Some(by.to_string()),
+        Event::UserUpdated { user, by } if user.id.as_str() == id => {
+            by.as_ref().map(ToString::to_string)
+        }
         _ => None,
     });
     assert_eq!(by.as_deref(), Some(root_id.as_str()));
