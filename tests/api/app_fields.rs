@@ -457,22 +457,17 @@ async fn a_before_hook_sees_the_registration_profile() {
             }))
     })
     .await;
-    let (status, body) = app
-        .post(
+    let register_as = |display_name: &'static str| {
+        app.post(
             "/auth/register",
             json!({"email": "ada@example.com", "password": PASSWORD,
-                   "profile": {"display_name": " admin "}}),
+                   "profile": {"display_name": display_name}}),
         )
-        .await;
+    };
+    let (status, body) = register_as(" admin ").await;
     assert_error(status, &body, 403, "NAME_RESERVED");
     assert_eq!(user_count(&app).await, 0, "vetoed before the user exists");
-    let (status, body) = app
-        .post(
-            "/auth/register",
-            json!({"email": "ada@example.com", "password": PASSWORD,
-                   "profile": {"display_name": "Ada"}}),
-        )
-        .await;
+    let (status, body) = register_as("Ada").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     app.register("bob@example.com").await;
     assert_eq!(
