@@ -81,6 +81,7 @@ mod clock;
 mod config;
 mod email;
 mod error;
+pub mod factor;
 mod hooks;
 mod manager;
 mod password;
