@@ -2,7 +2,32 @@
 
 use std::borrow::Cow;
 
+use std::fmt;
+
 use crate::{hooks::Veto, store::StoreError};
+
+/// The pending second step of a sign-in ([`Error::MfaRequired`]): a
+/// single-use challenge token and the factors that can answer it.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MfaChallenge {
+    /// The challenge token (`mfa_token`), shown once; the store keeps its
+    /// hash.
+    pub token: String,
+    /// What can answer it: `totp`, `recovery_code`.
+    pub methods: Vec<String>,
+    /// Seconds until the challenge expires.
+    pub expires_in: u64,
+}
+
+impl fmt::Debug for MfaChallenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MfaChallenge")
+            .field("methods", &self.methods)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Result with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -76,6 +101,18 @@ pub enum Error {
     /// (`accounts.recent_sign_in_secs`): sign in again, then retry.
     #[error("this needs a recent sign-in; sign in again and retry")]
     ReauthenticationRequired,
+    /// The first factor was proven and the user has a second factor: no
+    /// tokens yet. The challenge names the methods; finish with
+    /// [`AuthManager::verify_mfa`](crate::AuthManager::verify_mfa).
+    #[error("a second factor is required")]
+    MfaRequired(Box<MfaChallenge>),
+    /// The second-factor flows need sealing keys (`mfa.sealing_keys`) and
+    /// none are configured.
+    #[error("second factors are not configured")]
+    MfaNotConfigured,
+    /// A factor of this kind is already enrolled (remove it first).
+    #[error("this second factor is already enrolled")]
+    FactorAlreadyEnrolled,
     /// Unlinking would leave the user no way to sign in.
     #[error("this is the last way to sign in; set a password or link another provider first")]
     LastSignInMethod,
@@ -134,6 +171,9 @@ impl Error {
             Error::PasswordNotSet => "PASSWORD_NOT_SET",
             Error::EmailAlreadyVerified => "EMAIL_ALREADY_VERIFIED",
             Error::LastSignInMethod => "LAST_SIGN_IN_METHOD",
+            Error::MfaRequired(_) => "MFA_REQUIRED",
+            Error::MfaNotConfigured => "MFA_NOT_CONFIGURED",
+            Error::FactorAlreadyEnrolled => "FACTOR_ALREADY_ENROLLED",
             Error::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
             Error::EmailNotConfigured => "EMAIL_NOT_CONFIGURED",
             Error::Validation { code, .. } => code,

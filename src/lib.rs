@@ -104,8 +104,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::env;
 pub use config::{
     AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtAlgorithm, JwtConfig,
-    JwtKeyConfig, Limit, PasswordConfig, RateLimitConfig, RedirectConfig, RefreshConfig,
-    TransportConfig,
+    JwtKeyConfig, Limit, MfaConfig, PasswordConfig, RateLimitConfig, RedirectConfig, RefreshConfig,
+    SealingKeyConfig, TransportConfig,
 };
 #[cfg(feature = "smtp")]
 pub use email::SmtpSender;
@@ -113,15 +113,16 @@ pub use email::{
     DefaultTemplates, Email, EmailSender, EmailTemplates, LogSender, Message, MessageContext,
     Outbox, SendError,
 };
-pub use error::{Error, Result};
+pub use error::{Error, MfaChallenge, Result};
 pub use hooks::{
     hook_fn, veto_fn, Action, Event, Hook, HookError, HookFn, ProviderEvent, UnlinkReason, Veto,
     VetoFn,
 };
 pub use manager::{
-    AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FieldKind, Principal, ProfileField,
-    ProfileUpdate, RateRule, Reauthentication, Registration, SensitiveAction, SignIn, SignUp,
-    TokenPair, DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_PAGE,
+    AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FactorStatus, FieldKind, MfaAnswer,
+    Principal, ProfileField, ProfileUpdate, RateRule, Reauthentication, RecoveryCodes,
+    Registration, SensitiveAction, SignIn, SignUp, TokenPair, TotpSetup, DEFAULT_FIELD_CHARS,
+    MAX_METADATA_BYTES, MAX_PAGE, RECOVERY_CODES,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{

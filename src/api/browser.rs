@@ -14,7 +14,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{auth::set_token_cookies, TokenBody};
-use crate::manager::{AuthManager, SignIn};
+use crate::{
+    error::Error,
+    manager::{AuthManager, SignIn},
+};
 
 /// `Referrer-Policy` of every page. The page URL carries the token, so no
 /// other origin may see it; `same-origin` rather than `no-referrer`
@@ -284,6 +287,35 @@ pub fn finish_browser_sign_in(
             );
             BrowserSignInResponse::SeeOther(location, no_store())
         }
+    }
+}
+
+/// A browser sign-in that ended in `err`: when it is the MFA challenge
+/// ([`Error::MfaRequired`]) and there is a redirect `target`, a 303 to it
+/// with the challenge in the URL fragment
+/// (`#mfa_token=…&methods=totp,recovery_code&expires_in=300`), for the
+/// front-end to answer at `POST /auth/mfa/verify`; any other error (or no
+/// target: the JSON 403 `MFA_REQUIRED`) is handed back.
+///
+/// # Errors
+///
+/// `err`, unless it became the redirect.
+pub fn browser_mfa_step(
+    err: Error,
+    target: Option<String>,
+) -> Result<BrowserSignInResponse, Error> {
+    match (err, target) {
+        (Error::MfaRequired(challenge), Some(url)) => {
+            let base = url.split('#').next().unwrap_or_default();
+            let location = format!(
+                "{base}#mfa_token={}&methods={}&expires_in={}",
+                challenge.token,
+                challenge.methods.join(","),
+                challenge.expires_in
+            );
+            Ok(BrowserSignInResponse::SeeOther(location, "no-store".into()))
+        }
+        (err, _) => Err(err),
     }
 }
 

@@ -19,6 +19,9 @@ pub enum ApiTags {
     /// The signed-in user's account: email verification, passwords, email
     /// change, deletion, sessions.
     Account,
+    /// Second factors: TOTP, recovery codes, and the second step of a
+    /// sign-in.
+    Mfa,
     /// Profiles, and user administration for superusers.
     Users,
 }

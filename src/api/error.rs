@@ -3,10 +3,10 @@
 use poem::{http::StatusCode, IntoResponse, Response};
 use poem_openapi::{payload::Json, ApiResponse, Object};
 
-use crate::error::Error;
+use crate::error::{Error, MfaChallenge};
 
 /// Every error answer: `{"code": "…", "message": "…"}`, plus `field` for
-/// validation errors.
+/// validation errors and `mfa` for 403 `MFA_REQUIRED`.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
 #[oai(example)]
 pub struct ErrorBody {
@@ -17,6 +17,42 @@ pub struct ErrorBody {
     /// The offending input field, for validation errors.
     #[oai(skip_serializing_if_is_none)]
     pub field: Option<String>,
+    /// The second step of a sign-in, with 403 `MFA_REQUIRED` only: answer
+    /// it at `POST /auth/mfa/verify`.
+    #[oai(skip_serializing_if_is_none)]
+    pub mfa: Option<MfaChallengeBody>,
+}
+
+/// A pending MFA challenge (403 `MFA_REQUIRED`): the first factor was
+/// right, and the user has a second factor on.
+#[derive(Clone, PartialEq, Eq, Object)]
+pub struct MfaChallengeBody {
+    /// The single-use challenge token for `POST /auth/mfa/verify`; it works
+    /// from the client that signed in only.
+    pub mfa_token: String,
+    /// What can answer it: `totp`, `recovery_code`.
+    pub methods: Vec<String>,
+    /// Seconds until the challenge expires.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for MfaChallengeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaChallengeBody")
+            .field("methods", &self.methods)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<&MfaChallenge> for MfaChallengeBody {
+    fn from(challenge: &MfaChallenge) -> Self {
+        Self {
+            mfa_token: challenge.token.clone(),
+            methods: challenge.methods.clone(),
+            expires_in: challenge.expires_in,
+        }
+    }
 }
 
 impl poem_openapi::types::Example for ErrorBody {
@@ -25,6 +61,7 @@ impl poem_openapi::types::Example for ErrorBody {
             code: "INVALID_CREDENTIALS".into(),
             message: "invalid credentials".into(),
             field: None,
+            mfa: None,
         }
     }
 }
@@ -36,6 +73,7 @@ impl ErrorBody {
             code: code.into(),
             message: message.into(),
             field: None,
+            mfa: None,
         }
     }
 }
@@ -54,7 +92,9 @@ pub enum ApiError {
         String,
     ),
     /// Not allowed: inactive user, unverified email where required,
-    /// cross-site request refused, or a hook's veto (with its own code).
+    /// cross-site request refused, a hook's veto (with its own code), or a
+    /// sign-in whose first factor was right and that needs the second:
+    /// `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
     /// No such resource or provider.
@@ -376,18 +416,22 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::Vetoed(_)
         | Error::SignUpDisabled
         | Error::ProviderEmailUnverified
-        | Error::ReauthenticationRequired => StatusCode::FORBIDDEN,
+        | Error::ReauthenticationRequired
+        | Error::MfaRequired(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::EmailTaken
         | Error::AccountExists
         | Error::PasswordAlreadySet
         | Error::PasswordNotSet
         | Error::EmailAlreadyVerified
-        | Error::LastSignInMethod => StatusCode::CONFLICT,
+        | Error::LastSignInMethod
+        | Error::FactorAlreadyEnrolled => StatusCode::CONFLICT,
         Error::TokenGone => StatusCode::GONE,
         Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::Unavailable(_) | Error::EmailNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::EmailNotConfigured | Error::MfaNotConfigured => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -414,10 +458,15 @@ impl From<Error> for ApiError {
             Error::Validation { field, .. } => field.as_ref().map(|f| f.to_string()),
             _ => None,
         };
+        let mfa = match &err {
+            Error::MfaRequired(challenge) => Some(MfaChallengeBody::from(&**challenge)),
+            _ => None,
+        };
         let body = ErrorBody {
             code: err.code().to_owned(),
             message,
             field,
+            mfa,
         };
         if let Error::RateLimited { retry_after_secs } = err {
             return ApiError::TooManyRequests(Json(body), retry_after_secs.to_string());

@@ -18,6 +18,7 @@ mod browser;
 mod caller;
 mod core;
 mod error;
+mod mfa;
 mod spec;
 mod strict;
 mod types;
@@ -48,11 +49,15 @@ pub use auth::{
 };
 pub use body_limit::BodyLimit;
 pub use browser::{
-    escape_html, finish_browser_sign_in, redirect_origins, BrowserSignInResponse, HtmlPage,
-    LinkForm, LinkPage, TokenSubmission, PAGE_REFERRER_POLICY,
+    browser_mfa_step, escape_html, finish_browser_sign_in, redirect_origins, BrowserSignInResponse,
+    HtmlPage, LinkForm, LinkPage, TokenSubmission, PAGE_REFERRER_POLICY,
 };
 pub use caller::{Authenticated, Superuser};
-pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet};
+pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet, MfaChallengeBody};
+pub use mfa::{
+    FactorStatusBody, FactorStatusResponse, MfaApi, MfaVerifyRequest, RecoveryCodesBody,
+    RecoveryCodesResponse, TotpCodeRequest, TotpSetupBody, TotpSetupResponse,
+};
 pub use strict::{
     AnyString, EmailPrefix, EmailPrefixSchema, EmailSchema, EmailString, PageLimit, Strict,
     StrictString, StringSchema,
@@ -71,8 +76,8 @@ pub const API_TITLE: &str = "Portcullis";
 
 pub use crate::manager::ApiInfo;
 
-/// The built-in APIs: core routes, account flows, users.
-pub type BuiltIn = (CoreApi, AccountApi, UsersApi);
+/// The built-in APIs: core routes, account flows, second factors, users.
+pub type BuiltIn = (CoreApi, AccountApi, MfaApi, UsersApi);
 
 /// The OpenAPI service: the built-in APIs and `apis` (a provider API, or a
 /// tuple of them and your own), titled by the manager's
@@ -88,6 +93,7 @@ pub fn service<T: OpenApi>(
     let built_in = (
         CoreApi::new(manager),
         AccountApi::new(manager),
+        MfaApi::new(manager),
         UsersApi::new(manager),
     );
     let apis = ServedApis {

@@ -38,6 +38,8 @@ pub struct AuthConfig {
     pub rate_limits: RateLimitConfig,
     /// HTTP limits.
     pub http: HttpConfig,
+    /// Second factors (TOTP, recovery codes).
+    pub mfa: MfaConfig,
 }
 
 /// Access-token settings.
@@ -475,6 +477,59 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// One key that seals second-factor secrets at rest (AES-256-GCM).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SealingKeyConfig {
+    /// The key's id, stored next to every secret it sealed.
+    pub id: String,
+    /// 32 random bytes in URL-safe base64
+    /// ([`Sealer::generate_key`](crate::factor::Sealer::generate_key)).
+    pub key: Secret,
+}
+
+impl SealingKeyConfig {
+    /// The key `key` under `id`.
+    pub fn new(id: impl Into<String>, key: impl Into<Secret>) -> Self {
+        Self {
+            id: id.into(),
+            key: key.into(),
+        }
+    }
+}
+
+/// Second factors: TOTP authenticator apps and recovery codes. Without
+/// sealing keys the factor routes answer 503 `MFA_NOT_CONFIGURED` and no
+/// user can enrol.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MfaConfig {
+    /// The keys that seal TOTP secrets, newest first: the first seals,
+    /// every one opens, so a rotation prepends a new key and keeps the old
+    /// ones until every secret was resealed.
+    pub sealing_keys: Vec<SealingKeyConfig>,
+    /// The issuer authenticator apps show (default: `email.app_name`).
+    pub issuer: Option<String>,
+    /// How long a sign-in's second step may take, in seconds (default 300).
+    pub challenge_ttl_secs: u64,
+    /// Wrong codes one challenge takes before it dies (default 5); the
+    /// account's sign-in delay counts them too.
+    pub challenge_max_attempts: u32,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            sealing_keys: Vec::new(),
+            issuer: None,
+            challenge_ttl_secs: 300,
+            challenge_max_attempts: 5,
         }
     }
 }

@@ -71,6 +71,16 @@ pub enum Message {
         /// Seconds the code stays valid.
         expires_in_secs: u64,
     },
+    /// Notice: a second factor was added to or removed from the account.
+    SecondFactorChanged {
+        /// `true` for an enrolment, `false` for a removal.
+        enrolled: bool,
+    },
+    /// Notice: a recovery code was used to sign in.
+    RecoveryCodeUsed {
+        /// Codes left.
+        remaining: usize,
+    },
     /// The code confirming the deletion of one's account.
     ConfirmAccountDeletion {
         /// The code to send back in `DELETE /auth/account`.
@@ -95,6 +105,8 @@ impl Message {
             Message::MagicLink { .. } => "magic_link",
             Message::EmailCode { .. } => "email_code",
             Message::AccountsUnlinked { .. } => "accounts_unlinked",
+            Message::SecondFactorChanged { .. } => "second_factor_changed",
+            Message::RecoveryCodeUsed { .. } => "recovery_code_used",
         }
     }
 }
@@ -303,6 +315,40 @@ impl EmailTemplates for DefaultTemplates {
                          nothing changes without the code.",
                         duration(*expires_in_secs)
                     ),
+                ],
+                None,
+            ),
+            Message::SecondFactorChanged { enrolled: true } => (
+                format!("A second factor was added to your {app} account"),
+                vec![
+                    format!(
+                        "An authenticator app was just set up as the second factor of your {app} account."
+                    ),
+                    "If it was not you, reset your password at once and contact support.".into(),
+                ],
+                None,
+            ),
+            Message::SecondFactorChanged { enrolled: false } => (
+                format!("The second factor of your {app} account was removed"),
+                vec![
+                    format!(
+                        "The authenticator app and the recovery codes of your {app} account were \
+                         just removed: signing in needs only your first factor now."
+                    ),
+                    "If it was not you, reset your password at once and contact support.".into(),
+                ],
+                None,
+            ),
+            Message::RecoveryCodeUsed { remaining } => (
+                format!("A recovery code was used for your {app} account"),
+                vec![
+                    format!(
+                        "A recovery code was just used to sign in to your {app} account; \
+                         {remaining} unused codes are left."
+                    ),
+                    "If it was not you, someone has your password and your recovery codes: \
+                     reset your password and make new recovery codes at once."
+                        .into(),
                 ],
                 None,
             ),

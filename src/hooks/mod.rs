@@ -138,6 +138,14 @@ pub enum Action {
         /// What the code will confirm: `change_email` or `delete_account`.
         confirms: String,
     },
+    /// A user is about to enrol a second factor (`totp`): a veto stops
+    /// the setup before a secret is made.
+    EnrollFactor {
+        /// The user.
+        user: Box<User>,
+        /// The factor kind: `totp`.
+        factor: String,
+    },
     /// A superuser is about to delete another user's account.
     DeleteUser {
         /// The user to delete.
@@ -189,6 +197,7 @@ impl Action {
             Action::RequestSignInMail { .. } => "request_sign_in_mail",
             Action::DeleteUser { .. } => "delete_user",
             Action::AdminPasswordReset { .. } => "admin_password_reset",
+            Action::EnrollFactor { .. } => "enroll_factor",
         }
     }
 }
@@ -365,6 +374,60 @@ pub enum Event {
         /// Seconds the client was told to wait.
         retry_after_secs: u64,
     },
+    /// A second factor was enrolled (a TOTP setup was confirmed).
+    FactorEnrolled {
+        /// The user.
+        user_id: UserId,
+        /// The factor kind: `totp`.
+        factor: String,
+    },
+    /// A second factor was removed (with the recovery codes when it was
+    /// the last one).
+    FactorRemoved {
+        /// The user.
+        user_id: UserId,
+        /// The factor kind: `totp`.
+        factor: String,
+    },
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated {
+        /// The user.
+        user_id: UserId,
+    },
+    /// A first factor was proven and the sign-in now waits for the second
+    /// (an MFA challenge was issued instead of tokens).
+    MfaChallenged {
+        /// The user.
+        user_id: UserId,
+        /// The provider of the first factor.
+        provider: String,
+        /// The client.
+        client: ClientInfo,
+    },
+    /// A challenge was answered with a right second factor (a
+    /// `login_succeeded` follows).
+    MfaChallengePassed {
+        /// The user.
+        user_id: UserId,
+        /// `totp` or `recovery_code`.
+        method: String,
+    },
+    /// A challenge was answered with a wrong code.
+    MfaChallengeFailed {
+        /// The user.
+        user_id: UserId,
+        /// `totp` or `recovery_code`.
+        method: String,
+        /// The client.
+        client: ClientInfo,
+    },
+    /// A recovery code was spent (a notice is mailed to the user).
+    RecoveryCodeUsed {
+        /// The user.
+        user_id: UserId,
+        /// Codes left.
+        remaining: usize,
+    },
     /// One session was ended from the session list.
     SessionRevoked {
         /// Owner.
@@ -469,6 +532,13 @@ impl Event {
             Event::UserUpdated { .. } => "user_updated",
             Event::UserDeleted { .. } => "user_deleted",
             Event::SessionRevoked { .. } => "session_revoked",
+            Event::FactorEnrolled { .. } => "factor_enrolled",
+            Event::FactorRemoved { .. } => "factor_removed",
+            Event::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
+            Event::MfaChallenged { .. } => "mfa_challenged",
+            Event::MfaChallengePassed { .. } => "mfa_challenge_passed",
+            Event::MfaChallengeFailed { .. } => "mfa_challenge_failed",
+            Event::RecoveryCodeUsed { .. } => "recovery_code_used",
             Event::RateLimited { .. } => "rate_limited",
             Event::ReauthenticationCodeRequested { .. } => "reauthentication_code_requested",
             Event::Provider(event) => event.name,

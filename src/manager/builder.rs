@@ -6,6 +6,7 @@ use crate::{
     config::AuthConfig,
     email::{DefaultTemplates, EmailSender, EmailTemplates},
     error::{Error, Result},
+    factor::Sealer,
     hooks::{Hook, Hooks},
     password::{PasswordHasher, PasswordPolicy},
     provider::{Provider, ProviderRegistry},
@@ -304,6 +305,26 @@ impl AuthManagerBuilder {
         if config.http.max_body_bytes == 0 {
             return Err(Error::Config("http.max_body_bytes must be positive".into()));
         }
+        let mfa = &config.mfa;
+        if mfa.challenge_ttl_secs == 0
+            || mfa.challenge_ttl_secs > 3600
+            || mfa.challenge_max_attempts == 0
+            || mfa.challenge_max_attempts > 100
+        {
+            return Err(Error::Config(
+                "mfa: challenge_ttl_secs between 1 and 3600, challenge_max_attempts between 1 and 100"
+                    .into(),
+            ));
+        }
+        let sealer = if mfa.sealing_keys.is_empty() {
+            None
+        } else {
+            Some(Sealer::new(
+                mfa.sealing_keys
+                    .iter()
+                    .map(|k| (k.id.clone(), k.key.clone())),
+            )?)
+        };
         let jwt = JwtKeys::from_config(&config.jwt)?;
         let hasher = PasswordHasher::new(&config.password)?;
         Ok(AuthManager {
@@ -317,6 +338,7 @@ impl AuthManagerBuilder {
                 clock: self.clock,
                 jwt,
                 hasher,
+                sealer,
                 policy,
                 registration_fields: self.registration_fields,
                 api_info: self.api_info,

@@ -26,6 +26,9 @@ pub(crate) fn binds_epoch(purpose: &str) -> bool {
         purpose::CHANGE_EMAIL,
         purpose::CHANGE_EMAIL_CODE,
         purpose::DELETE_ACCOUNT,
+        // Not account-changing, but it stands for a proven first factor:
+        // a password reset or change must end a sign-in half done.
+        purpose::MFA_CHALLENGE,
     ]
     .contains(&purpose)
 }

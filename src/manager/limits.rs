@@ -16,6 +16,8 @@
 //! | registration | `sign_up_per_ip` | client IP | `sign_up_per_ip` (20/h) | 429 |
 //! | a request that sends mail (forgot password, verification resend and request, change email, delete code, magic link, email code) | `email_per_ip` | client IP | `email_per_ip` (20/h) | 429 |
 //! | the same, per recipient | `email_per_address` | digest of the recipient's address | `email_per_address` (5/h) | the same 202, nothing new sent |
+//! | an answer to an MFA challenge (TOTP, recovery code) | `sign_in_per_ip` and `failed_sign_in` | client IP; digest of the account's email | the same two budgets, shared with sign-in (a first factor proven does not clear the failures; the answer that passes does) | 429 + `Retry-After` |
+//! | confirming a TOTP setup | `sign_in_per_ip` | client IP | `sign_in_per_ip` | 429 |
 //! | a use of an emailed token (verify email, reset password, confirm email change, magic link) | `token_per_ip` | client IP | `token_per_ip` (30/10 min) | 429 |
 //!
 //! The per-account failure counter is *reserved* atomically before the
@@ -169,7 +171,9 @@ impl AttemptOutcome {
         match result {
             Ok(_) | Err(Error::InactiveUser | Error::EmailNotVerified) => AttemptOutcome::Proven,
             Err(Error::InvalidCredentials) => AttemptOutcome::Failed,
-            Err(Error::Validation { code, .. }) if *code == "WRONG_PASSWORD" => {
+            Err(Error::Validation { code, .. })
+                if *code == "WRONG_PASSWORD" || *code == "INVALID_MFA_CODE" =>
+            {
                 AttemptOutcome::Failed
             }
             Err(_) => AttemptOutcome::Unproven,

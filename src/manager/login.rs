@@ -135,6 +135,10 @@ impl AuthManager {
                 client: client.clone(),
             })
             .await?;
+        // A second factor on: no tokens yet, a challenge (`manager/mfa.rs`).
+        if let Some(challenge) = self.mfa_challenge(&user, provider, &client).await? {
+            return Err(Error::MfaRequired(Box::new(challenge)));
+        }
         let (session, tokens) = self.open_session(&user, provider, client.clone()).await?;
         self.emit(Event::LoginSucceeded {
             user: user.clone(),

@@ -26,6 +26,8 @@ pub(crate) mod purpose {
     /// The code mailed to the current address that confirms an email
     /// change (re-authentication).
     pub(crate) const CHANGE_EMAIL_CODE: &str = "change_email_code";
+    /// The second step of a sign-in (`manager/mfa.rs`).
+    pub(crate) const MFA_CHALLENGE: &str = "mfa_challenge";
 }
 
 /// Mails in flight: delivery runs in the background so that no response

@@ -5,10 +5,12 @@ mod admin;
 mod builder;
 mod email;
 mod epoch;
+mod factors;
 mod limits;
 mod link;
 mod login;
 mod mail;
+mod mfa;
 mod password;
 mod reauth;
 mod refresh;
@@ -22,7 +24,9 @@ use chrono::{DateTime, Utc};
 pub(crate) use admin::require_superuser;
 pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
 pub use builder::{ApiInfo, AuthManagerBuilder};
+pub use factors::{FactorStatus, RecoveryCodes, TotpSetup, RECOVERY_CODES};
 pub use limits::RateRule;
+pub use mfa::MfaAnswer;
 pub use reauth::{Reauthentication, SensitiveAction};
 pub(crate) use register::profile_schema;
 pub use register::{FieldKind, ProfileField, Registration, SignUp, DEFAULT_FIELD_CHARS};
@@ -33,6 +37,7 @@ use crate::{
     config::AuthConfig,
     email::{EmailSender, EmailTemplates},
     error::Result,
+    factor::Sealer,
     hooks::{Event, Hooks},
     password::{PasswordHasher, PasswordPolicy},
     provider::{ProviderCx, ProviderInfo, ProviderRegistry},
@@ -61,6 +66,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     jwt: JwtKeys,
     hasher: PasswordHasher,
+    /// Seals TOTP secrets; `None` without `mfa.sealing_keys`.
+    sealer: Option<Sealer>,
     policy: PasswordPolicy,
     registration_fields: Vec<register::ProfileField>,
     api_info: builder::ApiInfo,

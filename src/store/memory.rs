@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use parking_lot::RwLock;
 
 use super::{
-    AccountStore, Backoff, CounterHit, LinkedAccount, OneTimeToken, OneTimeTokenStore,
-    PasswordGuard, RateLimitStore, RefreshToken, Reservation, Rotation, Session, SessionStore,
-    StoreError, StoreResult, UserPatch, UserQuery, UserStore,
+    AccountStore, Backoff, CounterHit, Factor, FactorKind, FactorStore, LinkedAccount,
+    OneTimeToken, OneTimeTokenStore, PasswordGuard, RateLimitStore, RefreshToken, Reservation,
+    Rotation, Session, SessionStore, StoreError, StoreResult, UserPatch, UserQuery, UserStore,
 };
 use crate::{
     token::TokenHash,
@@ -35,6 +35,7 @@ struct State {
     refresh: HashMap<TokenHash, RefreshToken>,
     one_time: HashMap<TokenHash, OneTimeToken>,
     accounts: HashMap<(String, String), LinkedAccount>,
+    factors: HashMap<(UserId, FactorKind), Factor>,
     /// Token hashes of each session, oldest first, at most
     /// [`TOKENS_PER_SESSION`].
     families: HashMap<SessionId, VecDeque<TokenHash>>,
@@ -232,6 +233,7 @@ impl UserStore for MemoryStore {
         };
         state.by_email.remove(&user.email_normalized);
         state.accounts.retain(|_, a| a.user_id != *id);
+        state.factors.retain(|(user, _), _| user != id);
         state.sessions.retain(|_, s| s.user_id != *id);
         state.refresh.retain(|_, t| t.user_id != *id);
         let State {
@@ -667,5 +669,112 @@ impl AccountStore for MemoryStore {
         });
         removed.sort_by(|a, b| (&a.provider, &a.subject).cmp(&(&b.provider, &b.subject)));
         Ok(removed)
+    }
+}
+
+#[async_trait]
+impl FactorStore for MemoryStore {
+    async fn put_pending_factor(&self, factor: &Factor) -> StoreResult<()> {
+        let mut state = self.state.write();
+        let key = (factor.user_id.clone(), factor.kind);
+        if state.factors.get(&key).is_some_and(Factor::is_confirmed) {
+            return Err(StoreError::Conflict("factor"));
+        }
+        state.factors.insert(key, factor.clone());
+        Ok(())
+    }
+
+    async fn confirm_factor(
+        &self,
+        user_id: &UserId,
+        kind: FactorKind,
+        secret: &crate::factor::Sealed,
+        step: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        match state.factors.get_mut(&(user_id.clone(), kind)) {
+            Some(factor) if !factor.is_confirmed() && factor.secret.as_ref() == Some(secret) => {
+                factor.confirmed_at = Some(now);
+                factor.last_used_at = Some(now);
+                factor.last_step = Some(step);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn put_recovery_codes(&self, factor: &Factor) -> StoreResult<()> {
+        let mut state = self.state.write();
+        state
+            .factors
+            .insert((factor.user_id.clone(), factor.kind), factor.clone());
+        Ok(())
+    }
+
+    async fn list_factors(&self, user_id: &UserId) -> StoreResult<Vec<Factor>> {
+        let state = self.state.read();
+        let mut factors: Vec<Factor> = state
+            .factors
+            .iter()
+            .filter(|((user, _), _)| user == user_id)
+            .map(|(_, f)| f.clone())
+            .collect();
+        factors.sort_by_key(|f| f.kind);
+        Ok(factors)
+    }
+
+    async fn use_totp_step(
+        &self,
+        user_id: &UserId,
+        step: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        match state.factors.get_mut(&(user_id.clone(), FactorKind::Totp)) {
+            Some(factor) if factor.is_confirmed() && factor.last_step.is_none_or(|s| s < step) => {
+                factor.last_step = Some(step);
+                factor.last_used_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user_id: &UserId,
+        code: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<usize>> {
+        let mut state = self.state.write();
+        let Some(factor) = state
+            .factors
+            .get_mut(&(user_id.clone(), FactorKind::RecoveryCodes))
+        else {
+            return Ok(None);
+        };
+        let Some(at) = factor.codes.iter().position(|c| c == code) else {
+            return Ok(None);
+        };
+        factor.codes.remove(at);
+        factor.last_used_at = Some(now);
+        Ok(Some(factor.codes.len()))
+    }
+
+    async fn delete_factor(&self, user_id: &UserId, kind: FactorKind) -> StoreResult<bool> {
+        Ok(self
+            .state
+            .write()
+            .factors
+            .remove(&(user_id.clone(), kind))
+            .is_some())
+    }
+
+    async fn delete_factors(&self, user_id: &UserId) -> StoreResult<u64> {
+        let mut state = self.state.write();
+        let before = state.factors.len();
+        state.factors.retain(|(user, _), _| user != user_id);
+        Ok((before - state.factors.len()) as u64)
     }
 }

@@ -6,6 +6,7 @@
 //! succeed. The manager never reads-then-writes to enforce uniqueness or
 //! single use: the store does it in one operation.
 
+mod factor;
 mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use factor::{Factor, FactorKind, FactorStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoConfig, MongoStore};
@@ -526,7 +528,8 @@ pub trait UserStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>>;
 
-    /// Deletes a user. Returns whether it existed.
+    /// Deletes a user with their sessions, links, one-time tokens and
+    /// second factors. Returns whether it existed.
     async fn delete_user(&self, id: &UserId) -> StoreResult<bool>;
 
     /// The users matching `query`, ordered by creation then id, one page
@@ -843,11 +846,23 @@ pub trait RateLimitStore: Send + Sync + 'static {
 /// Everything the manager needs: implemented for any type that implements
 /// the aggregate traits.
 pub trait Store:
-    UserStore + SessionStore + OneTimeTokenStore + AccountStore + RateLimitStore + fmt::Debug
+    UserStore
+    + SessionStore
+    + OneTimeTokenStore
+    + AccountStore
+    + FactorStore
+    + RateLimitStore
+    + fmt::Debug
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + SessionStore + OneTimeTokenStore + AccountStore + RateLimitStore + fmt::Debug
+    T: UserStore
+        + SessionStore
+        + OneTimeTokenStore
+        + AccountStore
+        + FactorStore
+        + RateLimitStore
+        + fmt::Debug
 {
 }

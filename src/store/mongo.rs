@@ -12,6 +12,7 @@
 //! | `sessions` | one refresh-token family: `_id` (session id), `user_id`, `provider`, `created_at`, `expires_at`, `last_used_at`, `revoked_at`, `token_version`, `client`, `current: {hash, issued_at}`, `used: [{hash, used_at, replaced_by}]` (last 64) | unique `current.hash`; `used.hash`; `user_id`; TTL on `expires_at` |
 //! | `one_time_tokens` | `_id` (token hash), `purpose`, `user_id`, `email`, `data`, `created_at`, `expires_at`, `attempts`, `epoch` | `(user_id, purpose)`; TTL on `expires_at` |
 //! | `linked_accounts` | `provider`, `subject`, `user_id`, `email`, `created_at` | unique `(provider, subject)`; `user_id` |
+//! | `factors` | one second factor: `_id` (`{user_id}:{kind}`), `user_id`, `kind` (`totp`, `recovery_codes`), `secret: {key_id, nonce, ciphertext}` (TOTP, AES-256-GCM sealed), `codes` (SHA-256 hex of each unused recovery code), `last_step`, `created_at`, `confirmed_at`, `last_used_at` | `user_id` |
 //!
 //! Every guarantee is a single-document atomic operation, so no
 //! transactions are needed (a standalone server works): uniqueness is a
@@ -35,6 +36,8 @@
 //! `one_time_tokens` on `_id`. `find_user` by `_id` on a sharded `users`
 //! collection is a broadcast query; shard on `_id` instead and keep email
 //! uniqueness in a separate collection if that matters at your scale.
+
+mod factors;
 
 use std::{fmt, time::Duration as StdDuration};
 
@@ -116,6 +119,7 @@ pub struct MongoStore {
     one_time: Collection<OneTimeDoc>,
     accounts: Collection<AccountDoc>,
     counters: Collection<CounterDoc>,
+    factors: Collection<factors::FactorDoc>,
 }
 
 impl fmt::Debug for MongoStore {
@@ -176,6 +180,7 @@ impl MongoStore {
             one_time: db.collection(&name("one_time_tokens")),
             accounts: db.collection(&name("linked_accounts")),
             counters: db.collection(&name("rate_limits")),
+            factors: db.collection(&name("factors")),
             db,
             client,
         }
@@ -261,6 +266,10 @@ impl MongoStore {
                 ),
                 plain(doc! { "user_id": 1 }, "user"),
             ])
+            .await
+            .map_err(map_err)?;
+        self.factors
+            .create_indexes([plain(doc! { "user_id": 1 }, "user")])
             .await
             .map_err(map_err)?;
         Ok(())
@@ -692,6 +701,10 @@ impl UserStore for MongoStore {
             .await
             .map_err(map_err)?;
         self.accounts
+            .delete_many(user.clone())
+            .await
+            .map_err(map_err)?;
+        self.factors
             .delete_many(user.clone())
             .await
             .map_err(map_err)?;

@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
+use portcullis::factor::{Sealed, Sealer};
 use portcullis::store::{
-    Backoff, PasswordGuard, RefreshToken, Reservation, Rotation, StoreError, UserQuery,
+    Backoff, Factor, FactorKind, PasswordGuard, RefreshToken, Reservation, Rotation, StoreError,
+    UserQuery,
 };
 use portcullis::{
     ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, Session, Store, TokenHash, User, UserId,
@@ -1436,7 +1438,21 @@ pub async fn delete_user_removes_everything(store: Arc<dyn Store>) {
         )
         .await
         .expect("token");
+    let secret = sealed(b"gone");
+    store
+        .put_pending_factor(&Factor::pending_totp(user.id.clone(), secret, now()))
+        .await
+        .expect("factor");
+    store
+        .put_recovery_codes(&Factor::recovery_codes(
+            user.id.clone(),
+            vec![OpaqueToken::generate().hash()],
+            now(),
+        ))
+        .await
+        .expect("codes");
     assert!(store.delete_user(&user.id).await.expect("delete"));
+    assert!(store.list_factors(&user.id).await.expect("list").is_empty());
     assert!(!store.delete_user(&user.id).await.expect("delete twice"));
     assert!(store.find_user(&user.id).await.expect("find").is_none());
     assert!(store
@@ -1557,4 +1573,202 @@ pub async fn rate_limit_counters_are_atomic(store: Arc<dyn Store>) {
             .expect("delete"),
         1
     );
+}
+
+/// A sealed secret for factor checks.
+fn sealed(plaintext: &[u8]) -> Sealed {
+    Sealer::new([("k1".to_owned(), Sealer::generate_key())])
+        .expect("sealer")
+        .seal(plaintext, b"conformance")
+        .expect("seal")
+}
+
+/// One TOTP factor per user: a pending one is replaced by a new setup, a
+/// confirmed one refuses a new setup (conflict); confirmation needs the
+/// secret that is pending now; delete removes it.
+pub async fn one_totp_factor_per_user(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "totp@example.com").await;
+    let other = inserted_user(&*store, "other@example.com").await;
+    let first = sealed(b"first");
+    store
+        .put_pending_factor(&Factor::pending_totp(user.id.clone(), first.clone(), now()))
+        .await
+        .expect("pending");
+    let second = sealed(b"second");
+    store
+        .put_pending_factor(&Factor::pending_totp(
+            user.id.clone(),
+            second.clone(),
+            now(),
+        ))
+        .await
+        .expect("replace pending");
+    let factors = store.list_factors(&user.id).await.expect("list");
+    assert_eq!(factors.len(), 1, "{factors:?}");
+    assert_eq!(factors[0].secret.as_ref(), Some(&second));
+    assert!(!factors[0].is_confirmed());
+    // A pending factor is not usable.
+    assert!(!store.use_totp_step(&user.id, 10, now()).await.expect("use"));
+    // The replaced secret no longer confirms; the current one does, once.
+    assert!(!store
+        .confirm_factor(&user.id, FactorKind::Totp, &first, 5, now())
+        .await
+        .expect("confirm stale"));
+    assert!(store
+        .confirm_factor(&user.id, FactorKind::Totp, &second, 5, now())
+        .await
+        .expect("confirm"));
+    assert!(!store
+        .confirm_factor(&user.id, FactorKind::Totp, &second, 6, now())
+        .await
+        .expect("confirm twice"));
+    let factors = store.list_factors(&user.id).await.expect("list");
+    assert!(factors[0].is_confirmed());
+    assert_eq!(factors[0].last_step, Some(5));
+    // A confirmed factor is never overwritten by a new setup.
+    let result = store
+        .put_pending_factor(&Factor::pending_totp(user.id.clone(), sealed(b"x"), now()))
+        .await;
+    assert!(is_conflict(&result), "{result:?}");
+    assert_eq!(
+        store.list_factors(&user.id).await.expect("list")[0]
+            .secret
+            .as_ref(),
+        Some(&second)
+    );
+    // Steps at or before the confirmed one are spent.
+    assert!(!store.use_totp_step(&user.id, 5, now()).await.expect("use"));
+    assert!(store.use_totp_step(&user.id, 6, now()).await.expect("use"));
+    // Another user is untouched.
+    assert!(store
+        .list_factors(&other.id)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(!store.use_totp_step(&other.id, 7, now()).await.expect("use"));
+    assert!(store
+        .delete_factor(&user.id, FactorKind::Totp)
+        .await
+        .expect("delete"));
+    assert!(!store
+        .delete_factor(&user.id, FactorKind::Totp)
+        .await
+        .expect("delete twice"));
+    assert!(store.list_factors(&user.id).await.expect("list").is_empty());
+}
+
+/// Of 16 parallel uses of one TOTP step exactly one is accepted, and no
+/// earlier step is accepted after it.
+pub async fn totp_steps_are_used_once_under_concurrency(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "steps@example.com").await;
+    let secret = sealed(b"steps");
+    store
+        .put_pending_factor(&Factor::pending_totp(
+            user.id.clone(),
+            secret.clone(),
+            now(),
+        ))
+        .await
+        .expect("pending");
+    assert!(store
+        .confirm_factor(&user.id, FactorKind::Totp, &secret, 100, now())
+        .await
+        .expect("confirm"));
+    let uses = (0..16).map(|_| {
+        let store = Arc::clone(&store);
+        let id = user.id.clone();
+        tokio::spawn(async move { store.use_totp_step(&id, 101, now()).await })
+    });
+    let accepted = join_all(uses)
+        .await
+        .into_iter()
+        .map(|r| r.expect("join").expect("use"))
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(accepted, 1);
+    assert!(!store
+        .use_totp_step(&user.id, 100, now())
+        .await
+        .expect("use"));
+    let factors = store.list_factors(&user.id).await.expect("list");
+    assert_eq!(factors[0].last_step, Some(101));
+    assert!(factors[0].last_used_at.is_some());
+}
+
+/// Recovery codes: each is accepted once, of 16 parallel uses of one code
+/// exactly one wins, a new set replaces the old one whole, and the count of
+/// codes left is returned.
+pub async fn recovery_codes_are_single_use_under_concurrency(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "codes@example.com").await;
+    let codes: Vec<OpaqueToken> = (0..3).map(|_| OpaqueToken::generate()).collect();
+    store
+        .put_recovery_codes(&Factor::recovery_codes(
+            user.id.clone(),
+            codes.iter().map(OpaqueToken::hash).collect(),
+            now(),
+        ))
+        .await
+        .expect("codes");
+    let uses = (0..16).map(|_| {
+        let store = Arc::clone(&store);
+        let id = user.id.clone();
+        let hash = codes[0].hash();
+        tokio::spawn(async move { store.use_recovery_code(&id, &hash, now()).await })
+    });
+    let results: Vec<Option<usize>> = join_all(uses)
+        .await
+        .into_iter()
+        .map(|r| r.expect("join").expect("use"))
+        .collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_some()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results.contains(&Some(2)));
+    assert_eq!(
+        store
+            .use_recovery_code(&user.id, &OpaqueToken::generate().hash(), now())
+            .await
+            .expect("unknown"),
+        None
+    );
+    // Another user cannot spend this user's code.
+    let other = inserted_user(&*store, "thief@example.com").await;
+    assert_eq!(
+        store
+            .use_recovery_code(&other.id, &codes[1].hash(), now())
+            .await
+            .expect("other"),
+        None
+    );
+    // A new set replaces the old: old codes are dead.
+    let fresh = OpaqueToken::generate();
+    store
+        .put_recovery_codes(&Factor::recovery_codes(
+            user.id.clone(),
+            vec![fresh.hash()],
+            now(),
+        ))
+        .await
+        .expect("regenerate");
+    assert_eq!(
+        store
+            .use_recovery_code(&user.id, &codes[1].hash(), now())
+            .await
+            .expect("old"),
+        None
+    );
+    assert_eq!(
+        store
+            .use_recovery_code(&user.id, &fresh.hash(), now())
+            .await
+            .expect("fresh"),
+        Some(0)
+    );
+    let factors = store.list_factors(&user.id).await.expect("list");
+    assert_eq!(factors.len(), 1);
+    assert_eq!(factors[0].kind, FactorKind::RecoveryCodes);
+    assert!(factors[0].codes.is_empty());
+    assert_eq!(store.delete_factors(&user.id).await.expect("delete all"), 1);
 }

@@ -540,6 +540,64 @@ impl portcullis::store::AccountStore for DownStore {
     }
 }
 
+#[async_trait]
+impl portcullis::store::FactorStore for DownStore {
+    async fn put_pending_factor(
+        &self,
+        _: &portcullis::store::Factor,
+    ) -> portcullis::store::StoreResult<()> {
+        Err(down())
+    }
+    async fn confirm_factor(
+        &self,
+        _: &portcullis::UserId,
+        _: portcullis::store::FactorKind,
+        _: &portcullis::factor::Sealed,
+        _: u64,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn put_recovery_codes(
+        &self,
+        _: &portcullis::store::Factor,
+    ) -> portcullis::store::StoreResult<()> {
+        Err(down())
+    }
+    async fn list_factors(
+        &self,
+        _: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::Factor>> {
+        Err(down())
+    }
+    async fn use_totp_step(
+        &self,
+        _: &portcullis::UserId,
+        _: u64,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn use_recovery_code(
+        &self,
+        _: &portcullis::UserId,
+        _: &portcullis::TokenHash,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<Option<usize>> {
+        Err(down())
+    }
+    async fn delete_factor(
+        &self,
+        _: &portcullis::UserId,
+        _: portcullis::store::FactorKind,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn delete_factors(&self, _: &portcullis::UserId) -> portcullis::store::StoreResult<u64> {
+        Err(down())
+    }
+}
+
 /// A passwordless test provider: `{"email"}` proves that email (as a
 /// magic link would), creating the user on first use with a verified email
 /// and no password.

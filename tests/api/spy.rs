@@ -291,3 +291,61 @@ impl portcullis::store::AccountStore for SpyStore {
         self.inner.delete_unverified_linked_accounts(a0).await
     }
 }
+
+#[async_trait]
+impl portcullis::store::FactorStore for SpyStore {
+    async fn put_pending_factor(
+        &self,
+        a0: &portcullis::store::Factor,
+    ) -> portcullis::store::StoreResult<()> {
+        self.inner.put_pending_factor(a0).await
+    }
+    async fn confirm_factor(
+        &self,
+        a0: &portcullis::UserId,
+        a1: portcullis::store::FactorKind,
+        a2: &portcullis::factor::Sealed,
+        a3: u64,
+        a4: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.confirm_factor(a0, a1, a2, a3, a4).await
+    }
+    async fn put_recovery_codes(
+        &self,
+        a0: &portcullis::store::Factor,
+    ) -> portcullis::store::StoreResult<()> {
+        self.inner.put_recovery_codes(a0).await
+    }
+    async fn list_factors(
+        &self,
+        a0: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::Factor>> {
+        self.inner.list_factors(a0).await
+    }
+    async fn use_totp_step(
+        &self,
+        a0: &portcullis::UserId,
+        a1: u64,
+        a2: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.use_totp_step(a0, a1, a2).await
+    }
+    async fn use_recovery_code(
+        &self,
+        a0: &portcullis::UserId,
+        a1: &portcullis::TokenHash,
+        a2: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<Option<usize>> {
+        self.inner.use_recovery_code(a0, a1, a2).await
+    }
+    async fn delete_factor(
+        &self,
+        a0: &portcullis::UserId,
+        a1: portcullis::store::FactorKind,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.delete_factor(a0, a1).await
+    }
+    async fn delete_factors(&self, a0: &portcullis::UserId) -> portcullis::store::StoreResult<u64> {
+        self.inner.delete_factors(a0).await
+    }
+}

@@ -32,8 +32,8 @@ use poem_openapi::{
 use portcullis::{
     api::{
         check_csrf, client_info, error_set, AcceptedBody, ApiErrors, ApiTags, EmailString,
-        ErrorBody, ErrorSet, PublicUser, RegistrationProfile, Strict, StrictString, StringSchema,
-        TokenBody, TokenResponse,
+        ErrorBody, ErrorSet, MfaChallengeBody, PublicUser, RegistrationProfile, Strict,
+        StrictString, StringSchema, TokenBody, TokenResponse,
     },
     AuthManager, Error, Identity, Provider, ProviderCx, ProviderInfo, ProviderRequest,
     Registration, Result, SignUp,
@@ -223,10 +223,15 @@ pub struct OAuthErrorBody {
     /// cross-site request with cookie transport), `invalid_grant` (wrong
     /// email or password, an address no account can have, or a refused
     /// sign-in: inactive user, unverified email, a hook's veto), `unsupported_grant_type`, or for 429/503
-    /// `temporarily_unavailable` and for 500 `server_error`.
+    /// `temporarily_unavailable` and for 500 `server_error`; for 403
+    /// `mfa_required`.
     pub error: String,
     /// A human-readable explanation.
     pub error_description: String,
+    /// With `mfa_required` only: the challenge to answer at
+    /// `POST /auth/mfa/verify`.
+    #[oai(skip_serializing_if_is_none)]
+    pub mfa: Option<MfaChallengeBody>,
 }
 
 /// Answer of `POST /auth/token`: the token pair, or an error in RFC 6749
@@ -273,6 +278,18 @@ pub enum TokenGrantResponse {
         #[oai(header = "Pragma")]
         String,
     ),
+    /// `mfa_required`: the password was right and the user has a second
+    /// factor on; answer `mfa` at `POST /auth/mfa/verify` for the tokens.
+    #[oai(status = 403)]
+    MfaRequired(
+        Json<OAuthErrorBody>,
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// Always `no-cache` (RFC 6749 §5.1).
+        #[oai(header = "Pragma")]
+        String,
+    ),
     /// The body is over `http.max_body_bytes`: answered before the form is
     /// read, in Portcullis's error shape (`PAYLOAD_TOO_LARGE`).
     #[oai(status = 413)]
@@ -307,6 +324,7 @@ impl TokenGrantResponse {
             Json(OAuthErrorBody {
                 error: error.into(),
                 error_description: description.into(),
+                mfa: None,
             }),
             "no-store".into(),
             "no-cache".into(),
@@ -319,9 +337,19 @@ impl TokenGrantResponse {
             Json(OAuthErrorBody {
                 error: error.into(),
                 error_description: description,
+                mfa: None,
             })
         };
         match err {
+            Error::MfaRequired(challenge) => Self::MfaRequired(
+                Json(OAuthErrorBody {
+                    error: "mfa_required".into(),
+                    error_description: err.to_string(),
+                    mfa: Some(MfaChallengeBody::from(&**challenge)),
+                }),
+                "no-store".into(),
+                "no-cache".into(),
+            ),
             Error::RateLimited { retry_after_secs } => Self::TooManyRequests(
                 body(
                     "temporarily_unavailable",

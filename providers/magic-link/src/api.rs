@@ -6,10 +6,10 @@ use poem_openapi::{
 };
 use portcullis::{
     api::{
-        check_csrf, check_page_csrf, client_info, error_set::*, finish_browser_sign_in,
-        redirect_origins, AcceptedBody, AcceptedResponse, ApiError, ApiErrors, ApiTags,
-        BrowserSignInResponse, EmailString, ErrorSet, HtmlPage, LinkPage, Strict, StrictString,
-        StringSchema, TokenResponse, TokenSubmission,
+        browser_mfa_step, check_csrf, check_page_csrf, client_info, error_set::*,
+        finish_browser_sign_in, redirect_origins, AcceptedBody, AcceptedResponse, ApiError,
+        ApiErrors, ApiTags, BrowserSignInResponse, EmailString, ErrorSet, HtmlPage, LinkPage,
+        Strict, StrictString, StringSchema, TokenResponse, TokenSubmission,
     },
     AuthManager, Error, Proof, RateRule, SignIn,
 };
@@ -185,6 +185,16 @@ impl MagicLinkApi {
         proof: &dyn Proof,
         from_page: bool,
     ) -> Result<SignIn, ApiError> {
+        self.refuse_cross_site(req, from_page)?;
+        Ok(self
+            .manager
+            .sign_in_with(provider, client_info(req), proof)
+            .await?)
+    }
+
+    /// With cookie transport a sign-in sets session cookies: a cross-site
+    /// request is refused (login CSRF).
+    fn refuse_cross_site(&self, req: &Request, from_page: bool) -> Result<(), ApiError> {
         if self.manager.config().transport.cookies {
             if from_page {
                 check_page_csrf(&self.manager, req)?;
@@ -192,10 +202,7 @@ impl MagicLinkApi {
                 check_csrf(&self.manager, req)?;
             }
         }
-        Ok(self
-            .manager
-            .sign_in_with(provider, client_info(req), proof)
-            .await?)
+        Ok(())
     }
 }
 
@@ -284,10 +291,15 @@ impl MagicLinkApi {
         } else {
             None
         };
-        let sign_in = self
-            .sign_in(req, MAGIC_LINK_ID, &LinkProof(token), body.from_page())
-            .await?;
-        Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target))
+        self.refuse_cross_site(req, body.from_page())?;
+        match self
+            .manager
+            .sign_in_with(MAGIC_LINK_ID, client_info(req), &LinkProof(token))
+            .await
+        {
+            Ok(sign_in) => Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target)),
+            Err(err) => Ok(browser_mfa_step(err, target)?),
+        }
     }
 
     /// Mail a sign-in code

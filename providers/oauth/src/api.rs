@@ -13,8 +13,8 @@ use poem_openapi::{
 };
 use portcullis::{
     api::{
-        client_info, error_set, finish_browser_sign_in, ApiErrors, ApiTags, BrowserSignInResponse,
-        ErrorSet,
+        browser_mfa_step, client_info, error_set, finish_browser_sign_in, ApiErrors, ApiTags,
+        BrowserSignInResponse, ErrorSet,
     },
     AuthManager, Error, OpaqueToken, RateRule, Result,
 };
@@ -246,11 +246,14 @@ impl OAuthApi {
                 error: error.0,
             },
         };
-        let sign_in = self
+        match self
             .manager
             .sign_in_with(provider.id(), client_info(req), &proof)
-            .await?;
-        Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target))
+            .await
+        {
+            Ok(sign_in) => Ok(finish_browser_sign_in(&self.manager, jar, &sign_in, target)),
+            Err(err) => Ok(browser_mfa_step(err, target)?),
+        }
     }
 }
 

@@ -1,0 +1,246 @@
+//! The second step of a sign-in: the MFA challenge.
+//!
+//! The one sign-in pipeline (`manager/login.rs`) ends, for a user with TOTP
+//! on, in [`Error::MfaRequired`] instead of tokens — whichever provider
+//! proved the first factor (password, `/auth/token`, magic link, email
+//! code, OAuth, an integrator's own). The challenge is a one-time token:
+//!
+//! - single use, expiring after `mfa.challenge_ttl_secs` (300 s);
+//! - bound to the user's credential epoch (a password reset or change, a
+//!   deactivation kills it), to the account being active, and to the client
+//!   (IP and user agent) that proved the first factor;
+//! - wrong answers are counted on the challenge (at most
+//!   `mfa.challenge_max_attempts`, then it dies) *and* on the account's
+//!   failure counter, the one sign-in uses, reserved before the check
+//!   (`manager/limits.rs`): new challenges do not buy new guesses;
+//! - a TOTP code is accepted at ±1 time step and each step once per user
+//!   (atomic in the store), a recovery code once (atomic), with a notice
+//!   mail when one is used.
+//!
+//! Passing it opens the session with the first factor's provider.
+
+use serde_json::json;
+
+use super::{
+    factors::{canonical_recovery_code, invalid_code},
+    limits::AttemptOutcome,
+    mail::purpose,
+    AuthManager, RateRule, SignIn,
+};
+use crate::{
+    email::Message,
+    error::{Error, MfaChallenge, Result},
+    hooks::Event,
+    store::{ClientInfo, FactorKind},
+    token::{Secret, TokenHash},
+    user::User,
+};
+
+/// An answer to an MFA challenge.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum MfaAnswer {
+    /// A code from the authenticator app.
+    Totp(Secret),
+    /// One of the recovery codes.
+    RecoveryCode(Secret),
+}
+
+impl MfaAnswer {
+    fn method(&self) -> &'static str {
+        match self {
+            MfaAnswer::Totp(_) => "totp",
+            MfaAnswer::RecoveryCode(_) => "recovery_code",
+        }
+    }
+}
+
+impl AuthManager {
+    /// The challenge that stands between a proven first factor and a
+    /// session, or `None` when `user` has no second factor on.
+    pub(crate) async fn mfa_challenge(
+        &self,
+        user: &User,
+        provider: &str,
+        client: &ClientInfo,
+    ) -> Result<Option<MfaChallenge>> {
+        let factors = self.inner.store.list_factors(&user.id).await?;
+        let totp_on = factors
+            .iter()
+            .any(|f| f.kind == FactorKind::Totp && f.is_confirmed());
+        if !totp_on {
+            return Ok(None);
+        }
+        let mut methods = Vec::new();
+        if self.inner.sealer.is_some() {
+            methods.push("totp".to_owned());
+        }
+        if factors
+            .iter()
+            .any(|f| f.kind == FactorKind::RecoveryCodes && !f.codes.is_empty())
+        {
+            methods.push("recovery_code".to_owned());
+        }
+        if methods.is_empty() {
+            // TOTP is on but no key opens it (the keys were removed from
+            // the config) and no recovery code is left: fail closed.
+            return Err(Error::MfaNotConfigured);
+        }
+        let ttl = self.inner.config.mfa.challenge_ttl_secs;
+        let token = self
+            .issue_one_time(
+                purpose::MFA_CHALLENGE,
+                user,
+                &user.email_normalized,
+                ttl,
+                json!({
+                    "provider": provider,
+                    "ip": client.ip,
+                    "user_agent": client.user_agent,
+                }),
+            )
+            .await?;
+        self.emit(Event::MfaChallenged {
+            user_id: user.id.clone(),
+            provider: provider.to_owned(),
+            client: client.clone(),
+        })
+        .await;
+        Ok(Some(MfaChallenge {
+            token: token.expose().to_owned(),
+            methods,
+            expires_in: ttl,
+        }))
+    }
+
+    /// Answers the MFA challenge `mfa_token` of a sign-in: with a right
+    /// TOTP code or recovery code, the session opens (provider: the first
+    /// factor's) and `login_succeeded` is emitted. Counted against
+    /// `sign_in_per_ip`; every answer reserves one of the account's
+    /// failure slots first (429 while its delay runs). Emits
+    /// `mfa_challenge_passed` / `mfa_challenge_failed`, and
+    /// `recovery_code_used` with a notice mail.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TokenGone`] (410) for an unknown, used, expired or
+    /// exhausted challenge, one from another client, or one whose user's
+    /// credentials changed since; 422 `INVALID_MFA_CODE`;
+    /// [`Error::RateLimited`] (429); [`Error::MfaNotConfigured`] (503) for
+    /// a TOTP answer without sealing keys; [`Error::Unavailable`] (503).
+    pub async fn verify_mfa(
+        &self,
+        mfa_token: &str,
+        answer: MfaAnswer,
+        client: ClientInfo,
+    ) -> Result<SignIn> {
+        self.rate_limit(RateRule::SignInPerIp, &client).await?;
+        let challenge = self
+            .peek_account_token(mfa_token, purpose::MFA_CHALLENGE)
+            .await?;
+        let data = &challenge.record.data;
+        let same_client = data["ip"].as_str() == client.ip.as_deref()
+            && data["user_agent"].as_str() == client.user_agent.as_deref();
+        if !same_client {
+            return Err(Error::TokenGone);
+        }
+        let provider = data["provider"].as_str().unwrap_or_default().to_owned();
+        let user = challenge.user;
+        let record = challenge.record;
+        let max = self.inner.config.mfa.challenge_max_attempts;
+        let attempt = self
+            .inner
+            .store
+            .count_one_time_token_attempt(&record.hash, &record.purpose, self.now())
+            .await?
+            .ok_or(Error::TokenGone)?;
+        if attempt > max {
+            self.consume_one_time(&record).await.ok();
+            return Err(Error::TokenGone);
+        }
+        let slot = self.reserve_attempt(&user.email_normalized).await?;
+        let result = self.check_answer(&user, &answer).await;
+        self.settle_attempt(slot, AttemptOutcome::of(&result))
+            .await?;
+        let remaining = match result {
+            Ok(remaining) => remaining,
+            Err(err) => {
+                if attempt >= max {
+                    self.consume_one_time(&record).await.ok();
+                }
+                self.emit(Event::MfaChallengeFailed {
+                    user_id: user.id.clone(),
+                    method: answer.method().to_owned(),
+                    client,
+                })
+                .await;
+                return Err(err);
+            }
+        };
+        self.consume_one_time(&record).await?;
+        let (session, tokens) = self.open_session(&user, &provider, client.clone()).await?;
+        self.emit(Event::MfaChallengePassed {
+            user_id: user.id.clone(),
+            method: answer.method().to_owned(),
+        })
+        .await;
+        if let Some(remaining) = remaining {
+            self.deliver(
+                &user.email,
+                user.name.as_deref(),
+                Message::RecoveryCodeUsed { remaining },
+            );
+            self.emit(Event::RecoveryCodeUsed {
+                user_id: user.id.clone(),
+                remaining,
+            })
+            .await;
+        }
+        self.emit(Event::LoginSucceeded {
+            user: user.clone(),
+            provider,
+            session_id: session.id.clone(),
+            client,
+        })
+        .await;
+        Ok(SignIn {
+            user,
+            session,
+            tokens,
+        })
+    }
+
+    /// Checks `answer` for `user` and spends it (a TOTP step, a recovery
+    /// code: atomic single use). `Some(left)` for a recovery code.
+    async fn check_answer(&self, user: &User, answer: &MfaAnswer) -> Result<Option<usize>> {
+        let store = &self.inner.store;
+        let now = self.now();
+        match answer {
+            MfaAnswer::Totp(code) => {
+                let factor = store
+                    .list_factors(&user.id)
+                    .await?
+                    .into_iter()
+                    .find(|f| f.kind == FactorKind::Totp && f.is_confirmed())
+                    .ok_or(Error::TokenGone)?;
+                let sealed = factor.secret.ok_or(Error::TokenGone)?;
+                let totp = self.open_totp(user, &sealed)?;
+                let step = totp
+                    .matching_step(code.expose(), self.unix_now(), 1)
+                    .ok_or_else(invalid_code)?;
+                // A step at or before the last accepted one is a replay.
+                if !store.use_totp_step(&user.id, step, now).await? {
+                    return Err(invalid_code());
+                }
+                Ok(None)
+            }
+            MfaAnswer::RecoveryCode(code) => {
+                let hash = TokenHash::of(&canonical_recovery_code(code.expose()));
+                match store.use_recovery_code(&user.id, &hash, now).await? {
+                    Some(left) => Ok(Some(left)),
+                    None => Err(invalid_code()),
+                }
+            }
+        }
+    }
+}
