@@ -25,10 +25,15 @@ use crate::manager::AuthManager;
 /// The tags of Portcullis's own operations.
 fn own_tags() -> Vec<String> {
     use poem_openapi::Tags;
-    [ApiTags::Auth, ApiTags::Account, ApiTags::Users]
-        .iter()
-        .map(|t| t.name().to_owned())
-        .collect()
+    [
+        ApiTags::Auth,
+        ApiTags::Account,
+        ApiTags::Mfa,
+        ApiTags::Users,
+    ]
+    .iter()
+    .map(|t| t.name().to_owned())
+    .collect()
 }
 
 /// `spec` (poem-openapi's JSON) with the fixes above and what only the

@@ -30,6 +30,7 @@
 //! | `PORTCULLIS_TRUSTED_PROXIES` | list of IP addresses: [`rate_limits.trusted_proxies`](super::RateLimitConfig::trusted_proxies) |
 //! | `PORTCULLIS_FRONTEND_URL` | [`redirects.frontend_url`](super::RedirectConfig::frontend_url) |
 //! | `PORTCULLIS_ALLOWED_REDIRECTS` | list of URLs: [`redirects.allowed`](super::RedirectConfig::allowed) |
+//! | `PORTCULLIS_MFA_KEYS` | list of `id:key` pairs, newest first: [`mfa.sealing_keys`](super::MfaConfig::sealing_keys), each key 32 random bytes in URL-safe base64 (`openssl rand -base64 32 \| tr '+/' '-_'`); a random key unless set, with [`Env::ephemeral_keys`] |
 //!
 //! Companions, read by [`Env`]:
 //!
@@ -44,9 +45,10 @@ use std::{fmt, net::IpAddr};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::RngCore;
 
-use super::{AuthConfig, JwtAlgorithm, JwtConfig, JwtKeyConfig};
+use super::{AuthConfig, JwtAlgorithm, JwtConfig, JwtKeyConfig, SealingKeyConfig};
 use crate::{
     error::{Error, Result},
+    factor::Sealer,
     token::{JwtKeys, Secret},
 };
 
@@ -227,7 +229,44 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             }
             config.redirects.allowed = allowed;
         }
+        config.mfa.sealing_keys = self.sealing_keys()?;
         Ok(config)
+    }
+
+    /// `PORTCULLIS_MFA_KEYS`: `id:key` pairs, newest first, each key 32
+    /// bytes of URL-safe base64 (checked now); a random one when unset and
+    /// [`Env::ephemeral_keys`] is on (enrolled factors then die with the
+    /// process).
+    fn sealing_keys(&self) -> Result<Vec<SealingKeyConfig>> {
+        const KEYS: &str = "PORTCULLIS_MFA_KEYS";
+        let Some(value) = self.get(KEYS) else {
+            if self.ephemeral_keys {
+                tracing::warn!(
+                    "{KEYS} is not set: sealing TOTP secrets with a random key; enrolled factors die with this process"
+                );
+                return Ok(vec![SealingKeyConfig::new(
+                    "ephemeral",
+                    Sealer::generate_key(),
+                )]);
+            }
+            return Ok(Vec::new());
+        };
+        let mut keys = Vec::new();
+        for pair in list(&value) {
+            let Some((id, key)) = pair.split_once(':') else {
+                return Err(Error::Config(
+                    format!("{KEYS}: use `id:key` pairs, comma-separated").into(),
+                ));
+            };
+            keys.push(SealingKeyConfig::new(id.trim(), Secret::new(key.trim())));
+        }
+        // Every key checked now, the value never repeated.
+        match Sealer::new(keys.iter().map(|k| (k.id.clone(), k.key.clone()))) {
+            Ok(_) => {}
+            Err(Error::Config(why)) => return Err(Error::Config(format!("{KEYS}: {why}").into())),
+            Err(err) => return Err(err),
+        }
+        Ok(keys)
     }
 
     /// `PORTCULLIS_JWT_ALGORITHM`, `PORTCULLIS_JWT_KEY_FILE` and
@@ -576,6 +615,39 @@ mod tests {
             !message.contains("short-secret"),
             "the secret leaked: {message}"
         );
+    }
+
+    #[test]
+    fn mfa_keys_are_pairs_checked_at_start_and_random_only_when_ephemeral() {
+        assert!(env(&[]).auth_config().unwrap().mfa.sealing_keys.is_empty());
+        let random = env(&[]).ephemeral_keys(true).auth_config().unwrap();
+        assert_eq!(random.mfa.sealing_keys.len(), 1);
+        let (new, old) = (Sealer::generate_key(), Sealer::generate_key());
+        let value = format!("k2:{}, k1:{}", new.expose(), old.expose());
+        let config = env(&[("PORTCULLIS_MFA_KEYS", &value)])
+            .ephemeral_keys(true)
+            .auth_config()
+            .unwrap();
+        let ids: Vec<&str> = config
+            .mfa
+            .sealing_keys
+            .iter()
+            .map(|k| k.id.as_str())
+            .collect();
+        assert_eq!(ids, ["k2", "k1"]);
+        assert_eq!(config.mfa.sealing_keys[1].key.expose(), old.expose());
+        for wrong in [
+            "k1",
+            "k1:short",
+            &format!("k1:{},k1:{}", new.expose(), old.expose()),
+        ] {
+            let err = env(&[("PORTCULLIS_MFA_KEYS", wrong)])
+                .auth_config()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PORTCULLIS_MFA_KEYS"), "{err}");
+            assert!(!err.contains(new.expose()), "{err}");
+        }
     }
 
     #[test]

@@ -156,6 +156,12 @@ impl Sealer {
             .map_err(|_| unusable())
     }
 
+    /// Whether one of this sealer's keys sealed `sealed` (else it cannot
+    /// be opened: its key was removed too early).
+    pub fn has_key_of(&self, sealed: &Sealed) -> bool {
+        self.keys.iter().any(|(id, _)| *id == sealed.key_id)
+    }
+
     /// Whether `sealed` was sealed with an older key (re-seal it with the
     /// current one, then the old key can go).
     pub fn needs_reseal(&self, sealed: &Sealed) -> bool {

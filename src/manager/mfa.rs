@@ -5,7 +5,8 @@
 //! proved the first factor (password, `/auth/token`, magic link, email
 //! code, OAuth, an integrator's own). The challenge is a one-time token:
 //!
-//! - single use, expiring after `mfa.challenge_ttl_secs` (300 s);
+//! - single use, expiring after `mfa.challenge_ttl_secs` (300 s); a new
+//!   sign-in leaves other pending challenges alone (two devices);
 //! - bound to the user's credential epoch (a password reset or change, a
 //!   deactivation kills it), to the account being active, and to the client
 //!   (IP and user agent) that proved the first factor;
@@ -31,8 +32,8 @@ use crate::{
     email::Message,
     error::{Error, MfaChallenge, Result},
     hooks::Event,
-    store::{ClientInfo, FactorKind},
-    token::{Secret, TokenHash},
+    store::{ClientInfo, Factor, FactorKind, OneTimeToken},
+    token::{OpaqueToken, Secret, TokenHash},
     user::User,
 };
 
@@ -65,14 +66,14 @@ impl AuthManager {
         client: &ClientInfo,
     ) -> Result<Option<MfaChallenge>> {
         let factors = self.inner.store.list_factors(&user.id).await?;
-        let totp_on = factors
+        let Some(totp) = factors
             .iter()
-            .any(|f| f.kind == FactorKind::Totp && f.is_confirmed());
-        if !totp_on {
+            .find(|f| f.kind == FactorKind::Totp && f.is_confirmed())
+        else {
             return Ok(None);
-        }
+        };
         let mut methods = Vec::new();
-        if self.inner.sealer.is_some() {
+        if self.totp_opens(totp) {
             methods.push("totp".to_owned());
         }
         if factors
@@ -87,19 +88,24 @@ impl AuthManager {
             return Err(Error::MfaNotConfigured);
         }
         let ttl = self.inner.config.mfa.challenge_ttl_secs;
-        let token = self
-            .issue_one_time(
-                purpose::MFA_CHALLENGE,
-                user,
-                &user.email_normalized,
-                ttl,
-                json!({
-                    "provider": provider,
-                    "ip": client.ip,
-                    "user_agent": client.user_agent,
-                }),
-            )
-            .await?;
+        // Not `issue_one_time`: a new sign-in leaves the user's other
+        // pending challenges alone (two devices may sign in at once).
+        let token = OpaqueToken::generate();
+        let record = OneTimeToken::new(
+            token.hash(),
+            purpose::MFA_CHALLENGE,
+            self.now(),
+            chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(300)),
+        )
+        .for_user(user.id.clone())
+        .for_email(user.email_normalized.clone())
+        .at_epoch(user.token_version)
+        .with_data(json!({
+            "provider": provider,
+            "ip": client.ip,
+            "user_agent": client.user_agent,
+        }));
+        self.inner.store.insert_one_time_token(&record).await?;
         self.emit(Event::MfaChallenged {
             user_id: user.id.clone(),
             provider: provider.to_owned(),
@@ -210,6 +216,14 @@ impl AuthManager {
         })
     }
 
+    /// Whether a configured key opens the secret of this TOTP factor.
+    fn totp_opens(&self, factor: &Factor) -> bool {
+        match (&self.inner.sealer, &factor.secret) {
+            (Some(sealer), Some(sealed)) => sealer.has_key_of(sealed),
+            _ => false,
+        }
+    }
+
     /// Checks `answer` for `user` and spends it (a TOTP step, a recovery
     /// code: atomic single use). `Some(left)` for a recovery code.
     async fn check_answer(&self, user: &User, answer: &MfaAnswer) -> Result<Option<usize>> {
@@ -223,6 +237,9 @@ impl AuthManager {
                     .into_iter()
                     .find(|f| f.kind == FactorKind::Totp && f.is_confirmed())
                     .ok_or(Error::TokenGone)?;
+                if !self.totp_opens(&factor) {
+                    return Err(Error::MfaNotConfigured);
+                }
                 let sealed = factor.secret.ok_or(Error::TokenGone)?;
                 let totp = self.open_totp(user, &sealed)?;
                 let step = totp

@@ -25,6 +25,7 @@ mod jwks;
 mod limits;
 mod linked;
 mod login;
+mod mfa;
 mod pages;
 mod password;
 mod refresh;
