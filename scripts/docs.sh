@@ -49,6 +49,7 @@ ORDER=(
   password-reset
   change-password-and-email
   delete-account
+  totp-and-recovery-codes
   set-password
   admin-users
   magic-link

@@ -63,7 +63,7 @@ ELLIPSIS = "\u2026"  # the placeholder: "…"
 MAIL_WAIT_SECS = 10
 NO_MAIL_WAIT_SECS = 2
 CURL_TIMEOUT_SECS = 20
-DIRECTIVES = ("save", "mail", "no-mail", "server", "wait")
+DIRECTIVES = ("save", "mail", "no-mail", "server", "wait", "totp")
 MAX_WAIT_SECS = 30
 
 
@@ -414,6 +414,21 @@ def saved_value(body, headers, source, where):
     return json_path(body, source, where)
 
 
+def totp_code(secret_base32, unix_time):
+    """The RFC 6238 code (HMAC-SHA1, 6 digits, 30 s) of a base32 secret."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+
+    padded = secret_base32.upper() + "=" * (-len(secret_base32) % 8)
+    key = base64.b32decode(padded)
+    digest = hmac.new(key, struct.pack(">Q", int(unix_time // 30)), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
 def json_path(value, path, where):
     if not path.startswith("."):
         raise CheckError(f"{where}: a saved value is a JSON path like `.access_token`, "
@@ -654,6 +669,20 @@ def run_page(path, base, mail_dir, verbose, stats, known):
                 time.sleep(float(args))
                 continue
             names, options = assignments(args, where)
+            if keyword == "totp":
+                # What an authenticator app shows: `totp CODE=SECRET` puts
+                # the current RFC 6238 code of the base32 secret in
+                # $SECRET into CODE; `step=next` first waits for the next
+                # 30-second step (a step is accepted once).
+                if len(names) != 1 or set(options) - {"step"} or options.get("step", "next") != "next":
+                    raise CheckError(f"{where}: totp NAME=SECRET_VARIABLE [step=next]")
+                (name, source), = names.items()
+                if source not in variables:
+                    raise CheckError(f"{where}: totp: ${source} is not set")
+                if "step" in options:
+                    time.sleep(30 - time.time() % 30 + 0.2)
+                variables[name] = totp_code(variables[source], time.time())
+                continue
             if keyword == "save":
                 if options or not names:
                     raise CheckError(f"{where}: save NAME=.json.path|header:Name|param:name …")
