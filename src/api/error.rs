@@ -20,7 +20,7 @@ pub struct ErrorBody {
     /// The second step of a sign-in, with 403 `MFA_REQUIRED` only: answer
     /// it at `POST /auth/mfa/verify`.
     #[oai(skip_serializing_if_is_none)]
-    pub mfa: Option<MfaChallengeBody>,
+    pub mfa: Option<Box<MfaChallengeBody>>,
 }
 
 /// A pending MFA challenge (403 `MFA_REQUIRED`): the first factor was
@@ -459,7 +459,7 @@ impl From<Error> for ApiError {
             _ => None,
         };
         let mfa = match &err {
-            Error::MfaRequired(challenge) => Some(MfaChallengeBody::from(&**challenge)),
+            Error::MfaRequired(challenge) => Some(Box::new(MfaChallengeBody::from(&**challenge))),
             _ => None,
         };
         let body = ErrorBody {
