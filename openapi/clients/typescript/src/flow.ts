@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 
 import createClient from "openapi-fetch";
+import * as OTPAuth from "otpauth";
 
 import {
   type ApiError,
@@ -487,6 +488,63 @@ await step("set password: for a passwordless user once; 409 PASSWORD_NOT_SET / P
     200,
     "bob signs in with his new password",
   );
+});
+
+await step("mfa: TOTP enrolment; then sign-in answers MFA_REQUIRED, a spent code is refused, a recovery code finishes it", async () => {
+  const { api: bobApi } = bobClient;
+  const setup = ok(await bobApi.POST("/auth/mfa/totp/setup"), 200, "POST /auth/mfa/totp/setup");
+  check(setup.otpauth_uri.startsWith("otpauth://totp/"), `an otpauth URI: ${setup.otpauth_uri}`);
+  // What the user's authenticator app computes from the secret.
+  const app = new OTPAuth.TOTP({
+    secret: OTPAuth.Secret.fromBase32(setup.secret),
+    algorithm: "SHA1",
+    digits: 6,
+    period: 30,
+  });
+  const code = app.generate();
+  const { recovery_codes } = ok(
+    await bobApi.POST("/auth/mfa/totp/confirm", { body: { code } }),
+    200,
+    "POST /auth/mfa/totp/confirm",
+  );
+  equal(recovery_codes.length, 10, "recovery codes");
+  const factors = ok(await bobApi.GET("/auth/mfa"), 200, "GET /auth/mfa");
+  equal(factors.totp, true, "totp on");
+  equal(factors.recovery_codes_left, 10, "recovery codes left");
+
+  // The right password is only the first step now.
+  const first = fails(
+    await anonymous.POST("/auth/login", { body: { email: bob.email, password: passwords.bob } }),
+    403,
+    "MFA_REQUIRED",
+    "bob signs in with TOTP on",
+  );
+  check(first.mfa !== undefined && first.mfa !== null, "the 403 carries the challenge");
+  const challenge = first.mfa;
+  check(challenge.methods.includes("totp") && challenge.methods.includes("recovery_code"), "both methods");
+  // The code of the step that confirmed the setup is spent.
+  fails(
+    await anonymous.POST("/auth/mfa/verify", { body: { mfa_token: challenge.mfa_token, code } }),
+    422,
+    "INVALID_MFA_CODE",
+    "a spent TOTP step",
+    "code",
+  );
+  const answer = await anonymous.POST("/auth/mfa/verify", {
+    body: { mfa_token: challenge.mfa_token, recovery_code: recovery_codes[0] ?? "" },
+  });
+  const pair = tokenPair(ok(answer, 200, "POST /auth/mfa/verify"), answer.response, "mfa verify");
+  const me = ok(await anonymous.GET("/auth/me", bearer(pair.access_token)), 200, "me after the second factor");
+  equal(me.email, bob.email, "me.email");
+  fails(
+    await anonymous.POST("/auth/mfa/verify", {
+      body: { mfa_token: challenge.mfa_token, recovery_code: recovery_codes[1] ?? "" },
+    }),
+    410,
+    "TOKEN_GONE",
+    "the challenge works once",
+  );
+  noContent(await bobApi.DELETE("/auth/mfa/totp"), "DELETE /auth/mfa/totp");
 });
 
 await step("logout: 204; the client forgets the pair, and neither token works any more", async () => {

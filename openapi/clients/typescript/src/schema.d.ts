@@ -515,6 +515,145 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's second factors
+         * @description Whether TOTP is on (or a setup pending), when it was turned on and
+         *     last used, and how many recovery codes are left. No secrets.
+         */
+        get: operations["getFactors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/totp/setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a TOTP setup
+         * @description A new secret for an authenticator app, as base32 and as an
+         *     `otpauth://` URI; TOTP is not on until `POST /auth/mfa/totp/confirm`.
+         *     A new setup replaces a pending one. Needs a recent sign-in (403
+         *     `REAUTHENTICATION_REQUIRED`); 409 `FACTOR_ALREADY_ENROLLED` when TOTP
+         *     is on; 503 `MFA_NOT_CONFIGURED` without sealing keys.
+         */
+        post: operations["beginTotpSetup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn TOTP on
+         * @description Confirms the pending setup with a code from the app (±30 s): from
+         *     now on every sign-in, whichever way, asks for a second factor. The
+         *     answer is ten recovery codes, shown once. 422 `INVALID_MFA_CODE` for
+         *     a wrong code; 404 without a pending setup; 410 when another setup
+         *     replaced it meanwhile. A notice is mailed.
+         */
+        post: operations["confirmTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Turn TOTP off
+         * @description Removes the authenticator app (or a pending setup) and the recovery
+         *     codes; sign-in needs the first factor only from now on. Needs a
+         *     recent sign-in. A notice is mailed.
+         */
+        delete: operations["removeTotp"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * New recovery codes
+         * @description Ten new codes, shown once; the old ones stop working at once. Needs
+         *     a recent sign-in and TOTP on (404 otherwise).
+         */
+        post: operations["regenerateRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish a sign-in with a second factor
+         * @description The second step after any sign-in that answered 403 `MFA_REQUIRED`:
+         *     its `mfa_token` and either a TOTP `code` or a `recovery_code`. A
+         *     right answer gets the token pair (and cookies), like any sign-in.
+         *     The challenge works once, from the client that signed in, for 5
+         *     minutes and 5 wrong answers; wrong answers also count toward the
+         *     account's sign-in delay (429). 422 `INVALID_MFA_CODE` for a wrong
+         *     or replayed code; 410 `TOKEN_GONE` for a dead challenge; with cookie
+         *     transport a cross-site request is refused (403 `CSRF_REJECTED`).
+         */
+        post: operations["verifyMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users/me": {
         parameters: {
             query?: never;
@@ -964,7 +1103,7 @@ export interface components {
         /**
          * ErrorBody
          * @description Every error answer: `{"code": "…", "message": "…"}`, plus `field` for
-         *     validation errors.
+         *     validation errors and `mfa` for 403 `MFA_REQUIRED`.
          * @example {
          *       "code": "INVALID_CREDENTIALS",
          *       "message": "invalid credentials"
@@ -977,6 +1116,36 @@ export interface components {
             message: string;
             /** @description The offending input field, for validation errors. */
             field?: string | null;
+            /**
+             * @description The second step of a sign-in, with 403 `MFA_REQUIRED` only: answer
+             *     it at `POST /auth/mfa/verify`.
+             */
+            mfa?: (components["schemas"]["MfaChallengeBody"] & unknown) | null;
+        };
+        /**
+         * FactorStatusBody
+         * @description What the caller has enrolled (no secrets).
+         */
+        FactorStatusBody: {
+            /** @description TOTP is on: every sign-in asks for a second factor. */
+            totp: boolean;
+            /** @description A TOTP setup is started and waits for its confirming code. */
+            totp_pending: boolean;
+            /**
+             * Format: date-time
+             * @description When TOTP was turned on.
+             */
+            totp_enrolled_at?: string | null;
+            /**
+             * Format: date-time
+             * @description The last sign-in with a TOTP code.
+             */
+            totp_last_used_at?: string | null;
+            /**
+             * Format: uint32
+             * @description Unused recovery codes.
+             */
+            recovery_codes_left: number;
         };
         /**
          * ForgotPasswordRequest
@@ -1098,6 +1267,37 @@ export interface components {
             redirect_to?: string | null;
         };
         /**
+         * MfaChallengeBody
+         * @description A pending MFA challenge (403 `MFA_REQUIRED`): the first factor was
+         *     right, and the user has a second factor on.
+         */
+        MfaChallengeBody: {
+            /**
+             * @description The single-use challenge token for `POST /auth/mfa/verify`; it works
+             *     from the client that signed in only.
+             */
+            mfa_token: string;
+            /** @description What can answer it: `totp`, `recovery_code`. */
+            methods: string[];
+            /**
+             * Format: uint64
+             * @description Seconds until the challenge expires.
+             */
+            expires_in: number;
+        };
+        /**
+         * MfaVerifyRequest
+         * @description Body of `POST /auth/mfa/verify`: the challenge and exactly one answer.
+         */
+        MfaVerifyRequest: {
+            /** @description The `mfa_token` of the 403 `MFA_REQUIRED` answer. */
+            mfa_token: string;
+            /** @description A 6-digit code from the authenticator app. */
+            code?: string | null;
+            /** @description Or one of the recovery codes. */
+            recovery_code?: string | null;
+        };
+        /**
          * OAuthErrorBody
          * @description Error body of `POST /auth/token` (RFC 6749 §5.2), what OAuth2 clients
          *     and Swagger UI's Authorize dialog understand.
@@ -1108,11 +1308,17 @@ export interface components {
              *     cross-site request with cookie transport), `invalid_grant` (wrong
              *     email or password, an address no account can have, or a refused
              *     sign-in: inactive user, unverified email, a hook's veto), `unsupported_grant_type`, or for 429/503
-             *     `temporarily_unavailable` and for 500 `server_error`.
+             *     `temporarily_unavailable` and for 500 `server_error`; for 403
+             *     `mfa_required`.
              */
             error: string;
             /** @description A human-readable explanation. */
             error_description: string;
+            /**
+             * @description With `mfa_required` only: the challenge to answer at
+             *     `POST /auth/mfa/verify`.
+             */
+            mfa?: (components["schemas"]["MfaChallengeBody"] & unknown) | null;
         };
         /**
          * ProfileUpdateRequest
@@ -1201,6 +1407,18 @@ export interface components {
             app_metadata: {
                 [key: string]: unknown;
             };
+        };
+        /**
+         * RecoveryCodesBody
+         * @description A new set of recovery codes.
+         */
+        RecoveryCodesBody: {
+            /**
+             * @description Ten single-use codes, shown this once (the server keeps their
+             *     SHA-256 only). Each answers one MFA challenge; case, spaces and
+             *     dashes do not matter.
+             */
+            recovery_codes: string[];
         };
         /**
          * RefreshRequest
@@ -1368,6 +1586,24 @@ export interface components {
             token: string;
         };
         /**
+         * TotpCodeRequest
+         * @description Body of `POST /auth/mfa/totp/confirm`.
+         */
+        TotpCodeRequest: {
+            /** @description The 6-digit code the app shows now. */
+            code: string;
+        };
+        /**
+         * TotpSetupBody
+         * @description A started TOTP setup: what the authenticator app needs.
+         */
+        TotpSetupBody: {
+            /** @description The secret in base32 (RFC 4648, no padding), for typing into an app. */
+            secret: string;
+            /** @description The `otpauth://totp/…` URI (SHA-1, 6 digits, 30 s), for a QR code. */
+            otpauth_uri: string;
+        };
+        /**
          * UserPage
          * @description One page of users.
          */
@@ -1446,7 +1682,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -1538,7 +1776,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -1608,7 +1848,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -1721,7 +1963,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -1805,7 +2049,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -1963,7 +2209,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -2064,7 +2312,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -2192,7 +2442,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -2310,7 +2562,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -2424,7 +2678,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -2544,7 +2800,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -2837,7 +3095,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -2919,7 +3179,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3003,7 +3265,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3117,7 +3381,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3186,7 +3452,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3265,7 +3533,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3334,7 +3604,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3424,10 +3696,580 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getFactors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's factors. */
+            200: {
+                headers: {
+                    /** @description `private, no-store`. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["FactorStatusBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    beginTotpSetup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pending setup; confirm it with a code from the app. */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: the body holds a secret. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TotpSetupBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    confirmTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["TotpCodeRequest"];
+            };
+        };
+        responses: {
+            /** @description The codes; store them somewhere safe. */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: the body holds secrets. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RecoveryCodesBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The one-time token is expired, used or unknown. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Too many requests from this client or for this email; retry after
+             *     the number of seconds in `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    removeTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The codes; store them somewhere safe. */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: the body holds secrets. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RecoveryCodesBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    verifyMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["MfaVerifyRequest"];
+            };
+        };
+        responses: {
+            /**
+             * @description A new token pair. When cookie transport is on, the tokens are also set
+             *     as HttpOnly cookies `portcullis_access` (path `/`) and
+             *     `portcullis_refresh` (path `/auth/refresh`); in cookie-only mode
+             *     they are only there, and the body carries `token_type` and
+             *     `expires_in` alone.
+             */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: token responses must not be cached. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TokenBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The one-time token is expired, used or unknown. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Too many requests from this client or for this email; retry after
+             *     the number of seconds in `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3494,7 +4336,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3568,7 +4412,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3669,7 +4515,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3754,7 +4602,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3832,7 +4682,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -3930,7 +4782,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -4031,7 +4885,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -4115,7 +4971,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -4243,7 +5101,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -4354,6 +5214,22 @@ export interface operations {
                 };
             };
             /**
+             * @description `mfa_required`: the password was right and the user has a second
+             *     factor on; answer `mfa` at `POST /auth/mfa/verify` for the tokens.
+             */
+            403: {
+                headers: {
+                    /** @description Always `no-store`. */
+                    "CACHE-CONTROL": string;
+                    /** @description Always `no-cache` (RFC 6749 §5.1). */
+                    PRAGMA: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OAuthErrorBody"];
+                };
+            };
+            /**
              * @description The body is over `http.max_body_bytes`: answered before the form is
              *     read, in Portcullis's error shape (`PAYLOAD_TOO_LARGE`).
              */
@@ -4435,7 +5311,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -4622,7 +5500,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -4745,7 +5625,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -4869,7 +5751,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
@@ -5132,7 +6016,9 @@ export interface operations {
             };
             /**
              * @description Not allowed: inactive user, unverified email where required,
-             *     cross-site request refused, or a hook's veto (with its own code).
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
                 headers: {
