@@ -255,6 +255,30 @@ impl UsersApi {
         Ok(NoContentResponse::Done)
     }
 
+    /// Turn off a user's second factors (superuser)
+    ///
+    /// For a user who lost their authenticator app and their recovery
+    /// codes: TOTP and the codes are deleted and the user is mailed a
+    /// notice; sign-in is one step again until they enrol anew. The
+    /// superuser's own sign-in must be recent (403
+    /// `REAUTHENTICATION_REQUIRED`); 404 when the user has none.
+    #[oai(
+        path = "/users/:id/mfa",
+        method = "delete",
+        operation_id = "resetUserFactors"
+    )]
+    async fn reset_factors(
+        &self,
+        admin: Superuser,
+        /// The user's id.
+        id: Path<String>,
+    ) -> Result<super::NoContentResponse, ApiErrors<{ AUTHED | NOT_FOUND }>> {
+        self.manager
+            .admin_reset_factors(&admin, &UserId::new(id.0))
+            .await?;
+        Ok(super::NoContentResponse::Done)
+    }
+
     /// Send a password-reset link to a user (superuser)
     ///
     /// An admin never sets a password; this mails the user a reset link.

@@ -389,6 +389,14 @@ pub enum Event {
         /// The factor kind: `totp`.
         factor: String,
     },
+    /// A superuser turned off every second factor of a user (a notice is
+    /// mailed to the user).
+    FactorsReset {
+        /// The user.
+        user_id: UserId,
+        /// The superuser.
+        by: UserId,
+    },
     /// A new set of recovery codes replaced the old one.
     RecoveryCodesRegenerated {
         /// The user.
@@ -534,6 +542,7 @@ impl Event {
             Event::SessionRevoked { .. } => "session_revoked",
             Event::FactorEnrolled { .. } => "factor_enrolled",
             Event::FactorRemoved { .. } => "factor_removed",
+            Event::FactorsReset { .. } => "factors_reset",
             Event::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
             Event::MfaChallenged { .. } => "mfa_challenged",
             Event::MfaChallengePassed { .. } => "mfa_challenge_passed",

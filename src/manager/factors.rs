@@ -329,6 +329,46 @@ impl AuthManager {
     }
 }
 
+impl AuthManager {
+    /// A superuser turns off every second factor of user `id` (a lost
+    /// phone and lost recovery codes): TOTP and the recovery codes are
+    /// deleted, the user is mailed a notice, and their sessions stay. The
+    /// superuser's own sign-in must be recent: a stolen admin token alone
+    /// does not strip anyone's second factor. Emits `factors_reset`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`] (403) for a non-superuser,
+    /// [`Error::ReauthenticationRequired`] (403), [`Error::NotFound`] (404)
+    /// for an unknown user or one without factors, [`Error::Unavailable`]
+    /// (503).
+    pub async fn admin_reset_factors(&self, actor: &Principal, id: &crate::UserId) -> Result<()> {
+        super::require_superuser(&actor.user)?;
+        self.require_recent_sign_in(actor)?;
+        let user = self
+            .inner
+            .store
+            .find_user(id)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        let removed = self.inner.store.delete_factors(&user.id).await?;
+        if removed == 0 {
+            return Err(Error::NotFound("second factor"));
+        }
+        self.deliver(
+            &user.email,
+            user.name.as_deref(),
+            Message::SecondFactorChanged { enrolled: false },
+        );
+        self.emit(Event::FactorsReset {
+            user_id: user.id.clone(),
+            by: actor.user.id.clone(),
+        })
+        .await;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -583,3 +583,49 @@ async fn secrets_sealed_under_an_old_key_still_open_after_a_rotation() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn a_superuser_resets_a_users_factors_with_a_recent_sign_in() {
+    let app = app_with_config(mfa_config()).await;
+    let email = "lost-everything@example.com";
+    let (access, _) = app.signed_in(email).await;
+    app.enrol(&access, email).await;
+    let user = app.stored(email).await.unwrap();
+    let path = format!("/users/{}/mfa", user.id.as_str());
+
+    // Not for the user themself, nor anyone else who is not a superuser.
+    let (status, body) = app.call(Method::DELETE, &path, &access, None).await;
+    assert_error(status, &body, 403, "FORBIDDEN");
+
+    let root = "root@example.com";
+    app.manager
+        .ensure_superuser(root, &portcullis::Secret::new(PASSWORD))
+        .await
+        .unwrap();
+    let admin = app.login(root).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.clock.advance(chrono::Duration::minutes(16));
+    let (status, body) = app.call(Method::DELETE, &path, &admin, None).await;
+    assert_error(status, &body, 403, "REAUTHENTICATION_REQUIRED");
+    assert!(!app.store.list_factors(&user.id).await.unwrap().is_empty());
+
+    let admin = app.login(root).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = app.call(Method::DELETE, &path, &admin, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(app.store.list_factors(&user.id).await.unwrap().is_empty());
+    app.mail(
+        email,
+        "second factor of your Portcullis account was removed",
+    )
+    .await;
+    assert!(app.event_names().contains(&"factors_reset"));
+    // One step again.
+    app.login(email).await;
+    let (status, body) = app.call(Method::DELETE, &path, &admin, None).await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+}

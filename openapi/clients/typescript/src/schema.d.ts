@@ -734,6 +734,30 @@ export interface paths {
         patch: operations["updateUser"];
         trace?: never;
     };
+    "/users/{id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Turn off a user's second factors (superuser)
+         * @description For a user who lost their authenticator app and their recovery
+         *     codes: TOTP and the codes are deleted and the user is mailed a
+         *     notice; sign-in is one step again until they enrol anew. The
+         *     superuser's own sign-in must be recent (403
+         *     `REAUTHENTICATION_REQUIRED`); 404 when the user has none.
+         */
+        delete: operations["resetUserFactors"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users/{id}/reset-password": {
         parameters: {
             query?: never;
@@ -4817,6 +4841,86 @@ export interface operations {
              *     invalid email, weak or over-long password. `field` names the input.
              */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resetUserFactors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
