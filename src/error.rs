@@ -106,6 +106,10 @@ pub enum Error {
     /// [`AuthManager::verify_mfa`](crate::AuthManager::verify_mfa).
     #[error("a second factor is required")]
     MfaRequired(Box<MfaChallenge>),
+    /// The route needs a session whose sign-in passed a second factor
+    /// ([`SecondFactor`](crate::api::SecondFactor)).
+    #[error("this needs a sign-in with a second factor")]
+    SecondFactorRequired,
     /// The second-factor flows need sealing keys (`mfa.sealing_keys`) and
     /// none are configured.
     #[error("second factors are not configured")]
@@ -173,6 +177,7 @@ impl Error {
             Error::LastSignInMethod => "LAST_SIGN_IN_METHOD",
             Error::MfaRequired(_) => "MFA_REQUIRED",
             Error::MfaNotConfigured => "MFA_NOT_CONFIGURED",
+            Error::SecondFactorRequired => "SECOND_FACTOR_REQUIRED",
             Error::FactorAlreadyEnrolled => "FACTOR_ALREADY_ENROLLED",
             Error::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
             Error::EmailNotConfigured => "EMAIL_NOT_CONFIGURED",

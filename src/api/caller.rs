@@ -225,3 +225,83 @@ impl<'a> ApiExtractor<'a> for Superuser {
         Ok(Self(caller))
     }
 }
+
+/// A signed-in caller whose session's sign-in passed a second factor, as a
+/// handler parameter: an [`Authenticated`] caller whose session carries
+/// `mfa` in its `amr` (see [`Session::amr`](crate::Session::amr)), else 403
+/// `SECOND_FACTOR_REQUIRED` before the handler runs. How an app asks for a
+/// second factor on its own sensitive routes (payouts, admin pages): a
+/// user without one enrolled cannot reach them until they enrol and sign
+/// in again.
+///
+/// ```
+/// use poem_openapi::{payload::PlainText, OpenApi};
+/// use portcullis::api::{error_set::AUTHED, ApiErrors, SecondFactor};
+///
+/// struct PayoutApi;
+///
+/// #[OpenApi]
+/// impl PayoutApi {
+///     /// Only after a second factor.
+///     #[oai(path = "/payouts", method = "post")]
+///     async fn payout(&self, caller: SecondFactor) -> Result<PlainText<String>, ApiErrors<{ AUTHED }>> {
+///         Ok(PlainText(format!("paid out for {}", caller.user.email)))
+///     }
+/// }
+/// ```
+///
+/// Everything [`Authenticated`] says about errors and mounting holds here.
+#[derive(Debug, Clone)]
+pub struct SecondFactor(Authenticated);
+
+impl SecondFactor {
+    /// The checked caller.
+    pub fn principal(&self) -> &Principal {
+        &self.0 .0
+    }
+
+    /// The checked caller, by value.
+    pub fn into_principal(self) -> Principal {
+        self.0 .0
+    }
+}
+
+impl Deref for SecondFactor {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.0 .0
+    }
+}
+
+impl<'a> ApiExtractor<'a> for SecondFactor {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Authenticated as ApiExtractor<'a>>::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        <Authenticated as ApiExtractor<'a>>::security_schemes()
+    }
+
+    fn has_security_fallback() -> bool {
+        <Authenticated as ApiExtractor<'a>>::has_security_fallback()
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let caller =
+            <Authenticated as ApiExtractor<'a>>::from_request(req, body, param_opts).await?;
+        if !caller.session.has_second_factor() {
+            return Err(ApiError::from(Error::SecondFactorRequired).into());
+        }
+        Ok(Self(caller))
+    }
+}

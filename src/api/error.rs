@@ -417,7 +417,8 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::SignUpDisabled
         | Error::ProviderEmailUnverified
         | Error::ReauthenticationRequired
-        | Error::MfaRequired(_) => StatusCode::FORBIDDEN,
+        | Error::MfaRequired(_)
+        | Error::SecondFactorRequired => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::EmailTaken
         | Error::AccountExists

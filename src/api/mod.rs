@@ -52,7 +52,7 @@ pub use browser::{
     browser_mfa_step, escape_html, finish_browser_sign_in, redirect_origins, BrowserSignInResponse,
     HtmlPage, LinkForm, LinkPage, TokenSubmission, PAGE_REFERRER_POLICY,
 };
-pub use caller::{Authenticated, Superuser};
+pub use caller::{Authenticated, SecondFactor, Superuser};
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet, MfaChallengeBody};
 pub use mfa::{
     FactorStatusBody, FactorStatusResponse, MfaApi, MfaVerifyRequest, RecoveryCodesBody,

@@ -184,7 +184,14 @@ impl AuthManager {
             }
         };
         self.consume_one_time(&record).await?;
-        let (session, tokens) = self.open_session(&user, &provider, client.clone()).await?;
+        let amr = vec![
+            self.first_factor_amr(&provider),
+            "otp".to_owned(),
+            "mfa".to_owned(),
+        ];
+        let (session, tokens) = self
+            .open_session_with(&user, &provider, client.clone(), amr)
+            .await?;
         self.emit(Event::MfaChallengePassed {
             user_id: user.id.clone(),
             method: answer.method().to_owned(),

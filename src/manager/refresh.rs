@@ -72,7 +72,7 @@ impl AuthManager {
             return Err(veto.into());
         }
         let tokens = TokenPair {
-            access_token: self.inner.jwt.issue(&user, &session.id, now)?,
+            access_token: self.inner.jwt.issue_for_session(&user, &session, now)?,
             refresh_token: next.expose().to_owned(),
             expires_in: self.inner.jwt.ttl_secs(),
         };

@@ -145,25 +145,53 @@ impl AuthManager {
         Ok(user)
     }
 
-    /// Opens a session for `user` and issues its first token pair.
+    /// Opens a session for `user` proven by `provider` alone and issues
+    /// its first token pair.
     pub(crate) async fn open_session(
         &self,
         user: &User,
         provider: &str,
         client: ClientInfo,
     ) -> Result<(Session, TokenPair)> {
+        let amr = vec![self.first_factor_amr(provider)];
+        self.open_session_with(user, provider, client, amr).await
+    }
+
+    /// The `amr` value of a first factor proven by `provider` (RFC 8176
+    /// `pwd` for a password provider, else the provider's kind).
+    pub(crate) fn first_factor_amr(&self, provider: &str) -> String {
+        match self
+            .inner
+            .providers
+            .info(provider)
+            .map(|info| info.kind.as_str())
+        {
+            Some("password") => "pwd".to_owned(),
+            Some(kind) => kind.to_owned(),
+            None => "ext".to_owned(),
+        }
+    }
+
+    /// Opens a session whose sign-in was proven by `amr`.
+    pub(crate) async fn open_session_with(
+        &self,
+        user: &User,
+        provider: &str,
+        client: ClientInfo,
+        amr: Vec<String>,
+    ) -> Result<(Session, TokenPair)> {
         let now = self.now();
         let ttl = chrono::Duration::seconds(
             i64::try_from(self.inner.config.refresh.session_ttl_secs).unwrap_or(i64::MAX / 2),
         );
-        let session = Session::new(user, provider, now, ttl, client);
+        let session = Session::new(user, provider, now, ttl, client).with_amr(amr);
         let refresh = OpaqueToken::generate();
         self.inner
             .store
             .insert_session(&session, &RefreshToken::new(refresh.hash(), &session, now))
             .await?;
         let tokens = TokenPair {
-            access_token: self.inner.jwt.issue(user, &session.id, now)?,
+            access_token: self.inner.jwt.issue_for_session(user, &session, now)?,
             refresh_token: refresh.expose().to_owned(),
             expires_in: self.inner.jwt.ttl_secs(),
         };

@@ -85,6 +85,12 @@ pub struct Session {
     pub token_version: u64,
     /// Who signed in.
     pub client: ClientInfo,
+    /// How the sign-in was proven (RFC 8176 "Authentication Method
+    /// Reference" values): `pwd` for a password, the provider's kind
+    /// (`passwordless`, `oauth`, …) for other first factors, then `otp` and
+    /// `mfa` when a second factor passed. Access tokens carry it as `amr`.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 impl Session {
@@ -108,7 +114,19 @@ impl Session {
             last_used_at: now,
             revoked_at: None,
             client,
+            amr: Vec::new(),
         }
+    }
+
+    /// The session with these authentication methods (see [`Session::amr`]).
+    pub fn with_amr(mut self, amr: Vec<String>) -> Self {
+        self.amr = amr;
+        self
+    }
+
+    /// Whether a second factor was proven at this session's sign-in.
+    pub fn has_second_factor(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
     }
 
     /// Not revoked and not expired at `now`.

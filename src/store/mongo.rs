@@ -449,6 +449,8 @@ struct SessionDoc {
     current: CurrentToken,
     #[serde(default)]
     used: Vec<UsedToken>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    amr: Vec<String>,
 }
 
 impl SessionDoc {
@@ -463,6 +465,7 @@ impl SessionDoc {
             revoked_at: self.revoked_at.map(chrono),
             token_version: u64::try_from(self.token_version).unwrap_or_default(),
             client: self.client,
+            amr: self.amr,
         }
     }
 }
@@ -766,6 +769,7 @@ impl SessionStore for MongoStore {
                 issued_at: date(first.issued_at),
             },
             used: Vec::new(),
+            amr: session.amr.clone(),
         };
         self.sessions.insert_one(doc).await.map_err(map_err)?;
         Ok(())

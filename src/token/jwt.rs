@@ -44,6 +44,14 @@ pub struct AccessClaims {
     pub ver: u64,
     /// The session (refresh-token family) the token belongs to.
     pub sid: String,
+    /// How the session's sign-in was proven (RFC 8176), e.g.
+    /// `["pwd", "otp", "mfa"]`; see [`Session::amr`](crate::Session::amr).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// When the session's sign-in happened (OIDC `auth_time`), seconds
+    /// since the epoch: refreshing keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// Signs and verifies access tokens: HS256 with `jwt.secret`, or RS256 /
@@ -238,8 +246,31 @@ impl JwtKeys {
     ///
     /// [`Error::Internal`] if signing fails.
     pub fn issue(&self, user: &User, session: &SessionId, now: DateTime<Utc>) -> Result<String> {
+        self.sign(&self.claims(user, session, now))
+    }
+
+    /// An access token for `user` in `session`, carrying how and when its
+    /// sign-in was proven (`amr`, `auth_time`): what every sign-in and
+    /// refresh issues.
+    ///
+    /// # Errors
+    ///
+    /// As [`issue`](Self::issue).
+    pub fn issue_for_session(
+        &self,
+        user: &User,
+        session: &crate::store::Session,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        let mut claims = self.claims(user, &session.id, now);
+        claims.amr.clone_from(&session.amr);
+        claims.auth_time = Some(session.created_at.timestamp());
+        self.sign(&claims)
+    }
+
+    fn claims(&self, user: &User, session: &SessionId, now: DateTime<Utc>) -> AccessClaims {
         let iat = now.timestamp();
-        let claims = AccessClaims {
+        AccessClaims {
             sub: user.id.to_string(),
             exp: iat + self.ttl_secs,
             iat,
@@ -249,8 +280,9 @@ impl JwtKeys {
             typ: ACCESS_TOKEN_TYPE.to_owned(),
             ver: user.token_version,
             sid: session.to_string(),
-        };
-        self.sign(&claims)
+            amr: Vec::new(),
+            auth_time: None,
+        }
     }
 
     /// The compact JWS of `claims` under the signing key: the same bytes

@@ -629,3 +629,93 @@ async fn a_superuser_resets_a_users_factors_with_a_recent_sign_in() {
     let (status, body) = app.call(Method::DELETE, &path, &admin, None).await;
     assert_error(status, &body, 404, "NOT_FOUND");
 }
+
+/// The claims of an access token, unverified (the test only reads them).
+fn claims(access: &str) -> Value {
+    use base64::Engine as _;
+    let payload = access.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// An app route that needs a second factor.
+struct PayoutApi;
+
+#[poem_openapi::OpenApi]
+impl PayoutApi {
+    /// Pays out (a second factor is required).
+    #[oai(path = "/payouts", method = "post")]
+    async fn payout(
+        &self,
+        caller: portcullis::api::SecondFactor,
+    ) -> Result<
+        poem_openapi::payload::PlainText<String>,
+        portcullis::api::ApiErrors<{ portcullis::api::error_set::AUTHED }>,
+    > {
+        Ok(poem_openapi::payload::PlainText(format!(
+            "paid {}",
+            caller.user.email
+        )))
+    }
+}
+
+#[tokio::test]
+async fn sessions_record_how_they_were_proven_and_routes_can_require_a_second_factor() {
+    use poem::EndpointExt as _;
+    let app = app_with_config(mfa_config()).await;
+    let client = poem::test::TestClient::new(
+        portcullis::api::routes(
+            &app.manager,
+            (
+                portcullis_credentials::CredentialsApi::new(&app.manager),
+                PayoutApi,
+            ),
+        )
+        .boxed(),
+    );
+    let payout = |access: String| {
+        client
+            .post("/payouts")
+            .header("authorization", format!("Bearer {access}"))
+            .send()
+    };
+    let email = "stepup@example.com";
+    let (access, refresh) = app.signed_in(email).await;
+    let first = claims(&access);
+    assert_eq!(first["amr"], json!(["pwd"]), "{first}");
+    assert!(first["auth_time"].is_i64(), "{first}");
+    // A password alone does not reach the route.
+    let (status, body) = parts(payout(access.clone()).await).await;
+    assert_error(status, &body, 403, "SECOND_FACTOR_REQUIRED");
+
+    let enrolled = app.enrol(&access, email).await;
+    let token = app.challenged(email).await;
+    let (status, tokens) = app
+        .verify(json!({ "mfa_token": token, "code": app.code(&enrolled.totp) }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let proven = claims(&access);
+    assert_eq!(proven["amr"], json!(["pwd", "otp", "mfa"]), "{proven}");
+    let resp = payout(access).await;
+    resp.assert_status(StatusCode::OK);
+    resp.assert_text(format!("paid {email}")).await;
+
+    // Refreshing keeps both, from the store (the session, not the token).
+    app.clock.advance(chrono::Duration::minutes(5));
+    let (status, next) = app.refresh(tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    let refreshed = claims(next["access_token"].as_str().unwrap());
+    assert_eq!(refreshed["amr"], proven["amr"]);
+    assert_eq!(refreshed["auth_time"], proven["auth_time"]);
+    assert!(refreshed["iat"].as_i64() > proven["iat"].as_i64());
+    // The session opened before the second factor stays a password one.
+    let (status, old) = app.refresh(&refresh).await;
+    assert_eq!(status, StatusCode::OK, "{old}");
+    assert_eq!(
+        claims(old["access_token"].as_str().unwrap())["amr"],
+        json!(["pwd"])
+    );
+}
