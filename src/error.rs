@@ -14,7 +14,8 @@ pub struct MfaChallenge {
     /// The challenge token (`mfa_token`), shown once; the store keeps its
     /// hash.
     pub token: String,
-    /// What can answer it: `totp`, `recovery_code`.
+    /// What can answer it: `totp`, `recovery_code`; `totp_setup` for a
+    /// setup challenge ([`Error::MfaSetupRequired`]).
     pub methods: Vec<String>,
     /// Seconds until the challenge expires.
     pub expires_in: u64,
@@ -110,6 +111,12 @@ pub enum Error {
     /// ([`SecondFactor`](crate::api::SecondFactor)).
     #[error("this needs a sign-in with a second factor")]
     SecondFactorRequired,
+    /// The first factor was proven, and config requires a second factor
+    /// this user has not enrolled (`mfa.required`): no tokens yet. The
+    /// challenge (method `totp_setup`) vouches for the user at
+    /// `POST /auth/mfa/enroll/setup` and `/auth/mfa/enroll/confirm`.
+    #[error("a second factor must be set up first")]
+    MfaSetupRequired(Box<MfaChallenge>),
     /// The second-factor flows need sealing keys (`mfa.sealing_keys`) and
     /// none are configured.
     #[error("second factors are not configured")]
@@ -177,6 +184,7 @@ impl Error {
             Error::LastSignInMethod => "LAST_SIGN_IN_METHOD",
             Error::MfaRequired(_) => "MFA_REQUIRED",
             Error::MfaNotConfigured => "MFA_NOT_CONFIGURED",
+            Error::MfaSetupRequired(_) => "MFA_SETUP_REQUIRED",
             Error::SecondFactorRequired => "SECOND_FACTOR_REQUIRED",
             Error::FactorAlreadyEnrolled => "FACTOR_ALREADY_ENROLLED",
             Error::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",

@@ -104,8 +104,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::env;
 pub use config::{
     AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtAlgorithm, JwtConfig,
-    JwtKeyConfig, Limit, MfaConfig, PasswordConfig, RateLimitConfig, RedirectConfig, RefreshConfig,
-    SealingKeyConfig, TransportConfig,
+    JwtKeyConfig, Limit, MfaConfig, MfaRequirement, PasswordConfig, RateLimitConfig,
+    RedirectConfig, RefreshConfig, SealingKeyConfig, TransportConfig,
 };
 #[cfg(feature = "smtp")]
 pub use email::SmtpSender;
@@ -122,7 +122,7 @@ pub use manager::{
     AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FactorStatus, FieldKind, MfaAnswer,
     Principal, ProfileField, ProfileUpdate, RateRule, Reauthentication, RecoveryCodes,
     Registration, SensitiveAction, SignIn, SignUp, TokenPair, TotpSetup, DEFAULT_FIELD_CHARS,
-    MAX_METADATA_BYTES, MAX_PAGE, RECOVERY_CODES,
+    MAX_METADATA_BYTES, MAX_PAGE, RECOVERY_CODES, SETUP_TTL_SECS,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{

@@ -305,7 +305,7 @@ pub fn browser_mfa_step(
     target: Option<String>,
 ) -> Result<BrowserSignInResponse, Error> {
     match (err, target) {
-        (Error::MfaRequired(challenge), Some(url)) => {
+        (Error::MfaRequired(challenge) | Error::MfaSetupRequired(challenge), Some(url)) => {
             let base = url.split('#').next().unwrap_or_default();
             let location = format!(
                 "{base}#mfa_token={}&methods={}&expires_in={}",

@@ -17,8 +17,10 @@ pub struct ErrorBody {
     /// The offending input field, for validation errors.
     #[oai(skip_serializing_if_is_none)]
     pub field: Option<String>,
-    /// The second step of a sign-in, with 403 `MFA_REQUIRED` only: answer
-    /// it at `POST /auth/mfa/verify`.
+    /// The second step of a sign-in, with 403 `MFA_REQUIRED` (answer it at
+    /// `POST /auth/mfa/verify`) and 403 `MFA_SETUP_REQUIRED` (method
+    /// `totp_setup`: enrol at `POST /auth/mfa/enroll/setup`, then
+    /// `/auth/mfa/enroll/confirm`) only.
     #[oai(skip_serializing_if_is_none)]
     pub mfa: Option<Box<MfaChallengeBody>>,
 }
@@ -30,7 +32,7 @@ pub struct MfaChallengeBody {
     /// The single-use challenge token for `POST /auth/mfa/verify`; it works
     /// from the client that signed in only.
     pub mfa_token: String,
-    /// What can answer it: `totp`, `recovery_code`.
+    /// What can answer it: `totp`, `recovery_code`; or `totp_setup`.
     pub methods: Vec<String>,
     /// Seconds until the challenge expires.
     pub expires_in: u64,
@@ -418,6 +420,7 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::ProviderEmailUnverified
         | Error::ReauthenticationRequired
         | Error::MfaRequired(_)
+        | Error::MfaSetupRequired(_)
         | Error::SecondFactorRequired => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::EmailTaken
@@ -460,7 +463,9 @@ impl From<Error> for ApiError {
             _ => None,
         };
         let mfa = match &err {
-            Error::MfaRequired(challenge) => Some(Box::new(MfaChallengeBody::from(&**challenge))),
+            Error::MfaRequired(challenge) | Error::MfaSetupRequired(challenge) => {
+                Some(Box::new(MfaChallengeBody::from(&**challenge)))
+            }
             _ => None,
         };
         let body = ErrorBody {

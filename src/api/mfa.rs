@@ -7,10 +7,10 @@ use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 
 use super::{
     account::NoContentResponse,
-    auth::{check_csrf, client_info},
+    auth::{check_csrf, client_info, set_token_cookies},
     caller::Authenticated,
     error_set::*,
-    ApiErrors, ApiTags, StrictString, TokenResponse,
+    ApiErrors, ApiTags, StrictString, TokenBody, TokenResponse,
 };
 use crate::{
     error::Error,
@@ -134,6 +134,47 @@ pub struct TotpCodeRequest {
     pub code: StrictString,
 }
 
+/// Body of `POST /auth/mfa/enroll/setup`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct EnrollSetupRequest {
+    /// The `mfa_token` of the 403 `MFA_SETUP_REQUIRED` answer.
+    pub mfa_token: StrictString,
+}
+
+/// Body of `POST /auth/mfa/enroll/confirm`.
+#[derive(Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct EnrollConfirmRequest {
+    /// The `mfa_token` of the 403 `MFA_SETUP_REQUIRED` answer.
+    pub mfa_token: StrictString,
+    /// The 6-digit code the app shows now.
+    pub code: StrictString,
+}
+
+/// A sign-in finished by enrolling: the token pair and the recovery codes.
+#[derive(Clone, Object)]
+pub struct EnrolledSignInBody {
+    /// The token pair, as every sign-in answers it.
+    pub tokens: TokenBody,
+    /// Ten single-use recovery codes, shown this once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Answer of `POST /auth/mfa/enroll/confirm`.
+#[derive(ApiResponse)]
+pub enum EnrolledSignInResponse {
+    /// TOTP is on and the sign-in is done (cookies too with cookie
+    /// transport).
+    #[oai(status = 200)]
+    Ok(
+        Json<EnrolledSignInBody>,
+        /// Always `no-store`: the body holds secrets.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
 /// Body of `POST /auth/mfa/verify`: the challenge and exactly one answer.
 #[derive(Clone, Object)]
 #[oai(deny_unknown_fields)]
@@ -157,6 +198,10 @@ macro_rules! redacted_debug {
 }
 
 redacted_debug!(
+    EnrollSetupRequest,
+    EnrollConfirmRequest,
+    EnrolledSignInBody,
+    EnrolledSignInResponse,
     TotpSetupBody,
     TotpSetupResponse,
     RecoveryCodesBody,
@@ -331,5 +376,71 @@ impl MfaApi {
             .verify_mfa(&token, answer, client_info(req))
             .await?;
         Ok(TokenResponse::issue(&self.manager, jar, &sign_in))
+    }
+
+    /// Set up TOTP to finish a sign-in
+    ///
+    /// When config requires a second factor (`mfa.required`) and the user
+    /// has none, a sign-in answers 403 `MFA_SETUP_REQUIRED` with a setup
+    /// challenge (method `totp_setup`, 15 minutes, from the client that
+    /// signed in only). This starts the setup with it: a secret and its
+    /// `otpauth://` URI, as `POST /auth/mfa/totp/setup` answers.
+    #[oai(
+        path = "/auth/mfa/enroll/setup",
+        method = "post",
+        operation_id = "beginRequiredTotpSetup"
+    )]
+    async fn enroll_setup(
+        &self,
+        req: &Request,
+        body: Json<EnrollSetupRequest>,
+    ) -> Result<TotpSetupResponse, ApiErrors<{ FORBIDDEN | CONFLICT | GONE | BODY | UNAVAILABLE }>>
+    {
+        let token = body.0.mfa_token.into_inner();
+        Ok(self
+            .manager
+            .begin_required_totp_setup(&token, &client_info(req))
+            .await?
+            .into())
+    }
+
+    /// Confirm TOTP and finish the sign-in
+    ///
+    /// The code from the app turns TOTP on and finishes the sign-in the
+    /// setup challenge stood for: the token pair (and cookies) with the ten
+    /// recovery codes, shown once. 422 `INVALID_MFA_CODE` for a wrong code
+    /// (5 per challenge); 410 for a dead challenge; with cookie transport a
+    /// cross-site request is refused (403 `CSRF_REJECTED`).
+    #[oai(
+        path = "/auth/mfa/enroll/confirm",
+        method = "post",
+        operation_id = "confirmRequiredTotpSetup"
+    )]
+    async fn enroll_confirm(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        body: Json<EnrollConfirmRequest>,
+    ) -> Result<
+        EnrolledSignInResponse,
+        ApiErrors<{ FORBIDDEN | NOT_FOUND | CONFLICT | GONE | BODY | TOO_MANY | UNAVAILABLE }>,
+    > {
+        if self.manager.config().transport.cookies {
+            check_csrf(&self.manager, req).map_err(|_| Error::CsrfRejected)?;
+        }
+        let Json(body) = body;
+        let code = Secret::new(body.code.into_inner());
+        let (codes, sign_in) = self
+            .manager
+            .confirm_required_totp_setup(&body.mfa_token.into_inner(), &code, client_info(req))
+            .await?;
+        set_token_cookies(&self.manager, jar, &sign_in);
+        Ok(EnrolledSignInResponse::Ok(
+            Json(EnrolledSignInBody {
+                tokens: TokenBody::issued(&self.manager, &sign_in.tokens),
+                recovery_codes: codes.0,
+            }),
+            "no-store".into(),
+        ))
     }
 }

@@ -55,6 +55,7 @@ pub use browser::{
 pub use caller::{Authenticated, SecondFactor, Superuser};
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet, MfaChallengeBody};
 pub use mfa::{
+    EnrollConfirmRequest, EnrollSetupRequest, EnrolledSignInBody, EnrolledSignInResponse,
     FactorStatusBody, FactorStatusResponse, MfaApi, MfaVerifyRequest, RecoveryCodesBody,
     RecoveryCodesResponse, TotpCodeRequest, TotpSetupBody, TotpSetupResponse,
 };

@@ -521,6 +521,25 @@ pub struct MfaConfig {
     /// Wrong codes one challenge takes before it dies (default 5); the
     /// account's sign-in delay counts them too.
     pub challenge_max_attempts: u32,
+    /// Who must have a second factor (default `off`): with `superusers`
+    /// or `everyone`, a sign-in of such a user without one answers 403
+    /// `MFA_SETUP_REQUIRED` with a setup challenge instead of tokens, and
+    /// the sign-in finishes by enrolling TOTP. Needs `sealing_keys`.
+    pub required: MfaRequirement,
+}
+
+/// Who must enrol a second factor ([`MfaConfig::required`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MfaRequirement {
+    /// Nobody: second factors are the users' choice.
+    #[default]
+    Off,
+    /// Superusers.
+    Superusers,
+    /// Every user.
+    Everyone,
 }
 
 impl Default for MfaConfig {
@@ -530,6 +549,7 @@ impl Default for MfaConfig {
             issuer: None,
             challenge_ttl_secs: 300,
             challenge_max_attempts: 5,
+            required: MfaRequirement::Off,
         }
     }
 }

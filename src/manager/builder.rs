@@ -316,6 +316,11 @@ impl AuthManagerBuilder {
                     .into(),
             ));
         }
+        if mfa.required != crate::config::MfaRequirement::Off && mfa.sealing_keys.is_empty() {
+            return Err(Error::Config(
+                "mfa.required needs mfa.sealing_keys: without them nobody can enrol".into(),
+            ));
+        }
         let sealer = if mfa.sealing_keys.is_empty() {
             None
         } else {

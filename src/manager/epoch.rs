@@ -29,6 +29,7 @@ pub(crate) fn binds_epoch(purpose: &str) -> bool {
         // Not account-changing, but it stands for a proven first factor:
         // a password reset or change must end a sign-in half done.
         purpose::MFA_CHALLENGE,
+        purpose::MFA_SETUP,
     ]
     .contains(&purpose)
 }

@@ -177,9 +177,15 @@ impl AuthManager {
     /// (409) when TOTP is on, [`Error::MfaNotConfigured`] and
     /// [`Error::Unavailable`] (503).
     pub async fn begin_totp_setup(&self, principal: &Principal) -> Result<TotpSetup> {
-        let sealer = self.sealer()?;
+        self.sealer()?;
         self.require_recent_sign_in(principal)?;
-        let user = &principal.user;
+        self.start_totp_setup(&principal.user).await
+    }
+
+    /// A TOTP setup for `user`, whoever vouched for them (a recent
+    /// session, or a sign-in's setup challenge).
+    pub(crate) async fn start_totp_setup(&self, user: &User) -> Result<TotpSetup> {
+        let sealer = self.sealer()?;
         self.inner
             .hooks
             .before(Action::EnrollFactor {
@@ -222,8 +228,19 @@ impl AuthManager {
     ) -> Result<RecoveryCodes> {
         self.sealer()?;
         self.require_recent_sign_in(principal)?;
+        self.finish_totp_setup(&principal.user, code, client).await
+    }
+
+    /// Confirms `user`'s pending TOTP setup with `code` (see
+    /// [`confirm_totp`](Self::confirm_totp)).
+    pub(crate) async fn finish_totp_setup(
+        &self,
+        user: &User,
+        code: &Secret,
+        client: &ClientInfo,
+    ) -> Result<RecoveryCodes> {
+        self.sealer()?;
         self.rate_limit(RateRule::SignInPerIp, client).await?;
-        let user = &principal.user;
         let factors = self.inner.store.list_factors(&user.id).await?;
         let pending = match factors.into_iter().find(|f| f.kind == FactorKind::Totp) {
             Some(factor) if factor.is_confirmed() => return Err(Error::FactorAlreadyEnrolled),

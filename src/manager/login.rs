@@ -139,6 +139,10 @@ impl AuthManager {
         if let Some(challenge) = self.mfa_challenge(&user, provider, &client).await? {
             return Err(Error::MfaRequired(Box::new(challenge)));
         }
+        // None, and config requires one: enrol first.
+        if let Some(challenge) = self.mfa_setup_challenge(&user, provider, &client).await? {
+            return Err(Error::MfaSetupRequired(Box::new(challenge)));
+        }
         let (session, tokens) = self.open_session(&user, provider, client.clone()).await?;
         self.emit(Event::LoginSucceeded {
             user: user.clone(),

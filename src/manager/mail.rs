@@ -28,6 +28,9 @@ pub(crate) mod purpose {
     pub(crate) const CHANGE_EMAIL_CODE: &str = "change_email_code";
     /// The second step of a sign-in (`manager/mfa.rs`).
     pub(crate) const MFA_CHALLENGE: &str = "mfa_challenge";
+    /// A sign-in waiting for the second factor config requires to be
+    /// enrolled (`mfa.required`).
+    pub(crate) const MFA_SETUP: &str = "mfa_setup";
 }
 
 /// Mails in flight: delivery runs in the background so that no response

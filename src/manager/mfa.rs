@@ -23,12 +23,13 @@
 use serde_json::json;
 
 use super::{
-    factors::{canonical_recovery_code, invalid_code},
+    factors::{canonical_recovery_code, invalid_code, RecoveryCodes, TotpSetup},
     limits::AttemptOutcome,
     mail::purpose,
     AuthManager, RateRule, SignIn,
 };
 use crate::{
+    config::MfaRequirement,
     email::Message,
     error::{Error, MfaChallenge, Result},
     hooks::Event,
@@ -36,6 +37,10 @@ use crate::{
     token::{OpaqueToken, Secret, TokenHash},
     user::User,
 };
+
+/// How long a sign-in's setup challenge (403 `MFA_SETUP_REQUIRED`) lives:
+/// long enough to install an authenticator app.
+pub const SETUP_TTL_SECS: u64 = 15 * 60;
 
 /// An answer to an MFA challenge.
 #[derive(Debug, Clone)]
@@ -88,24 +93,9 @@ impl AuthManager {
             return Err(Error::MfaNotConfigured);
         }
         let ttl = self.inner.config.mfa.challenge_ttl_secs;
-        // Not `issue_one_time`: a new sign-in leaves the user's other
-        // pending challenges alone (two devices may sign in at once).
-        let token = OpaqueToken::generate();
-        let record = OneTimeToken::new(
-            token.hash(),
-            purpose::MFA_CHALLENGE,
-            self.now(),
-            chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(300)),
-        )
-        .for_user(user.id.clone())
-        .for_email(user.email_normalized.clone())
-        .at_epoch(user.token_version)
-        .with_data(json!({
-            "provider": provider,
-            "ip": client.ip,
-            "user_agent": client.user_agent,
-        }));
-        self.inner.store.insert_one_time_token(&record).await?;
+        let token = self
+            .store_challenge(purpose::MFA_CHALLENGE, user, provider, client, ttl)
+            .await?;
         self.emit(Event::MfaChallenged {
             user_id: user.id.clone(),
             provider: provider.to_owned(),
@@ -141,29 +131,11 @@ impl AuthManager {
         client: ClientInfo,
     ) -> Result<SignIn> {
         self.rate_limit(RateRule::SignInPerIp, &client).await?;
-        let challenge = self
-            .peek_account_token(mfa_token, purpose::MFA_CHALLENGE)
+        let (record, user, provider) = self
+            .live_challenge(mfa_token, purpose::MFA_CHALLENGE, &client)
             .await?;
-        let data = &challenge.record.data;
-        let same_client = data["ip"].as_str() == client.ip.as_deref()
-            && data["user_agent"].as_str() == client.user_agent.as_deref();
-        if !same_client {
-            return Err(Error::TokenGone);
-        }
-        let provider = data["provider"].as_str().unwrap_or_default().to_owned();
-        let user = challenge.user;
-        let record = challenge.record;
         let max = self.inner.config.mfa.challenge_max_attempts;
-        let attempt = self
-            .inner
-            .store
-            .count_one_time_token_attempt(&record.hash, &record.purpose, self.now())
-            .await?
-            .ok_or(Error::TokenGone)?;
-        if attempt > max {
-            self.consume_one_time(&record).await.ok();
-            return Err(Error::TokenGone);
-        }
+        let attempt = self.count_challenge_attempt(&record, max).await?;
         let slot = self.reserve_attempt(&user.email_normalized).await?;
         let result = self.check_answer(&user, &answer).await;
         self.settle_attempt(slot, AttemptOutcome::of(&result))
@@ -221,6 +193,186 @@ impl AuthManager {
             session,
             tokens,
         })
+    }
+
+    /// The live challenge `raw` of `purpose` presented by `client`: bound
+    /// to the owner's epoch, an active owner, and the client that proved
+    /// the first factor; with its owner and the first factor's provider.
+    async fn live_challenge(
+        &self,
+        raw: &str,
+        purpose: &str,
+        client: &ClientInfo,
+    ) -> Result<(OneTimeToken, User, String)> {
+        let challenge = self.peek_account_token(raw, purpose).await?;
+        let data = &challenge.record.data;
+        let same_client = data["ip"].as_str() == client.ip.as_deref()
+            && data["user_agent"].as_str() == client.user_agent.as_deref();
+        if !same_client {
+            return Err(Error::TokenGone);
+        }
+        let provider = data["provider"].as_str().unwrap_or_default().to_owned();
+        Ok((challenge.record, challenge.user, provider))
+    }
+
+    /// Counts one answer on `record` (atomic); past `max` the challenge
+    /// dies.
+    async fn count_challenge_attempt(&self, record: &OneTimeToken, max: u32) -> Result<u32> {
+        let attempt = self
+            .inner
+            .store
+            .count_one_time_token_attempt(&record.hash, &record.purpose, self.now())
+            .await?
+            .ok_or(Error::TokenGone)?;
+        if attempt > max {
+            self.consume_one_time(record).await.ok();
+            return Err(Error::TokenGone);
+        }
+        Ok(attempt)
+    }
+
+    /// Stores a challenge of `purpose` for `user`, bound to `client`, and
+    /// returns its raw token. Not `issue_one_time`: a new sign-in leaves
+    /// the user's other pending challenges alone (two devices).
+    async fn store_challenge(
+        &self,
+        purpose: &str,
+        user: &User,
+        provider: &str,
+        client: &ClientInfo,
+        ttl_secs: u64,
+    ) -> Result<OpaqueToken> {
+        let token = OpaqueToken::generate();
+        let record = OneTimeToken::new(
+            token.hash(),
+            purpose,
+            self.now(),
+            chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(300)),
+        )
+        .for_user(user.id.clone())
+        .for_email(user.email_normalized.clone())
+        .at_epoch(user.token_version)
+        .with_data(json!({
+            "provider": provider,
+            "ip": client.ip,
+            "user_agent": client.user_agent,
+        }));
+        self.inner.store.insert_one_time_token(&record).await?;
+        Ok(token)
+    }
+
+    /// Whether config requires a second factor of `user`
+    /// (`mfa.required`).
+    fn mfa_required_of(&self, user: &User) -> bool {
+        match self.inner.config.mfa.required {
+            MfaRequirement::Everyone => true,
+            MfaRequirement::Superusers => user.is_superuser,
+            _ => false,
+        }
+    }
+
+    /// For a user without a second factor whom config requires to have
+    /// one: the setup challenge a sign-in answers instead of tokens.
+    pub(crate) async fn mfa_setup_challenge(
+        &self,
+        user: &User,
+        provider: &str,
+        client: &ClientInfo,
+    ) -> Result<Option<MfaChallenge>> {
+        if !self.mfa_required_of(user) {
+            return Ok(None);
+        }
+        let token = self
+            .store_challenge(purpose::MFA_SETUP, user, provider, client, SETUP_TTL_SECS)
+            .await?;
+        self.emit(Event::MfaChallenged {
+            user_id: user.id.clone(),
+            provider: provider.to_owned(),
+            client: client.clone(),
+        })
+        .await;
+        Ok(Some(MfaChallenge {
+            token: token.expose().to_owned(),
+            methods: vec!["totp_setup".to_owned()],
+            expires_in: SETUP_TTL_SECS,
+        }))
+    }
+
+    /// Starts the TOTP setup that a sign-in's setup challenge
+    /// (403 `MFA_SETUP_REQUIRED`) asks for: as
+    /// [`begin_totp_setup`](Self::begin_totp_setup), vouched for by the
+    /// challenge instead of a session.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TokenGone`] (410) for a dead challenge or one from another
+    /// client; otherwise as [`begin_totp_setup`](Self::begin_totp_setup).
+    pub async fn begin_required_totp_setup(
+        &self,
+        mfa_token: &str,
+        client: &ClientInfo,
+    ) -> Result<TotpSetup> {
+        self.sealer()?;
+        let (_, user, _) = self
+            .live_challenge(mfa_token, purpose::MFA_SETUP, client)
+            .await?;
+        self.start_totp_setup(&user).await
+    }
+
+    /// Confirms the setup a sign-in's setup challenge asked for: TOTP is
+    /// on, the challenge is used, and the sign-in finishes with a session
+    /// (`amr` with `otp` and `mfa`) and the ten recovery codes. Wrong codes
+    /// count on the challenge (`mfa.challenge_max_attempts`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TokenGone`] (410) for a dead challenge; otherwise as
+    /// [`confirm_totp`](Self::confirm_totp).
+    pub async fn confirm_required_totp_setup(
+        &self,
+        mfa_token: &str,
+        code: &Secret,
+        client: ClientInfo,
+    ) -> Result<(RecoveryCodes, SignIn)> {
+        self.sealer()?;
+        let (record, user, provider) = self
+            .live_challenge(mfa_token, purpose::MFA_SETUP, &client)
+            .await?;
+        let max = self.inner.config.mfa.challenge_max_attempts;
+        let attempt = self.count_challenge_attempt(&record, max).await?;
+        let codes = match self.finish_totp_setup(&user, code, &client).await {
+            Ok(codes) => codes,
+            Err(err) => {
+                if attempt >= max {
+                    self.consume_one_time(&record).await.ok();
+                }
+                return Err(err);
+            }
+        };
+        self.consume_one_time(&record).await?;
+        let amr = vec![
+            self.first_factor_amr(&provider),
+            "otp".to_owned(),
+            "mfa".to_owned(),
+        ];
+        let (session, tokens) = self
+            .open_session_with(&user, &provider, client.clone(), amr)
+            .await?;
+        self.emit(Event::LoginSucceeded {
+            user: user.clone(),
+            provider,
+            session_id: session.id.clone(),
+            client,
+        })
+        .await;
+        Ok((
+            codes,
+            SignIn {
+                user,
+                session,
+                tokens,
+            },
+        ))
     }
 
     /// Whether a configured key opens the secret of this TOTP factor.

@@ -26,7 +26,7 @@ pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
 pub use builder::{ApiInfo, AuthManagerBuilder};
 pub use factors::{FactorStatus, RecoveryCodes, TotpSetup, RECOVERY_CODES};
 pub use limits::RateRule;
-pub use mfa::MfaAnswer;
+pub use mfa::{MfaAnswer, SETUP_TTL_SECS};
 pub use reauth::{Reauthentication, SensitiveAction};
 pub(crate) use register::profile_schema;
 pub use register::{FieldKind, ProfileField, Registration, SignUp, DEFAULT_FIELD_CHARS};

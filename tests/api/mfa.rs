@@ -719,3 +719,99 @@ async fn sessions_record_how_they_were_proven_and_routes_can_require_a_second_fa
         json!(["pwd"])
     );
 }
+
+#[tokio::test]
+async fn required_second_factors_are_enrolled_at_sign_in_before_any_token() {
+    let mut config = mfa_config();
+    config.mfa.required = portcullis::MfaRequirement::Everyone;
+    let app = app_with_config(config).await;
+    let email = "must-enrol@example.com";
+    app.register(email).await;
+    let (status, body) = app
+        .post("/auth/login", json!({"email": email, "password": PASSWORD}))
+        .await;
+    assert_error(status, &body, 403, "MFA_SETUP_REQUIRED");
+    assert!(body.get("access_token").is_none(), "{body}");
+    assert_eq!(body["mfa"]["methods"], json!(["totp_setup"]));
+    assert_eq!(body["mfa"]["expires_in"], 900);
+    let token = body["mfa"]["mfa_token"].as_str().unwrap().to_owned();
+    // A setup challenge answers no MFA verification.
+    let (status, body) = app
+        .verify(json!({ "mfa_token": token, "code": "000000" }))
+        .await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+
+    let (status, setup) = app
+        .post("/auth/mfa/enroll/setup", json!({ "mfa_token": token }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{setup}");
+    let totp = Totp::from_base32(setup["secret"].as_str().unwrap(), "Portcullis", email).unwrap();
+    let (status, body) = app
+        .post(
+            "/auth/mfa/enroll/confirm",
+            json!({ "mfa_token": token, "code": "000000" }),
+        )
+        .await;
+    assert_error(status, &body, 422, "INVALID_MFA_CODE");
+    let (status, body) = app
+        .post(
+            "/auth/mfa/enroll/confirm",
+            json!({ "mfa_token": token, "code": app.code(&totp) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["recovery_codes"].as_array().unwrap().len(), 10);
+    let access = body["tokens"]["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["amr"], json!(["pwd", "otp", "mfa"]));
+    let (status, me) = app.me(access).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    // Used once; and from now on the usual challenge.
+    let (status, body) = app
+        .post("/auth/mfa/enroll/setup", json!({ "mfa_token": token }))
+        .await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    app.challenged(email).await;
+
+    // Another client cannot use a setup challenge.
+    let other = "other-client@example.com";
+    app.register(other).await;
+    let (_, body) = app
+        .post("/auth/login", json!({"email": other, "password": PASSWORD}))
+        .await;
+    let token = body["mfa"]["mfa_token"].as_str().unwrap();
+    let (status, body) = parts(
+        app.client
+            .post("/auth/mfa/enroll/setup")
+            .header("user-agent", "Elsewhere/1.0")
+            .body_json(&json!({ "mfa_token": token }))
+            .send()
+            .await,
+    )
+    .await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+
+    // Superusers only: ordinary users sign in in one step.
+    let mut config = mfa_config();
+    config.mfa.required = portcullis::MfaRequirement::Superusers;
+    let app = app_with_config(config).await;
+    app.signed_in("ordinary@example.com").await;
+    app.manager
+        .ensure_superuser("root@example.com", &portcullis::Secret::new(PASSWORD))
+        .await
+        .unwrap();
+    let (status, body) = app
+        .post(
+            "/auth/login",
+            json!({"email": "root@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_error(status, &body, 403, "MFA_SETUP_REQUIRED");
+
+    // Without keys the requirement is a configuration error.
+    let mut config = test_config();
+    config.mfa.required = portcullis::MfaRequirement::Everyone;
+    let err = portcullis::AuthManager::builder(config)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("mfa.required"), "{err}");
+}

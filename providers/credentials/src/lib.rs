@@ -341,15 +341,21 @@ impl TokenGrantResponse {
             })
         };
         match err {
-            Error::MfaRequired(challenge) => Self::MfaRequired(
-                Json(OAuthErrorBody {
-                    error: "mfa_required".into(),
-                    error_description: err.to_string(),
-                    mfa: Some(MfaChallengeBody::from(&**challenge)),
-                }),
-                "no-store".into(),
-                "no-cache".into(),
-            ),
+            Error::MfaRequired(challenge) | Error::MfaSetupRequired(challenge) => {
+                Self::MfaRequired(
+                    Json(OAuthErrorBody {
+                        error: if matches!(err, Error::MfaSetupRequired(_)) {
+                            "mfa_setup_required".into()
+                        } else {
+                            "mfa_required".into()
+                        },
+                        error_description: err.to_string(),
+                        mfa: Some(MfaChallengeBody::from(&**challenge)),
+                    }),
+                    "no-store".into(),
+                    "no-cache".into(),
+                )
+            }
             Error::RateLimited { retry_after_secs } => Self::TooManyRequests(
                 body(
                     "temporarily_unavailable",

@@ -654,6 +654,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/mfa/enroll/setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set up TOTP to finish a sign-in
+         * @description When config requires a second factor (`mfa.required`) and the user
+         *     has none, a sign-in answers 403 `MFA_SETUP_REQUIRED` with a setup
+         *     challenge (method `totp_setup`, 15 minutes, from the client that
+         *     signed in only). This starts the setup with it: a secret and its
+         *     `otpauth://` URI, as `POST /auth/mfa/totp/setup` answers.
+         */
+        post: operations["beginRequiredTotpSetup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/enroll/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm TOTP and finish the sign-in
+         * @description The code from the app turns TOTP on and finishes the sign-in the
+         *     setup challenge stood for: the token pair (and cookies) with the ten
+         *     recovery codes, shown once. 422 `INVALID_MFA_CODE` for a wrong code
+         *     (5 per challenge); 410 for a dead challenge; with cookie transport a
+         *     cross-site request is refused (403 `CSRF_REJECTED`).
+         */
+        post: operations["confirmRequiredTotpSetup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users/me": {
         parameters: {
             query?: never;
@@ -1125,6 +1173,34 @@ export interface components {
             code: string;
         };
         /**
+         * EnrollConfirmRequest
+         * @description Body of `POST /auth/mfa/enroll/confirm`.
+         */
+        EnrollConfirmRequest: {
+            /** @description The `mfa_token` of the 403 `MFA_SETUP_REQUIRED` answer. */
+            mfa_token: string;
+            /** @description The 6-digit code the app shows now. */
+            code: string;
+        };
+        /**
+         * EnrollSetupRequest
+         * @description Body of `POST /auth/mfa/enroll/setup`.
+         */
+        EnrollSetupRequest: {
+            /** @description The `mfa_token` of the 403 `MFA_SETUP_REQUIRED` answer. */
+            mfa_token: string;
+        };
+        /**
+         * EnrolledSignInBody
+         * @description A sign-in finished by enrolling: the token pair and the recovery codes.
+         */
+        EnrolledSignInBody: {
+            /** @description The token pair, as every sign-in answers it. */
+            tokens: components["schemas"]["TokenBody"] & unknown;
+            /** @description Ten single-use recovery codes, shown this once. */
+            recovery_codes: string[];
+        };
+        /**
          * ErrorBody
          * @description Every error answer: `{"code": "…", "message": "…"}`, plus `field` for
          *     validation errors and `mfa` for 403 `MFA_REQUIRED`.
@@ -1141,8 +1217,10 @@ export interface components {
             /** @description The offending input field, for validation errors. */
             field?: string | null;
             /**
-             * @description The second step of a sign-in, with 403 `MFA_REQUIRED` only: answer
-             *     it at `POST /auth/mfa/verify`.
+             * @description The second step of a sign-in, with 403 `MFA_REQUIRED` (answer it at
+             *     `POST /auth/mfa/verify`) and 403 `MFA_SETUP_REQUIRED` (method
+             *     `totp_setup`: enrol at `POST /auth/mfa/enroll/setup`, then
+             *     `/auth/mfa/enroll/confirm`) only.
              */
             mfa?: (components["schemas"]["MfaChallengeBody"] & unknown) | null;
         };
@@ -1301,7 +1379,7 @@ export interface components {
              *     from the client that signed in only.
              */
             mfa_token: string;
-            /** @description What can answer it: `totp`, `recovery_code`. */
+            /** @description What can answer it: `totp`, `recovery_code`; or `totp_setup`. */
             methods: string[];
             /**
              * Format: uint64
@@ -4249,6 +4327,240 @@ export interface operations {
              *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The one-time token is expired, used or unknown. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Too many requests from this client or for this email; retry after
+             *     the number of seconds in `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    beginRequiredTotpSetup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["EnrollSetupRequest"];
+            };
+        };
+        responses: {
+            /** @description The pending setup; confirm it with a code from the app. */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: the body holds a secret. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TotpSetupBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The one-time token is expired, used or unknown. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    confirmRequiredTotpSetup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["EnrollConfirmRequest"];
+            };
+        };
+        responses: {
+            /**
+             * @description TOTP is on and the sign-in is done (cookies too with cookie
+             *     transport).
+             */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: the body holds secrets. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["EnrolledSignInBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
