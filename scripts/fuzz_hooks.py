@@ -120,6 +120,12 @@ SEMANTIC_CODES = {
     "POST /auth/magic-link/verify": {"TOKEN_GONE"},
     "POST /auth/magic-link": {"REDIRECT_NOT_ALLOWED"} | CANONICAL_EMAIL,
     "POST /auth/email-code/verify": {"TOKEN_GONE"},
+    # Second factors: a code the app did not show, a challenge unknown or
+    # used, or neither / both answers (OpenAPI 3.0 has no oneOf of fields).
+    "POST /auth/mfa/totp/confirm": {"INVALID_MFA_CODE", "TOKEN_GONE"},
+    "POST /auth/mfa/verify": {"INVALID_MFA_CODE", "INVALID_MFA_ANSWER", "TOKEN_GONE"},
+    "POST /auth/mfa/enroll/setup": {"TOKEN_GONE"},
+    "POST /auth/mfa/enroll/confirm": {"INVALID_MFA_CODE", "TOKEN_GONE"},
     "PATCH /users/me": PROFILE,
     "PATCH /users/{id}": PROFILE | {"SELF_LOCKOUT"},
     "DELETE /users/{id}": {"SELF_LOCKOUT"},
