@@ -107,7 +107,12 @@ impl AuthManager {
         .await;
         self.settle_attempt(slot, AttemptOutcome::of(&result))
             .await?;
-        if let Err(err) = &result {
+        // A challenge is not a failure: `mfa_challenged` was emitted.
+        if let Some(err) = result
+            .as_ref()
+            .err()
+            .filter(|e| !matches!(e, Error::MfaRequired(_) | Error::MfaSetupRequired(_)))
+        {
             self.emit(Event::LoginFailed {
                 provider: provider_id.to_owned(),
                 email: email_hint,

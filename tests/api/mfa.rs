@@ -216,6 +216,10 @@ async fn enrolling_totp_makes_every_password_sign_in_ask_for_a_code() {
         Some(&"login_succeeded"),
         "the session opens after the second factor: {names:?}"
     );
+    assert!(
+        !names.contains(&"login_failed"),
+        "a challenge is not a failed sign-in: {names:?}"
+    );
 }
 
 #[tokio::test]
