@@ -76,6 +76,8 @@ pub enum Message {
         /// `true` for an enrolment, `false` for a removal.
         enrolled: bool,
     },
+    /// Notice: a new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated,
     /// Notice: a recovery code was used to sign in.
     RecoveryCodeUsed {
         /// Codes left.
@@ -107,6 +109,7 @@ impl Message {
             Message::AccountsUnlinked { .. } => "accounts_unlinked",
             Message::SecondFactorChanged { .. } => "second_factor_changed",
             Message::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Message::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 }
@@ -334,6 +337,17 @@ impl EmailTemplates for DefaultTemplates {
                     format!(
                         "The authenticator app and the recovery codes of your {app} account were \
                          just removed: signing in needs only your first factor now."
+                    ),
+                    "If it was not you, reset your password at once and contact support.".into(),
+                ],
+                None,
+            ),
+            Message::RecoveryCodesRegenerated => (
+                format!("New recovery codes for your {app} account"),
+                vec![
+                    format!(
+                        "A new set of recovery codes was just made for your {app} account; \
+                         the old codes no longer work."
                     ),
                     "If it was not you, reset your password at once and contact support.".into(),
                 ],

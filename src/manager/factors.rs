@@ -143,6 +143,28 @@ impl AuthManager {
         u64::try_from(self.now().timestamp()).unwrap_or(0)
     }
 
+    /// The factor-management rule: a caller with TOTP on manages factors
+    /// only from a session whose sign-in passed the second factor (a
+    /// password alone — e.g. the session a password change opens — does
+    /// not remove TOTP or mint recovery codes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SecondFactorRequired`] (403), [`Error::Unavailable`] (503).
+    pub(crate) async fn require_factor_proof(&self, principal: &Principal) -> Result<()> {
+        if principal.session.has_second_factor() {
+            return Ok(());
+        }
+        let factors = self.inner.store.list_factors(&principal.user.id).await?;
+        if factors
+            .iter()
+            .any(|f| f.kind == FactorKind::Totp && f.is_confirmed())
+        {
+            return Err(Error::SecondFactorRequired);
+        }
+        Ok(())
+    }
+
     /// What the caller has enrolled.
     ///
     /// # Errors
@@ -290,6 +312,7 @@ impl AuthManager {
     /// (404) when TOTP is not on, [`Error::Unavailable`] (503).
     pub async fn regenerate_recovery_codes(&self, principal: &Principal) -> Result<RecoveryCodes> {
         self.require_recent_sign_in(principal)?;
+        self.require_factor_proof(principal).await?;
         let user = &principal.user;
         if !self.factor_status(principal).await?.totp {
             return Err(Error::NotFound("second factor"));
@@ -299,6 +322,11 @@ impl AuthManager {
             .store
             .put_recovery_codes(&Factor::recovery_codes(user.id.clone(), hashes, self.now()))
             .await?;
+        self.deliver(
+            &user.email,
+            user.name.as_deref(),
+            Message::RecoveryCodesRegenerated,
+        );
         self.emit(Event::RecoveryCodesRegenerated {
             user_id: user.id.clone(),
         })
@@ -316,6 +344,7 @@ impl AuthManager {
     /// (404) when there is nothing to remove, [`Error::Unavailable`] (503).
     pub async fn remove_totp(&self, principal: &Principal) -> Result<()> {
         self.require_recent_sign_in(principal)?;
+        self.require_factor_proof(principal).await?;
         let user = &principal.user;
         let was_on = self.factor_status(principal).await?.totp;
         let removed = self
@@ -362,6 +391,7 @@ impl AuthManager {
     pub async fn admin_reset_factors(&self, actor: &Principal, id: &crate::UserId) -> Result<()> {
         super::require_superuser(&actor.user)?;
         self.require_recent_sign_in(actor)?;
+        self.require_factor_proof(actor).await?;
         let user = self
             .inner
             .store

@@ -282,7 +282,18 @@ async fn recovery_codes_work_once_each_and_regeneration_kills_the_old_set() {
     let (status, body) = app.verify(json!({ "mfa_token": token })).await;
     assert_error(status, &body, 422, "INVALID_MFA_ANSWER");
 
-    // A new set: the old codes die, the new ones work.
+    // A new set (from a session that passed the second factor; the one
+    // from before enrolment may not): the old codes die, the new ones work.
+    let (status, body) = app
+        .call(Method::POST, "/auth/mfa/recovery-codes", &access, None)
+        .await;
+    assert_error(status, &body, 403, "SECOND_FACTOR_REQUIRED");
+    let other = app.challenged(email).await;
+    let (status, pair) = app
+        .verify(json!({ "mfa_token": other, "recovery_code": enrolled.recovery_codes[2] }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let access = pair["access_token"].as_str().unwrap().to_owned();
     let (status, body) = app
         .call(Method::POST, "/auth/mfa/recovery-codes", &access, None)
         .await;
@@ -477,11 +488,18 @@ async fn enrolment_needs_keys_a_recent_sign_in_and_one_factor_at_a_time() {
         .as_str()
         .unwrap()
         .to_owned();
-    app.enrol(&access, email).await;
+    let enrolled = app.enrol(&access, email).await;
     let (status, body) = app
         .call(Method::POST, "/auth/mfa/totp/setup", &access, None)
         .await;
     assert_error(status, &body, 409, "FACTOR_ALREADY_ENROLLED");
+    // Managing it takes a session that passed the second factor.
+    let token = app.challenged(email).await;
+    let (status, pair) = app
+        .verify(json!({ "mfa_token": token, "code": app.code(&enrolled.totp) }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let access = pair["access_token"].as_str().unwrap().to_owned();
     let (status, body) = app
         .call(
             Method::POST,
@@ -818,4 +836,33 @@ async fn required_second_factors_are_enrolled_at_sign_in_before_any_token() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("mfa.required"), "{err}");
+}
+
+#[tokio::test]
+async fn a_session_without_the_second_factor_cannot_manage_factors() {
+    let app = app_with_config(mfa_config()).await;
+    let email = "old-token@example.com";
+    let (access, _) = app.signed_in(email).await;
+    app.enrol(&access, email).await;
+    // An old, password-only session (from before enrolment) and the
+    // password: a password change answers a fresh session ...
+    let (status, pair) = app
+        .call(
+            Method::POST,
+            "/auth/account/change-password",
+            &access,
+            Some(json!({"current_password": PASSWORD, "new_password": "Another!Long-pass-42"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let fresh = pair["access_token"].as_str().unwrap();
+    // ... which still cannot mint recovery codes or turn TOTP off.
+    for (method, path) in [
+        (Method::POST, "/auth/mfa/recovery-codes"),
+        (Method::DELETE, "/auth/mfa/totp"),
+    ] {
+        let (status, body) = app.call(method, path, fresh, None).await;
+        assert_error(status, &body, 403, "SECOND_FACTOR_REQUIRED");
+    }
+    assert_eq!(app.factors(fresh).await["totp"], true);
 }

@@ -544,7 +544,9 @@ await step("mfa: TOTP enrolment; then sign-in answers MFA_REQUIRED, a spent code
     "TOKEN_GONE",
     "the challenge works once",
   );
-  noContent(await bobApi.DELETE("/auth/mfa/totp"), "DELETE /auth/mfa/totp");
+  // Turning it off takes a session that passed the second factor.
+  fails(await bobApi.DELETE("/auth/mfa/totp"), 403, "SECOND_FACTOR_REQUIRED", "TOTP off from the old session");
+  noContent(await anonymous.DELETE("/auth/mfa/totp", bearer(pair.access_token)), "DELETE /auth/mfa/totp");
 });
 
 await step("logout: 204; the client forgets the pair, and neither token works any more", async () => {
