@@ -419,7 +419,10 @@ impl Limit {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RateLimitConfig {
-    /// Master switch (default true). Turn off only for load tests.
+    /// Master switch (default true). Turn off only for load tests. The
+    /// per-account delay on wrong second-factor answers stays on (with
+    /// `failed_sign_in_free` and `failed_sign_in_max_delay_secs`): a
+    /// 6-digit code must never be guessable without limit.
     pub enabled: bool,
     /// Proxy IPs whose `X-Forwarded-For` is believed; the client IP is the
     /// right-most address not in this list. Empty (default): the socket

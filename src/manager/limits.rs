@@ -274,10 +274,29 @@ impl AuthManager {
     /// [`Error::RateLimited`] (429, with the seconds to wait), emitting
     /// `rate_limited`; [`Error::Unavailable`] (503).
     pub(crate) async fn reserve_attempt(&self, email: &str) -> Result<Option<AttemptSlot>> {
-        let config = &self.inner.config.rate_limits;
-        if !config.enabled {
+        if !self.inner.config.rate_limits.enabled {
             return Ok(None);
         }
+        self.reserve_slot(email).await.map(Some)
+    }
+
+    /// Reserves one attempt of the account with the normalised `email`
+    /// before a second factor is checked, as
+    /// [`reserve_attempt`](Self::reserve_attempt) but **also with rate
+    /// limits off**: a second factor's code space is small (10^6 TOTP
+    /// codes), and every new challenge bought with the password would
+    /// otherwise bring fresh guesses. The delay still follows
+    /// `failed_sign_in_free` and `failed_sign_in_max_delay_secs`.
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve_attempt`](Self::reserve_attempt).
+    pub(crate) async fn reserve_second_factor_attempt(&self, email: &str) -> Result<AttemptSlot> {
+        self.reserve_slot(email).await
+    }
+
+    async fn reserve_slot(&self, email: &str) -> Result<AttemptSlot> {
+        let config = &self.inner.config.rate_limits;
         let length = secs(config.failed_sign_in_window_secs);
         let key = key(FAILED_SIGN_IN, &email_digest(email));
         let waited_since = std::time::Instant::now();
@@ -291,13 +310,13 @@ impl AuthManager {
                 .await?
             {
                 Reservation::Reserved { .. } => {
-                    return Ok(Some(AttemptSlot {
+                    return Ok(AttemptSlot {
                         manager: self.clone(),
                         key,
                         window_start: start,
                         expires_at: start + length,
                         settled: false,
-                    }))
+                    })
                 }
                 Reservation::Refused { retry_at } => {
                     return Err(self

@@ -13,7 +13,8 @@
 //! - wrong answers are counted on the challenge (at most
 //!   `mfa.challenge_max_attempts`, then it dies) *and* on the account's
 //!   failure counter, the one sign-in uses, reserved before the check
-//!   (`manager/limits.rs`): new challenges do not buy new guesses;
+//!   (`manager/limits.rs`), and counted even with rate limits off: new
+//!   challenges do not buy new guesses;
 //! - a TOTP code is accepted at ±1 time step and each step once per user
 //!   (atomic in the store), a recovery code once (atomic), with a notice
 //!   mail when one is used.
@@ -136,9 +137,11 @@ impl AuthManager {
             .await?;
         let max = self.inner.config.mfa.challenge_max_attempts;
         let attempt = self.count_challenge_attempt(&record, max).await?;
-        let slot = self.reserve_attempt(&user.email_normalized).await?;
+        let slot = self
+            .reserve_second_factor_attempt(&user.email_normalized)
+            .await?;
         let result = self.check_answer(&user, &answer).await;
-        self.settle_attempt(slot, AttemptOutcome::of(&result))
+        self.settle_attempt(Some(slot), AttemptOutcome::of(&result))
             .await?;
         let remaining = match result {
             Ok(remaining) => remaining,

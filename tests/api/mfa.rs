@@ -227,6 +227,7 @@ async fn a_replayed_code_is_refused_even_under_16_parallel_answers() {
     let mut config = mfa_config();
     // The store's single use is under test here, not the account delay.
     config.rate_limits.enabled = false;
+    config.rate_limits.failed_sign_in_free = 100;
     let app = app_with_config(config).await;
     let email = "race@example.com";
     let (access, _) = app.signed_in(email).await;
@@ -245,6 +246,41 @@ async fn a_replayed_code_is_refused_even_under_16_parallel_answers() {
     for (status, body) in results.iter().filter(|(s, _)| *s != StatusCode::OK) {
         assert_error(*status, body, 422, "INVALID_MFA_CODE");
     }
+}
+
+#[tokio::test]
+async fn wrong_codes_are_delayed_per_account_even_with_rate_limits_off() {
+    let mut config = mfa_config();
+    config.rate_limits.enabled = false;
+    let free = config.rate_limits.failed_sign_in_free;
+    let app = app_with_config(config).await;
+    let email = "guessed@example.com";
+    let (access, _) = app.signed_in(email).await;
+    let enrolled = app.enrol(&access, email).await;
+    let right = app.code(&enrolled.totp);
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 7) % 1_000_000);
+
+    // One wrong answer per fresh challenge: the password buys challenges
+    // without limit here, but not guesses.
+    for _ in 0..free {
+        let token = app.challenged(email).await;
+        let (status, body) = app
+            .verify(json!({ "mfa_token": token, "code": wrong }))
+            .await;
+        assert_error(status, &body, 422, "INVALID_MFA_CODE");
+    }
+    let token = app.challenged(email).await;
+    let (status, body) = app
+        .verify(json!({ "mfa_token": token, "code": app.code(&enrolled.totp) }))
+        .await;
+    assert_error(status, &body, 429, "RATE_LIMITED");
+    assert!(app.event_names().contains(&"rate_limited"));
+    // The delay passes; the owner's right code goes through.
+    app.clock.advance(chrono::Duration::seconds(1));
+    let (status, body) = app
+        .verify(json!({ "mfa_token": token, "code": app.code(&enrolled.totp) }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
