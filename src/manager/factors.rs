@@ -133,8 +133,24 @@ impl AuthManager {
     }
 
     /// Opens the sealed TOTP secret of `user`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MfaNotConfigured`] (503) when no configured key opens it:
+    /// its key was removed, or its id now names other material. That is
+    /// the operator's to fix, so it is logged, not blamed on the user.
     pub(crate) fn open_totp(&self, user: &User, sealed: &Sealed) -> Result<Totp> {
-        let secret = self.sealer()?.open(sealed, &seal_context(user))?;
+        let secret = self
+            .sealer()?
+            .open(sealed, &seal_context(user))
+            .map_err(|err| {
+                tracing::error!(
+                    key_id = %sealed.key_id,
+                    error = %err,
+                    "a TOTP secret does not open: was its sealing key changed?"
+                );
+                Error::MfaNotConfigured
+            })?;
         self.totp(user, secret)
     }
 

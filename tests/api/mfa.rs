@@ -611,7 +611,10 @@ async fn secrets_sealed_under_an_old_key_still_open_after_a_rotation() {
 
     // The same store under a new key first and the old one kept.
     let mut rotated = test_config();
-    rotated.mfa.sealing_keys = vec![SealingKeyConfig::new("k2", Sealer::generate_key()), old];
+    rotated.mfa.sealing_keys = vec![
+        SealingKeyConfig::new("k2", Sealer::generate_key()),
+        old.clone(),
+    ];
     let after = app_on_store(rotated, app.store.clone(), |b| b).await;
     after.next_step();
     let token = after.challenged(email).await;
@@ -640,6 +643,19 @@ async fn secrets_sealed_under_an_old_key_still_open_after_a_rotation() {
         .verify(json!({ "mfa_token": token, "recovery_code": enrolled.recovery_codes[0] }))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The old key's id kept but its material replaced: the operator's
+    // mistake answers 503 like a missing key, never a 500.
+    let mut swapped = test_config();
+    swapped.mfa.sealing_keys = vec![SealingKeyConfig::new(&old.id, Sealer::generate_key())];
+    let swapped = app_on_store(swapped, app.store.clone(), |b| b).await;
+    swapped.next_step();
+    swapped.next_step();
+    let token = swapped.challenged(email).await;
+    let (status, body) = swapped
+        .verify(json!({ "mfa_token": token, "code": swapped.code(&enrolled.totp) }))
+        .await;
+    assert_error(status, &body, 503, "MFA_NOT_CONFIGURED");
 }
 
 #[tokio::test]
