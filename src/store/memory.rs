@@ -8,8 +8,9 @@ use parking_lot::RwLock;
 
 use super::{
     AccountStore, Backoff, CounterHit, Factor, FactorKind, FactorStore, LinkedAccount,
-    OneTimeToken, OneTimeTokenStore, PasswordGuard, RateLimitStore, RefreshToken, Reservation,
-    Rotation, Session, SessionStore, StoreError, StoreResult, UserPatch, UserQuery, UserStore,
+    OneTimeToken, OneTimeTokenStore, PasskeyRecord, PasskeyStore, PasswordGuard, RateLimitStore,
+    RefreshToken, Reservation, Rotation, Session, SessionStore, StoreError, StoreResult, UserPatch,
+    UserQuery, UserStore,
 };
 use crate::{
     token::TokenHash,
@@ -36,6 +37,8 @@ struct State {
     one_time: HashMap<TokenHash, OneTimeToken>,
     accounts: HashMap<(String, String), LinkedAccount>,
     factors: HashMap<(UserId, FactorKind), Factor>,
+    /// Passkeys by credential id.
+    passkeys: HashMap<String, PasskeyRecord>,
     /// Token hashes of each session, oldest first, at most
     /// [`TOKENS_PER_SESSION`].
     families: HashMap<SessionId, VecDeque<TokenHash>>,
@@ -234,6 +237,7 @@ impl UserStore for MemoryStore {
         state.by_email.remove(&user.email_normalized);
         state.accounts.retain(|_, a| a.user_id != *id);
         state.factors.retain(|(user, _), _| user != id);
+        state.passkeys.retain(|_, p| p.user_id != *id);
         state.sessions.retain(|_, s| s.user_id != *id);
         state.refresh.retain(|_, t| t.user_id != *id);
         let State {
@@ -776,5 +780,85 @@ impl FactorStore for MemoryStore {
         let before = state.factors.len();
         state.factors.retain(|(user, _), _| user != user_id);
         Ok((before - state.factors.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl PasskeyStore for MemoryStore {
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<()> {
+        let mut state = self.state.write();
+        if state.passkeys.contains_key(&passkey.id) {
+            return Err(StoreError::Conflict("passkey"));
+        }
+        state.passkeys.insert(passkey.id.clone(), passkey.clone());
+        Ok(())
+    }
+
+    async fn find_passkey(&self, id: &str) -> StoreResult<Option<PasskeyRecord>> {
+        Ok(self.state.read().passkeys.get(id).cloned())
+    }
+
+    async fn list_passkeys(&self, user_id: &UserId) -> StoreResult<Vec<PasskeyRecord>> {
+        let mut passkeys: Vec<PasskeyRecord> = self
+            .state
+            .read()
+            .passkeys
+            .values()
+            .filter(|p| p.user_id == *user_id)
+            .cloned()
+            .collect();
+        passkeys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(passkeys)
+    }
+
+    async fn rename_passkey(&self, user_id: &UserId, id: &str, name: &str) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        match state.passkeys.get_mut(id) {
+            Some(passkey) if passkey.user_id == *user_id => {
+                name.clone_into(&mut passkey.name);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn use_passkey(
+        &self,
+        id: &str,
+        seen_counter: u32,
+        credential: &serde_json::Value,
+        counter: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        match state.passkeys.get_mut(id) {
+            Some(passkey) if passkey.counter == seen_counter => {
+                passkey.credential = credential.clone();
+                passkey.counter = counter;
+                passkey.last_used_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_passkey(&self, user_id: &UserId, id: &str) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        if state
+            .passkeys
+            .get(id)
+            .is_some_and(|p| p.user_id == *user_id)
+        {
+            state.passkeys.remove(id);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn delete_passkeys(&self, user_id: &UserId) -> StoreResult<u64> {
+        let mut state = self.state.write();
+        let before = state.passkeys.len();
+        state.passkeys.retain(|_, p| p.user_id != *user_id);
+        Ok((before - state.passkeys.len()) as u64)
     }
 }

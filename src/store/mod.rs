@@ -10,6 +10,7 @@ mod factor;
 mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
+mod passkey;
 
 use std::fmt;
 
@@ -21,6 +22,7 @@ pub use factor::{Factor, FactorKind, FactorStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoConfig, MongoStore};
+pub use passkey::{PasskeyRecord, PasskeyStore};
 
 use crate::{
     token::TokenHash,
@@ -869,6 +871,7 @@ pub trait Store:
     + OneTimeTokenStore
     + AccountStore
     + FactorStore
+    + PasskeyStore
     + RateLimitStore
     + fmt::Debug
 {
@@ -880,6 +883,7 @@ impl<T> Store for T where
         + OneTimeTokenStore
         + AccountStore
         + FactorStore
+        + PasskeyStore
         + RateLimitStore
         + fmt::Debug
 {

@@ -13,6 +13,7 @@
 //! | `one_time_tokens` | `_id` (token hash), `purpose`, `user_id`, `email`, `data`, `created_at`, `expires_at`, `attempts`, `epoch` | `(user_id, purpose)`; TTL on `expires_at` |
 //! | `linked_accounts` | `provider`, `subject`, `user_id`, `email`, `created_at` | unique `(provider, subject)`; `user_id` |
 //! | `factors` | one second factor: `_id` (`{user_id}:{kind}`), `user_id`, `kind` (`totp`, `recovery_codes`), `secret: {key_id, nonce, ciphertext}` (TOTP, AES-256-GCM sealed), `codes` (SHA-256 hex of each unused recovery code), `last_step`, `created_at`, `confirmed_at`, `last_used_at` | `user_id` |
+//! | `passkeys` | one WebAuthn credential: `_id` (credential id, URL-safe base64), `user_id`, `name`, `credential` (the public key credential as `webauthn-rs` serialises it, JSON text), `counter`, `created_at`, `last_used_at` | `(user_id, created_at)` |
 //!
 //! Every guarantee is a single-document atomic operation, so no
 //! transactions are needed (a standalone server works): uniqueness is a
@@ -33,11 +34,14 @@
 //!
 //! Shard `users` on `email_normalized` (its unique index then starts with
 //! the shard key), `sessions` on `_id` hashed or `user_id`, and
-//! `one_time_tokens` on `_id`. `find_user` by `_id` on a sharded `users`
+//! `one_time_tokens` on `_id`, `factors` on `_id`, `passkeys` on `_id`
+//! (sign-in finds a passkey by credential id; listing one user's is a
+//! broadcast, rare and small). `find_user` by `_id` on a sharded `users`
 //! collection is a broadcast query; shard on `_id` instead and keep email
 //! uniqueness in a separate collection if that matters at your scale.
 
 mod factors;
+mod passkeys;
 
 use std::{fmt, time::Duration as StdDuration};
 
@@ -120,6 +124,7 @@ pub struct MongoStore {
     accounts: Collection<AccountDoc>,
     counters: Collection<CounterDoc>,
     factors: Collection<factors::FactorDoc>,
+    passkeys: Collection<passkeys::PasskeyDoc>,
 }
 
 impl fmt::Debug for MongoStore {
@@ -181,6 +186,7 @@ impl MongoStore {
             accounts: db.collection(&name("linked_accounts")),
             counters: db.collection(&name("rate_limits")),
             factors: db.collection(&name("factors")),
+            passkeys: db.collection(&name("passkeys")),
             db,
             client,
         }
@@ -270,6 +276,10 @@ impl MongoStore {
             .map_err(map_err)?;
         self.factors
             .create_indexes([plain(doc! { "user_id": 1 }, "user")])
+            .await
+            .map_err(map_err)?;
+        self.passkeys
+            .create_indexes([plain(doc! { "user_id": 1, "created_at": 1 }, "user")])
             .await
             .map_err(map_err)?;
         Ok(())
@@ -708,6 +718,10 @@ impl UserStore for MongoStore {
             .await
             .map_err(map_err)?;
         self.factors
+            .delete_many(user.clone())
+            .await
+            .map_err(map_err)?;
+        self.passkeys
             .delete_many(user.clone())
             .await
             .map_err(map_err)?;

@@ -13,8 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
 use portcullis::factor::{Sealed, Sealer};
 use portcullis::store::{
-    Backoff, Factor, FactorKind, PasswordGuard, RefreshToken, Reservation, Rotation, StoreError,
-    UserQuery,
+    Backoff, Factor, FactorKind, PasskeyRecord, PasswordGuard, RefreshToken, Reservation, Rotation,
+    StoreError, UserQuery,
 };
 use portcullis::{
     ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, Session, Store, TokenHash, User, UserId,
@@ -1771,4 +1771,134 @@ pub async fn recovery_codes_are_single_use_under_concurrency(store: Arc<dyn Stor
     assert_eq!(factors[0].kind, FactorKind::RecoveryCodes);
     assert!(factors[0].codes.is_empty());
     assert_eq!(store.delete_factors(&user.id).await.expect("delete all"), 1);
+}
+
+fn passkey(id: &str, user: &User, counter: u32) -> PasskeyRecord {
+    PasskeyRecord::new(
+        id.to_owned(),
+        user.id.clone(),
+        format!("key {id}"),
+        serde_json::json!({ "cred": { "cred_id": id, "counter": counter } }),
+        counter,
+        now(),
+    )
+}
+
+pub async fn passkeys_are_unique_listed_renamed_and_deleted(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "keys@example.com").await;
+    let other = inserted_user(&*store, "other-keys@example.com").await;
+    store
+        .insert_passkey(&passkey("cred-a", &user, 0))
+        .await
+        .expect("a");
+    let mut later = passkey("cred-b", &user, 3);
+    later.created_at = now() + Duration::seconds(1);
+    store.insert_passkey(&later).await.expect("b");
+    // One credential, one account: not even its owner registers it twice.
+    for owner in [&user, &other] {
+        assert!(matches!(
+            store.insert_passkey(&passkey("cred-a", owner, 0)).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    let listed = store.list_passkeys(&user.id).await.expect("list");
+    let ids: Vec<&str> = listed.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["cred-a", "cred-b"], "oldest first");
+    assert_eq!(listed[1], later, "stored as given");
+    assert!(store
+        .list_passkeys(&other.id)
+        .await
+        .expect("none")
+        .is_empty());
+    assert_eq!(
+        store.find_passkey("cred-b").await.expect("find"),
+        Some(later)
+    );
+    assert_eq!(store.find_passkey("nope").await.expect("find"), None);
+
+    // Only the owner renames or deletes.
+    assert!(!store
+        .rename_passkey(&other.id, "cred-a", "mine")
+        .await
+        .expect("rename other"));
+    assert!(store
+        .rename_passkey(&user.id, "cred-a", "Laptop")
+        .await
+        .expect("rename"));
+    assert_eq!(
+        store
+            .find_passkey("cred-a")
+            .await
+            .expect("find")
+            .map(|p| p.name),
+        Some("Laptop".to_owned())
+    );
+    assert!(!store
+        .delete_passkey(&other.id, "cred-a")
+        .await
+        .expect("delete other"));
+    assert!(store
+        .delete_passkey(&user.id, "cred-a")
+        .await
+        .expect("delete"));
+    assert!(!store
+        .delete_passkey(&user.id, "cred-a")
+        .await
+        .expect("again"));
+    store
+        .insert_passkey(&passkey("cred-c", &user, 0))
+        .await
+        .expect("c");
+    assert_eq!(store.delete_passkeys(&user.id).await.expect("all"), 2);
+    assert!(store
+        .list_passkeys(&user.id)
+        .await
+        .expect("gone")
+        .is_empty());
+
+    // Deleting the user takes the passkeys with it.
+    store
+        .insert_passkey(&passkey("cred-d", &other, 0))
+        .await
+        .expect("d");
+    assert!(store.delete_user(&other.id).await.expect("delete user"));
+    assert_eq!(store.find_passkey("cred-d").await.expect("find"), None);
+}
+
+pub async fn passkey_counters_advance_once_under_concurrency(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "counter@example.com").await;
+    store
+        .insert_passkey(&passkey("cred-n", &user, 5))
+        .await
+        .expect("insert");
+    let uses = (0..16).map(|i: u32| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let credential = serde_json::json!({ "counter": 6, "by": i });
+            store.use_passkey("cred-n", 5, &credential, 6, now()).await
+        })
+    });
+    let results: Vec<bool> = join_all(uses)
+        .await
+        .into_iter()
+        .map(|r| r.expect("join").expect("use"))
+        .collect();
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "{results:?}");
+    let stored = store
+        .find_passkey("cred-n")
+        .await
+        .expect("find")
+        .expect("kept");
+    assert_eq!(stored.counter, 6);
+    assert_eq!(stored.credential["counter"], 6);
+    assert!(stored.last_used_at.is_some());
+    // A stale counter is refused; so is an unknown credential.
+    assert!(!store
+        .use_passkey("cred-n", 5, &stored.credential, 7, now())
+        .await
+        .expect("stale"));
+    assert!(!store
+        .use_passkey("nope", 0, &stored.credential, 1, now())
+        .await
+        .expect("unknown"));
 }

@@ -598,6 +598,56 @@ impl portcullis::store::FactorStore for DownStore {
     }
 }
 
+#[async_trait]
+impl portcullis::store::PasskeyStore for DownStore {
+    async fn insert_passkey(
+        &self,
+        _: &portcullis::store::PasskeyRecord,
+    ) -> portcullis::store::StoreResult<()> {
+        Err(down())
+    }
+    async fn find_passkey(
+        &self,
+        _: &str,
+    ) -> portcullis::store::StoreResult<Option<portcullis::store::PasskeyRecord>> {
+        Err(down())
+    }
+    async fn list_passkeys(
+        &self,
+        _: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::PasskeyRecord>> {
+        Err(down())
+    }
+    async fn rename_passkey(
+        &self,
+        _: &portcullis::UserId,
+        _: &str,
+        _: &str,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn use_passkey(
+        &self,
+        _: &str,
+        _: u32,
+        _: &serde_json::Value,
+        _: u32,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn delete_passkey(
+        &self,
+        _: &portcullis::UserId,
+        _: &str,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn delete_passkeys(&self, _: &portcullis::UserId) -> portcullis::store::StoreResult<u64> {
+        Err(down())
+    }
+}
+
 /// A passwordless test provider: `{"email"}` proves that email (as a
 /// magic link would), creating the user on first use with a verified email
 /// and no password.

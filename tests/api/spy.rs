@@ -349,3 +349,56 @@ impl portcullis::store::FactorStore for SpyStore {
         self.inner.delete_factors(a0).await
     }
 }
+
+#[async_trait]
+impl portcullis::store::PasskeyStore for SpyStore {
+    async fn insert_passkey(
+        &self,
+        a0: &portcullis::store::PasskeyRecord,
+    ) -> portcullis::store::StoreResult<()> {
+        self.inner.insert_passkey(a0).await
+    }
+    async fn find_passkey(
+        &self,
+        a0: &str,
+    ) -> portcullis::store::StoreResult<Option<portcullis::store::PasskeyRecord>> {
+        self.inner.find_passkey(a0).await
+    }
+    async fn list_passkeys(
+        &self,
+        a0: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::PasskeyRecord>> {
+        self.inner.list_passkeys(a0).await
+    }
+    async fn rename_passkey(
+        &self,
+        a0: &portcullis::UserId,
+        a1: &str,
+        a2: &str,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.rename_passkey(a0, a1, a2).await
+    }
+    async fn use_passkey(
+        &self,
+        a0: &str,
+        a1: u32,
+        a2: &serde_json::Value,
+        a3: u32,
+        a4: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.use_passkey(a0, a1, a2, a3, a4).await
+    }
+    async fn delete_passkey(
+        &self,
+        a0: &portcullis::UserId,
+        a1: &str,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.delete_passkey(a0, a1).await
+    }
+    async fn delete_passkeys(
+        &self,
+        a0: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<u64> {
+        self.inner.delete_passkeys(a0).await
+    }
+}
