@@ -1784,6 +1784,8 @@ fn passkey(id: &str, user: &User, counter: u32) -> PasskeyRecord {
     )
 }
 
+/// A credential id belongs to one account; listing is oldest first; only
+/// the owner renames or deletes; deleting the user deletes its passkeys.
 pub async fn passkeys_are_unique_listed_renamed_and_deleted(store: Arc<dyn Store>) {
     let user = inserted_user(&*store, "keys@example.com").await;
     let other = inserted_user(&*store, "other-keys@example.com").await;
@@ -1865,6 +1867,8 @@ pub async fn passkeys_are_unique_listed_renamed_and_deleted(store: Arc<dyn Store
     assert_eq!(store.find_passkey("cred-d").await.expect("find"), None);
 }
 
+/// Of 16 parallel uses against the same signature counter one wins; a
+/// stale counter is refused.
 pub async fn passkey_counters_advance_once_under_concurrency(store: Arc<dyn Store>) {
     let user = inserted_user(&*store, "counter@example.com").await;
     store
