@@ -124,6 +124,14 @@ pub enum Error {
     /// A factor of this kind is already enrolled (remove it first).
     #[error("this second factor is already enrolled")]
     FactorAlreadyEnrolled,
+    /// The passkey flows need a relying party (`mfa.passkeys.rp_id`) and
+    /// none is configured.
+    #[error("passkeys are not configured")]
+    PasskeysNotConfigured,
+    /// This authenticator's credential is registered already (to this
+    /// account or another).
+    #[error("this passkey is registered already")]
+    PasskeyAlreadyRegistered,
     /// Unlinking would leave the user no way to sign in.
     #[error("this is the last way to sign in; set a password or link another provider first")]
     LastSignInMethod,
@@ -187,6 +195,8 @@ impl Error {
             Error::MfaSetupRequired(_) => "MFA_SETUP_REQUIRED",
             Error::SecondFactorRequired => "SECOND_FACTOR_REQUIRED",
             Error::FactorAlreadyEnrolled => "FACTOR_ALREADY_ENROLLED",
+            Error::PasskeysNotConfigured => "PASSKEYS_NOT_CONFIGURED",
+            Error::PasskeyAlreadyRegistered => "PASSKEY_ALREADY_REGISTERED",
             Error::ReauthenticationRequired => "REAUTHENTICATION_REQUIRED",
             Error::EmailNotConfigured => "EMAIL_NOT_CONFIGURED",
             Error::Validation { code, .. } => code,

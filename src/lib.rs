@@ -104,7 +104,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::env;
 pub use config::{
     AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtAlgorithm, JwtConfig,
-    JwtKeyConfig, Limit, MfaConfig, MfaRequirement, PasswordConfig, RateLimitConfig,
+    JwtKeyConfig, Limit, MfaConfig, MfaRequirement, PasskeyConfig, PasswordConfig, RateLimitConfig,
     RedirectConfig, RefreshConfig, SealingKeyConfig, TransportConfig,
 };
 #[cfg(feature = "smtp")]
@@ -120,9 +120,10 @@ pub use hooks::{
 };
 pub use manager::{
     AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FactorStatus, FieldKind, MfaAnswer,
-    Principal, ProfileField, ProfileUpdate, RateRule, Reauthentication, RecoveryCodes,
-    Registration, SensitiveAction, SignIn, SignUp, TokenPair, TotpSetup, DEFAULT_FIELD_CHARS,
-    MAX_METADATA_BYTES, MAX_PAGE, RECOVERY_CODES, SETUP_TTL_SECS,
+    PasskeyCeremony, Principal, ProfileField, ProfileUpdate, RateRule, Reauthentication,
+    RecoveryCodes, Registration, SensitiveAction, SignIn, SignUp, TokenPair, TotpSetup,
+    DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_PAGE, MAX_PASSKEY_NAME_CHARS, RECOVERY_CODES,
+    SETUP_TTL_SECS,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};
 pub use provider::{

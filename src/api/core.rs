@@ -22,6 +22,9 @@ pub enum ApiTags {
     /// Second factors: TOTP, recovery codes, and the second step of a
     /// sign-in.
     Mfa,
+    /// Passkeys: registering and managing them, and signing in with one
+    /// (alone, or as a sign-in's second factor).
+    Passkeys,
     /// Profiles, and user administration for superusers.
     Users,
 }

@@ -429,13 +429,15 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::PasswordNotSet
         | Error::EmailAlreadyVerified
         | Error::LastSignInMethod
-        | Error::FactorAlreadyEnrolled => StatusCode::CONFLICT,
+        | Error::FactorAlreadyEnrolled
+        | Error::PasskeyAlreadyRegistered => StatusCode::CONFLICT,
         Error::TokenGone => StatusCode::GONE,
         Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::Unavailable(_) | Error::EmailNotConfigured | Error::MfaNotConfigured => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        Error::Unavailable(_)
+        | Error::EmailNotConfigured
+        | Error::MfaNotConfigured
+        | Error::PasskeysNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

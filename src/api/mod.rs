@@ -19,6 +19,7 @@ mod caller;
 mod core;
 mod error;
 mod mfa;
+mod passkeys;
 mod spec;
 mod strict;
 mod types;
@@ -59,6 +60,11 @@ pub use mfa::{
     FactorStatusBody, FactorStatusResponse, MfaApi, MfaVerifyRequest, RecoveryCodesBody,
     RecoveryCodesResponse, TotpCodeRequest, TotpSetupBody, TotpSetupResponse,
 };
+pub use passkeys::{
+    PasskeyApi, PasskeyBody, PasskeyList, PasskeyListResponse, PasskeyOptionsBody,
+    PasskeyOptionsResponse, PasskeyRegisterRequest, PasskeyRenameRequest, PasskeyResponse,
+    PasskeySignInOptionsRequest, PasskeySignInRequest,
+};
 pub use strict::{
     AnyString, EmailPrefix, EmailPrefixSchema, EmailSchema, EmailString, PageLimit, Strict,
     StrictString, StringSchema,
@@ -77,8 +83,9 @@ pub const API_TITLE: &str = "Portcullis";
 
 pub use crate::manager::ApiInfo;
 
-/// The built-in APIs: core routes, account flows, second factors, users.
-pub type BuiltIn = (CoreApi, AccountApi, MfaApi, UsersApi);
+/// The built-in APIs: core routes, account flows, second factors, passkeys,
+/// users.
+pub type BuiltIn = (CoreApi, AccountApi, MfaApi, PasskeyApi, UsersApi);
 
 /// The OpenAPI service: the built-in APIs and `apis` (a provider API, or a
 /// tuple of them and your own), titled by the manager's
@@ -95,6 +102,7 @@ pub fn service<T: OpenApi>(
         CoreApi::new(manager),
         AccountApi::new(manager),
         MfaApi::new(manager),
+        PasskeyApi::new(manager),
         UsersApi::new(manager),
     );
     let apis = ServedApis {

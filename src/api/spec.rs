@@ -29,6 +29,7 @@ fn own_tags() -> Vec<String> {
         ApiTags::Auth,
         ApiTags::Account,
         ApiTags::Mfa,
+        ApiTags::Passkeys,
         ApiTags::Users,
     ]
     .iter()

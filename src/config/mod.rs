@@ -529,6 +529,42 @@ pub struct MfaConfig {
     /// `MFA_SETUP_REQUIRED` with a setup challenge instead of tokens, and
     /// the sign-in finishes by enrolling TOTP. Needs `sealing_keys`.
     pub required: MfaRequirement,
+    /// Passkeys (WebAuthn). Off until `rp_id` and `origins` are set; then
+    /// users register passkeys, sign in with one alone, or answer a
+    /// sign-in's challenge with one.
+    pub passkeys: PasskeyConfig,
+}
+
+/// The WebAuthn relying party ([`MfaConfig::passkeys`]). A passkey is
+/// bound to `rp_id`: changing it later orphans every registered passkey.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PasskeyConfig {
+    /// The relying party id: the site's domain (`example.com`, or
+    /// `localhost` in development). `None` (default): passkeys are off and
+    /// their routes answer 503 `PASSKEYS_NOT_CONFIGURED`.
+    pub rp_id: Option<String>,
+    /// The origins the browser may run the ceremonies from
+    /// (`https://app.example.com`); each must be `rp_id` or a subdomain of
+    /// it. Empty: `base_url`.
+    pub origins: Vec<String>,
+    /// The name authenticators show (default: `email.app_name`).
+    pub rp_name: Option<String>,
+    /// How long a ceremony (options, then the authenticator's answer) may
+    /// take, in seconds (default 300).
+    pub ceremony_ttl_secs: u64,
+}
+
+impl Default for PasskeyConfig {
+    fn default() -> Self {
+        Self {
+            rp_id: None,
+            origins: Vec::new(),
+            rp_name: None,
+            ceremony_ttl_secs: 300,
+        }
+    }
 }
 
 /// Who must enrol a second factor ([`MfaConfig::required`]).
@@ -553,6 +589,7 @@ impl Default for MfaConfig {
             challenge_ttl_secs: 300,
             challenge_max_attempts: 5,
             required: MfaRequirement::Off,
+            passkeys: PasskeyConfig::default(),
         }
     }
 }

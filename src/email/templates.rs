@@ -78,6 +78,13 @@ pub enum Message {
     },
     /// Notice: a new set of recovery codes replaced the old one.
     RecoveryCodesRegenerated,
+    /// Notice: a passkey was added to or removed from the account.
+    PasskeyChanged {
+        /// The passkey's name.
+        passkey: String,
+        /// `true` when added, `false` when removed.
+        added: bool,
+    },
     /// Notice: a recovery code was used to sign in.
     RecoveryCodeUsed {
         /// Codes left.
@@ -110,6 +117,7 @@ impl Message {
             Message::SecondFactorChanged { .. } => "second_factor_changed",
             Message::RecoveryCodeUsed { .. } => "recovery_code_used",
             Message::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Message::PasskeyChanged { .. } => "passkey_changed",
         }
     }
 }
@@ -338,6 +346,25 @@ impl EmailTemplates for DefaultTemplates {
                         "The authenticator app and the recovery codes of your {app} account were \
                          just removed: signing in needs only your first factor now."
                     ),
+                    "If it was not you, reset your password at once and contact support.".into(),
+                ],
+                None,
+            ),
+            Message::PasskeyChanged { passkey, added } => (
+                if *added {
+                    format!("A passkey was added to your {app} account")
+                } else {
+                    format!("A passkey was removed from your {app} account")
+                },
+                vec![
+                    if *added {
+                        format!(
+                            "The passkey \"{passkey}\" was just added to your {app} account: \
+                             it signs in without a password."
+                        )
+                    } else {
+                        format!("The passkey \"{passkey}\" was just removed from your {app} account.")
+                    },
                     "If it was not you, reset your password at once and contact support.".into(),
                 ],
                 None,

@@ -143,7 +143,7 @@ pub enum Action {
     EnrollFactor {
         /// The user.
         user: Box<User>,
-        /// The factor kind: `totp`.
+        /// The factor kind: `totp` or `passkey`.
         factor: String,
     },
     /// A superuser is about to delete another user's account.
@@ -389,6 +389,22 @@ pub enum Event {
         /// The factor kind: `totp`.
         factor: String,
     },
+    /// A passkey was registered (a notice is mailed).
+    PasskeyRegistered {
+        /// The user.
+        user_id: UserId,
+        /// The credential id.
+        passkey_id: String,
+        /// Its name.
+        name: String,
+    },
+    /// A passkey was removed (a notice is mailed).
+    PasskeyRemoved {
+        /// The user.
+        user_id: UserId,
+        /// The credential id.
+        passkey_id: String,
+    },
     /// A superuser turned off every second factor of a user (a notice is
     /// mailed to the user).
     FactorsReset {
@@ -543,6 +559,8 @@ impl Event {
             Event::FactorEnrolled { .. } => "factor_enrolled",
             Event::FactorRemoved { .. } => "factor_removed",
             Event::FactorsReset { .. } => "factors_reset",
+            Event::PasskeyRegistered { .. } => "passkey_registered",
+            Event::PasskeyRemoved { .. } => "passkey_removed",
             Event::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
             Event::MfaChallenged { .. } => "mfa_challenged",
             Event::MfaChallengePassed { .. } => "mfa_challenge_passed",

@@ -117,6 +117,32 @@ impl AuthManager {
         Ok(self.inner.store.list_linked_accounts(&user.id).await?)
     }
 
+    /// The one "never the last way in" rule: whether `user` can still sign
+    /// in without the link to `except` (or, with `None`, without their
+    /// passkeys): a password, another linked provider, a passkey (when
+    /// `except` is a provider), or a provider that signs in by email with
+    /// the user's email verified (such providers refuse an account with an
+    /// unverified email, 409 `ACCOUNT_EXISTS`).
+    pub(crate) async fn has_other_way_in(&self, user: &User, except: Option<&str>) -> Result<bool> {
+        if user.has_password() {
+            return Ok(true);
+        }
+        let by_email = user.email_verified
+            && self
+                .providers()
+                .iter()
+                .any(|p| p.capabilities.signs_in_by_email);
+        if by_email {
+            return Ok(true);
+        }
+        let store = &self.inner.store;
+        let accounts = store.list_linked_accounts(&user.id).await?;
+        if accounts.iter().any(|a| Some(a.provider.as_str()) != except) {
+            return Ok(true);
+        }
+        Ok(except.is_some() && self.inner.webauthn.is_some() && self.has_passkeys(user).await?)
+    }
+
     /// Unlinks `provider` from `user`, unless that would leave no way to
     /// sign in: the user keeps a password, another linked provider, or a
     /// provider that [signs in by email](crate::Capabilities::signs_in_by_email)
@@ -132,15 +158,7 @@ impl AuthManager {
         if !accounts.iter().any(|a| a.provider == provider) {
             return Err(Error::NotFound("linked account"));
         }
-        let others = accounts.iter().any(|a| a.provider != provider);
-        // A provider that signs in by email refuses an account whose email
-        // is not verified (409 `ACCOUNT_EXISTS`): no way in for such a user.
-        let by_email = user.email_verified
-            && self
-                .providers()
-                .iter()
-                .any(|p| p.capabilities.signs_in_by_email);
-        if !(user.has_password() || others || by_email) {
+        if !self.has_other_way_in(user, Some(provider)).await? {
             return Err(Error::LastSignInMethod);
         }
         self.inner

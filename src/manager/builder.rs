@@ -330,6 +330,7 @@ impl AuthManagerBuilder {
                     .map(|k| (k.id.clone(), k.key.clone())),
             )?)
         };
+        let webauthn = super::passkeys::relying_party(&config)?;
         let jwt = JwtKeys::from_config(&config.jwt)?;
         let hasher = PasswordHasher::new(&config.password)?;
         Ok(AuthManager {
@@ -344,6 +345,7 @@ impl AuthManagerBuilder {
                 jwt,
                 hasher,
                 sealer,
+                webauthn,
                 policy,
                 registration_fields: self.registration_fields,
                 api_info: self.api_info,

@@ -159,7 +159,7 @@ impl AuthManager {
         u64::try_from(self.now().timestamp()).unwrap_or(0)
     }
 
-    /// The factor-management rule: a caller with TOTP on manages factors
+    /// The factor-management rule: a caller with TOTP or a passkey manages factors
     /// only from a session whose sign-in passed the second factor (a
     /// password alone — e.g. the session a password change opens — does
     /// not remove TOTP or mint recovery codes).
@@ -175,6 +175,7 @@ impl AuthManager {
         if factors
             .iter()
             .any(|f| f.kind == FactorKind::Totp && f.is_confirmed())
+            || self.has_passkeys(&principal.user).await?
         {
             return Err(Error::SecondFactorRequired);
         }
@@ -393,8 +394,8 @@ impl AuthManager {
 
 impl AuthManager {
     /// A superuser turns off every second factor of user `id` (a lost
-    /// phone and lost recovery codes): TOTP and the recovery codes are
-    /// deleted, the user is mailed a notice, and their sessions stay. The
+    /// phone and lost recovery codes): TOTP, the recovery codes and the
+    /// passkeys are deleted, the user is mailed a notice, and their sessions stay. The
     /// superuser's own sign-in must be recent: a stolen admin token alone
     /// does not strip anyone's second factor. Emits `factors_reset`.
     ///
@@ -414,7 +415,8 @@ impl AuthManager {
             .find_user(id)
             .await?
             .ok_or(Error::NotFound("user"))?;
-        let removed = self.inner.store.delete_factors(&user.id).await?;
+        let removed = self.inner.store.delete_factors(&user.id).await?
+            + self.inner.store.delete_passkeys(&user.id).await?;
         if removed == 0 {
             return Err(Error::NotFound("second factor"));
         }

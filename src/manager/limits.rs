@@ -172,7 +172,10 @@ impl AttemptOutcome {
             Ok(_) | Err(Error::InactiveUser | Error::EmailNotVerified) => AttemptOutcome::Proven,
             Err(Error::InvalidCredentials) => AttemptOutcome::Failed,
             Err(Error::Validation { code, .. })
-                if *code == "WRONG_PASSWORD" || *code == "INVALID_MFA_CODE" =>
+                if matches!(
+                    *code,
+                    "WRONG_PASSWORD" | "INVALID_MFA_CODE" | "INVALID_PASSKEY"
+                ) =>
             {
                 AttemptOutcome::Failed
             }

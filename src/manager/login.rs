@@ -126,6 +126,33 @@ impl AuthManager {
 
     /// Checks that `user` may sign in, asks the hooks, opens the session.
     async fn admit(&self, user: User, provider: &str, client: ClientInfo) -> Result<SignIn> {
+        self.may_sign_in(&user, provider, &client).await?;
+        // A second factor on: no tokens yet, a challenge (`manager/mfa.rs`).
+        if let Some(challenge) = self.mfa_challenge(&user, provider, &client).await? {
+            return Err(Error::MfaRequired(Box::new(challenge)));
+        }
+        // None, and config requires one: enrol first.
+        if let Some(challenge) = self.mfa_setup_challenge(&user, provider, &client).await? {
+            return Err(Error::MfaSetupRequired(Box::new(challenge)));
+        }
+        let (session, tokens) = self.open_session(&user, provider, client.clone()).await?;
+        self.emit(Event::LoginSucceeded {
+            user: user.clone(),
+            provider: provider.to_owned(),
+            session_id: session.id.clone(),
+            client,
+        })
+        .await;
+        Ok(SignIn {
+            user,
+            session,
+            tokens,
+        })
+    }
+
+    /// Whether `user` may sign in at all: active, verified when config
+    /// says so, and the `login` before-hooks agree.
+    async fn may_sign_in(&self, user: &User, provider: &str, client: &ClientInfo) -> Result<()> {
         if !user.is_active {
             return Err(Error::InactiveUser);
         }
@@ -140,15 +167,23 @@ impl AuthManager {
                 client: client.clone(),
             })
             .await?;
-        // A second factor on: no tokens yet, a challenge (`manager/mfa.rs`).
-        if let Some(challenge) = self.mfa_challenge(&user, provider, &client).await? {
-            return Err(Error::MfaRequired(Box::new(challenge)));
-        }
-        // None, and config requires one: enrol first.
-        if let Some(challenge) = self.mfa_setup_challenge(&user, provider, &client).await? {
-            return Err(Error::MfaSetupRequired(Box::new(challenge)));
-        }
-        let (session, tokens) = self.open_session(&user, provider, client.clone()).await?;
+        Ok(())
+    }
+
+    /// Admits `user` whose sign-in proved every factor at once (a passkey
+    /// with user verification): the checks and hooks of
+    /// [`admit`](Self::admit), no MFA challenge, a session proven by `amr`.
+    pub(crate) async fn admit_proven(
+        &self,
+        user: User,
+        provider: &str,
+        client: ClientInfo,
+        amr: Vec<String>,
+    ) -> Result<SignIn> {
+        self.may_sign_in(&user, provider, &client).await?;
+        let (session, tokens) = self
+            .open_session_with(&user, provider, client.clone(), amr)
+            .await?;
         self.emit(Event::LoginSucceeded {
             user: user.clone(),
             provider: provider.to_owned(),

@@ -31,6 +31,12 @@ pub(crate) mod purpose {
     /// A sign-in waiting for the second factor config requires to be
     /// enrolled (`mfa.required`).
     pub(crate) const MFA_SETUP: &str = "mfa_setup";
+    /// A passkey registration ceremony, bound to the session that began it.
+    pub(crate) const PASSKEY_REGISTER: &str = "passkey_register";
+    /// A passkey sign-in ceremony (discoverable: no user yet).
+    pub(crate) const PASSKEY_SIGN_IN: &str = "passkey_sign_in";
+    /// A passkey answering a sign-in's MFA challenge.
+    pub(crate) const PASSKEY_MFA: &str = "passkey_mfa";
 }
 
 /// Mails in flight: delivery runs in the background so that no response

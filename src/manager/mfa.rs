@@ -51,6 +51,15 @@ pub enum MfaAnswer {
     Totp(Secret),
     /// One of the recovery codes.
     RecoveryCode(Secret),
+    /// A passkey: the ceremony begun with this challenge
+    /// ([`AuthManager::begin_passkey_sign_in`]) and the authenticator's
+    /// answer (`PublicKeyCredential` JSON).
+    Passkey {
+        /// The ceremony id.
+        ceremony_id: Secret,
+        /// The assertion.
+        credential: serde_json::Value,
+    },
 }
 
 impl MfaAnswer {
@@ -58,6 +67,15 @@ impl MfaAnswer {
         match self {
             MfaAnswer::Totp(_) => "totp",
             MfaAnswer::RecoveryCode(_) => "recovery_code",
+            MfaAnswer::Passkey { .. } => "passkey",
+        }
+    }
+
+    /// The RFC 8176 method a right answer adds to the session's `amr`.
+    fn amr(&self) -> &'static str {
+        match self {
+            MfaAnswer::Totp(_) | MfaAnswer::RecoveryCode(_) => "otp",
+            MfaAnswer::Passkey { .. } => "hwk",
         }
     }
 }
@@ -72,15 +90,19 @@ impl AuthManager {
         client: &ClientInfo,
     ) -> Result<Option<MfaChallenge>> {
         let factors = self.inner.store.list_factors(&user.id).await?;
-        let Some(totp) = factors
+        let totp = factors
             .iter()
-            .find(|f| f.kind == FactorKind::Totp && f.is_confirmed())
-        else {
+            .find(|f| f.kind == FactorKind::Totp && f.is_confirmed());
+        let passkeys = self.has_passkeys(user).await?;
+        if totp.is_none() && !passkeys {
             return Ok(None);
-        };
+        }
         let mut methods = Vec::new();
-        if self.totp_opens(totp) {
+        if totp.is_some_and(|totp| self.totp_opens(totp)) {
             methods.push("totp".to_owned());
+        }
+        if passkeys && self.inner.webauthn.is_some() {
+            methods.push("passkey".to_owned());
         }
         if factors
             .iter()
@@ -89,8 +111,9 @@ impl AuthManager {
             methods.push("recovery_code".to_owned());
         }
         if methods.is_empty() {
-            // TOTP is on but no key opens it (the keys were removed from
-            // the config) and no recovery code is left: fail closed.
+            // A factor is on but nothing can check it (the sealing keys or
+            // the relying party were removed from the config) and no
+            // recovery code is left: fail closed.
             return Err(Error::MfaNotConfigured);
         }
         let ttl = self.inner.config.mfa.challenge_ttl_secs;
@@ -140,7 +163,7 @@ impl AuthManager {
         let slot = self
             .reserve_second_factor_attempt(&user.email_normalized)
             .await?;
-        let result = self.check_answer(&user, &answer).await;
+        let result = self.check_answer(&user, &record, &answer).await;
         self.settle_attempt(Some(slot), AttemptOutcome::of(&result))
             .await?;
         let remaining = match result {
@@ -161,7 +184,7 @@ impl AuthManager {
         self.consume_one_time(&record).await?;
         let amr = vec![
             self.first_factor_amr(&provider),
-            "otp".to_owned(),
+            answer.amr().to_owned(),
             "mfa".to_owned(),
         ];
         let (session, tokens) = self
@@ -201,7 +224,7 @@ impl AuthManager {
     /// The live challenge `raw` of `purpose` presented by `client`: bound
     /// to the owner's epoch, an active owner, and the client that proved
     /// the first factor; with its owner and the first factor's provider.
-    async fn live_challenge(
+    pub(crate) async fn live_challenge(
         &self,
         raw: &str,
         purpose: &str,
@@ -388,7 +411,12 @@ impl AuthManager {
 
     /// Checks `answer` for `user` and spends it (a TOTP step, a recovery
     /// code: atomic single use). `Some(left)` for a recovery code.
-    async fn check_answer(&self, user: &User, answer: &MfaAnswer) -> Result<Option<usize>> {
+    async fn check_answer(
+        &self,
+        user: &User,
+        challenge: &OneTimeToken,
+        answer: &MfaAnswer,
+    ) -> Result<Option<usize>> {
         let store = &self.inner.store;
         let now = self.now();
         match answer {
@@ -411,6 +439,14 @@ impl AuthManager {
                 if !store.use_totp_step(&user.id, step, now).await? {
                     return Err(invalid_code());
                 }
+                Ok(None)
+            }
+            MfaAnswer::Passkey {
+                ceremony_id,
+                credential,
+            } => {
+                self.check_passkey_answer(user, challenge, ceremony_id.expose(), credential)
+                    .await?;
                 Ok(None)
             }
             MfaAnswer::RecoveryCode(code) => {

@@ -11,6 +11,7 @@ mod link;
 mod login;
 mod mail;
 mod mfa;
+mod passkeys;
 mod password;
 mod reauth;
 mod refresh;
@@ -27,6 +28,7 @@ pub use builder::{ApiInfo, AuthManagerBuilder};
 pub use factors::{FactorStatus, RecoveryCodes, TotpSetup, RECOVERY_CODES};
 pub use limits::RateRule;
 pub use mfa::{MfaAnswer, SETUP_TTL_SECS};
+pub use passkeys::{PasskeyCeremony, MAX_PASSKEY_NAME_CHARS};
 pub use reauth::{Reauthentication, SensitiveAction};
 pub(crate) use register::profile_schema;
 pub use register::{FieldKind, ProfileField, Registration, SignUp, DEFAULT_FIELD_CHARS};
@@ -68,6 +70,8 @@ struct Inner {
     hasher: PasswordHasher,
     /// Seals TOTP secrets; `None` without `mfa.sealing_keys`.
     sealer: Option<Sealer>,
+    /// The WebAuthn relying party; `None` without `mfa.passkeys.rp_id`.
+    webauthn: Option<webauthn_rs::Webauthn>,
     policy: PasswordPolicy,
     registration_fields: Vec<register::ProfileField>,
     api_info: builder::ApiInfo,

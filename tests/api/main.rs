@@ -27,6 +27,7 @@ mod linked;
 mod login;
 mod mfa;
 mod pages;
+mod passkeys;
 mod password;
 mod refresh;
 mod register;
