@@ -5,7 +5,7 @@
 #
 # 1. installs chromium with apt-get when it is missing, and the npm
 #    packages of scripts/browser (`npm ci`);
-# 2. starts two demo servers (in-memory store, each on a free port): one
+# 2. starts three demo servers (in-memory store, each on a free port): one
 #    with the default bearer transport, one in cookie-only mode
 #    (PORTCULLIS_COOKIE_ONLY=1, so no token in any response body);
 # 3. runs scripts/browser/check.mjs: in Swagger UI (/docs) it registers a
@@ -14,8 +14,10 @@
 #    email); on the cookie-only server's /demo page it signs in through the
 #    page's form, sees the email GET /auth/me answers, and checks that the
 #    login answer held no token and that document.cookie cannot read the
-#    HttpOnly token cookies;
-# 4. stops both servers.
+#    HttpOnly token cookies; on a third server, served as http://localhost,
+#    a CDP virtual authenticator registers a passkey through the API's
+#    options and signs in with it alone (scripts/browser/check.mjs, 3.);
+# 4. stops the servers.
 #
 #   scripts/browser.sh
 #
@@ -130,13 +132,19 @@ wait_ready swagger "$SWAGGER_PORT" "${PIDS[0]}"
 COOKIE_PORT=$(free_port)
 start cookie "$COOKIE_PORT" PORTCULLIS_COOKIE_ONLY=1
 wait_ready cookie "$COOKIE_PORT" "${PIDS[1]}"
-echo "bearer transport at http://127.0.0.1:$SWAGGER_PORT, cookie-only at http://127.0.0.1:$COOKIE_PORT"
+PASSKEY_PORT=$(free_port)
+# Served as http://localhost (WebAuthn binds passkeys to a domain, never an
+# IP address): the demo then binds its passkeys to `localhost`.
+start passkey "$PASSKEY_PORT" PORTCULLIS_PUBLIC_URL="http://localhost:$PASSKEY_PORT"
+wait_ready passkey "$PASSKEY_PORT" "${PIDS[2]}"
+echo "bearer transport at http://127.0.0.1:$SWAGGER_PORT, cookie-only at http://127.0.0.1:$COOKIE_PORT, passkeys at http://localhost:$PASSKEY_PORT"
 
 echo "== the browser ($CHROMIUM)"
 if ! (cd scripts/browser &&
   SWAGGER_URL=http://127.0.0.1:$SWAGGER_PORT COOKIE_URL=http://127.0.0.1:$COOKIE_PORT \
+    PASSKEY_URL=http://localhost:$PASSKEY_PORT \
     OUT_DIR=$WORK CHROMIUM=$CHROMIUM node check.mjs); then
-  for name in swagger cookie; do
+  for name in swagger cookie passkey; do
     echo "the $name server's log ($WORK/$name-server.log) ends with:" >&2
     tail -n 20 "$WORK/$name-server.log" >&2
   done

@@ -37,6 +37,8 @@
 //! | `PORTCULLIS_TRUSTED_PROXIES` | comma-separated proxy IPs whose `X-Forwarded-For` gives the client IP |
 //! | `PORTCULLIS_FRONTEND_URL` | where the browser lands after a magic link or OAuth sign-in |
 //! | `PORTCULLIS_ALLOWED_REDIRECTS` | comma-separated other allowed `redirect_to` targets (exact match) |
+//! | `PORTCULLIS_PASSKEY_RP_ID` | the domain passkeys are bound to (default: the public URL's host when it is a domain, e.g. `localhost`; none, so passkeys off, for an IP address such as the default `127.0.0.1`) |
+//! | `PORTCULLIS_PASSKEY_ORIGINS` | comma-separated pages allowed to use passkeys (default: the public URL) |
 //! | `PORTCULLIS_OAUTH_PROVIDERS` | e.g. `github,google,acme`: OAuth providers to enable; each reads `PORTCULLIS_OAUTH_<ID>_CLIENT_ID` and `_CLIENT_SECRET`, and an id other than `github`/`google` is an OIDC issuer found from `PORTCULLIS_OAUTH_<ID>_ISSUER` by discovery; callbacks are `PUBLIC_URL/auth/oauth/<id>/callback` |
 //!
 //! On Ctrl-C the server stops taking requests, finishes those in flight,
@@ -65,6 +67,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         };
         tracing::info!("PORTCULLIS_PUBLIC_URL is not set: emailed links start with {url}");
         config.public_url = Some(url);
+    }
+    if config.mfa.passkeys.rp_id.is_none() {
+        config.mfa.passkeys.rp_id = passkey_domain(config.public_url.as_deref());
+        match &config.mfa.passkeys.rp_id {
+            Some(domain) => {
+                tracing::info!(%domain, "passkeys are bound to the public URL's domain")
+            }
+            None => tracing::info!(
+                "passkeys are off: WebAuthn needs a domain, not an IP address (serve on \
+                 http://localhost:8000, or set PORTCULLIS_PASSKEY_RP_ID)"
+            ),
+        }
     }
     let superuser = env.superuser()?;
     let email_sender = env.smtp_sender()?;
@@ -164,6 +178,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     served?;
     Ok(())
+}
+
+/// The domain of `public_url` as a WebAuthn relying party id, or `None`
+/// for an IP address (WebAuthn binds passkeys to domains only).
+fn passkey_domain(public_url: Option<&str>) -> Option<String> {
+    let uri: poem::http::Uri = public_url?.parse().ok()?;
+    let host = uri.host()?;
+    let ip = host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok();
+    (!ip).then(|| host.to_owned())
 }
 
 #[tokio::main]

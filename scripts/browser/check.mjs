@@ -11,6 +11,12 @@
 //    user's email, that the login answer carried no token, that the tokens
 //    are HttpOnly cookies the browser holds, and that document.cookie
 //    cannot read them.
+// 3. PASSKEY_URL (bearer transport, served as http://localhost: WebAuthn
+//    needs a domain): with a CDP virtual authenticator (CTAP2, internal,
+//    resident keys, user verification), registers a passkey through
+//    navigator.credentials.create with the options the API gives, then
+//    signs in with navigator.credentials.get and no email (a discoverable
+//    credential), and checks GET /auth/me and the session's amr (hwk).
 //
 // Screenshots go to OUT_DIR (swagger-*.png, cookie-*.png). Exits non-zero
 // on the first failed check, with a screenshot of the page at that moment.
@@ -25,6 +31,7 @@ import { chromium } from "playwright-core";
 
 const SWAGGER_URL = required("SWAGGER_URL");
 const COOKIE_URL = required("COOKIE_URL");
+const PASSKEY_URL = required("PASSKEY_URL");
 const OUT_DIR = resolve(process.env.OUT_DIR || "target/browser");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const TIMEOUT = 15_000;
@@ -211,6 +218,119 @@ async function cookiePage(browser) {
   }
 }
 
+/** The page's part of a passkey ceremony, run in the browser: JSON options
+ * (binary fields in URL-safe base64) to WebAuthn's ArrayBuffers, the
+ * browser's answer back to JSON. */
+async function passkeyInPage({ base, email, password }) {
+  const bytes = (b64) => Uint8Array.from(atob(b64.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  const b64 = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const call = async (path, body, token) => {
+    const res = await fetch(base + path, {
+      method: body === undefined ? "GET" : "POST",
+      headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  const signedIn = await call("/auth/login", { email, password });
+  // Register: the API's creation options, the browser's attestation.
+  const started = await call("/auth/passkeys/register/options", {}, signedIn.access_token);
+  const create = structuredClone(started.options.publicKey);
+  create.challenge = bytes(create.challenge);
+  create.user.id = bytes(create.user.id);
+  create.excludeCredentials = (create.excludeCredentials || []).map((c) => ({ ...c, id: bytes(c.id) }));
+  const made = await navigator.credentials.create({ publicKey: create });
+  const registered = await call("/auth/passkeys/register", {
+    ceremony_id: started.ceremony_id,
+    name: "Chromium",
+    credential: {
+      id: made.id,
+      rawId: b64(made.rawId),
+      type: made.type,
+      response: {
+        clientDataJSON: b64(made.response.clientDataJSON),
+        attestationObject: b64(made.response.attestationObject),
+      },
+      extensions: made.getClientExtensionResults(),
+    },
+  }, signedIn.access_token);
+  // Sign in: no email, the authenticator picks the account.
+  const login = await call("/auth/passkeys/login/options", {});
+  const get = structuredClone(login.options.publicKey);
+  get.challenge = bytes(get.challenge);
+  get.allowCredentials = (get.allowCredentials || []).map((c) => ({ ...c, id: bytes(c.id) }));
+  const asserted = await navigator.credentials.get({ publicKey: get });
+  const tokens = await call("/auth/passkeys/login", {
+    ceremony_id: login.ceremony_id,
+    credential: {
+      id: asserted.id,
+      rawId: b64(asserted.rawId),
+      type: asserted.type,
+      response: {
+        clientDataJSON: b64(asserted.response.clientDataJSON),
+        authenticatorData: b64(asserted.response.authenticatorData),
+        signature: b64(asserted.response.signature),
+        userHandle: asserted.response.userHandle ? b64(asserted.response.userHandle) : null,
+      },
+      extensions: asserted.getClientExtensionResults(),
+    },
+  });
+  const me = await call("/auth/me", undefined, tokens.access_token);
+  const claims = JSON.parse(atob(tokens.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+  return {
+    registered,
+    allowCredentials: login.options.publicKey.allowCredentials || [],
+    me: me.email,
+    amr: claims.amr,
+  };
+}
+
+async function passkeys(browser) {
+  console.log(`== passkeys at ${PASSKEY_URL}: a virtual authenticator registers one, then signs in with it alone`);
+  const email = await register(PASSKEY_URL, "passkey");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  try {
+    // A page of the API's origin (WebAuthn checks the page's origin).
+    await page.goto(`${PASSKEY_URL}/auth/providers`);
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("WebAuthn.enable");
+    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: {
+        protocol: "ctap2",
+        transport: "internal",
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+    const result = await page.evaluate(passkeyInPage, { base: PASSKEY_URL, email, password: PASSWORD });
+    check(result.registered.name === "Chromium", `registered the passkey ${result.registered.id.slice(0, 12)}…`);
+    const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    check(
+      credentials.length === 1 && credentials[0].isResidentCredential,
+      "the authenticator holds one discoverable (resident) credential",
+    );
+    check(result.allowCredentials.length === 0, "the sign-in options named no credential (no email typed)");
+    check(result.me === email, `GET /auth/me with the passkey's session answers ${email}`);
+    check(
+      JSON.stringify(result.amr) === JSON.stringify(["hwk", "user", "mfa"]),
+      `the session's amr is ${JSON.stringify(result.amr)}`,
+    );
+    check(credentials[0].signCount >= 1, `the authenticator counted the signature (${credentials[0].signCount})`);
+  } catch (err) {
+    await page.screenshot({ path: join(OUT_DIR, "passkey-failure.png") })
+      .then(() => shots.push(join(OUT_DIR, "passkey-failure.png")), () => {});
+    throw err;
+  } finally {
+    await context.close();
+  }
+}
+
 mkdirSync(OUT_DIR, { recursive: true });
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
@@ -222,6 +342,7 @@ let failed = false;
 try {
   await swagger(browser);
   await cookiePage(browser);
+  await passkeys(browser);
 } catch (err) {
   failed = true;
   console.error(String(err && err.stack ? err.stack : err));

@@ -30,6 +30,8 @@
 //! | `PORTCULLIS_TRUSTED_PROXIES` | list of IP addresses: [`rate_limits.trusted_proxies`](super::RateLimitConfig::trusted_proxies) |
 //! | `PORTCULLIS_FRONTEND_URL` | [`redirects.frontend_url`](super::RedirectConfig::frontend_url) |
 //! | `PORTCULLIS_ALLOWED_REDIRECTS` | list of URLs: [`redirects.allowed`](super::RedirectConfig::allowed) |
+//! | `PORTCULLIS_PASSKEY_RP_ID` | [`mfa.passkeys.rp_id`](super::PasskeyConfig::rp_id): the domain passkeys are bound to (`example.com`, `localhost`); unset, passkeys are off |
+//! | `PORTCULLIS_PASSKEY_ORIGINS` | list of URLs: [`mfa.passkeys.origins`](super::PasskeyConfig::origins), the pages allowed to use them (default: `PORTCULLIS_PUBLIC_URL`) |
 //! | `PORTCULLIS_MFA_KEYS` | list of `id:key` pairs, newest first: [`mfa.sealing_keys`](super::MfaConfig::sealing_keys), each key 32 random bytes in URL-safe base64 (`openssl rand -base64 32 \| tr '+/' '-_'`); a random key unless set, with [`Env::ephemeral_keys`] |
 //!
 //! Companions, read by [`Env`]:
@@ -230,6 +232,16 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             config.redirects.allowed = allowed;
         }
         config.mfa.sealing_keys = self.sealing_keys()?;
+        config.mfa.passkeys.rp_id = self
+            .get("PORTCULLIS_PASSKEY_RP_ID")
+            .map(|id| id.trim().to_owned());
+        if let Some(origins) = self.get("PORTCULLIS_PASSKEY_ORIGINS") {
+            let origins = list(&origins);
+            for url in &origins {
+                check_url("PORTCULLIS_PASSKEY_ORIGINS", url)?;
+            }
+            config.mfa.passkeys.origins = origins;
+        }
         Ok(config)
     }
 
@@ -648,6 +660,27 @@ mod tests {
             assert!(err.contains("PORTCULLIS_MFA_KEYS"), "{err}");
             assert!(!err.contains(new.expose()), "{err}");
         }
+    }
+
+    #[test]
+    fn passkeys_are_off_unless_an_rp_id_is_set() {
+        assert!(config(&[]).mfa.passkeys.rp_id.is_none());
+        let config = config(&[
+            ("PORTCULLIS_PASSKEY_RP_ID", " localhost "),
+            (
+                "PORTCULLIS_PASSKEY_ORIGINS",
+                "http://localhost:8000, https://app.localhost",
+            ),
+        ]);
+        assert_eq!(config.mfa.passkeys.rp_id.as_deref(), Some("localhost"));
+        assert_eq!(
+            config.mfa.passkeys.origins,
+            ["http://localhost:8000", "https://app.localhost"]
+        );
+        assert_names(
+            &error(&[("PORTCULLIS_PASSKEY_ORIGINS", "localhost:8000")]),
+            "PORTCULLIS_PASSKEY_ORIGINS",
+        );
     }
 
     #[test]
