@@ -50,6 +50,7 @@ ORDER=(
   change-password-and-email
   delete-account
   totp-and-recovery-codes
+  passkeys
   set-password
   admin-users
   magic-link

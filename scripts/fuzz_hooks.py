@@ -126,6 +126,13 @@ SEMANTIC_CODES = {
     "POST /auth/mfa/verify": {"INVALID_MFA_CODE", "INVALID_MFA_ANSWER", "TOKEN_GONE"},
     "POST /auth/mfa/enroll/setup": {"TOKEN_GONE"},
     "POST /auth/mfa/enroll/confirm": {"INVALID_MFA_CODE", "TOKEN_GONE"},
+    # Passkeys: an answer WebAuthn refuses (any the spec can describe is
+    # JSON of the right shape at best), a ceremony or challenge unknown or
+    # used, a name of control characters.
+    "POST /auth/passkeys/register": {"INVALID_PASSKEY", "INVALID_NAME", "TOKEN_GONE"},
+    "POST /auth/passkeys/login/options": {"TOKEN_GONE"},
+    "POST /auth/passkeys/login": {"INVALID_PASSKEY", "TOKEN_GONE"},
+    "PATCH /auth/passkeys/{id}": {"INVALID_NAME"},
     "PATCH /users/me": PROFILE,
     "PATCH /users/{id}": PROFILE | {"SELF_LOCKOUT"},
     "DELETE /users/{id}": {"SELF_LOCKOUT"},
