@@ -14,9 +14,9 @@
 #    email); on the cookie-only server's /demo page it signs in through the
 #    page's form, sees the email GET /auth/me answers, and checks that the
 #    login answer held no token and that document.cookie cannot read the
-#    HttpOnly token cookies; on a third server, served as http://localhost,
-#    a CDP virtual authenticator registers a passkey through the API's
-#    options and signs in with it alone (scripts/browser/check.mjs, 3.);
+#    HttpOnly token cookies; on a third server (cookie-only, served as
+#    http://localhost), the /demo page adds a passkey of a CDP virtual
+#    authenticator and signs in with it alone (check.mjs, 3.);
 # 4. stops the servers.
 #
 #   scripts/browser.sh
@@ -135,7 +135,7 @@ wait_ready cookie "$COOKIE_PORT" "${PIDS[1]}"
 PASSKEY_PORT=$(free_port)
 # Served as http://localhost (WebAuthn binds passkeys to a domain, never an
 # IP address): the demo then binds its passkeys to `localhost`.
-start passkey "$PASSKEY_PORT" PORTCULLIS_PUBLIC_URL="http://localhost:$PASSKEY_PORT"
+start passkey "$PASSKEY_PORT" PORTCULLIS_PUBLIC_URL="http://localhost:$PASSKEY_PORT" PORTCULLIS_COOKIE_ONLY=1
 wait_ready passkey "$PASSKEY_PORT" "${PIDS[2]}"
 echo "bearer transport at http://127.0.0.1:$SWAGGER_PORT, cookie-only at http://127.0.0.1:$COOKIE_PORT, passkeys at http://localhost:$PASSKEY_PORT"
 

@@ -1,4 +1,5 @@
-//! `GET /demo`: a small page that signs in with cookies only. Its form
+//! `GET /demo`: a small page that signs in with cookies only, by password or
+//! with a passkey (it can add one once signed in). Its form
 //! POSTs `/auth/login` with `fetch(…, {credentials: "include"})`, then shows
 //! the email `GET /auth/me` answers; the script never holds a token (run
 //! the server with `PORTCULLIS_COOKIE_ONLY=1`, and `PORTCULLIS_COOKIE_SECURE=0`

@@ -11,12 +11,13 @@
 //    user's email, that the login answer carried no token, that the tokens
 //    are HttpOnly cookies the browser holds, and that document.cookie
 //    cannot read them.
-// 3. PASSKEY_URL (bearer transport, served as http://localhost: WebAuthn
-//    needs a domain): with a CDP virtual authenticator (CTAP2, internal,
-//    resident keys, user verification), registers a passkey through
-//    navigator.credentials.create with the options the API gives, then
-//    signs in with navigator.credentials.get and no email (a discoverable
-//    credential), and checks GET /auth/me and the session's amr (hwk).
+// 3. PASSKEY_URL (cookie-only, served as http://localhost: WebAuthn needs a
+//    domain): with a CDP virtual authenticator (CTAP2, internal, resident
+//    keys, user verification), signs in on the /demo page by password,
+//    clicks "Add a passkey" (navigator.credentials.create with the API's
+//    options), signs out, clicks "Sign in with a passkey" (no email typed:
+//    a discoverable credential), and checks GET /auth/me, that no token
+//    reached the page, and the session's amr (hwk, user, mfa).
 //
 // Screenshots go to OUT_DIR (swagger-*.png, cookie-*.png). Exits non-zero
 // on the first failed check, with a screenshot of the page at that moment.
@@ -218,84 +219,21 @@ async function cookiePage(browser) {
   }
 }
 
-/** The page's part of a passkey ceremony, run in the browser: JSON options
- * (binary fields in URL-safe base64) to WebAuthn's ArrayBuffers, the
- * browser's answer back to JSON. */
-async function passkeyInPage({ base, email, password }) {
-  const bytes = (b64) => Uint8Array.from(atob(b64.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-  const b64 = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  const call = async (path, body, token) => {
-    const res = await fetch(base + path, {
-      method: body === undefined ? "GET" : "POST",
-      headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  };
-  const signedIn = await call("/auth/login", { email, password });
-  // Register: the API's creation options, the browser's attestation.
-  const started = await call("/auth/passkeys/register/options", {}, signedIn.access_token);
-  const create = structuredClone(started.options.publicKey);
-  create.challenge = bytes(create.challenge);
-  create.user.id = bytes(create.user.id);
-  create.excludeCredentials = (create.excludeCredentials || []).map((c) => ({ ...c, id: bytes(c.id) }));
-  const made = await navigator.credentials.create({ publicKey: create });
-  const registered = await call("/auth/passkeys/register", {
-    ceremony_id: started.ceremony_id,
-    name: "Chromium",
-    credential: {
-      id: made.id,
-      rawId: b64(made.rawId),
-      type: made.type,
-      response: {
-        clientDataJSON: b64(made.response.clientDataJSON),
-        attestationObject: b64(made.response.attestationObject),
-      },
-      extensions: made.getClientExtensionResults(),
-    },
-  }, signedIn.access_token);
-  // Sign in: no email, the authenticator picks the account.
-  const login = await call("/auth/passkeys/login/options", {});
-  const get = structuredClone(login.options.publicKey);
-  get.challenge = bytes(get.challenge);
-  get.allowCredentials = (get.allowCredentials || []).map((c) => ({ ...c, id: bytes(c.id) }));
-  const asserted = await navigator.credentials.get({ publicKey: get });
-  const tokens = await call("/auth/passkeys/login", {
-    ceremony_id: login.ceremony_id,
-    credential: {
-      id: asserted.id,
-      rawId: b64(asserted.rawId),
-      type: asserted.type,
-      response: {
-        clientDataJSON: b64(asserted.response.clientDataJSON),
-        authenticatorData: b64(asserted.response.authenticatorData),
-        signature: b64(asserted.response.signature),
-        userHandle: asserted.response.userHandle ? b64(asserted.response.userHandle) : null,
-      },
-      extensions: asserted.getClientExtensionResults(),
-    },
-  });
-  const me = await call("/auth/me", undefined, tokens.access_token);
-  const claims = JSON.parse(atob(tokens.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-  return {
-    registered,
-    allowCredentials: login.options.publicKey.allowCredentials || [],
-    me: me.email,
-    amr: claims.amr,
-  };
+/** The claims of a JWT (read, not verified). */
+function claimsOf(jwt) {
+  return JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString("utf8"));
 }
 
 async function passkeys(browser) {
-  console.log(`== passkeys at ${PASSKEY_URL}: a virtual authenticator registers one, then signs in with it alone`);
+  console.log(`== passkeys on ${PASSKEY_URL}/demo (cookie-only): a virtual authenticator adds one, then signs in with it alone`);
   const email = await register(PASSKEY_URL, "passkey");
-  const context = await browser.newContext();
+  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
+  const problems = [];
+  page.on("pageerror", (err) => problems.push(String(err)));
   try {
-    // A page of the API's origin (WebAuthn checks the page's origin).
-    await page.goto(`${PASSKEY_URL}/auth/providers`);
+    // The device: CTAP2, built in, keeps discoverable keys, verifies the user.
     const cdp = await context.newCDPSession(page);
     await cdp.send("WebAuthn.enable");
     const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
@@ -308,22 +246,46 @@ async function passkeys(browser) {
         automaticPresenceSimulation: true,
       },
     });
-    const result = await page.evaluate(passkeyInPage, { base: PASSKEY_URL, email, password: PASSWORD });
-    check(result.registered.name === "Chromium", `registered the passkey ${result.registered.id.slice(0, 12)}…`);
+    await page.goto(`${PASSKEY_URL}/demo`);
+    await page.fill("#email", email);
+    await page.fill("#password", PASSWORD);
+    await page.click("#submit");
+    await page.locator("#status", { hasText: "Signed in." }).waitFor();
+    check((await page.innerText("#me")) === email, `signed in by password as ${email}`);
+
+    await page.click("#passkey-add");
+    await page.locator("#status", { hasText: "Passkey" }).waitFor();
+    const added = await page.innerText("#status");
+    check(added === "Passkey added: This browser.", `the page says ${JSON.stringify(added)}`);
     const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
     check(
       credentials.length === 1 && credentials[0].isResidentCredential,
       "the authenticator holds one discoverable (resident) credential",
     );
-    check(result.allowCredentials.length === 0, "the sign-in options named no credential (no email typed)");
-    check(result.me === email, `GET /auth/me with the passkey's session answers ${email}`);
+
+    // Signed out (no cookies), a fresh page: the passkey alone, no email.
+    await context.clearCookies();
+    await page.reload();
+    check((await page.innerText("#me")) === "", "signed out: the page shows no one");
+    await page.click("#passkey-sign-in");
+    await page.locator("#status", { hasText: "Signed in." }).waitFor({ timeout: TIMEOUT }).catch(async () => {
+      throw new Error(`the passkey sign-in did not finish: ${await page.innerText("#status")}`);
+    });
+    check((await page.innerText("#me")) === email, `GET /auth/me after the passkey sign-in answers ${email}`);
     check(
-      JSON.stringify(result.amr) === JSON.stringify(["hwk", "user", "mfa"]),
-      `the session's amr is ${JSON.stringify(result.amr)}`,
+      (await page.innerText("#login-fields")) === "expires_in, token_type",
+      "the passkey sign-in answer held no token (cookie-only)",
     );
-    check(credentials[0].signCount >= 1, `the authenticator counted the signature (${credentials[0].signCount})`);
+    const access = (await context.cookies()).find((c) => c.name === "portcullis_access");
+    check(access && access.httpOnly, "the session is in the HttpOnly access cookie");
+    const amr = claimsOf(access.value).amr;
+    check(JSON.stringify(amr) === JSON.stringify(["hwk", "user", "mfa"]), `the session's amr is ${JSON.stringify(amr)}`);
+    const after = (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials;
+    check(after[0].signCount >= 1, `the authenticator counted the signature (${after[0].signCount})`);
+    check(problems.length === 0, `no script or CSP error on the page ${JSON.stringify(problems)}`);
+    await shot(page, "passkey-page");
   } catch (err) {
-    await page.screenshot({ path: join(OUT_DIR, "passkey-failure.png") })
+    await page.screenshot({ path: join(OUT_DIR, "passkey-failure.png"), fullPage: true })
       .then(() => shots.push(join(OUT_DIR, "passkey-failure.png")), () => {});
     throw err;
   } finally {
