@@ -135,14 +135,19 @@ wait_ready cookie "$COOKIE_PORT" "${PIDS[1]}"
 PASSKEY_PORT=$(free_port)
 # Served as http://localhost (WebAuthn binds passkeys to a domain, never an
 # IP address): the demo then binds its passkeys to `localhost`.
-start passkey "$PASSKEY_PORT" PORTCULLIS_PUBLIC_URL="http://localhost:$PASSKEY_PORT" PORTCULLIS_COOKIE_ONLY=1
+# A passkey needs a verified address: its user is the superuser the
+# server makes at start (verified).
+PASSKEY_EMAIL=passkey-owner@example.com
+PASSKEY_PASSWORD=$(secret)
+start passkey "$PASSKEY_PORT" PORTCULLIS_PUBLIC_URL="http://localhost:$PASSKEY_PORT" PORTCULLIS_COOKIE_ONLY=1 \
+  PORTCULLIS_SUPERUSER_EMAIL="$PASSKEY_EMAIL" PORTCULLIS_SUPERUSER_PASSWORD="$PASSKEY_PASSWORD"
 wait_ready passkey "$PASSKEY_PORT" "${PIDS[2]}"
 echo "bearer transport at http://127.0.0.1:$SWAGGER_PORT, cookie-only at http://127.0.0.1:$COOKIE_PORT, passkeys at http://localhost:$PASSKEY_PORT"
 
 echo "== the browser ($CHROMIUM)"
 if ! (cd scripts/browser &&
   SWAGGER_URL=http://127.0.0.1:$SWAGGER_PORT COOKIE_URL=http://127.0.0.1:$COOKIE_PORT \
-    PASSKEY_URL=http://localhost:$PASSKEY_PORT \
+    PASSKEY_URL=http://localhost:$PASSKEY_PORT PASSKEY_EMAIL=$PASSKEY_EMAIL PASSKEY_PASSWORD=$PASSKEY_PASSWORD \
     OUT_DIR=$WORK CHROMIUM=$CHROMIUM node check.mjs); then
   for name in swagger cookie passkey; do
     echo "the $name server's log ($WORK/$name-server.log) ends with:" >&2

@@ -5,6 +5,8 @@
 //! binary fields in URL-safe base64 (WebAuthn Level 3's `toJSON()` and
 //! `parse…OptionsFromJSON()` speak it).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use poem::{web::cookie::CookieJar, Request};
 use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
@@ -128,7 +130,7 @@ pub struct PasskeyRegisterRequest {
     pub name: Option<StrictString>,
     /// The `PublicKeyCredential` `navigator.credentials.create` returned,
     /// as JSON (`credential.toJSON()`).
-    pub credential: Value,
+    pub credential: BTreeMap<String, Value>,
 }
 
 /// Body of `PATCH /auth/passkeys/{id}`.
@@ -157,9 +159,14 @@ pub struct PasskeySignInRequest {
     pub ceremony_id: StrictString,
     /// The `PublicKeyCredential` `navigator.credentials.get` returned, as
     /// JSON (`credential.toJSON()`).
-    pub credential: Value,
+    pub credential: BTreeMap<String, Value>,
     /// The same `mfa_token` the options were asked with, if any.
     pub mfa_token: Option<StrictString>,
+}
+
+/// A credential as the JSON object it came as.
+fn object(credential: BTreeMap<String, Value>) -> Value {
+    Value::Object(credential.into_iter().collect())
 }
 
 macro_rules! redacted_debug {
@@ -248,7 +255,7 @@ impl PasskeyApi {
                 &caller,
                 &body.ceremony_id.clone().into_inner(),
                 name.as_deref(),
-                body.credential,
+                object(body.credential),
             )
             .await?;
         Ok(PasskeyResponse::Created(Json(record.into())))
@@ -378,7 +385,7 @@ impl PasskeyApi {
                 self.manager
                     .finish_passkey_sign_in(
                         &body.ceremony_id.clone().into_inner(),
-                        body.credential,
+                        object(body.credential),
                         client,
                     )
                     .await?
@@ -386,7 +393,7 @@ impl PasskeyApi {
             Some(mfa_token) => {
                 let answer = MfaAnswer::Passkey {
                     ceremony_id: Secret::new(body.ceremony_id.into_inner()),
-                    credential: body.credential,
+                    credential: object(body.credential),
                 };
                 self.manager
                     .verify_mfa(&mfa_token.into_inner(), answer, client)

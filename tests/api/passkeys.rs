@@ -98,6 +98,33 @@ impl Authenticator {
 }
 
 impl TestApp {
+    /// Registers, verifies the address (as the emailed link would) and
+    /// signs in; returns the access token.
+    async fn verified(&self, email: &str) -> String {
+        let user = self.register(email).await;
+        self.store
+            .patch_user(
+                &portcullis::UserId::new(user["id"].as_str().unwrap()),
+                &portcullis::UserPatch::new().email_verified(true),
+                self.manager.now(),
+            )
+            .await
+            .unwrap();
+        self.login(email).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A password sign-in that must end in the MFA challenge; its token.
+    async fn mfa_challenge(&self, email: &str) -> String {
+        let (status, body) = self
+            .post("/auth/login", json!({"email": email, "password": PASSWORD}))
+            .await;
+        assert_error(status, &body, 403, "MFA_REQUIRED");
+        body["mfa"]["mfa_token"].as_str().unwrap().to_owned()
+    }
+
     async fn passkey_options(&self, access: &str) -> Value {
         let (status, body) = self
             .call(
@@ -170,7 +197,7 @@ fn claims(access: &str) -> Value {
 async fn a_passkey_signs_in_alone_and_answers_the_challenge_of_a_password_sign_in() {
     let app = app_with_config(passkey_config()).await;
     let email = "pia@example.com";
-    let (access, _) = app.signed_in(email).await;
+    let access = app.verified(email).await;
     let mut key = Authenticator::new();
     let added = app.add_passkey(&access, &mut key, "Laptop").await;
     assert_eq!(added["name"], "Laptop");
@@ -236,7 +263,7 @@ async fn a_passkey_signs_in_alone_and_answers_the_challenge_of_a_password_sign_i
 async fn a_ceremony_works_once_for_its_session_and_its_lifetime() {
     let app = app_with_config(passkey_config()).await;
     let email = "once@example.com";
-    let (access, _) = app.signed_in(email).await;
+    let access = app.verified(email).await;
     let other = app.login(email).await["access_token"]
         .as_str()
         .unwrap()
@@ -328,7 +355,7 @@ async fn a_ceremony_works_once_for_its_session_and_its_lifetime() {
 async fn a_wrong_origin_a_bad_signature_and_a_counter_that_went_back_are_refused() {
     let app = app_with_config(passkey_config()).await;
     let email = "clone@example.com";
-    let (access, _) = app.signed_in(email).await;
+    let access = app.verified(email).await;
     let mut key = Authenticator::new();
 
     // Registration from a page on another origin.
@@ -419,8 +446,8 @@ async fn a_wrong_origin_a_bad_signature_and_a_counter_that_went_back_are_refused
 #[tokio::test]
 async fn passkeys_are_listed_renamed_and_removed_by_their_owner_only() {
     let app = app_with_config(passkey_config()).await;
-    let (access, _) = app.signed_in("owner@example.com").await;
-    let (stranger, _) = app.signed_in("stranger@example.com").await;
+    let access = app.verified("owner@example.com").await;
+    let stranger = app.verified("stranger@example.com").await;
     let mut laptop = Authenticator::new();
     let mut phone = Authenticator::new();
     app.add_passkey(&access, &mut laptop, "Laptop").await;
@@ -518,7 +545,7 @@ async fn the_last_way_in_is_never_removed() {
 async fn registering_needs_a_recent_sign_in_and_the_second_factor() {
     let app = app_with_config(passkey_config()).await;
     let email = "stale@example.com";
-    let (access, _) = app.signed_in(email).await;
+    let access = app.verified(email).await;
     let mut key = Authenticator::new();
     app.add_passkey(&access, &mut key, "First").await;
     // A password-only session cannot add a passkey to an account that has
@@ -574,7 +601,7 @@ async fn registering_needs_a_recent_sign_in_and_the_second_factor() {
 #[tokio::test]
 async fn without_a_relying_party_passkeys_answer_503() {
     let app = app().await;
-    let (access, _) = app.signed_in("plain@example.com").await;
+    let access = app.verified("plain@example.com").await;
     let (status, body) = app
         .call(
             Method::POST,
@@ -588,4 +615,130 @@ async fn without_a_relying_party_passkeys_answer_503() {
     assert_error(status, &body, 503, "PASSKEYS_NOT_CONFIGURED");
     // And a password sign-in is not held up by a second factor it lacks.
     app.login("plain@example.com").await;
+}
+
+#[tokio::test]
+async fn an_address_nobody_proved_cannot_hold_a_passkey() {
+    // The pre-hijack: an attacker registers the victim's address first.
+    // A passkey would survive the owner's password reset and sign the
+    // attacker in, so none can be added before the address is proven.
+    let app = app_with_config(passkey_config()).await;
+    let (squatter, _) = app.signed_in("victim@example.com").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/passkeys/register/options",
+            &squatter,
+            None,
+        )
+        .await;
+    assert_error(status, &body, 403, "EMAIL_NOT_VERIFIED");
+    assert!(app.passkeys(&squatter).await.is_empty());
+    assert!(!app.event_names().contains(&"passkey_registered"));
+}
+
+#[tokio::test]
+async fn a_passkey_sign_in_checks_the_account_and_the_client_like_any_sign_in() {
+    let app = app_with_config(passkey_config()).await;
+    let email = "gone@example.com";
+    let access = app.verified(email).await;
+    let mut key = Authenticator::new();
+    app.add_passkey(&access, &mut key, "Key").await;
+
+    // A ceremony answered from another client (another user agent).
+    let started = app.sign_in_options(None).await;
+    let assertion = key.get(ORIGIN, &started["options"]);
+    let (status, body) = parts(
+        app.client
+            .post("/auth/passkeys/login")
+            .header("origin", APP_ORIGIN)
+            .header("user-agent", "another-browser/1.0")
+            .body_json(&json!({ "ceremony_id": started["ceremony_id"], "credential": assertion }))
+            .send()
+            .await,
+    )
+    .await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+
+    // A deactivated account signs in with no passkey either.
+    let user = app.stored(email).await.unwrap();
+    app.store
+        .patch_user(
+            &user.id,
+            &portcullis::UserPatch::new().is_active(false),
+            app.manager.now(),
+        )
+        .await
+        .unwrap();
+    let (status, body) = app.passkey_sign_in(&mut key).await;
+    assert_error(status, &body, 403, "USER_INACTIVE");
+    let failures = app
+        .events
+        .lock()
+        .iter()
+        .filter(|e| e.name() == "login_failed")
+        .count();
+    assert_eq!(failures, 2, "each refusal is a login_failed event");
+}
+
+#[tokio::test]
+async fn a_passkey_answers_only_the_challenge_its_ceremony_was_begun_with() {
+    let app = app_with_config(passkey_config()).await;
+    let email = "two-steps@example.com";
+    let access = app.verified(email).await;
+    let mut key = Authenticator::new();
+    app.add_passkey(&access, &mut key, "Key").await;
+    let first = app.mfa_challenge(email).await;
+    let second = app.mfa_challenge(email).await;
+    let started = app.sign_in_options(Some(&first)).await;
+    let assertion = key.get(ORIGIN, &started["options"]);
+    // Begun for the first challenge, sent with the second: refused, and
+    // the second challenge's answer is gone with it.
+    let (status, body) = app
+        .post(
+            "/auth/passkeys/login",
+            json!({ "ceremony_id": started["ceremony_id"], "credential": assertion, "mfa_token": second }),
+        )
+        .await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+    // A discoverable ceremony cannot answer a challenge either.
+    let started = app.sign_in_options(None).await;
+    let assertion = key.get(ORIGIN, &started["options"]);
+    let (status, body) = app
+        .post(
+            "/auth/passkeys/login",
+            json!({ "ceremony_id": started["ceremony_id"], "credential": assertion, "mfa_token": first }),
+        )
+        .await;
+    assert_error(status, &body, 410, "TOKEN_GONE");
+}
+
+#[tokio::test]
+async fn a_credential_that_is_not_an_object_is_refused_before_any_ceremony_is_spent() {
+    let app = app_with_config(passkey_config()).await;
+    let started = app.sign_in_options(None).await;
+    for credential in [json!(null), json!("text"), json!([1, 2])] {
+        let (status, body) = app
+            .post(
+                "/auth/passkeys/login",
+                json!({ "ceremony_id": started["ceremony_id"], "credential": credential }),
+            )
+            .await;
+        assert_error(status, &body, 422, "VALIDATION_ERROR");
+    }
+    let (status, body) = app
+        .post(
+            "/auth/passkeys/login",
+            json!({ "ceremony_id": started["ceremony_id"] }),
+        )
+        .await;
+    assert_error(status, &body, 422, "VALIDATION_ERROR");
+    // The ceremony is still open: a junk object spends it.
+    let (status, body) = app
+        .post(
+            "/auth/passkeys/login",
+            json!({ "ceremony_id": started["ceremony_id"], "credential": {"id": "x"} }),
+        )
+        .await;
+    assert_error(status, &body, 422, "INVALID_PASSKEY");
 }

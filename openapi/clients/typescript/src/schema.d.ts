@@ -1633,7 +1633,9 @@ export interface components {
              * @description The `PublicKeyCredential` `navigator.credentials.create` returned,
              *     as JSON (`credential.toJSON()`).
              */
-            credential: unknown;
+            credential: {
+                [key: string]: unknown;
+            };
         };
         /**
          * PasskeyRenameRequest
@@ -1666,7 +1668,9 @@ export interface components {
              * @description The `PublicKeyCredential` `navigator.credentials.get` returned, as
              *     JSON (`credential.toJSON()`).
              */
-            credential: unknown;
+            credential: {
+                [key: string]: unknown;
+            };
             /** @description The same `mfa_token` the options were asked with, if any. */
             mfa_token?: string | null;
         };
