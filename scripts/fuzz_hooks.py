@@ -125,6 +125,7 @@ SEMANTIC_CODES = {
     "POST /auth/mfa/totp/confirm": {"INVALID_MFA_CODE", "TOKEN_GONE"},
     "POST /auth/mfa/verify": {"INVALID_MFA_CODE", "INVALID_MFA_ANSWER", "TOKEN_GONE"},
     "POST /auth/mfa/enroll/setup": {"TOKEN_GONE"},
+    "POST /auth/mfa/step-up": {"INVALID_MFA_CODE"},
     "POST /auth/mfa/enroll/confirm": {"INVALID_MFA_CODE", "TOKEN_GONE"},
     # Passkeys: an answer WebAuthn refuses (any the spec can describe is
     # JSON of the right shape at best), a ceremony or challenge unknown or

@@ -378,6 +378,32 @@ impl MfaApi {
         Ok(TokenResponse::issue(&self.manager, jar, &sign_in))
     }
 
+    /// Renew the session with a TOTP code (step-up)
+    ///
+    /// A fresh code from the authenticator app stands in for a new sign-in
+    /// where a flow needs a recent one (403 `REAUTHENTICATION_REQUIRED`):
+    /// the session is replaced by a new one, signed in now, with `amr` the
+    /// old first factor, `otp` and `mfa`; the old session and its refresh
+    /// tokens end. The answer is the new token pair (cookies too with
+    /// cookie transport). 404 without TOTP on; 422 `INVALID_MFA_CODE`; a
+    /// wrong code counts on the account's sign-in delay (429). A passkey
+    /// user steps up by signing in with the passkey.
+    #[oai(path = "/auth/mfa/step-up", method = "post", operation_id = "stepUp")]
+    async fn step_up(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        caller: Authenticated,
+        body: Json<TotpCodeRequest>,
+    ) -> Result<TokenResponse, ApiErrors<{ AUTHED | NOT_FOUND | BODY | TOO_MANY }>> {
+        let code = Secret::new(body.0.code.into_inner());
+        let sign_in = self
+            .manager
+            .step_up(&caller, &code, client_info(req))
+            .await?;
+        Ok(TokenResponse::issue(&self.manager, jar, &sign_in))
+    }
+
     /// Set up TOTP to finish a sign-in
     ///
     /// When config requires a second factor (`mfa.required`) and the user

@@ -19,7 +19,10 @@
 //!   (atomic in the store), a recovery code once (atomic), with a notice
 //!   mail when one is used.
 //!
-//! Passing it opens the session with the first factor's provider.
+//! Passing it opens the session with the first factor's provider. A
+//! signed-in user with TOTP renews an old session with a fresh code
+//! ([`AuthManager::step_up`]): the re-authentication rule's recent sign-in
+//! through the second factor alone.
 
 use serde_json::json;
 
@@ -27,7 +30,7 @@ use super::{
     factors::{canonical_recovery_code, invalid_code, RecoveryCodes, TotpSetup},
     limits::AttemptOutcome,
     mail::purpose,
-    AuthManager, RateRule, SignIn,
+    AuthManager, Principal, RateRule, SignIn,
 };
 use crate::{
     config::MfaRequirement,
@@ -409,6 +412,105 @@ impl AuthManager {
         }
     }
 
+    /// Checks a TOTP `code` of `user` and spends its time step (a step at
+    /// or before the last accepted one is a replay). 410 without confirmed
+    /// TOTP, 503 when no configured key opens the secret.
+    async fn check_totp_code(&self, user: &User, code: &Secret) -> Result<()> {
+        let store = &self.inner.store;
+        let factor = store
+            .list_factors(&user.id)
+            .await?
+            .into_iter()
+            .find(|f| f.kind == FactorKind::Totp && f.is_confirmed())
+            .ok_or(Error::TokenGone)?;
+        if !self.totp_opens(&factor) {
+            return Err(Error::MfaNotConfigured);
+        }
+        let sealed = factor.secret.ok_or(Error::TokenGone)?;
+        let totp = self.open_totp(user, &sealed)?;
+        let step = totp
+            .matching_step(code.expose(), self.unix_now(), 1)
+            .ok_or_else(invalid_code)?;
+        if !store.use_totp_step(&user.id, step, self.now()).await? {
+            return Err(invalid_code());
+        }
+        Ok(())
+    }
+
+    /// Step-up: a fresh TOTP code from the caller renews the session's
+    /// proof without a new first factor. The session is replaced by a new
+    /// one (signed in now, so it counts as a recent sign-in; `amr` the old
+    /// session's first factor, `otp`, `mfa`); the old one and its refresh
+    /// tokens end. The code counts like a second-factor answer: against
+    /// `sign_in_per_ip` and the account's delay (also with rate limits
+    /// off). A passkey user steps up by signing in with the passkey.
+    /// Emits `mfa_challenge_passed` or `mfa_challenge_failed`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (404) without TOTP on, 422 `INVALID_MFA_CODE`,
+    /// [`Error::RateLimited`] (429), [`Error::MfaNotConfigured`] and
+    /// [`Error::Unavailable`] (503).
+    pub async fn step_up(
+        &self,
+        principal: &Principal,
+        code: &Secret,
+        client: ClientInfo,
+    ) -> Result<SignIn> {
+        self.rate_limit(RateRule::SignInPerIp, &client).await?;
+        let user = &principal.user;
+        let has_totp = self
+            .inner
+            .store
+            .list_factors(&user.id)
+            .await?
+            .iter()
+            .any(|f| f.kind == FactorKind::Totp && f.is_confirmed());
+        if !has_totp {
+            return Err(Error::NotFound("TOTP"));
+        }
+        let slot = self
+            .reserve_second_factor_attempt(&user.email_normalized)
+            .await?;
+        let result = self.check_totp_code(user, code).await;
+        self.settle_attempt(Some(slot), AttemptOutcome::of(&result))
+            .await?;
+        if let Err(err) = result {
+            self.emit(Event::MfaChallengeFailed {
+                user_id: user.id.clone(),
+                method: "totp".to_owned(),
+                client,
+            })
+            .await;
+            return Err(err);
+        }
+        let old = &principal.session;
+        let mut amr: Vec<String> = old
+            .amr
+            .iter()
+            .filter(|m| !matches!(m.as_str(), "otp" | "mfa"))
+            .cloned()
+            .collect();
+        if amr.is_empty() {
+            amr.push(self.first_factor_amr(&old.provider));
+        }
+        amr.extend(["otp".to_owned(), "mfa".to_owned()]);
+        let (session, tokens) = self
+            .open_session_with(user, &old.provider, client, amr)
+            .await?;
+        self.inner.store.revoke_session(&old.id, self.now()).await?;
+        self.emit(Event::MfaChallengePassed {
+            user_id: user.id.clone(),
+            method: "totp".to_owned(),
+        })
+        .await;
+        Ok(SignIn {
+            user: user.clone(),
+            session,
+            tokens,
+        })
+    }
+
     /// Checks `answer` for `user` and spends it (a TOTP step, a recovery
     /// code: atomic single use). `Some(left)` for a recovery code.
     async fn check_answer(
@@ -421,24 +523,7 @@ impl AuthManager {
         let now = self.now();
         match answer {
             MfaAnswer::Totp(code) => {
-                let factor = store
-                    .list_factors(&user.id)
-                    .await?
-                    .into_iter()
-                    .find(|f| f.kind == FactorKind::Totp && f.is_confirmed())
-                    .ok_or(Error::TokenGone)?;
-                if !self.totp_opens(&factor) {
-                    return Err(Error::MfaNotConfigured);
-                }
-                let sealed = factor.secret.ok_or(Error::TokenGone)?;
-                let totp = self.open_totp(user, &sealed)?;
-                let step = totp
-                    .matching_step(code.expose(), self.unix_now(), 1)
-                    .ok_or_else(invalid_code)?;
-                // A step at or before the last accepted one is a replay.
-                if !store.use_totp_step(&user.id, step, now).await? {
-                    return Err(invalid_code());
-                }
+                self.check_totp_code(user, code).await?;
                 Ok(None)
             }
             MfaAnswer::Passkey {

@@ -918,3 +918,78 @@ async fn a_session_without_the_second_factor_cannot_manage_factors() {
     }
     assert_eq!(app.factors(fresh).await["totp"], true);
 }
+
+#[tokio::test]
+async fn a_fresh_code_renews_an_old_session_for_flows_that_need_a_recent_sign_in() {
+    let app = app_with_config(mfa_config()).await;
+    let email = "step-up@example.com";
+    let (access, _) = app.signed_in(email).await;
+    // Without TOTP there is nothing to step up with.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/mfa/step-up",
+            &access,
+            Some(json!({"code": "123456"})),
+        )
+        .await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+    let enrolled = app.enrol(&access, email).await;
+    let token = app.challenged(email).await;
+    let (status, pair) = app
+        .verify(json!({"mfa_token": token, "code": app.code(&enrolled.totp)}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    app.next_step();
+    let old = pair["access_token"].as_str().unwrap().to_owned();
+    let old_refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+
+    // Twenty minutes on, the session is too old to add a factor.
+    app.clock.advance(chrono::Duration::minutes(20));
+    let (status, body) = app
+        .call(Method::POST, "/auth/mfa/recovery-codes", &old, None)
+        .await;
+    assert_error(status, &body, 403, "REAUTHENTICATION_REQUIRED");
+    // A wrong code renews nothing and counts on the account.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/mfa/step-up",
+            &old,
+            Some(json!({"code": "000000"})),
+        )
+        .await;
+    assert_error(status, &body, 422, "INVALID_MFA_CODE");
+    assert!(app.event_names().contains(&"mfa_challenge_failed"));
+    // A fresh code does: a new session, signed in now.
+    let (status, fresh) = app
+        .call(
+            Method::POST,
+            "/auth/mfa/step-up",
+            &old,
+            Some(json!({"code": app.code(&enrolled.totp)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    let access = fresh["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["amr"], json!(["pwd", "otp", "mfa"]));
+    let (status, body) = app
+        .call(Method::POST, "/auth/mfa/recovery-codes", access, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The old session ended with its refresh token.
+    let (status, body) = app.me(&old).await;
+    assert_error(status, &body, 401, "UNAUTHENTICATED");
+    let (status, _) = app.refresh(&old_refresh).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The same code twice is a replay.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/mfa/step-up",
+            access,
+            Some(json!({"code": app.code(&enrolled.totp)})),
+        )
+        .await;
+    assert_error(status, &body, 422, "INVALID_MFA_CODE");
+}
