@@ -360,8 +360,9 @@ impl AuthManager {
             .ok_or(Error::NotFound("passkey"))
     }
 
-    /// Removes the caller's passkey `id`, unless it is the last way in.
-    /// Emits `passkey_removed`; mails a notice.
+    /// Removes the caller's passkey `id`, unless it is the last way in
+    /// (checked before and after the delete, so parallel removals cannot
+    /// remove every way in). Emits `passkey_removed`; mails a notice.
     ///
     /// # Errors
     ///
@@ -383,6 +384,15 @@ impl AuthManager {
         }
         if !store.delete_passkey(&user.id, id).await? {
             return Err(Error::NotFound("passkey"));
+        }
+        // Checked again after the delete: a removal of the other passkey
+        // running alongside may have taken the way in this one counted on.
+        // Then this one comes back and the removal is refused.
+        if store.list_passkeys(&user.id).await?.is_empty()
+            && !self.has_other_way_in(user, None).await?
+        {
+            store.insert_passkey(passkey).await?;
+            return Err(Error::LastSignInMethod);
         }
         self.deliver(
             &user.email,

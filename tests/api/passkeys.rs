@@ -742,3 +742,61 @@ async fn a_credential_that_is_not_an_object_is_refused_before_any_ceremony_is_sp
         .await;
     assert_error(status, &body, 422, "INVALID_PASSKEY");
 }
+
+#[tokio::test]
+async fn parallel_removals_never_remove_the_last_way_in() {
+    let spy = crate::spy::SpyStore::new(test_store().await);
+    let app = app_on_store(passkey_config(), spy.clone(), |b| {
+        b.provider(FakeOAuthProvider)
+    })
+    .await;
+    let sign_in = app
+        .manager
+        .sign_in(
+            "fake-oauth",
+            portcullis::ProviderRequest::new(
+                json!({"sub": "s-2", "email": "two-keys@example.com", "verified": true}),
+            ),
+        )
+        .await
+        .unwrap();
+    let mut first = Authenticator::new();
+    let mut second = Authenticator::new();
+    app.add_passkey(&sign_in.tokens.access_token, &mut first, "First")
+        .await;
+    let (_, tokens) = app.passkey_sign_in(&mut first).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    app.add_passkey(&access, &mut second, "Second").await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // The two passkeys are the only ways in; both removals at once, each
+    // past its first check (two left) before either deletes.
+    *spy.passkey_deletes.lock() = Some(std::sync::Arc::new(tokio::sync::Barrier::new(2)));
+    let paths = [&first, &second]
+        .map(|key| format!("/auth/passkeys/{}", key.credential_id.clone().unwrap()));
+    let (a, b) = tokio::join!(
+        app.call(Method::DELETE, &paths[0], &access, None),
+        app.call(Method::DELETE, &paths[1], &access, None),
+    );
+    let statuses = [a.0, b.0];
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::NO_CONTENT || *s == StatusCode::CONFLICT),
+        "{a:?} {b:?}"
+    );
+    let removed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::NO_CONTENT)
+        .count();
+    let left = app.passkeys(&access).await.len();
+    assert!(left >= 1, "the account kept a way in: {a:?} {b:?}");
+    assert_eq!(left, 2 - removed);
+}

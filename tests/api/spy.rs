@@ -22,6 +22,9 @@ pub struct SpyStore {
     pub email_lookups: AtomicUsize,
     /// While `false`, `find_user_by_email` waits.
     pub lookups_open: tokio::sync::watch::Sender<bool>,
+    /// When set, each `delete_passkey` waits here first (to line up
+    /// parallel removals after their checks).
+    pub passkey_deletes: Mutex<Option<Arc<tokio::sync::Barrier>>>,
 }
 
 impl SpyStore {
@@ -31,6 +34,7 @@ impl SpyStore {
             counter_keys: Mutex::default(),
             email_lookups: AtomicUsize::new(0),
             lookups_open: tokio::sync::watch::Sender::new(true),
+            passkey_deletes: Mutex::default(),
         })
     }
 
@@ -393,6 +397,10 @@ impl portcullis::store::PasskeyStore for SpyStore {
         a0: &portcullis::UserId,
         a1: &str,
     ) -> portcullis::store::StoreResult<bool> {
+        let barrier = self.passkey_deletes.lock().clone();
+        if let Some(barrier) = barrier {
+            barrier.wait().await;
+        }
         self.inner.delete_passkey(a0, a1).await
     }
     async fn delete_passkeys(
