@@ -92,11 +92,16 @@ impl AuthManager {
         provider: &str,
         client: &ClientInfo,
     ) -> Result<Option<MfaChallenge>> {
-        let factors = self.inner.store.list_factors(&user.id).await?;
+        // Both reads at once: one round trip of latency. Passkeys are read
+        // even without a relying party configured, so a user who has some
+        // is refused (fail closed) rather than let in on the first factor.
+        let (factors, passkeys) = tokio::try_join!(
+            async { Ok::<_, Error>(self.inner.store.list_factors(&user.id).await?) },
+            self.has_passkeys(user),
+        )?;
         let totp = factors
             .iter()
             .find(|f| f.kind == FactorKind::Totp && f.is_confirmed());
-        let passkeys = self.has_passkeys(user).await?;
         if totp.is_none() && !passkeys {
             return Ok(None);
         }
