@@ -143,7 +143,8 @@ impl AuthManager {
         Ok(except.is_some() && self.inner.webauthn.is_some() && self.has_passkeys(user).await?)
     }
 
-    /// Unlinks `provider` from `user`, unless that would leave no way to
+    /// Unlinks `provider` from `user` (checked again after the delete, so a
+    /// parallel removal cannot take the last way in), unless that would leave no way to
     /// sign in: the user keeps a password, another linked provider, or a
     /// provider that [signs in by email](crate::Capabilities::signs_in_by_email)
     /// is enabled and the user's email is verified (such providers refuse
@@ -175,6 +176,15 @@ impl AuthManager {
             .await?
         {
             return Err(Error::NotFound("linked account"));
+        }
+        // Checked again after the delete: a removal of the user's last
+        // passkey (or another unlink) running alongside may have taken the
+        // way in this unlink counted on. Then the identity comes back.
+        if !self.has_other_way_in(user, Some(provider)).await? {
+            if let Some(account) = accounts.iter().find(|a| a.provider == provider) {
+                self.inner.store.insert_linked_account(account).await?;
+            }
+            return Err(Error::LastSignInMethod);
         }
         let subject = accounts
             .iter()

@@ -800,3 +800,59 @@ async fn parallel_removals_never_remove_the_last_way_in() {
     assert!(left >= 1, "the account kept a way in: {a:?} {b:?}");
     assert_eq!(left, 2 - removed);
 }
+
+#[tokio::test]
+async fn an_unlink_racing_the_removal_of_the_last_passkey_keeps_a_way_in() {
+    let spy = crate::spy::SpyStore::new(test_store().await);
+    let app = app_on_store(passkey_config(), spy.clone(), |b| {
+        b.provider(FakeOAuthProvider)
+    })
+    .await;
+    let sign_in = app
+        .manager
+        .sign_in(
+            "fake-oauth",
+            portcullis::ProviderRequest::new(
+                json!({"sub": "s-3", "email": "race@example.com", "verified": true}),
+            ),
+        )
+        .await
+        .unwrap();
+    let mut key = Authenticator::new();
+    app.add_passkey(&sign_in.tokens.access_token, &mut key, "Key")
+        .await;
+    let (_, tokens) = app.passkey_sign_in(&mut key).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    // The identity and the passkey are the two ways in; each removal sees
+    // the other one before either deletes.
+    *spy.passkey_deletes.lock() = Some(std::sync::Arc::new(tokio::sync::Barrier::new(2)));
+    let path = format!("/auth/passkeys/{}", key.credential_id.clone().unwrap());
+    let (unlink, remove) = tokio::join!(
+        app.call(
+            Method::DELETE,
+            "/auth/account/linked/fake-oauth",
+            &access,
+            None
+        ),
+        app.call(Method::DELETE, &path, &access, None),
+    );
+    *spy.passkey_deletes.lock() = None;
+    for (status, _) in [&unlink, &remove] {
+        assert!(
+            *status == StatusCode::NO_CONTENT || *status == StatusCode::CONFLICT,
+            "{unlink:?} {remove:?}"
+        );
+    }
+    let user = app.stored("race@example.com").await.unwrap();
+    let linked = app
+        .store
+        .list_linked_accounts(&user.id)
+        .await
+        .unwrap()
+        .len();
+    let passkeys = app.passkeys(&access).await.len();
+    assert!(
+        linked + passkeys >= 1,
+        "a way in is left: {unlink:?} {remove:?}"
+    );
+}

@@ -22,8 +22,8 @@ pub struct SpyStore {
     pub email_lookups: AtomicUsize,
     /// While `false`, `find_user_by_email` waits.
     pub lookups_open: tokio::sync::watch::Sender<bool>,
-    /// When set, each `delete_passkey` waits here first (to line up
-    /// parallel removals after their checks).
+    /// When set, each `delete_passkey` and `delete_linked_account` waits
+    /// here first (to line up parallel removals after their checks).
     pub passkey_deletes: Mutex<Option<Arc<tokio::sync::Barrier>>>,
 }
 
@@ -286,6 +286,10 @@ impl portcullis::store::AccountStore for SpyStore {
         a0: &portcullis::UserId,
         a1: &str,
     ) -> portcullis::store::StoreResult<bool> {
+        let barrier = self.passkey_deletes.lock().clone();
+        if let Some(barrier) = barrier {
+            barrier.wait().await;
+        }
         self.inner.delete_linked_account(a0, a1).await
     }
     async fn delete_unverified_linked_accounts(
