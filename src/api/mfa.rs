@@ -265,7 +265,8 @@ impl MfaApi {
     ///
     /// A new secret for an authenticator app, as base32 and as an
     /// `otpauth://` URI; TOTP is not on until `POST /auth/mfa/totp/confirm`.
-    /// A new setup replaces a pending one. Needs a recent sign-in (403
+    /// A new setup replaces a pending one. Needs a verified address (403
+    /// `EMAIL_NOT_VERIFIED`) and a recent sign-in (403
     /// `REAUTHENTICATION_REQUIRED`); 409 `FACTOR_ALREADY_ENROLLED` when TOTP
     /// is on; 503 `MFA_NOT_CONFIGURED` without sealing keys.
     #[oai(
@@ -410,7 +411,9 @@ impl MfaApi {
     /// has none, a sign-in answers 403 `MFA_SETUP_REQUIRED` with a setup
     /// challenge (method `totp_setup`, 15 minutes, from the client that
     /// signed in only). This starts the setup with it: a secret and its
-    /// `otpauth://` URI, as `POST /auth/mfa/totp/setup` answers.
+    /// `otpauth://` URI, as `POST /auth/mfa/totp/setup` answers. 403
+    /// `EMAIL_NOT_VERIFIED` until the address is verified (the challenge
+    /// stays usable meanwhile).
     #[oai(
         path = "/auth/mfa/enroll/setup",
         method = "post",

@@ -208,7 +208,8 @@ impl PasskeyApi {
     ///
     /// Creation options for `navigator.credentials.create`: a discoverable
     /// credential with user verification, the caller's passkeys excluded.
-    /// Needs a recent sign-in (403 `REAUTHENTICATION_REQUIRED`) and, when
+    /// Needs a verified address (403 `EMAIL_NOT_VERIFIED`), a recent
+    /// sign-in (403 `REAUTHENTICATION_REQUIRED`) and, when
     /// a second factor is on, a session that passed it (403
     /// `SECOND_FACTOR_REQUIRED`). 503 `PASSKEYS_NOT_CONFIGURED` without
     /// `mfa.passkeys.rp_id`.

@@ -211,6 +211,7 @@ impl AuthManager {
     ///
     /// # Errors
     ///
+    /// [`Error::EmailNotVerified`] (403) until the address is verified,
     /// [`Error::ReauthenticationRequired`] (403) for a sign-in that is not
     /// recent, [`Error::Vetoed`] (403), [`Error::FactorAlreadyEnrolled`]
     /// (409) when TOTP is on, [`Error::MfaNotConfigured`] and
@@ -223,8 +224,16 @@ impl AuthManager {
 
     /// A TOTP setup for `user`, whoever vouched for them (a recent
     /// session, or a sign-in's setup challenge).
+    ///
+    /// The address must be verified, as for a passkey: a second factor
+    /// survives a password reset, so one enrolled on an address nobody
+    /// proved (an attacker registering the victim's address first) would
+    /// lock the owner out of the account they recover by mail.
     pub(crate) async fn start_totp_setup(&self, user: &User) -> Result<TotpSetup> {
         let sealer = self.sealer()?;
+        if !user.email_verified {
+            return Err(Error::EmailNotVerified);
+        }
         self.inner
             .hooks
             .before(Action::EnrollFactor {

@@ -694,6 +694,19 @@ impl TestApp {
         )
     }
 
+    /// Marks `email`'s address verified, as opening the emailed link does.
+    pub async fn mark_verified(&self, email: &str) {
+        let user = self.stored(email).await.expect("a registered user");
+        self.store
+            .patch_user(
+                &user.id,
+                &portcullis::UserPatch::new().email_verified(true),
+                self.manager.now(),
+            )
+            .await
+            .expect("store");
+    }
+
     pub async fn stored(&self, email: &str) -> Option<portcullis::User> {
         self.store
             .as_ref()

@@ -40,8 +40,10 @@ impl TestApp {
         self.clock.advance(chrono::Duration::seconds(30));
     }
 
-    /// Starts and confirms TOTP for the caller of `access`.
+    /// Starts and confirms TOTP for the caller of `access`, whose address
+    /// is verified first (enrolment needs it).
     async fn enrol(&self, access: &str, email: &str) -> Enrolled {
+        self.mark_verified(email).await;
         let (status, setup) = self
             .call(Method::POST, "/auth/mfa/totp/setup", access, None)
             .await;
@@ -108,6 +110,16 @@ async fn enrolling_totp_makes_every_password_sign_in_ask_for_a_code() {
             "recovery_codes_left": 0
         })
     );
+
+    // A second factor survives a password reset, so it needs an address
+    // someone proved: else whoever registered the address first would
+    // lock its owner out of the account they recover by mail.
+    let (status, refused) = app
+        .call(Method::POST, "/auth/mfa/totp/setup", &access, None)
+        .await;
+    assert_error(status, &refused, 403, "EMAIL_NOT_VERIFIED");
+    assert_eq!(app.factors(&access).await["totp_pending"], false);
+    app.mark_verified(email).await;
 
     // Setup: a secret and its URI; nothing is on yet.
     let resp = app
@@ -592,6 +604,7 @@ async fn a_before_hook_can_veto_enrolment() {
     })
     .await;
     let (access, _) = app.signed_in("vetoed@example.com").await;
+    app.mark_verified("vetoed@example.com").await;
     let (status, body) = app
         .call(Method::POST, "/auth/mfa/totp/setup", &access, None)
         .await;
@@ -814,6 +827,12 @@ async fn required_second_factors_are_enrolled_at_sign_in_before_any_token() {
         .verify(json!({ "mfa_token": token, "code": "000000" }))
         .await;
     assert_error(status, &body, 410, "TOKEN_GONE");
+    // Not on an address nobody proved (the challenge stays usable).
+    let (status, body) = app
+        .post("/auth/mfa/enroll/setup", json!({ "mfa_token": token }))
+        .await;
+    assert_error(status, &body, 403, "EMAIL_NOT_VERIFIED");
+    app.mark_verified(email).await;
 
     let (status, setup) = app
         .post("/auth/mfa/enroll/setup", json!({ "mfa_token": token }))

@@ -101,15 +101,8 @@ impl TestApp {
     /// Registers, verifies the address (as the emailed link would) and
     /// signs in; returns the access token.
     async fn verified(&self, email: &str) -> String {
-        let user = self.register(email).await;
-        self.store
-            .patch_user(
-                &portcullis::UserId::new(user["id"].as_str().unwrap()),
-                &portcullis::UserPatch::new().email_verified(true),
-                self.manager.now(),
-            )
-            .await
-            .unwrap();
+        self.register(email).await;
+        self.mark_verified(email).await;
         self.login(email).await["access_token"]
             .as_str()
             .unwrap()

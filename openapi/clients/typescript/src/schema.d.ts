@@ -549,7 +549,8 @@ export interface paths {
          * Start a TOTP setup
          * @description A new secret for an authenticator app, as base32 and as an
          *     `otpauth://` URI; TOTP is not on until `POST /auth/mfa/totp/confirm`.
-         *     A new setup replaces a pending one. Needs a recent sign-in (403
+         *     A new setup replaces a pending one. Needs a verified address (403
+         *     `EMAIL_NOT_VERIFIED`) and a recent sign-in (403
          *     `REAUTHENTICATION_REQUIRED`); 409 `FACTOR_ALREADY_ENROLLED` when TOTP
          *     is on; 503 `MFA_NOT_CONFIGURED` without sealing keys.
          */
@@ -696,7 +697,9 @@ export interface paths {
          *     has none, a sign-in answers 403 `MFA_SETUP_REQUIRED` with a setup
          *     challenge (method `totp_setup`, 15 minutes, from the client that
          *     signed in only). This starts the setup with it: a secret and its
-         *     `otpauth://` URI, as `POST /auth/mfa/totp/setup` answers.
+         *     `otpauth://` URI, as `POST /auth/mfa/totp/setup` answers. 403
+         *     `EMAIL_NOT_VERIFIED` until the address is verified (the challenge
+         *     stays usable meanwhile).
          */
         post: operations["beginRequiredTotpSetup"];
         delete?: never;
@@ -742,7 +745,8 @@ export interface paths {
          * Start registering a passkey
          * @description Creation options for `navigator.credentials.create`: a discoverable
          *     credential with user verification, the caller's passkeys excluded.
-         *     Needs a recent sign-in (403 `REAUTHENTICATION_REQUIRED`) and, when
+         *     Needs a verified address (403 `EMAIL_NOT_VERIFIED`), a recent
+         *     sign-in (403 `REAUTHENTICATION_REQUIRED`) and, when
          *     a second factor is on, a session that passed it (403
          *     `SECOND_FACTOR_REQUIRED`). 503 `PASSKEYS_NOT_CONFIGURED` without
          *     `mfa.passkeys.rp_id`.
