@@ -92,13 +92,11 @@ impl AuthManager {
         provider: &str,
         client: &ClientInfo,
     ) -> Result<Option<MfaChallenge>> {
-        // Both reads at once: one round trip of latency. Passkeys are read
+        // Both in one read (one query on MongoStore). Passkeys are read
         // even without a relying party configured, so a user who has some
         // is refused (fail closed) rather than let in on the first factor.
-        let (factors, passkeys) = tokio::try_join!(
-            async { Ok::<_, Error>(self.inner.store.list_factors(&user.id).await?) },
-            self.has_passkeys(user),
-        )?;
+        let (factors, passkeys) = self.inner.store.list_second_factors(&user.id).await?;
+        let passkeys = !passkeys.is_empty();
         let totp = factors
             .iter()
             .find(|f| f.kind == FactorKind::Totp && f.is_confirmed());

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::StoreResult;
+use super::{PasskeyRecord, StoreResult};
 use crate::{factor::Sealed, token::TokenHash, user::UserId};
 
 /// Which second factor a [`Factor`] record holds.
@@ -126,6 +126,17 @@ pub trait FactorStore: Send + Sync + 'static {
 
     /// The user's factors, pending ones included, ordered by kind.
     async fn list_factors(&self, user_id: &UserId) -> StoreResult<Vec<Factor>>;
+
+    /// The user's factors (as [`list_factors`](Self::list_factors)) and
+    /// passkeys (as
+    /// [`PasskeyStore::list_passkeys`](super::PasskeyStore::list_passkeys))
+    /// in one read: what every sign-in needs to choose between a session
+    /// and an MFA challenge, so a store should answer it with one query
+    /// (MongoStore: one `aggregate` with `$unionWith`).
+    async fn list_second_factors(
+        &self,
+        user_id: &UserId,
+    ) -> StoreResult<(Vec<Factor>, Vec<PasskeyRecord>)>;
 
     /// Accepts TOTP `step` for the user if their TOTP is confirmed and its
     /// last accepted step is before `step`; returns whether it did.

@@ -728,6 +728,29 @@ impl FactorStore for MemoryStore {
         Ok(factors)
     }
 
+    async fn list_second_factors(
+        &self,
+        user_id: &UserId,
+    ) -> StoreResult<(Vec<Factor>, Vec<PasskeyRecord>)> {
+        // One lock: both lists from the same moment.
+        let state = self.state.read();
+        let mut factors: Vec<Factor> = state
+            .factors
+            .iter()
+            .filter(|((user, _), _)| user == user_id)
+            .map(|(_, f)| f.clone())
+            .collect();
+        factors.sort_by_key(|f| f.kind);
+        let mut passkeys: Vec<PasskeyRecord> = state
+            .passkeys
+            .values()
+            .filter(|p| p.user_id == *user_id)
+            .cloned()
+            .collect();
+        passkeys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok((factors, passkeys))
+    }
+
     async fn use_totp_step(
         &self,
         user_id: &UserId,

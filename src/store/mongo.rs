@@ -14,6 +14,14 @@
 //! | `linked_accounts` | `provider`, `subject`, `user_id`, `email`, `created_at` | unique `(provider, subject)`; `user_id` |
 //! | `factors` | one second factor: `_id` (`{user_id}:{kind}`), `user_id`, `kind` (`totp`, `recovery_codes`), `secret: {key_id, nonce, ciphertext}` (TOTP, AES-256-GCM sealed), `codes` (SHA-256 hex of each unused recovery code), `last_step`, `created_at`, `confirmed_at`, `last_used_at` | `user_id` |
 //! | `passkeys` | one WebAuthn credential: `_id` (credential id, URL-safe base64), `user_id`, `name`, `credential` (the public key credential as `webauthn-rs` serialises it, JSON text), `counter`, `created_at`, `last_used_at` | `(user_id, created_at)` |
+//! | `rate_limits` | one counter window: `_id` (`{key}\|{window start ms}`), `key`, `count` (hits, or settled failures), `last_at`, `leases: [{until, n}]` (reservations in flight, oldest first), `expires_at` | `key`; TTL on `expires_at` |
+//!
+//! A sign-in reads the user's factors and passkeys with one `aggregate`
+//! (`$match` on `factors.user_id`, `$unionWith` the `passkeys` match), and
+//! reserves its failure slot with one `findAndModify` (`$push` a lease,
+//! upsert) that returns the window as it stood right after: the live
+//! leases before its own are the attempts in flight, so the decision needs
+//! no second read and no compare-and-set loop.
 //!
 //! Every guarantee is a single-document atomic operation, so no
 //! transactions are needed (a standalone server works): uniqueness is a
@@ -521,18 +529,43 @@ struct CounterDoc {
     #[serde(rename = "_id")]
     id: String,
     key: String,
+    /// Hits ([`RateLimitStore::hit_counter`]) or settled failures
+    /// ([`RateLimitStore::settle_counter`]).
     count: i64,
+    /// The last hit, or the last failure.
     last_at: bson::DateTime,
-    /// Set by failed reservations: no attempt is reserved before it.
+    /// Written by windows stored before the next allowed time was derived
+    /// from `count` and `last_at`; still honoured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     next_at: Option<bson::DateTime>,
-    /// When each reservation in flight stops holding its slot.
+    /// The reservations in flight, oldest first: `{ "until": <date>,
+    /// "n": <nonce> }`, until when each holds its slot (windows stored
+    /// before the nonce hold bare dates; both are read).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    leases: Vec<bson::DateTime>,
-    /// Bumped by every reservation write (compare-and-set).
-    #[serde(default)]
-    version: i64,
+    leases: Vec<Bson>,
     expires_at: bson::DateTime,
+}
+
+impl CounterDoc {
+    /// The lease reservations in flight that are still live at `now`
+    /// before the one with `nonce` (all of them when it is not there).
+    fn in_flight_before(&self, nonce: i64, now: DateTime<Utc>) -> u32 {
+        let live = self
+            .leases
+            .iter()
+            .take_while(|lease| lease_nonce(lease) != Some(nonce))
+            .filter(|lease| lease_until(lease).is_some_and(|until| until > now))
+            .count();
+        u32::try_from(live).unwrap_or(u32::MAX)
+    }
+
+    /// No attempt is reserved before this: the last failure plus the
+    /// backoff's delay after `count` failures (none before the first).
+    fn next_allowed(&self, backoff: &Backoff) -> Option<DateTime<Utc>> {
+        let failures = u32::try_from(self.count).unwrap_or(u32::MAX);
+        let derived = (failures > 0).then(|| chrono(self.last_at) + backoff.delay_after(failures));
+        derived.max(self.next_at.map(chrono))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -980,9 +1013,24 @@ impl SessionStore for MongoStore {
 
 // ---- rate limits ---------------------------------------------------------
 
-/// Compare-and-set rounds a reservation tries before giving up (each
-/// round one concurrent caller wins).
-const RESERVE_ROUNDS: usize = 64;
+/// How often an upsert that lost a race on a new window's `_id` tries
+/// again (the window exists then, so once is enough on a real server).
+const UPSERT_RETRIES: u32 = 4;
+
+fn lease_until(lease: &Bson) -> Option<DateTime<Utc>> {
+    match lease {
+        Bson::DateTime(until) => Some(chrono(*until)),
+        Bson::Document(lease) => lease.get_datetime("until").ok().map(|until| chrono(*until)),
+        _ => None,
+    }
+}
+
+fn lease_nonce(lease: &Bson) -> Option<i64> {
+    match lease {
+        Bson::Document(lease) => lease.get_i64("n").ok(),
+        _ => None,
+    }
+}
 
 fn counter_id(key: &str, window_start: DateTime<Utc>) -> String {
     format!("{key}|{}", window_start.timestamp_millis())
@@ -1023,7 +1071,6 @@ impl RateLimitStore for MongoStore {
                 last_at: date(now),
                 next_at: None,
                 leases: Vec::new(),
-                version: 0,
                 expires_at: date(expires_at),
             };
             match self.counters.insert_one(fresh).await.map_err(map_err) {
@@ -1069,19 +1116,77 @@ impl RateLimitStore for MongoStore {
         now: DateTime<Utc>,
         backoff: Backoff,
     ) -> StoreResult<Reservation> {
-        let mut decision = Reservation::Busy;
-        self.update_counter(key, window_start, expires_at, now, |doc| {
-            doc.leases.retain(|until| chrono(*until) > now);
-            let in_flight = u32::try_from(doc.leases.len()).unwrap_or(u32::MAX);
-            let failures = u32::try_from(doc.count).unwrap_or(u32::MAX);
-            decision = backoff.decide(failures, in_flight, doc.next_at.map(chrono), now);
-            let reserved = matches!(decision, Reservation::Reserved { .. });
-            if reserved {
-                doc.leases.push(date(now + backoff.lease));
+        // One command on the way in (issue 14): push a lease and read the
+        // window as it stood right after, atomically. The leases before ours
+        // are the attempts in flight that came first, so of any number of
+        // concurrent callers only as many decide `Reserved` as the backoff
+        // allows; the others take their lease back (a second command, on
+        // the refused path only). Expired leases (a node that died mid-check)
+        // are ignored, and dropped when the window expires or is reset.
+        let id = counter_id(key, window_start);
+        let nonce = i64::from_ne_bytes(rand::random::<[u8; 8]>());
+        let lease = doc! { "until": date(now + backoff.lease), "n": nonce };
+        let mut tries = 0;
+        let window = loop {
+            let pushed = self
+                .counters
+                .find_one_and_update(
+                    doc! { "_id": &id },
+                    doc! {
+                        "$push": { "leases": &lease },
+                        "$setOnInsert": {
+                            "key": key,
+                            "count": 0_i64,
+                            "last_at": date(now),
+                            "expires_at": date(expires_at),
+                        },
+                    },
+                )
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(map_err);
+            match pushed {
+                Ok(Some(window)) => break window,
+                // A wire server (SecantusDB) answers no document when an
+                // upsert found none but then updated the one a racing first
+                // attempt inserted: the push landed, so read the window and
+                // find our lease by its nonce (a settle that gave back the
+                // oldest lease may have taken ours: then every live one
+                // counts, the safe side).
+                Ok(None) => {
+                    if let Some(window) = self
+                        .counters
+                        .find_one(doc! { "_id": &id })
+                        .await
+                        .map_err(map_err)?
+                    {
+                        break window;
+                    }
+                    // Dropped meanwhile (a reset), our lease with it.
+                    if tries >= UPSERT_RETRIES {
+                        return Err(StoreError::Backend("rate-limit window contention".into()));
+                    }
+                    tries += 1;
+                }
+                // Two first attempts raced on the window's `_id` and this
+                // one lost (nothing written): push to the winner's window.
+                Err(StoreError::Conflict(_)) if tries < UPSERT_RETRIES => tries += 1,
+                Err(err) => return Err(err),
             }
-            reserved
-        })
-        .await?;
+        };
+        // The live leases before ours are the attempts in flight that came
+        // first (on the one-command path, all but ours).
+        let in_flight = window.in_flight_before(nonce, now);
+        let decision = backoff.decide(
+            u32::try_from(window.count).unwrap_or(u32::MAX),
+            in_flight,
+            window.next_allowed(&backoff),
+            now,
+        );
+        if !matches!(decision, Reservation::Reserved { .. }) {
+            self.pop_lease(&id, None).await?;
+        }
         Ok(decision)
     }
 
@@ -1091,85 +1196,53 @@ impl RateLimitStore for MongoStore {
         window_start: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
-        backoff: Backoff,
+        _backoff: Backoff,
         failed: bool,
     ) -> StoreResult<()> {
-        self.update_counter(key, window_start, expires_at, now, |doc| {
-            let had_lease = !doc.leases.is_empty();
-            if had_lease {
-                doc.leases.remove(0);
-            }
-            if failed {
-                doc.count = doc.count.saturating_add(1);
-                doc.last_at = date(now);
-                let failures = u32::try_from(doc.count).unwrap_or(u32::MAX);
-                doc.next_at = Some(date(now + backoff.delay_after(failures)));
-            }
-            failed || had_lease
-        })
+        let id = counter_id(key, window_start);
+        if !failed {
+            return self.pop_lease(&id, None).await;
+        }
+        // Leases are anonymous: giving back the oldest keeps the count of
+        // attempts in flight right. The next allowed time follows from the
+        // failures and the last one (`CounterDoc::next_allowed`), so one
+        // write settles; a window dropped meanwhile (a reset) starts again.
+        self.pop_lease(
+            &id,
+            Some(doc! {
+                "$inc": { "count": 1_i64 },
+                "$max": { "last_at": date(now) },
+                "$setOnInsert": { "key": key, "expires_at": date(expires_at) },
+            }),
+        )
         .await
     }
 }
 
 impl MongoStore {
-    /// Reads the reservation window of `key`, lets `change` edit it (it
-    /// answers whether to write), and writes it back only if no other
-    /// writer moved it meanwhile (compare-and-set on `version`); a lost race
-    /// reads again. A missing window starts empty and is inserted (a race
-    /// on the unique `_id` reads again).
-    async fn update_counter(
-        &self,
-        key: &str,
-        window_start: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-        mut change: impl FnMut(&mut CounterDoc) -> bool + Send,
-    ) -> StoreResult<()> {
-        let id = counter_id(key, window_start);
-        for _ in 0..RESERVE_ROUNDS {
-            let current = self
+    /// Gives back one lease of the window `id` in one write; with
+    /// `failure` (the `$inc` / `$max` / `$setOnInsert` of a failed
+    /// attempt) it also counts the failure, inserting the window if a
+    /// reset dropped it.
+    async fn pop_lease(&self, id: &str, failure: Option<Document>) -> StoreResult<()> {
+        let upsert = failure.is_some();
+        let mut update = failure.unwrap_or_default();
+        update.insert("$pop", doc! { "leases": -1_i32 });
+        let mut tries = 0;
+        loop {
+            match self
                 .counters
-                .find_one(doc! { "_id": &id })
+                .update_one(doc! { "_id": id }, update.clone())
+                .upsert(upsert)
                 .await
-                .map_err(map_err)?;
-            let fresh = current.is_none();
-            let mut doc = current.unwrap_or_else(|| CounterDoc {
-                id: id.clone(),
-                key: key.to_owned(),
-                count: 0,
-                last_at: date(now),
-                next_at: None,
-                leases: Vec::new(),
-                version: 0,
-                expires_at: date(expires_at),
-            });
-            let version = doc.version;
-            if !change(&mut doc) {
-                return Ok(());
-            }
-            doc.version = version.saturating_add(1);
-            if fresh {
-                match self.counters.insert_one(&doc).await.map_err(map_err) {
-                    Ok(_) => return Ok(()),
-                    Err(StoreError::Conflict(_)) => continue,
-                    Err(err) => return Err(err),
-                }
-            }
-            let unchanged = if version == 0 {
-                doc! { "_id": &id, "$or": [{ "version": 0_i64 }, { "version": { "$exists": false } }] }
-            } else {
-                doc! { "_id": &id, "version": version }
-            };
-            let replaced = self
-                .counters
-                .replace_one(unchanged, &doc)
-                .await
-                .map_err(map_err)?;
-            if replaced.matched_count == 1 {
-                return Ok(());
+                .map_err(map_err)
+            {
+                Ok(_) => return Ok(()),
+                // A racing upsert of the same dropped window won: update it.
+                Err(StoreError::Conflict(_)) if tries < UPSERT_RETRIES => tries += 1,
+                Err(err) => return Err(err),
             }
         }
-        Err(StoreError::Backend("rate-limit counter contention".into()))
     }
 }
 

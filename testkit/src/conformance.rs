@@ -1784,6 +1784,58 @@ fn passkey(id: &str, user: &User, counter: u32) -> PasskeyRecord {
     )
 }
 
+/// `list_second_factors` answers exactly what `list_factors` and
+/// `list_passkeys` answer, for the asked user only (a sign-in decides on it
+/// between a session and an MFA challenge).
+pub async fn second_factors_are_read_together(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "both@example.com").await;
+    let other = inserted_user(&*store, "neither@example.com").await;
+    let (factors, passkeys) = store.list_second_factors(&user.id).await.expect("none");
+    assert!(factors.is_empty() && passkeys.is_empty());
+    store
+        .put_pending_factor(&Factor::pending_totp(user.id.clone(), sealed(b"s"), now()))
+        .await
+        .expect("totp");
+    store
+        .put_recovery_codes(&Factor::recovery_codes(
+            user.id.clone(),
+            vec![OpaqueToken::generate().hash()],
+            now(),
+        ))
+        .await
+        .expect("codes");
+    store
+        .insert_passkey(&passkey("cred-both-1", &user, 1))
+        .await
+        .expect("passkey");
+    let mut later = passkey("cred-both-0", &user, 0);
+    later.created_at = now() + Duration::seconds(1);
+    store.insert_passkey(&later).await.expect("passkey");
+    store
+        .insert_passkey(&passkey("cred-other", &other, 0))
+        .await
+        .expect("other's passkey");
+    let (factors, passkeys) = store.list_second_factors(&user.id).await.expect("both");
+    assert_eq!(
+        factors,
+        store.list_factors(&user.id).await.expect("factors")
+    );
+    assert_eq!(
+        factors.iter().map(|f| f.kind).collect::<Vec<_>>(),
+        [FactorKind::Totp, FactorKind::RecoveryCodes]
+    );
+    assert_eq!(
+        passkeys,
+        store.list_passkeys(&user.id).await.expect("passkeys")
+    );
+    let ids: Vec<&str> = passkeys.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["cred-both-1", "cred-both-0"], "oldest first");
+    let (factors, passkeys) = store.list_second_factors(&other.id).await.expect("other");
+    assert!(factors.is_empty());
+    assert_eq!(passkeys.len(), 1);
+    assert_eq!(passkeys[0].id, "cred-other");
+}
+
 /// A credential id belongs to one account; listing is oldest first; only
 /// the owner renames or deletes; deleting the user deletes its passkeys.
 pub async fn passkeys_are_unique_listed_renamed_and_deleted(store: Arc<dyn Store>) {

@@ -542,6 +542,15 @@ impl portcullis::store::AccountStore for DownStore {
 
 #[async_trait]
 impl portcullis::store::FactorStore for DownStore {
+    async fn list_second_factors(
+        &self,
+        _: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<(
+        Vec<portcullis::store::Factor>,
+        Vec<portcullis::store::PasskeyRecord>,
+    )> {
+        Err(down())
+    }
     async fn put_pending_factor(
         &self,
         _: &portcullis::store::Factor,

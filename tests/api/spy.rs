@@ -302,6 +302,15 @@ impl portcullis::store::AccountStore for SpyStore {
 
 #[async_trait]
 impl portcullis::store::FactorStore for SpyStore {
+    async fn list_second_factors(
+        &self,
+        a0: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<(
+        Vec<portcullis::store::Factor>,
+        Vec<portcullis::store::PasskeyRecord>,
+    )> {
+        self.inner.list_second_factors(a0).await
+    }
     async fn put_pending_factor(
         &self,
         a0: &portcullis::store::Factor,

@@ -7,18 +7,21 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::{
-    bson::{self, doc},
+    bson::{self, doc, Document},
     options::ReturnDocument,
 };
 use serde::{Deserialize, Serialize};
 
-use super::{chrono, date, map_err, MongoStore};
+use super::{backend, chrono, date, map_err, passkeys::PasskeyDoc, MongoStore};
 use crate::{
     factor::Sealed,
-    store::{Factor, FactorKind, FactorStore, StoreError, StoreResult},
+    store::{Factor, FactorKind, FactorStore, PasskeyRecord, StoreError, StoreResult},
     token::TokenHash,
     user::UserId,
 };
+
+/// The field `list_second_factors` marks passkey documents with.
+const PASSKEY_MARK: &str = "__portcullis_passkey";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct FactorDoc {
@@ -150,6 +153,46 @@ impl FactorStore for MongoStore {
         let mut factors: Vec<Factor> = docs.into_iter().map(FactorDoc::into_factor).collect();
         factors.sort_by_key(|f| f.kind);
         Ok(factors)
+    }
+
+    async fn list_second_factors(
+        &self,
+        user_id: &UserId,
+    ) -> StoreResult<(Vec<Factor>, Vec<PasskeyRecord>)> {
+        // One command for both collections; each passkey comes back marked.
+        let pipeline = vec![
+            doc! { "$match": { "user_id": user_id.as_str() } },
+            doc! { "$unionWith": {
+                "coll": self.passkeys.name(),
+                "pipeline": [
+                    { "$match": { "user_id": user_id.as_str() } },
+                    { "$addFields": { PASSKEY_MARK: true } },
+                ],
+            } },
+        ];
+        let docs: Vec<Document> = self
+            .factors
+            .clone_with_type::<Document>()
+            .aggregate(pipeline)
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        let mut factors = Vec::new();
+        let mut passkeys = Vec::new();
+        for mut doc in docs {
+            if doc.remove(PASSKEY_MARK).is_some() {
+                let doc: PasskeyDoc = bson::from_document(doc).map_err(backend)?;
+                passkeys.push(doc.into_record()?);
+            } else {
+                let doc: FactorDoc = bson::from_document(doc).map_err(backend)?;
+                factors.push(doc.into_factor());
+            }
+        }
+        factors.sort_by_key(|f| f.kind);
+        passkeys.sort_by(|a: &PasskeyRecord, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok((factors, passkeys))
     }
 
     async fn use_totp_step(

@@ -43,7 +43,7 @@ impl PasskeyDoc {
         })
     }
 
-    fn into_record(self) -> StoreResult<PasskeyRecord> {
+    pub(super) fn into_record(self) -> StoreResult<PasskeyRecord> {
         let mut record = PasskeyRecord::new(
             self.id,
             UserId::new(self.user_id),
