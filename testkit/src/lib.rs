@@ -7,6 +7,20 @@
 //!   [`store_conformance_tests!`].
 //! - [`mongo_store`]: a `MongoStore` on a fresh database of the test server
 //!   named by `PORTCULLIS_TEST_MONGODB_URI` (feature `mongodb`).
+//! - [`TestApp`]: the HTTP test app the Portcullis suites run on, for
+//!   testing your providers and hooks over HTTP. [`app`], [`app_with`] and
+//!   [`app_on_store`] build a manager with credentials sign-in, a
+//!   [`ManualClock`](portcullis::ManualClock), an
+//!   [`Outbox`](portcullis::Outbox) and a hook recording every event, behind
+//!   the API's routes in a `poem::test::TestClient`; `extra` adds your
+//!   providers and hooks to the builder. Helpers read what it answers:
+//!   [`parts`], [`assert_error`], [`TestApp::mail`], [`link_token`],
+//!   [`assert_page_headers`], [`cookies_set`], [`TestApp::event_names`].
+//! - [`DownStore`]: a store whose every call fails with `Unavailable`, to
+//!   check that a flow answers 503.
+//! - Fake providers: [`TrustEmailProvider`] (signs in whoever names an
+//!   email, as a magic link would) and [`FakeOAuthProvider`] (takes a posted
+//!   subject and email as proven, as an identity provider would).
 //!
 //! ```no_run
 //! // tests/my_store.rs
@@ -19,6 +33,48 @@
 //!
 //! portcullis_testkit::store_conformance_tests!(make);
 //! ```
+//!
+//! A hook over HTTP: `extra` adds it to the builder, the app's client
+//! drives the routes, and the recorded events show what happened.
+//!
+//! ```
+//! use portcullis::{veto_fn, Action, Veto};
+//! use portcullis_testkit::{app_with, assert_error, test_config, PASSWORD};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = app_with(test_config(), |builder| {
+//!     builder.hook(veto_fn(|action: Action| async move {
+//!         match action {
+//!             Action::Register { email, .. } if !email.ends_with("@example.com") => Err(
+//!                 Veto::new("EMAIL_DOMAIN_NOT_ALLOWED", "use your example.com address"),
+//!             ),
+//!             _ => Ok(()),
+//!         }
+//!     }))
+//! })
+//! .await;
+//! let (status, body) = app
+//!     .post("/auth/register", json!({"email": "eve@elsewhere.test", "password": PASSWORD}))
+//!     .await;
+//! assert_error(status, &body, 403, "EMAIL_DOMAIN_NOT_ALLOWED");
+//! app.register("ada@example.com").await;
+//! assert!(app.event_names().contains(&"user_registered"));
+//! # }
+//! ```
+
+mod app;
+mod down;
+mod providers;
+
+pub use app::{
+    app, app_on_store, app_with, app_with_config, assert_error, assert_page_headers, body,
+    cookies_set, link, link_token, page_form_token, parts, test_config, test_store, text, Served,
+    TestApp, APP_ORIGIN, PASSWORD, PUBLIC_URL, SECRET,
+};
+pub use down::DownStore;
+pub use providers::{app_with_passwordless, FakeOAuthProvider, TrustEmailProvider};
 
 pub mod conformance;
 

@@ -24,24 +24,42 @@ struct Enrolled {
     recovery_codes: Vec<String>,
 }
 
-impl TestApp {
+/// What the MFA tests do through a test app.
+trait MfaApp {
     /// The unix time of the app's clock.
+    fn unix(&self) -> u64;
+
+    /// The code the app shows now.
+    fn code(&self, totp: &Totp) -> String;
+
+    /// Moves the clock to the next 30-second step (a step is used once).
+    fn next_step(&self);
+
+    /// Starts and confirms TOTP for the caller of `access`, whose address
+    /// is verified first (enrolment needs it).
+    async fn enrol(&self, access: &str, email: &str) -> Enrolled;
+
+    /// A password sign-in that must end in the MFA challenge; its token.
+    async fn challenged(&self, email: &str) -> String;
+
+    async fn verify(&self, body: Value) -> (StatusCode, Value);
+
+    async fn factors(&self, access: &str) -> Value;
+}
+
+impl MfaApp for TestApp {
     fn unix(&self) -> u64 {
         u64::try_from(self.manager.now().timestamp()).unwrap()
     }
 
-    /// The code the app shows now.
     fn code(&self, totp: &Totp) -> String {
         totp.code_at_step(Totp::step_of(self.unix()))
     }
 
-    /// Moves the clock to the next 30-second step (a step is used once).
     fn next_step(&self) {
         self.clock.advance(chrono::Duration::seconds(30));
     }
 
-    /// Starts and confirms TOTP for the caller of `access`, whose address
-    /// is verified first (enrolment needs it).
     async fn enrol(&self, access: &str, email: &str) -> Enrolled {
         self.mark_verified(email).await;
         let (status, setup) = self
@@ -72,7 +90,6 @@ impl TestApp {
         }
     }
 
-    /// A password sign-in that must end in the MFA challenge; its token.
     async fn challenged(&self, email: &str) -> String {
         let (status, body) = self
             .post("/auth/login", json!({"email": email, "password": PASSWORD}))

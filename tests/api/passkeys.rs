@@ -97,9 +97,29 @@ impl Authenticator {
     }
 }
 
-impl TestApp {
+/// What the passkey tests do through a test app.
+trait PasskeyApp {
     /// Registers, verifies the address (as the emailed link would) and
     /// signs in; returns the access token.
+    async fn verified(&self, email: &str) -> String;
+
+    /// A password sign-in that must end in the MFA challenge; its token.
+    async fn mfa_challenge(&self, email: &str) -> String;
+
+    async fn passkey_options(&self, access: &str) -> Value;
+
+    /// Registers a passkey of `key` for the caller of `access`.
+    async fn add_passkey(&self, access: &str, key: &mut Authenticator, name: &str) -> Value;
+
+    async fn sign_in_options(&self, mfa_token: Option<&str>) -> Value;
+
+    /// A discoverable sign-in with `key`: the answer.
+    async fn passkey_sign_in(&self, key: &mut Authenticator) -> (StatusCode, Value);
+
+    async fn passkeys(&self, access: &str) -> Vec<Value>;
+}
+
+impl PasskeyApp for TestApp {
     async fn verified(&self, email: &str) -> String {
         self.register(email).await;
         self.mark_verified(email).await;
@@ -109,7 +129,6 @@ impl TestApp {
             .to_owned()
     }
 
-    /// A password sign-in that must end in the MFA challenge; its token.
     async fn mfa_challenge(&self, email: &str) -> String {
         let (status, body) = self
             .post("/auth/login", json!({"email": email, "password": PASSWORD}))
@@ -132,7 +151,6 @@ impl TestApp {
         body
     }
 
-    /// Registers a passkey of `key` for the caller of `access`.
     async fn add_passkey(&self, access: &str, key: &mut Authenticator, name: &str) -> Value {
         let started = self.passkey_options(access).await;
         let credential = key.create(ORIGIN, &started["options"]);
@@ -162,7 +180,6 @@ impl TestApp {
         body
     }
 
-    /// A discoverable sign-in with `key`: the answer.
     async fn passkey_sign_in(&self, key: &mut Authenticator) -> (StatusCode, Value) {
         let started = self.sign_in_options(None).await;
         let assertion = key.get(ORIGIN, &started["options"]);

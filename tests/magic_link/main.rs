@@ -87,9 +87,73 @@ pub fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
         .map(|c| c[name.len() + 1..].split(';').next().unwrap().to_owned())
 }
 
-impl TestApp {
+/// What the magic-link and email-code tests do through a test app.
+trait MagicLinkApp {
     /// `POST /auth/magic-link`; asserts the 202 and returns its body.
-    pub async fn request_link(&self, email: &str) -> Value {
+    async fn request_link(&self, email: &str) -> Value;
+
+    /// Requests a link and returns the token of the mail it sent.
+    async fn link_for(&self, email: &str) -> String;
+
+    /// The token of the newest sign-in link mailed to `email`, checking
+    /// that the link points at this API's verify endpoint.
+    async fn link_token_for(&self, email: &str) -> String;
+
+    /// `GET /auth/magic-link/verify?token=`: what a browser, a mail
+    /// scanner or a prefetcher does with the mailed link (the page).
+    async fn open_link(&self, token: &str) -> poem::test::TestResponse;
+
+    /// Opens the link and presses the page's button: checks the page, then
+    /// POSTs its form as a browser does (form-encoded, from the origin the
+    /// page was served from).
+    async fn click_link(&self, token: &str) -> poem::test::TestResponse;
+
+    /// POSTs the link page's form with `token` from `origin`.
+    async fn submit_link_page(&self, token: &str, origin: &str) -> poem::test::TestResponse;
+
+    /// The origin of the API's public URL (where its pages are served).
+    fn api_origin(&self) -> String;
+
+    /// `POST /auth/magic-link/verify`.
+    async fn post_link(&self, token: &str) -> (StatusCode, Value);
+
+    /// `POST /auth/email-code`; asserts the 202 and returns its body.
+    async fn request_code(&self, email: &str) -> Value;
+
+    /// Requests a code and returns the code of the mail it sent.
+    async fn code_for(&self, email: &str) -> String;
+
+    /// The code of the newest sign-in code mail to `email`.
+    async fn code_mailed_to(&self, email: &str) -> String;
+
+    /// `POST /auth/email-code/verify`.
+    async fn post_code(&self, email: &str, code: &str) -> (StatusCode, Value);
+
+    /// How many mails went to `to` so far.
+    async fn mail_count(&self, to: &str) -> usize;
+
+    /// Providers of the `user_registered` events so far.
+    fn registered_by(&self) -> Vec<(String, String)>;
+
+    /// (email, provider) of the `login_succeeded` events so far.
+    fn logins(&self) -> Vec<(String, String)>;
+
+    /// (provider, code) of the `login_failed` events so far.
+    fn failures(&self) -> Vec<(String, &'static str)>;
+
+    /// Marks the stored user `email` verified or not, active or not.
+    async fn patch(&self, email: &str, patch: portcullis::UserPatch);
+
+    /// Waits out the progressive delay the manager puts on sign-ins for an
+    /// address after 5 failures (at most 60 s by default).
+    fn pass_sign_in_delay(&self);
+
+    /// The email of the user an access token belongs to.
+    async fn whoami(&self, access: &str) -> Value;
+}
+
+impl MagicLinkApp for TestApp {
+    async fn request_link(&self, email: &str) -> Value {
         let (status, body) = self
             .post("/auth/magic-link", json!({ "email": email }))
             .await;
@@ -97,15 +161,12 @@ impl TestApp {
         body
     }
 
-    /// Requests a link and returns the token of the mail it sent.
-    pub async fn link_for(&self, email: &str) -> String {
+    async fn link_for(&self, email: &str) -> String {
         self.request_link(email).await;
         self.link_token_for(email).await
     }
 
-    /// The token of the newest sign-in link mailed to `email`, checking
-    /// that the link points at this API's verify endpoint.
-    pub async fn link_token_for(&self, email: &str) -> String {
+    async fn link_token_for(&self, email: &str) -> String {
         let mail = self.mail(email, "sign-in link").await;
         let base = self.manager.config().public_url.clone().unwrap();
         let prefix = format!(
@@ -119,9 +180,7 @@ impl TestApp {
         token
     }
 
-    /// `GET /auth/magic-link/verify?token=`: what a browser, a mail
-    /// scanner or a prefetcher does with the mailed link (the page).
-    pub async fn open_link(&self, token: &str) -> poem::test::TestResponse {
+    async fn open_link(&self, token: &str) -> poem::test::TestResponse {
         self.client
             .get("/auth/magic-link/verify")
             .query("token", &token)
@@ -129,10 +188,7 @@ impl TestApp {
             .await
     }
 
-    /// Opens the link and presses the page's button: checks the page, then
-    /// POSTs its form as a browser does (form-encoded, from the origin the
-    /// page was served from).
-    pub async fn click_link(&self, token: &str) -> poem::test::TestResponse {
+    async fn click_link(&self, token: &str) -> poem::test::TestResponse {
         let page = self.open_link(token).await;
         assert_eq!(page.0.status(), StatusCode::OK);
         assert_page_headers(&page);
@@ -142,8 +198,7 @@ impl TestApp {
         self.submit_link_page(&token, &self.api_origin()).await
     }
 
-    /// POSTs the link page's form with `token` from `origin`.
-    pub async fn submit_link_page(&self, token: &str, origin: &str) -> poem::test::TestResponse {
+    async fn submit_link_page(&self, token: &str, origin: &str) -> poem::test::TestResponse {
         self.client
             .post("/auth/magic-link/verify")
             .header("origin", origin)
@@ -152,21 +207,18 @@ impl TestApp {
             .await
     }
 
-    /// The origin of the API's public URL (where its pages are served).
-    pub fn api_origin(&self) -> String {
+    fn api_origin(&self) -> String {
         let url = self.manager.config().public_url.clone().unwrap();
         let url = reqwest::Url::parse(&url).unwrap();
         url.origin().ascii_serialization()
     }
 
-    /// `POST /auth/magic-link/verify`.
-    pub async fn post_link(&self, token: &str) -> (StatusCode, Value) {
+    async fn post_link(&self, token: &str) -> (StatusCode, Value) {
         self.post("/auth/magic-link/verify", json!({ "token": token }))
             .await
     }
 
-    /// `POST /auth/email-code`; asserts the 202 and returns its body.
-    pub async fn request_code(&self, email: &str) -> Value {
+    async fn request_code(&self, email: &str) -> Value {
         let (status, body) = self
             .post("/auth/email-code", json!({ "email": email }))
             .await;
@@ -174,14 +226,12 @@ impl TestApp {
         body
     }
 
-    /// Requests a code and returns the code of the mail it sent.
-    pub async fn code_for(&self, email: &str) -> String {
+    async fn code_for(&self, email: &str) -> String {
         self.request_code(email).await;
         self.code_mailed_to(email).await
     }
 
-    /// The code of the newest sign-in code mail to `email`.
-    pub async fn code_mailed_to(&self, email: &str) -> String {
+    async fn code_mailed_to(&self, email: &str) -> String {
         let mail = self.mail(email, "sign-in code").await;
         let code = mail.subject.rsplit(' ').next().unwrap().to_owned();
         assert!(
@@ -193,8 +243,7 @@ impl TestApp {
         code
     }
 
-    /// `POST /auth/email-code/verify`.
-    pub async fn post_code(&self, email: &str, code: &str) -> (StatusCode, Value) {
+    async fn post_code(&self, email: &str, code: &str) -> (StatusCode, Value) {
         self.post(
             "/auth/email-code/verify",
             json!({ "email": email, "code": code }),
@@ -202,13 +251,11 @@ impl TestApp {
         .await
     }
 
-    /// How many mails went to `to` so far.
-    pub async fn mail_count(&self, to: &str) -> usize {
+    async fn mail_count(&self, to: &str) -> usize {
         self.mails_to(to).await.len()
     }
 
-    /// Providers of the `user_registered` events so far.
-    pub fn registered_by(&self) -> Vec<(String, String)> {
+    fn registered_by(&self) -> Vec<(String, String)> {
         self.events
             .lock()
             .iter()
@@ -221,8 +268,7 @@ impl TestApp {
             .collect()
     }
 
-    /// (email, provider) of the `login_succeeded` events so far.
-    pub fn logins(&self) -> Vec<(String, String)> {
+    fn logins(&self) -> Vec<(String, String)> {
         self.events
             .lock()
             .iter()
@@ -235,8 +281,7 @@ impl TestApp {
             .collect()
     }
 
-    /// (provider, code) of the `login_failed` events so far.
-    pub fn failures(&self) -> Vec<(String, &'static str)> {
+    fn failures(&self) -> Vec<(String, &'static str)> {
         self.events
             .lock()
             .iter()
@@ -247,8 +292,7 @@ impl TestApp {
             .collect()
     }
 
-    /// Marks the stored user `email` verified or not, active or not.
-    pub async fn patch(&self, email: &str, patch: portcullis::UserPatch) {
+    async fn patch(&self, email: &str, patch: portcullis::UserPatch) {
         let user = self.stored(email).await.expect("user");
         self.store
             .as_ref()
@@ -258,14 +302,11 @@ impl TestApp {
             .expect("patched");
     }
 
-    /// Waits out the progressive delay the manager puts on sign-ins for an
-    /// address after 5 failures (at most 60 s by default).
-    pub fn pass_sign_in_delay(&self) {
+    fn pass_sign_in_delay(&self) {
         self.clock.advance(chrono::Duration::seconds(61));
     }
 
-    /// The email of the user an access token belongs to.
-    pub async fn whoami(&self, access: &str) -> Value {
+    async fn whoami(&self, access: &str) -> Value {
         let (status, me) = self.me(access).await;
         assert_eq!(status, StatusCode::OK, "{me}");
         me
