@@ -564,6 +564,12 @@ impl portcullis::store::FactorStore for DownStore {
     ) -> portcullis::store::StoreResult<()> {
         Err(down())
     }
+    async fn insert_recovery_codes(
+        &self,
+        _: &portcullis::store::Factor,
+    ) -> portcullis::store::StoreResult<()> {
+        Err(down())
+    }
     async fn list_factors(
         &self,
         _: &portcullis::UserId,
