@@ -19,30 +19,30 @@ fn mfa_config() -> AuthConfig {
 }
 
 /// What a test needs after enrolling: the app's generator and the codes.
-struct Enrolled {
-    totp: Totp,
-    recovery_codes: Vec<String>,
+pub(crate) struct Enrolled {
+    pub(crate) totp: Totp,
+    pub(crate) recovery_codes: Vec<String>,
 }
 
 impl TestApp {
     /// The unix time of the app's clock.
-    fn unix(&self) -> u64 {
+    pub(crate) fn unix(&self) -> u64 {
         u64::try_from(self.manager.now().timestamp()).unwrap()
     }
 
     /// The code the app shows now.
-    fn code(&self, totp: &Totp) -> String {
+    pub(crate) fn code(&self, totp: &Totp) -> String {
         totp.code_at_step(Totp::step_of(self.unix()))
     }
 
     /// Moves the clock to the next 30-second step (a step is used once).
-    fn next_step(&self) {
+    pub(crate) fn next_step(&self) {
         self.clock.advance(chrono::Duration::seconds(30));
     }
 
     /// Starts and confirms TOTP for the caller of `access`, whose address
     /// is verified first (enrolment needs it).
-    async fn enrol(&self, access: &str, email: &str) -> Enrolled {
+    pub(crate) async fn enrol(&self, access: &str, email: &str) -> Enrolled {
         self.mark_verified(email).await;
         let (status, setup) = self
             .call(Method::POST, "/auth/mfa/totp/setup", access, None)
