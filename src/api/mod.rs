@@ -64,6 +64,7 @@ pub use passkeys::{
     PasskeyApi, PasskeyBody, PasskeyList, PasskeyListResponse, PasskeyOptionsBody,
     PasskeyOptionsResponse, PasskeyRegisterRequest, PasskeyRenameRequest, PasskeyResponse,
     PasskeySignInOptionsRequest, PasskeySignInRequest, RegisteredPasskeyBody,
+    RegisteredPasskeyResponse,
 };
 pub use strict::{
     AnyString, EmailPrefix, EmailPrefixSchema, EmailSchema, EmailString, PageLimit, Strict,

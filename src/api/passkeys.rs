@@ -124,9 +124,9 @@ impl std::fmt::Debug for RegisteredPasskeyBody {
     }
 }
 
-/// Answer of `POST /auth/passkeys/register` and `PATCH /auth/passkeys/{id}`.
+/// Answer of `POST /auth/passkeys/register`.
 #[derive(Debug, ApiResponse)]
-pub enum PasskeyResponse {
+pub enum RegisteredPasskeyResponse {
     /// The new passkey (with the first recovery codes, if it made them).
     #[oai(status = 201)]
     Created(
@@ -135,6 +135,11 @@ pub enum PasskeyResponse {
         #[oai(header = "Cache-Control")]
         String,
     ),
+}
+
+/// Answer of `PATCH /auth/passkeys/{id}`.
+#[derive(Debug, ApiResponse)]
+pub enum PasskeyResponse {
     /// The renamed passkey.
     #[oai(status = 200)]
     Ok(Json<PasskeyBody>),
@@ -289,7 +294,7 @@ impl PasskeyApi {
         &self,
         caller: Authenticated,
         body: Json<PasskeyRegisterRequest>,
-    ) -> Result<PasskeyResponse, ApiErrors<{ AUTHED | CONFLICT | GONE | BODY }>> {
+    ) -> Result<RegisteredPasskeyResponse, ApiErrors<{ AUTHED | CONFLICT | GONE | BODY }>> {
         let body = body.0;
         let name = body.name.map(StrictString::into_inner);
         let (record, codes) = self
@@ -301,7 +306,7 @@ impl PasskeyApi {
                 object(body.credential),
             )
             .await?;
-        Ok(PasskeyResponse::Created(
+        Ok(RegisteredPasskeyResponse::Created(
             Json(RegisteredPasskeyBody {
                 id: record.id,
                 name: record.name,
