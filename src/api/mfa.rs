@@ -285,7 +285,8 @@ impl MfaApi {
     ///
     /// Confirms the pending setup with a code from the app (±30 s): from
     /// now on every sign-in, whichever way, asks for a second factor. The
-    /// answer is ten recovery codes, shown once. 422 `INVALID_MFA_CODE` for
+    /// answer is ten recovery codes, shown once (a set a passkey brought
+    /// stops working: one set per account). 422 `INVALID_MFA_CODE` for
     /// a wrong code; 404 without a pending setup; 410 when another setup
     /// replaced it meanwhile. A notice is mailed.
     #[oai(
@@ -312,9 +313,10 @@ impl MfaApi {
 
     /// Turn TOTP off
     ///
-    /// Removes the authenticator app (or a pending setup) and the recovery
-    /// codes; sign-in needs the first factor only from now on. Needs a
-    /// recent sign-in. A notice is mailed.
+    /// Removes the authenticator app (or a pending setup). The recovery
+    /// codes go too unless a passkey is left (they belong to the account's
+    /// second factors); without one, sign-in needs the first factor only
+    /// from now on. Needs a recent sign-in. A notice is mailed.
     #[oai(
         path = "/auth/mfa/totp",
         method = "delete",
@@ -331,7 +333,8 @@ impl MfaApi {
     /// New recovery codes
     ///
     /// Ten new codes, shown once; the old ones stop working at once. Needs
-    /// a recent sign-in and TOTP on (404 otherwise).
+    /// a recent sign-in and a second factor on: TOTP or a passkey (404
+    /// otherwise).
     #[oai(
         path = "/auth/mfa/recovery-codes",
         method = "post",

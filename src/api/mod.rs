@@ -63,7 +63,8 @@ pub use mfa::{
 pub use passkeys::{
     PasskeyApi, PasskeyBody, PasskeyList, PasskeyListResponse, PasskeyOptionsBody,
     PasskeyOptionsResponse, PasskeyRegisterRequest, PasskeyRenameRequest, PasskeyResponse,
-    PasskeySignInOptionsRequest, PasskeySignInRequest,
+    PasskeySignInOptionsRequest, PasskeySignInRequest, RegisteredPasskeyBody,
+    RegisteredPasskeyResponse,
 };
 pub use strict::{
     AnyString, EmailPrefix, EmailPrefixSchema, EmailSchema, EmailString, PageLimit, Strict,

@@ -89,12 +89,57 @@ impl From<PasskeyRecord> for PasskeyBody {
     }
 }
 
-/// Answer of `POST /auth/passkeys/register` and `PATCH /auth/passkeys/{id}`.
+/// A passkey just registered, and the account's first recovery codes if
+/// this registration made them.
+#[derive(Clone, Object)]
+pub struct RegisteredPasskeyBody {
+    /// The credential id (URL-safe base64): the `{id}` of
+    /// `/auth/passkeys/{id}`.
+    pub id: String,
+    /// What the owner calls it.
+    pub name: String,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// Its last use to sign in (none yet).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Ten single-use recovery codes, shown this once (the server keeps
+    /// their SHA-256 only), when the account had none: its first passkey
+    /// with TOTP off. Each answers one MFA challenge in place of the
+    /// passkey (`POST /auth/mfa/verify`); case, spaces and dashes do not
+    /// matter. `null` when the account already has a set (TOTP's or an
+    /// earlier passkey's), which stays as it was.
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for RegisteredPasskeyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredPasskeyBody")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field(
+                "recovery_codes",
+                &self.recovery_codes.as_ref().map(Vec::len),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answer of `POST /auth/passkeys/register`.
+#[derive(Debug, ApiResponse)]
+pub enum RegisteredPasskeyResponse {
+    /// The new passkey (with the first recovery codes, if it made them).
+    #[oai(status = 201)]
+    Created(
+        Json<RegisteredPasskeyBody>,
+        /// Always `no-store`: the body can hold recovery codes.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+/// Answer of `PATCH /auth/passkeys/{id}`.
 #[derive(Debug, ApiResponse)]
 pub enum PasskeyResponse {
-    /// The new passkey.
-    #[oai(status = 201)]
-    Created(Json<PasskeyBody>),
     /// The renamed passkey.
     #[oai(status = 200)]
     Ok(Json<PasskeyBody>),
@@ -237,7 +282,9 @@ impl PasskeyApi {
     /// checks (challenge, origin, RP id, user verification); 409
     /// `PASSKEY_ALREADY_REGISTERED` for a credential already registered.
     /// From now on every sign-in with a first factor asks for a second one.
-    /// A notice is mailed.
+    /// When the account has no recovery codes yet (its first passkey, TOTP
+    /// off), the answer holds ten, shown this once: they answer the MFA
+    /// challenge if the authenticator is lost. A notice is mailed.
     #[oai(
         path = "/auth/passkeys/register",
         method = "post",
@@ -247,10 +294,10 @@ impl PasskeyApi {
         &self,
         caller: Authenticated,
         body: Json<PasskeyRegisterRequest>,
-    ) -> Result<PasskeyResponse, ApiErrors<{ AUTHED | CONFLICT | GONE | BODY }>> {
+    ) -> Result<RegisteredPasskeyResponse, ApiErrors<{ AUTHED | CONFLICT | GONE | BODY }>> {
         let body = body.0;
         let name = body.name.map(StrictString::into_inner);
-        let record = self
+        let (record, codes) = self
             .manager
             .finish_passkey_registration(
                 &caller,
@@ -259,7 +306,16 @@ impl PasskeyApi {
                 object(body.credential),
             )
             .await?;
-        Ok(PasskeyResponse::Created(Json(record.into())))
+        Ok(RegisteredPasskeyResponse::Created(
+            Json(RegisteredPasskeyBody {
+                id: record.id,
+                name: record.name,
+                created_at: record.created_at,
+                last_used_at: record.last_used_at,
+                recovery_codes: codes.map(|codes| codes.0),
+            }),
+            "no-store".into(),
+        ))
     }
 
     /// My passkeys
@@ -305,7 +361,9 @@ impl PasskeyApi {
     /// Remove a passkey
     ///
     /// Needs what registering needs. 409 `LAST_SIGN_IN_METHOD` when it is
-    /// the account's only way in. A notice is mailed.
+    /// the account's only way in. The last second factor (no other
+    /// passkey, TOTP off) takes the recovery codes with it. A notice is
+    /// mailed.
     #[oai(
         path = "/auth/passkeys/:id",
         method = "delete",

@@ -5,9 +5,14 @@
 //! |---|---|---|
 //! | [`begin_totp_setup`](AuthManager::begin_totp_setup) | a recent sign-in; the `enroll_factor` hooks | a pending TOTP factor, its secret sealed ([`crate::factor::Sealer`]); a new setup replaces a pending one |
 //! | [`confirm_totp`](AuthManager::confirm_totp) | a recent sign-in and a right code of the pending secret | the factor is on; ten recovery codes, shown once |
-//! | [`regenerate_recovery_codes`](AuthManager::regenerate_recovery_codes) | a recent sign-in, TOTP on | a new set; the old set dies in the same write |
-//! | [`remove_totp`](AuthManager::remove_totp) | a recent sign-in | TOTP and the recovery codes are gone |
+//! | [`regenerate_recovery_codes`](AuthManager::regenerate_recovery_codes) | a recent sign-in, a second factor on (TOTP or a passkey) | a new set; the old set dies in the same write |
+//! | [`remove_totp`](AuthManager::remove_totp) | a recent sign-in | TOTP is gone; the recovery codes too unless a passkey is left |
 //!
+//! Recovery codes belong to the account's second factors, not to one of
+//! them: TOTP's confirmation answers a new set, the first passkey of an
+//! account without a set gets one (`manager/passkeys.rs`), and the set
+//! dies only with the last second factor (checked after each removal's
+//! delete).
 //! Every change mails the owner a notice. Sign-in with a factor on is
 //! `manager/mfa.rs`.
 
@@ -171,15 +176,63 @@ impl AuthManager {
         if principal.session.has_second_factor() {
             return Ok(());
         }
-        let factors = self.inner.store.list_factors(&principal.user.id).await?;
-        if factors
-            .iter()
-            .any(|f| f.kind == FactorKind::Totp && f.is_confirmed())
-            || self.has_passkeys(&principal.user).await?
-        {
+        if self.has_second_factor(&principal.user).await? {
             return Err(Error::SecondFactorRequired);
         }
         Ok(())
+    }
+
+    /// Whether `user` has a second factor on: confirmed TOTP or a passkey
+    /// (both read at once). What recovery codes belong to.
+    pub(crate) async fn has_second_factor(&self, user: &User) -> Result<bool> {
+        let (factors, passkeys) = tokio::try_join!(
+            async { Ok::<_, Error>(self.inner.store.list_factors(&user.id).await?) },
+            self.has_passkeys(user),
+        )?;
+        Ok(passkeys
+            || factors
+                .iter()
+                .any(|f| f.kind == FactorKind::Totp && f.is_confirmed()))
+    }
+
+    /// Deletes the recovery codes of `user` when no second factor is left
+    /// to back them. Called after a factor's delete (never before), so of
+    /// parallel removals of the last two factors the later one sees both
+    /// gone and the set dies with them. Returns whether it deleted a set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] (503).
+    pub(crate) async fn drop_orphan_recovery_codes(&self, user: &User) -> Result<bool> {
+        if self.has_second_factor(user).await? {
+            return Ok(false);
+        }
+        Ok(self
+            .inner
+            .store
+            .delete_factor(&user.id, FactorKind::RecoveryCodes)
+            .await?)
+    }
+
+    /// The first set of recovery codes of `user`, who just enrolled a
+    /// second factor: ten new codes when the account has no set (an atomic
+    /// insert, so of parallel enrolments one answers the codes), `None`
+    /// when it has one (TOTP's, or an earlier passkey's; empty or not).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] (503).
+    pub(crate) async fn issue_first_recovery_codes(
+        &self,
+        user: &User,
+    ) -> Result<Option<RecoveryCodes>> {
+        let (codes, hashes) = new_recovery_codes();
+        let set = Factor::recovery_codes(user.id.clone(), hashes, self.now());
+        match self.inner.store.insert_recovery_codes(&set).await {
+            Ok(()) => Ok(Some(codes)),
+            Err(StoreError::Conflict(_)) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// What the caller has enrolled.
@@ -258,7 +311,8 @@ impl AuthManager {
 
     /// Confirms the pending TOTP enrolment with a code from the app (±1
     /// time step): TOTP is on from now, every sign-in asks for it, and the
-    /// answer is ten new recovery codes, shown once. Counted against
+    /// answer is ten new recovery codes, shown once (they replace a set an
+    /// earlier passkey brought: one set per account). Counted against
     /// `sign_in_per_ip`. Emits `factor_enrolled`; mails a notice.
     ///
     /// # Errors
@@ -330,17 +384,19 @@ impl AuthManager {
     }
 
     /// A new set of ten recovery codes, shown once; the old set dies in the
-    /// same write. Emits `recovery_codes_regenerated`.
+    /// same write. Needs a second factor on: TOTP or a passkey. Emits
+    /// `recovery_codes_regenerated`.
     ///
     /// # Errors
     ///
-    /// [`Error::ReauthenticationRequired`] (403), [`Error::NotFound`]
-    /// (404) when TOTP is not on, [`Error::Unavailable`] (503).
+    /// [`Error::ReauthenticationRequired`] and
+    /// [`Error::SecondFactorRequired`] (403), [`Error::NotFound`] (404)
+    /// without TOTP or a passkey, [`Error::Unavailable`] (503).
     pub async fn regenerate_recovery_codes(&self, principal: &Principal) -> Result<RecoveryCodes> {
         self.require_recent_sign_in(principal)?;
         self.require_factor_proof(principal).await?;
         let user = &principal.user;
-        if !self.factor_status(principal).await?.totp {
+        if !self.has_second_factor(user).await? {
             return Err(Error::NotFound("second factor"));
         }
         let (codes, hashes) = new_recovery_codes();
@@ -360,9 +416,11 @@ impl AuthManager {
         Ok(codes)
     }
 
-    /// Turns TOTP off: the factor (pending or confirmed) and the recovery
-    /// codes are deleted, and sign-in needs the first factor only. Emits
-    /// `factor_removed` and mails a notice when a confirmed factor went.
+    /// Turns TOTP off: the factor (pending or confirmed) is deleted, and
+    /// so are the recovery codes unless a passkey is left to back them
+    /// (then sign-in still asks for the passkey or a code; else the first
+    /// factor only). Emits `factor_removed` and mails a notice when a
+    /// confirmed factor went.
     ///
     /// # Errors
     ///
@@ -378,10 +436,8 @@ impl AuthManager {
             .store
             .delete_factor(&user.id, FactorKind::Totp)
             .await?;
-        self.inner
-            .store
-            .delete_factor(&user.id, FactorKind::RecoveryCodes)
-            .await?;
+        // After the delete: a passkey removed alongside sees TOTP gone.
+        self.drop_orphan_recovery_codes(user).await?;
         if !removed {
             return Err(Error::NotFound("second factor"));
         }

@@ -1,7 +1,8 @@
 //! The second step of a sign-in: the MFA challenge.
 //!
-//! The one sign-in pipeline (`manager/login.rs`) ends, for a user with TOTP
-//! on, in [`Error::MfaRequired`] instead of tokens — whichever provider
+//! The one sign-in pipeline (`manager/login.rs`) ends, for a user with a
+//! second factor on (TOTP or a passkey), in [`Error::MfaRequired`] instead
+//! of tokens — whichever provider
 //! proved the first factor (password, `/auth/token`, magic link, email
 //! code, OAuth, an integrator's own). The challenge is a one-time token:
 //!
@@ -17,7 +18,9 @@
 //!   challenges do not buy new guesses;
 //! - a TOTP code is accepted at ±1 time step and each step once per user
 //!   (atomic in the store), a recovery code once (atomic), with a notice
-//!   mail when one is used.
+//!   mail when one is used; the codes answer for whichever factor is on
+//!   (a passkey-only user's too), and `recovery_code` is offered while
+//!   any are left.
 //!
 //! Passing it opens the session with the first factor's provider. A
 //! signed-in user with TOTP renews an old session with a fresh code

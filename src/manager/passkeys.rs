@@ -4,8 +4,8 @@
 //! | Flow | Needs | Then |
 //! |---|---|---|
 //! | [`begin_passkey_registration`](AuthManager::begin_passkey_registration) | a recent sign-in; with a second factor on, a session that passed it; the `enroll_factor` hooks | creation options and a ceremony bound to this session |
-//! | [`finish_passkey_registration`](AuthManager::finish_passkey_registration) | the same session, the ceremony (single use, `mfa.passkeys.ceremony_ttl_secs`), an attestation `webauthn-rs` accepts with user verification | the passkey is registered; every sign-in with a first factor now asks for a second one |
-//! | [`remove_passkey`](AuthManager::remove_passkey) | as registration, and never the last way in | gone |
+//! | [`finish_passkey_registration`](AuthManager::finish_passkey_registration) | the same session, the ceremony (single use, `mfa.passkeys.ceremony_ttl_secs`), an attestation `webauthn-rs` accepts with user verification | the passkey is registered; every sign-in with a first factor now asks for a second one; ten recovery codes, shown once, when the account had none |
+//! | [`remove_passkey`](AuthManager::remove_passkey) | as registration, and never the last way in | gone; the last second factor takes the recovery codes with it |
 //! | [`begin_passkey_sign_in`](AuthManager::begin_passkey_sign_in) / [`finish_passkey_sign_in`](AuthManager::finish_passkey_sign_in) | a discoverable passkey with user verification; the signature, the origin, the RP id, and a signature counter greater than the last one | a session (`amr` `hwk`, `user`, `mfa`): the passkey is both factors |
 //! | the MFA challenge ([`MfaAnswer::Passkey`]) | a ceremony begun with the challenge, an assertion from one of the user's passkeys | the session of the first factor, `amr` + `hwk`, `mfa` |
 //!
@@ -20,7 +20,7 @@ use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder,
 };
 
-use super::{mail::purpose, AuthManager, Principal, RateRule, SignIn};
+use super::{mail::purpose, AuthManager, Principal, RateRule, RecoveryCodes, SignIn};
 use crate::{
     config::AuthConfig,
     email::Message,
@@ -255,6 +255,16 @@ impl AuthManager {
     /// `navigator.credentials.create` as JSON). The ceremony is used up
     /// whatever the outcome. Emits `passkey_registered`; mails a notice.
     ///
+    /// With the passkey, the answer holds ten new recovery codes (shown
+    /// once) when the account has no set yet — its first passkey, TOTP
+    /// off: losing the authenticator must not lock the owner out of the
+    /// challenge every password sign-in now ends in. An account with a set
+    /// (TOTP's, an earlier passkey's) keeps it and gets `None`; of parallel
+    /// registrations one gets the codes. A store failure after the passkey
+    /// is stored is logged and answers `None`: the passkey is registered,
+    /// and the owner can ask for codes
+    /// ([`regenerate_recovery_codes`](Self::regenerate_recovery_codes)).
+    ///
     /// # Errors
     ///
     /// [`Error::EmailNotVerified`] and [`Error::ReauthenticationRequired`]
@@ -270,7 +280,7 @@ impl AuthManager {
         ceremony_id: &str,
         name: Option<&str>,
         credential: serde_json::Value,
-    ) -> Result<PasskeyRecord> {
+    ) -> Result<(PasskeyRecord, Option<RecoveryCodes>)> {
         let webauthn = self.webauthn()?;
         if !principal.user.email_verified {
             return Err(Error::EmailNotVerified);
@@ -315,6 +325,13 @@ impl AuthManager {
             Err(StoreError::Conflict(_)) => return Err(Error::PasskeyAlreadyRegistered),
             Err(err) => return Err(err.into()),
         }
+        let codes = self
+            .issue_first_recovery_codes(user)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::error!(error = %err, user = %user.id, "a passkey was registered without its recovery codes");
+                None
+            });
         self.deliver(
             &user.email,
             user.name.as_deref(),
@@ -329,7 +346,7 @@ impl AuthManager {
             name: stored.name.clone(),
         })
         .await;
-        Ok(stored)
+        Ok((stored, codes))
     }
 
     /// The caller's passkeys, oldest first.
@@ -362,7 +379,9 @@ impl AuthManager {
 
     /// Removes the caller's passkey `id`, unless it is the last way in
     /// (checked before and after the delete, so parallel removals cannot
-    /// remove every way in). Emits `passkey_removed`; mails a notice.
+    /// remove every way in). The last second factor (no other passkey,
+    /// TOTP off) takes the recovery codes with it. Emits
+    /// `passkey_removed`; mails a notice.
     ///
     /// # Errors
     ///
@@ -394,6 +413,9 @@ impl AuthManager {
             store.insert_passkey(passkey).await?;
             return Err(Error::LastSignInMethod);
         }
+        // After the delete, as the check above: a TOTP removal alongside
+        // sees this passkey gone.
+        self.drop_orphan_recovery_codes(user).await?;
         self.deliver(
             &user.email,
             user.name.as_deref(),

@@ -124,6 +124,13 @@ pub trait FactorStore: Send + Sync + 'static {
     /// [`Factor::recovery_codes`]): the old set dies in the same write.
     async fn put_recovery_codes(&self, factor: &Factor) -> StoreResult<()>;
 
+    /// Stores `factor` (a [`Factor::recovery_codes`]) as the user's
+    /// recovery codes only if the user has no set yet (even an empty one):
+    /// [`StoreError::Conflict`](super::StoreError::Conflict) otherwise. Of
+    /// concurrent inserts for one user exactly one succeeds, so a set
+    /// handed out once is never replaced behind its owner's back.
+    async fn insert_recovery_codes(&self, factor: &Factor) -> StoreResult<()>;
+
     /// The user's factors, pending ones included, ordered by kind.
     async fn list_factors(&self, user_id: &UserId) -> StoreResult<Vec<Factor>>;
 

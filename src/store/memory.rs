@@ -716,6 +716,16 @@ impl FactorStore for MemoryStore {
         Ok(())
     }
 
+    async fn insert_recovery_codes(&self, factor: &Factor) -> StoreResult<()> {
+        let mut state = self.state.write();
+        let key = (factor.user_id.clone(), FactorKind::RecoveryCodes);
+        if state.factors.contains_key(&key) {
+            return Err(StoreError::Conflict("recovery codes"));
+        }
+        state.factors.insert(key, factor.clone());
+        Ok(())
+    }
+
     async fn list_factors(&self, user_id: &UserId) -> StoreResult<Vec<Factor>> {
         let state = self.state.read();
         let mut factors: Vec<Factor> = state

@@ -1695,6 +1695,77 @@ pub async fn totp_steps_are_used_once_under_concurrency(store: Arc<dyn Store>) {
     assert!(factors[0].last_used_at.is_some());
 }
 
+/// A first set of recovery codes is inserted once: of 16 parallel inserts
+/// for one user exactly one wins, the others are `Conflict`, the winner's
+/// set is the one kept, and a set (even an empty one) blocks the next
+/// insert until it is deleted. Another user's set is not in the way.
+pub async fn recovery_codes_are_inserted_once_under_concurrency(store: Arc<dyn Store>) {
+    let user = inserted_user(&*store, "first-codes@example.com").await;
+    let sets: Vec<OpaqueToken> = (0..16).map(|_| OpaqueToken::generate()).collect();
+    let inserts = sets.iter().map(|code| {
+        let store = Arc::clone(&store);
+        let factor = Factor::recovery_codes(user.id.clone(), vec![code.hash()], now());
+        tokio::spawn(async move { store.insert_recovery_codes(&factor).await })
+    });
+    let results: Vec<_> = join_all(inserts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("join"))
+        .collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(StoreError::Conflict(_)))),
+        "{results:?}"
+    );
+    let winner = results.iter().position(Result::is_ok).expect("a winner");
+    let factors = store.list_factors(&user.id).await.expect("list");
+    assert_eq!(factors.len(), 1);
+    assert_eq!(factors[0].codes, vec![sets[winner].hash()]);
+    // A spent set still blocks an insert; a deleted one does not.
+    assert_eq!(
+        store
+            .use_recovery_code(&user.id, &sets[winner].hash(), now())
+            .await
+            .expect("use"),
+        Some(0)
+    );
+    let again = Factor::recovery_codes(user.id.clone(), vec![sets[0].hash()], now());
+    assert!(matches!(
+        store.insert_recovery_codes(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let other = inserted_user(&*store, "other-codes@example.com").await;
+    store
+        .insert_recovery_codes(&Factor::recovery_codes(
+            other.id.clone(),
+            vec![sets[1].hash()],
+            now(),
+        ))
+        .await
+        .expect("another user's first set");
+    assert!(store
+        .delete_factor(&user.id, FactorKind::RecoveryCodes)
+        .await
+        .expect("delete"));
+    store
+        .insert_recovery_codes(&again)
+        .await
+        .expect("a set after the old one went");
+    assert_eq!(
+        store
+            .use_recovery_code(&user.id, &sets[0].hash(), now())
+            .await
+            .expect("use"),
+        Some(0)
+    );
+}
+
 /// Recovery codes: each is accepted once, of 16 parallel uses of one code
 /// exactly one wins, a new set replaces the old one whole, and the count of
 /// codes left is returned.

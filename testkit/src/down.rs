@@ -252,6 +252,12 @@ impl portcullis::store::AccountStore for DownStore {
 
 #[async_trait]
 impl portcullis::store::FactorStore for DownStore {
+    async fn insert_recovery_codes(
+        &self,
+        _: &portcullis::store::Factor,
+    ) -> portcullis::store::StoreResult<()> {
+        Err(down())
+    }
     async fn list_second_factors(
         &self,
         _: &portcullis::UserId,

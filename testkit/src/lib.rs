@@ -114,6 +114,7 @@ macro_rules! store_conformance_tests {
             one_totp_factor_per_user,
             totp_steps_are_used_once_under_concurrency,
             recovery_codes_are_single_use_under_concurrency,
+            recovery_codes_are_inserted_once_under_concurrency,
             passkeys_are_unique_listed_renamed_and_deleted,
             second_factors_are_read_together,
             passkey_counters_advance_once_under_concurrency,

@@ -19,13 +19,13 @@ fn mfa_config() -> AuthConfig {
 }
 
 /// What a test needs after enrolling: the app's generator and the codes.
-struct Enrolled {
-    totp: Totp,
-    recovery_codes: Vec<String>,
+pub(crate) struct Enrolled {
+    pub(crate) totp: Totp,
+    pub(crate) recovery_codes: Vec<String>,
 }
 
 /// What the MFA tests do through a test app.
-trait MfaApp {
+pub(crate) trait MfaApp {
     /// The unix time of the app's clock.
     fn unix(&self) -> u64;
 

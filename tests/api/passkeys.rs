@@ -19,6 +19,7 @@ use webauthn_authenticator_rs::{
 };
 
 use crate::common::*;
+use crate::mfa::MfaApp as _;
 
 /// The page's origin: WebAuthn allows plain HTTP on localhost only.
 const ORIGIN: &str = "http://localhost:3000";
@@ -117,6 +118,16 @@ trait PasskeyApp {
     async fn passkey_sign_in(&self, key: &mut Authenticator) -> (StatusCode, Value);
 
     async fn passkeys(&self, access: &str) -> Vec<Value>;
+
+    /// A session of `key`'s owner that passed the second factor (a
+    /// passkey sign-in): what managing factors needs.
+    async fn passkey_session(&self, key: &mut Authenticator) -> String;
+
+    /// Answers a password sign-in's challenge with `recovery_code`.
+    async fn answer_with_code(&self, email: &str, recovery_code: &str) -> (StatusCode, Value);
+
+    /// `recovery_codes_left` of `GET /auth/mfa`.
+    async fn codes_left(&self, access: &str) -> Value;
 }
 
 impl PasskeyApp for TestApp {
@@ -154,20 +165,43 @@ impl PasskeyApp for TestApp {
     async fn add_passkey(&self, access: &str, key: &mut Authenticator, name: &str) -> Value {
         let started = self.passkey_options(access).await;
         let credential = key.create(ORIGIN, &started["options"]);
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/auth/passkeys/register",
-                access,
-                Some(json!({
-                    "ceremony_id": started["ceremony_id"],
-                    "name": name,
-                    "credential": credential,
-                })),
-            )
+        let resp = self
+            .client
+            .post("/auth/passkeys/register")
+            .header("origin", APP_ORIGIN)
+            .header("authorization", format!("Bearer {access}"))
+            .body_json(&json!({
+                "ceremony_id": started["ceremony_id"],
+                "name": name,
+                "credential": credential,
+            }))
+            .send()
             .await;
+        assert_eq!(resp.0.headers()["cache-control"], "no-store");
+        let (status, body) = parts(resp).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
+    }
+
+    async fn passkey_session(&self, key: &mut Authenticator) -> String {
+        let (status, tokens) = self.passkey_sign_in(key).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        tokens["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn answer_with_code(&self, email: &str, recovery_code: &str) -> (StatusCode, Value) {
+        let token = self.mfa_challenge(email).await;
+        self.post(
+            "/auth/mfa/verify",
+            json!({ "mfa_token": token, "recovery_code": recovery_code }),
+        )
+        .await
+    }
+
+    async fn codes_left(&self, access: &str) -> Value {
+        let (status, body) = self.call(Method::GET, "/auth/mfa", access, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["recovery_codes_left"].clone()
     }
 
     async fn sign_in_options(&self, mfa_token: Option<&str>) -> Value {
@@ -865,4 +899,172 @@ async fn an_unlink_racing_the_removal_of_the_last_passkey_keeps_a_way_in() {
         linked + passkeys >= 1,
         "a way in is left: {unlink:?} {remove:?}"
     );
+}
+
+/// The recovery codes a registration answered.
+fn codes_of(registered: &Value) -> Vec<String> {
+    registered["recovery_codes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no recovery codes in {registered}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_first_passkey_brings_ten_recovery_codes_that_answer_the_challenge_once() {
+    let app = app_with_config(passkey_config()).await;
+    let email = "lost-key@example.com";
+    let access = app.verified(email).await;
+    assert_eq!(app.codes_left(&access).await, 0);
+    let mut laptop = Authenticator::new();
+    let first = app.add_passkey(&access, &mut laptop, "Laptop").await;
+    let codes = codes_of(&first);
+    assert_eq!(codes.len(), 10);
+    let mut unique = codes.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 10);
+    let access = app.passkey_session(&mut laptop).await;
+    assert_eq!(app.codes_left(&access).await, 10);
+
+    // A second passkey keeps the set: no new codes.
+    let mut phone = Authenticator::new();
+    let second = app.add_passkey(&access, &mut phone, "Phone").await;
+    assert!(second["recovery_codes"].is_null(), "{second}");
+    assert_eq!(app.codes_left(&access).await, 10);
+
+    // The authenticators are lost: a password sign-in's challenge offers
+    // the codes, and one answers it, once.
+    let (status, body) = app
+        .post("/auth/login", json!({"email": email, "password": PASSWORD}))
+        .await;
+    assert_error(status, &body, 403, "MFA_REQUIRED");
+    assert_eq!(body["mfa"]["methods"], json!(["passkey", "recovery_code"]));
+    let typed = format!("{}-{}", &codes[3][..8], &codes[3][8..]).to_lowercase();
+    let (status, tokens) = app.answer_with_code(email, &typed).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(app.codes_left(access).await, 9);
+    let notice = app.mail(email, "A recovery code was used").await;
+    assert!(notice.text.contains("9 unused codes"), "{}", notice.text);
+    assert!(app.event_names().contains(&"recovery_code_used"));
+    let (status, body) = app.answer_with_code(email, &codes[3]).await;
+    assert_error(status, &body, 422, "INVALID_MFA_CODE");
+    assert_eq!(app.codes_left(access).await, 9);
+}
+
+#[tokio::test]
+async fn passkey_only_users_regenerate_their_recovery_codes() {
+    let app = app_with_config(passkey_config()).await;
+    let email = "new-codes@example.com";
+    let password_session = app.verified(email).await;
+    let mut key = Authenticator::new();
+    let old = codes_of(&app.add_passkey(&password_session, &mut key, "Key").await);
+
+    // From a session that did not pass the passkey: refused, as for TOTP.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/mfa/recovery-codes",
+            &password_session,
+            None,
+        )
+        .await;
+    assert_error(status, &body, 403, "SECOND_FACTOR_REQUIRED");
+    let access = app.passkey_session(&mut key).await;
+    let (status, body) = app
+        .call(Method::POST, "/auth/mfa/recovery-codes", &access, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fresh = body["recovery_codes"].as_array().unwrap();
+    assert_eq!(fresh.len(), 10);
+    assert!(app.event_names().contains(&"recovery_codes_regenerated"));
+    assert_eq!(app.codes_left(&access).await, 10);
+    let (status, body) = app.answer_with_code(email, &old[0]).await;
+    assert_error(status, &body, 422, "INVALID_MFA_CODE");
+    let (status, body) = app
+        .answer_with_code(email, fresh[0].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn recovery_codes_outlive_totp_while_a_passkey_is_left() {
+    let app = app_with_config(passkey_config()).await;
+    let email = "both@example.com";
+    let access = app.verified(email).await;
+    let enrolled = app.enrol(&access, email).await;
+    // A session through TOTP registers a passkey: TOTP's set stays.
+    let token = app.mfa_challenge(email).await;
+    let (status, tokens) = app
+        .post(
+            "/auth/mfa/verify",
+            json!({ "mfa_token": token, "code": app.code(&enrolled.totp) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let mut key = Authenticator::new();
+    let added = app.add_passkey(&access, &mut key, "Key").await;
+    assert!(added["recovery_codes"].is_null(), "{added}");
+
+    // TOTP goes; the passkey is left, and so are the codes.
+    let (status, body) = app
+        .call(Method::DELETE, "/auth/mfa/totp", &access, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(app.codes_left(&access).await, 10);
+    let (status, body) = app
+        .post("/auth/login", json!({"email": email, "password": PASSWORD}))
+        .await;
+    assert_error(status, &body, 403, "MFA_REQUIRED");
+    assert_eq!(body["mfa"]["methods"], json!(["passkey", "recovery_code"]));
+    let (status, body) = app
+        .answer_with_code(email, &enrolled.recovery_codes[0])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .answer_with_code(email, &enrolled.recovery_codes[0])
+        .await;
+    assert_error(status, &body, 422, "INVALID_MFA_CODE");
+}
+
+#[tokio::test]
+async fn the_last_passkey_takes_the_recovery_codes_with_it() {
+    let app = app_with_config(passkey_config()).await;
+    let email = "last-key@example.com";
+    let access = app.verified(email).await;
+    let mut laptop = Authenticator::new();
+    let codes = codes_of(&app.add_passkey(&access, &mut laptop, "Laptop").await);
+    let access = app.passkey_session(&mut laptop).await;
+    let mut phone = Authenticator::new();
+    app.add_passkey(&access, &mut phone, "Phone").await;
+    let path =
+        |key: &Authenticator| format!("/auth/passkeys/{}", key.credential_id.clone().unwrap());
+
+    // One passkey goes, one is left: the codes stay.
+    let (status, body) = app
+        .call(Method::DELETE, &path(&laptop), &access, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(app.codes_left(&access).await, 10);
+    // The last one goes (TOTP off; the password is a way in): so do they.
+    let (status, body) = app.call(Method::DELETE, &path(&phone), &access, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(app.codes_left(&access).await, 0);
+    let user = app.stored(email).await.unwrap();
+    assert!(app.store.list_factors(&user.id).await.unwrap().is_empty());
+    // A password signs in alone again, and a code answers nothing.
+    app.login(email).await;
+
+    // A new first passkey brings a new set; the old one does not revive.
+    let mut fresh = Authenticator::new();
+    let new_codes = codes_of(&app.add_passkey(&access, &mut fresh, "Fresh").await);
+    assert!(!new_codes.contains(&codes[0]));
+    let (status, body) = app.answer_with_code(email, &codes[0]).await;
+    assert_error(status, &body, 422, "INVALID_MFA_CODE");
+    let (status, body) = app.answer_with_code(email, &new_codes[0]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

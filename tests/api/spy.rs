@@ -333,6 +333,12 @@ impl portcullis::store::FactorStore for SpyStore {
     ) -> portcullis::store::StoreResult<()> {
         self.inner.put_recovery_codes(a0).await
     }
+    async fn insert_recovery_codes(
+        &self,
+        a0: &portcullis::store::Factor,
+    ) -> portcullis::store::StoreResult<()> {
+        self.inner.insert_recovery_codes(a0).await
+    }
     async fn list_factors(
         &self,
         a0: &portcullis::UserId,

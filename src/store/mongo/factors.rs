@@ -141,6 +141,19 @@ impl FactorStore for MongoStore {
         Ok(())
     }
 
+    async fn insert_recovery_codes(&self, factor: &Factor) -> StoreResult<()> {
+        // The `_id` is `{user_id}:recovery_codes`: a second insert is a
+        // duplicate key, whoever wins the race.
+        self.factors
+            .insert_one(FactorDoc::of(factor))
+            .await
+            .map_err(|err| match map_err(err) {
+                StoreError::Conflict(_) => StoreError::Conflict("recovery codes"),
+                other => other,
+            })?;
+        Ok(())
+    }
+
     async fn list_factors(&self, user_id: &UserId) -> StoreResult<Vec<Factor>> {
         let docs: Vec<FactorDoc> = self
             .factors

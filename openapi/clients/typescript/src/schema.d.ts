@@ -574,7 +574,8 @@ export interface paths {
          * Turn TOTP on
          * @description Confirms the pending setup with a code from the app (±30 s): from
          *     now on every sign-in, whichever way, asks for a second factor. The
-         *     answer is ten recovery codes, shown once. 422 `INVALID_MFA_CODE` for
+         *     answer is ten recovery codes, shown once (a set a passkey brought
+         *     stops working: one set per account). 422 `INVALID_MFA_CODE` for
          *     a wrong code; 404 without a pending setup; 410 when another setup
          *     replaced it meanwhile. A notice is mailed.
          */
@@ -597,9 +598,10 @@ export interface paths {
         post?: never;
         /**
          * Turn TOTP off
-         * @description Removes the authenticator app (or a pending setup) and the recovery
-         *     codes; sign-in needs the first factor only from now on. Needs a
-         *     recent sign-in. A notice is mailed.
+         * @description Removes the authenticator app (or a pending setup). The recovery
+         *     codes go too unless a passkey is left (they belong to the account's
+         *     second factors); without one, sign-in needs the first factor only
+         *     from now on. Needs a recent sign-in. A notice is mailed.
          */
         delete: operations["removeTotp"];
         options?: never;
@@ -619,7 +621,8 @@ export interface paths {
         /**
          * New recovery codes
          * @description Ten new codes, shown once; the old ones stop working at once. Needs
-         *     a recent sign-in and TOTP on (404 otherwise).
+         *     a recent sign-in and a second factor on: TOTP or a passkey (404
+         *     otherwise).
          */
         post: operations["regenerateRecoveryCodes"];
         delete?: never;
@@ -775,7 +778,9 @@ export interface paths {
          *     checks (challenge, origin, RP id, user verification); 409
          *     `PASSKEY_ALREADY_REGISTERED` for a credential already registered.
          *     From now on every sign-in with a first factor asks for a second one.
-         *     A notice is mailed.
+         *     When the account has no recovery codes yet (its first passkey, TOTP
+         *     off), the answer holds ten, shown this once: they answer the MFA
+         *     challenge if the authenticator is lost. A notice is mailed.
          */
         post: operations["registerPasskey"];
         delete?: never;
@@ -817,7 +822,9 @@ export interface paths {
         /**
          * Remove a passkey
          * @description Needs what registering needs. 409 `LAST_SIGN_IN_METHOD` when it is
-         *     the account's only way in. A notice is mailed.
+         *     the account's only way in. The last second factor (no other
+         *     passkey, TOTP off) takes the recovery codes with it. A notice is
+         *     mailed.
          */
         delete: operations["removePasskey"];
         options?: never;
@@ -1840,6 +1847,39 @@ export interface components {
              *     key is a 422 naming `profile.<field>`, and no user is created.
              */
             profile?: (components["schemas"]["RegistrationProfile"] & unknown) | null;
+        };
+        /**
+         * RegisteredPasskeyBody
+         * @description A passkey just registered, and the account's first recovery codes if
+         *     this registration made them.
+         */
+        RegisteredPasskeyBody: {
+            /**
+             * @description The credential id (URL-safe base64): the `{id}` of
+             *     `/auth/passkeys/{id}`.
+             */
+            id: string;
+            /** @description What the owner calls it. */
+            name: string;
+            /**
+             * Format: date-time
+             * @description When it was registered.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Its last use to sign in (none yet).
+             */
+            last_used_at?: string | null;
+            /**
+             * @description Ten single-use recovery codes, shown this once (the server keeps
+             *     their SHA-256 only), when the account had none: its first passkey
+             *     with TOTP off. Each answers one MFA challenge in place of the
+             *     passkey (`POST /auth/mfa/verify`); case, spaces and dashes do not
+             *     matter. `null` when the account already has a set (TOTP's or an
+             *     earlier passkey's), which stays as it was.
+             */
+            recovery_codes?: string[] | null;
         };
         /** @description Values of the app's own registration fields. This app declares none: send no `profile`, or an empty one. */
         RegistrationProfile: Record<string, never>;
@@ -5129,22 +5169,15 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The renamed passkey. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["PasskeyBody"];
-                };
-            };
-            /** @description The new passkey. */
+            /** @description The new passkey (with the first recovery codes, if it made them). */
             201: {
                 headers: {
+                    /** @description Always `no-store`: the body can hold recovery codes. */
+                    "CACHE-CONTROL": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["PasskeyBody"];
+                    "application/json; charset=utf-8": components["schemas"]["RegisteredPasskeyBody"];
                 };
             };
             /**
@@ -5425,15 +5458,6 @@ export interface operations {
         responses: {
             /** @description The renamed passkey. */
             200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["PasskeyBody"];
-                };
-            };
-            /** @description The new passkey. */
-            201: {
                 headers: {
                     [name: string]: unknown;
                 };
