@@ -266,12 +266,16 @@ impl AuthManager {
     ///
     /// [`Error::EmailNotVerified`] (403) until the address is verified,
     /// [`Error::ReauthenticationRequired`] (403) for a sign-in that is not
-    /// recent, [`Error::Vetoed`] (403), [`Error::FactorAlreadyEnrolled`]
-    /// (409) when TOTP is on, [`Error::MfaNotConfigured`] and
-    /// [`Error::Unavailable`] (503).
+    /// recent, [`Error::SecondFactorRequired`] (403) when a passkey is on
+    /// and this session did not pass it, [`Error::Vetoed`] (403),
+    /// [`Error::FactorAlreadyEnrolled`] (409) when TOTP is on,
+    /// [`Error::MfaNotConfigured`] and [`Error::Unavailable`] (503).
     pub async fn begin_totp_setup(&self, principal: &Principal) -> Result<TotpSetup> {
         self.sealer()?;
         self.require_recent_sign_in(principal)?;
+        // With a passkey on, adding TOTP is factor management too: its
+        // confirmation replaces the recovery codes.
+        self.require_factor_proof(principal).await?;
         self.start_totp_setup(&principal.user).await
     }
 
@@ -330,6 +334,7 @@ impl AuthManager {
     ) -> Result<RecoveryCodes> {
         self.sealer()?;
         self.require_recent_sign_in(principal)?;
+        self.require_factor_proof(principal).await?;
         self.finish_totp_setup(&principal.user, code, client).await
     }
 

@@ -119,6 +119,8 @@ pub(crate) struct AttemptSlot {
     key: String,
     window_start: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    /// This attempt's random id in the store's reservation.
+    lease: u64,
     settled: bool,
 }
 
@@ -131,13 +133,13 @@ impl Drop for AttemptSlot {
             return;
         };
         let (manager, key) = (self.manager.clone(), std::mem::take(&mut self.key));
-        let (window_start, expires_at) = (self.window_start, self.expires_at);
+        let (window_start, expires_at, lease) = (self.window_start, self.expires_at, self.lease);
         runtime.spawn(async move {
             let store = &manager.inner.store;
             let now = manager.now();
             let backoff = manager.backoff();
             if let Err(err) = store
-                .settle_counter(&key, window_start, expires_at, now, backoff, false)
+                .settle_counter(&key, window_start, expires_at, now, backoff, false, lease)
                 .await
             {
                 tracing::warn!(error = %err, "an unsettled sign-in slot was not given back");
@@ -303,13 +305,14 @@ impl AuthManager {
         let length = secs(config.failed_sign_in_window_secs);
         let key = key(FAILED_SIGN_IN, &email_digest(email));
         let waited_since = std::time::Instant::now();
+        let lease = rand::random::<u64>();
         loop {
             let now = self.now();
             let start = window_start(now, length);
             match self
                 .inner
                 .store
-                .reserve_counter(&key, start, start + length, now, self.backoff())
+                .reserve_counter(&key, start, start + length, now, self.backoff(), lease)
                 .await?
             {
                 Reservation::Reserved { .. } => {
@@ -318,6 +321,7 @@ impl AuthManager {
                         key,
                         window_start: start,
                         expires_at: start + length,
+                        lease,
                         settled: false,
                     })
                 }
@@ -358,6 +362,7 @@ impl AuthManager {
                         self.now(),
                         self.backoff(),
                         outcome == AttemptOutcome::Failed,
+                        slot.lease,
                     )
                     .await?;
             }

@@ -56,7 +56,8 @@ struct Counter {
     /// Set by failed reservations: no attempt is reserved before it.
     next_at: Option<DateTime<Utc>>,
     /// When each reservation in flight stops holding its slot.
-    leases: Vec<DateTime<Utc>>,
+    /// Reservations in flight: until when each holds its slot, and its id.
+    leases: Vec<(DateTime<Utc>, u64)>,
     expires_at: DateTime<Utc>,
 }
 
@@ -557,6 +558,7 @@ impl RateLimitStore for MemoryStore {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
         backoff: Backoff,
+        lease: u64,
     ) -> StoreResult<Reservation> {
         let mut state = self.state.write();
         state.maybe_sweep(now);
@@ -570,11 +572,11 @@ impl RateLimitStore for MemoryStore {
                 leases: Vec::new(),
                 expires_at,
             });
-        entry.leases.retain(|until| *until > now);
+        entry.leases.retain(|(until, _)| *until > now);
         let in_flight = u32::try_from(entry.leases.len()).unwrap_or(u32::MAX);
         let decision = backoff.decide(entry.count, in_flight, entry.next_at, now);
         if let Reservation::Reserved { .. } = decision {
-            entry.leases.push(now + backoff.lease);
+            entry.leases.push((now + backoff.lease, lease));
         }
         Ok(decision)
     }
@@ -587,6 +589,7 @@ impl RateLimitStore for MemoryStore {
         now: DateTime<Utc>,
         backoff: Backoff,
         failed: bool,
+        lease: u64,
     ) -> StoreResult<()> {
         let mut state = self.state.write();
         let id = (key.to_owned(), window_start.timestamp_millis());
@@ -600,9 +603,7 @@ impl RateLimitStore for MemoryStore {
             leases: Vec::new(),
             expires_at,
         });
-        if !entry.leases.is_empty() {
-            entry.leases.remove(0);
-        }
+        entry.leases.retain(|(_, id)| *id != lease);
         if failed {
             entry.count = entry.count.saturating_add(1);
             entry.last_at = now;

@@ -835,8 +835,9 @@ pub trait RateLimitStore: Send + Sync + 'static {
     /// `window_start`, in one atomic step, before a password or code is
     /// checked: drops reservations older than `backoff.lease`, then decides
     /// with [`Backoff::decide`] from the settled failures, the reservations
-    /// in flight and the next allowed time. `Reserved` holds a slot (until
-    /// settled, or for `backoff.lease`); `Busy` and `Refused` count nothing.
+    /// in flight and the next allowed time. `Reserved` holds a slot under
+    /// the caller's random `lease` id (until settled with the same id, or
+    /// for `backoff.lease`); `Busy` and `Refused` hold and count nothing.
     /// Of any number of concurrent callers only as many are reserved as
     /// the backoff allows.
     async fn reserve_counter(
@@ -846,12 +847,18 @@ pub trait RateLimitStore: Send + Sync + 'static {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
         backoff: Backoff,
+        lease: u64,
     ) -> StoreResult<Reservation>;
 
-    /// Settles one reservation of that window: frees its slot, and when
-    /// `failed` counts a failure (recording `now` as the last one and
-    /// `now + backoff.delay_after(failures)` as the next allowed time;
-    /// a window dropped meanwhile, e.g. by a reset, starts again).
+    /// Settles the reservation `lease` of that window: frees its slot
+    /// (nothing when it expired or a reset dropped it; never another
+    /// caller's), and when `failed` counts a failure (recording `now` as the
+    /// last one and `now + backoff.delay_after(failures)` as the next allowed
+    /// time; a window dropped meanwhile, e.g. by a reset, starts again).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the window, the clock, the backoff and the attempt: each a plain value the store needs"
+    )]
     async fn settle_counter(
         &self,
         key: &str,
@@ -860,6 +867,7 @@ pub trait RateLimitStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         backoff: Backoff,
         failed: bool,
+        lease: u64,
     ) -> StoreResult<()>;
 }
 

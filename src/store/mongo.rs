@@ -547,8 +547,15 @@ struct CounterDoc {
 }
 
 impl CounterDoc {
-    /// The lease reservations in flight that are still live at `now`
-    /// before the one with `nonce` (all of them when it is not there).
+    /// Whether a lease expired before `now` (its caller never settled).
+    fn has_expired_leases(&self, now: DateTime<Utc>) -> bool {
+        self.leases
+            .iter()
+            .any(|lease| lease_until(lease).is_some_and(|until| until <= now))
+    }
+
+    /// The reservations in flight that are still live at `now` before the
+    /// one with `nonce` (all of them when it is not there).
     fn in_flight_before(&self, nonce: i64, now: DateTime<Utc>) -> u32 {
         let live = self
             .leases
@@ -1025,6 +1032,11 @@ fn lease_until(lease: &Bson) -> Option<DateTime<Utc>> {
     }
 }
 
+/// A caller's lease id as BSON stores it (the same 64 bits).
+fn lease_nonce_of(lease: u64) -> i64 {
+    i64::from_ne_bytes(lease.to_ne_bytes())
+}
+
 fn lease_nonce(lease: &Bson) -> Option<i64> {
     match lease {
         Bson::Document(lease) => lease.get_i64("n").ok(),
@@ -1115,25 +1127,26 @@ impl RateLimitStore for MongoStore {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
         backoff: Backoff,
+        lease: u64,
     ) -> StoreResult<Reservation> {
-        // One command on the way in (issue 14): push a lease and read the
-        // window as it stood right after, atomically. The leases before ours
-        // are the attempts in flight that came first, so of any number of
-        // concurrent callers only as many decide `Reserved` as the backoff
-        // allows; the others take their lease back (a second command, on
-        // the refused path only). Expired leases (a node that died mid-check)
-        // are ignored, and dropped when the window expires or is reset.
+        // One command on the way in (issue 14): push our lease and read the
+        // window as it stood right after, atomically. Leases leave the array
+        // only as their own caller's (settled, or refused) or once expired,
+        // so the live leases before ours are exactly the attempts in flight
+        // that came first, and of any number of concurrent callers only as
+        // many decide `Reserved` as the backoff allows. A refused caller
+        // pulls its own lease back (a second command, on that path only).
         let id = counter_id(key, window_start);
-        let nonce = i64::from_ne_bytes(rand::random::<[u8; 8]>());
-        let lease = doc! { "until": date(now + backoff.lease), "n": nonce };
+        let nonce = lease_nonce_of(lease);
+        let pushed = doc! { "until": date(now + backoff.lease), "n": nonce };
         let mut tries = 0;
         let window = loop {
-            let pushed = self
+            let answer = self
                 .counters
                 .find_one_and_update(
                     doc! { "_id": &id },
                     doc! {
-                        "$push": { "leases": &lease },
+                        "$push": { "leases": &pushed },
                         "$setOnInsert": {
                             "key": key,
                             "count": 0_i64,
@@ -1146,14 +1159,12 @@ impl RateLimitStore for MongoStore {
                 .return_document(ReturnDocument::After)
                 .await
                 .map_err(map_err);
-            match pushed {
+            match answer {
                 Ok(Some(window)) => break window,
                 // A wire server (SecantusDB) answers no document when an
                 // upsert found none but then updated the one a racing first
                 // attempt inserted: the push landed, so read the window and
-                // find our lease by its nonce (a settle that gave back the
-                // oldest lease may have taken ours: then every live one
-                // counts, the safe side).
+                // find our lease by its nonce.
                 Ok(None) => {
                     if let Some(window) = self
                         .counters
@@ -1175,17 +1186,33 @@ impl RateLimitStore for MongoStore {
                 Err(err) => return Err(err),
             }
         };
-        // The live leases before ours are the attempts in flight that came
-        // first (on the one-command path, all but ours).
-        let in_flight = window.in_flight_before(nonce, now);
+        if window.has_expired_leases(now) {
+            // A node died mid-check: its lease no longer counts; drop it so
+            // the array stays small (rare, so a command of its own).
+            self.counters
+                .update_one(
+                    doc! { "_id": &id },
+                    doc! { "$pull": { "leases": { "until": { "$lte": date(now) } } } },
+                )
+                .await
+                .map_err(map_err)?;
+            // Bare-date leases of windows stored before the nonce.
+            self.counters
+                .update_one(
+                    doc! { "_id": &id },
+                    doc! { "$pull": { "leases": { "$lte": date(now) } } },
+                )
+                .await
+                .map_err(map_err)?;
+        }
         let decision = backoff.decide(
             u32::try_from(window.count).unwrap_or(u32::MAX),
-            in_flight,
+            window.in_flight_before(nonce, now),
             window.next_allowed(&backoff),
             now,
         );
         if !matches!(decision, Reservation::Reserved { .. }) {
-            self.pop_lease(&id, None).await?;
+            self.release_lease(&id, nonce, None).await?;
         }
         Ok(decision)
     }
@@ -1198,17 +1225,19 @@ impl RateLimitStore for MongoStore {
         now: DateTime<Utc>,
         _backoff: Backoff,
         failed: bool,
+        lease: u64,
     ) -> StoreResult<()> {
         let id = counter_id(key, window_start);
+        let nonce = lease_nonce_of(lease);
         if !failed {
-            return self.pop_lease(&id, None).await;
+            return self.release_lease(&id, nonce, None).await;
         }
-        // Leases are anonymous: giving back the oldest keeps the count of
-        // attempts in flight right. The next allowed time follows from the
-        // failures and the last one (`CounterDoc::next_allowed`), so one
-        // write settles; a window dropped meanwhile (a reset) starts again.
-        self.pop_lease(
+        // The next allowed time follows from the failures and the last one
+        // (`CounterDoc::next_allowed`), so one write settles; a window
+        // dropped meanwhile (a reset) starts again.
+        self.release_lease(
             &id,
+            nonce,
             Some(doc! {
                 "$inc": { "count": 1_i64 },
                 "$max": { "last_at": date(now) },
@@ -1220,14 +1249,19 @@ impl RateLimitStore for MongoStore {
 }
 
 impl MongoStore {
-    /// Gives back one lease of the window `id` in one write; with
-    /// `failure` (the `$inc` / `$max` / `$setOnInsert` of a failed
-    /// attempt) it also counts the failure, inserting the window if a
-    /// reset dropped it.
-    async fn pop_lease(&self, id: &str, failure: Option<Document>) -> StoreResult<()> {
+    /// Pulls the lease `nonce` out of the window `id` in one write (only
+    /// that caller's own); with `failure` (the `$inc` / `$max` /
+    /// `$setOnInsert` of a failed attempt) it also counts the failure,
+    /// inserting the window if a reset dropped it.
+    async fn release_lease(
+        &self,
+        id: &str,
+        nonce: i64,
+        failure: Option<Document>,
+    ) -> StoreResult<()> {
         let upsert = failure.is_some();
         let mut update = failure.unwrap_or_default();
-        update.insert("$pop", doc! { "leases": -1_i32 });
+        update.insert("$pull", doc! { "leases": { "n": nonce } });
         let mut tries = 0;
         loop {
             match self

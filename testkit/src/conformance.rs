@@ -1079,19 +1079,20 @@ pub async fn counter_reservations_are_atomic(store: Arc<dyn Store>) {
     let expires = window + Duration::minutes(15);
     let backoff = Backoff::new(5, Duration::seconds(60));
     let key = "failed_sign_in:test";
-    let answers = join_all((0..30).map(|_| {
+    let answers = join_all((0..30_u64).map(|lease| {
         let store = store.clone();
         async move {
-            store
-                .reserve_counter(key, window, expires, t, backoff)
+            let answer = store
+                .reserve_counter(key, window, expires, t, backoff, lease)
                 .await
-                .expect("reserve")
+                .expect("reserve");
+            (lease, answer)
         }
     }))
     .await;
     let mut reserved: Vec<u32> = answers
         .iter()
-        .filter_map(|r| match r {
+        .filter_map(|(_, r)| match r {
             Reservation::Reserved { count } => Some(*count),
             _ => None,
         })
@@ -1099,7 +1100,10 @@ pub async fn counter_reservations_are_atomic(store: Arc<dyn Store>) {
     reserved.sort_unstable();
     assert_eq!(reserved, vec![1, 2, 3, 4, 5], "{answers:?}");
     assert_eq!(
-        answers.iter().filter(|r| **r == Reservation::Busy).count(),
+        answers
+            .iter()
+            .filter(|(_, r)| *r == Reservation::Busy)
+            .count(),
         25,
         "{answers:?}"
     );
@@ -1108,9 +1112,12 @@ pub async fn counter_reservations_are_atomic(store: Arc<dyn Store>) {
         Some((0, t)),
         "reservations are not failures"
     );
-    for _ in 0..5 {
+    for (lease, _) in answers
+        .iter()
+        .filter(|(_, r)| matches!(r, Reservation::Reserved { .. }))
+    {
         store
-            .settle_counter(key, window, expires, t, backoff, true)
+            .settle_counter(key, window, expires, t, backoff, true, *lease)
             .await
             .expect("settle");
     }
@@ -1118,37 +1125,43 @@ pub async fn counter_reservations_are_atomic(store: Arc<dyn Store>) {
         store.read_counter(key, window).await.expect("read"),
         Some((5, t))
     );
-    let reserve = |at: DateTime<Utc>| {
+    let reserve = |at: DateTime<Utc>, lease: u64| {
         let store = store.clone();
         async move {
             store
-                .reserve_counter(key, window, expires, at, backoff)
+                .reserve_counter(key, window, expires, at, backoff, lease)
                 .await
                 .expect("reserve")
         }
     };
     assert_eq!(
-        reserve(t).await,
+        reserve(t, 100).await,
         Reservation::Refused {
             retry_at: t + Duration::seconds(1)
         }
     );
     // After the delay one attempt at a time.
     let t1 = t + Duration::seconds(1);
-    assert_eq!(reserve(t1).await, Reservation::Reserved { count: 6 });
-    assert_eq!(reserve(t1).await, Reservation::Busy);
-    // Settled without a failure, the slot is free again.
+    assert_eq!(reserve(t1, 101).await, Reservation::Reserved { count: 6 });
+    assert_eq!(reserve(t1, 102).await, Reservation::Busy);
+    // Settled without a failure, the slot is free again; settling a lease
+    // that holds nothing (refused, or settled already) frees no other.
     store
-        .settle_counter(key, window, expires, t1, backoff, false)
+        .settle_counter(key, window, expires, t1, backoff, false, 101)
         .await
         .expect("settle");
-    assert_eq!(reserve(t1).await, Reservation::Reserved { count: 6 });
+    assert_eq!(reserve(t1, 103).await, Reservation::Reserved { count: 6 });
     store
-        .settle_counter(key, window, expires, t1, backoff, true)
+        .settle_counter(key, window, expires, t1, backoff, false, 101)
+        .await
+        .expect("settle again");
+    assert_eq!(reserve(t1, 104).await, Reservation::Busy, "103 still holds");
+    store
+        .settle_counter(key, window, expires, t1, backoff, true, 103)
         .await
         .expect("settle");
     assert_eq!(
-        reserve(t1).await,
+        reserve(t1, 105).await,
         Reservation::Refused {
             retry_at: t1 + Duration::seconds(2)
         }
@@ -1156,20 +1169,20 @@ pub async fn counter_reservations_are_atomic(store: Arc<dyn Store>) {
     // A reservation that is never settled (its node died) holds its slot
     // only for the lease.
     let other = "failed_sign_in:other";
-    for _ in 0..5 {
+    for lease in 200..205 {
         store
-            .reserve_counter(other, window, expires, t, backoff)
+            .reserve_counter(other, window, expires, t, backoff, lease)
             .await
             .expect("reserve");
     }
     let held = store
-        .reserve_counter(other, window, expires, t, backoff)
+        .reserve_counter(other, window, expires, t, backoff, 205)
         .await
         .expect("reserve");
     assert_eq!(held, Reservation::Busy);
     let later = t + backoff.lease + Duration::seconds(1);
     let freed = store
-        .reserve_counter(other, window, expires, later, backoff)
+        .reserve_counter(other, window, expires, later, backoff, 206)
         .await
         .expect("reserve");
     assert_eq!(freed, Reservation::Reserved { count: 1 });
@@ -1179,7 +1192,56 @@ pub async fn counter_reservations_are_atomic(store: Arc<dyn Store>) {
         .await
         .expect("read")
         .is_none());
-    assert_eq!(reserve(t1).await, Reservation::Reserved { count: 1 });
+    assert_eq!(reserve(t1, 107).await, Reservation::Reserved { count: 1 });
+}
+
+/// A reservation whose node died mid-check never locks the account out
+/// after its lease: with the free failures used, each later attempt (after
+/// its delay) is reserved, settled, and leaves no slot held behind it.
+pub async fn a_dead_reservation_never_holds_a_slot_past_its_lease(store: Arc<dyn Store>) {
+    let t = now();
+    let window = t - Duration::seconds(10);
+    let expires = window + Duration::minutes(15);
+    let backoff = Backoff::new(2, Duration::seconds(4));
+    let key = "failed_sign_in:dead";
+    for lease in 0..2 {
+        assert!(matches!(
+            store
+                .reserve_counter(key, window, expires, t, backoff, lease)
+                .await
+                .expect("reserve"),
+            Reservation::Reserved { .. }
+        ));
+        store
+            .settle_counter(key, window, expires, t, backoff, true, lease)
+            .await
+            .expect("settle");
+    }
+    // The dead one: reserved after the delay, never settled.
+    let mut at = t + Duration::seconds(1);
+    assert!(matches!(
+        store
+            .reserve_counter(key, window, expires, at, backoff, 10)
+            .await
+            .expect("reserve"),
+        Reservation::Reserved { .. }
+    ));
+    at += backoff.lease + Duration::seconds(1);
+    for lease in 11..16 {
+        let answer = store
+            .reserve_counter(key, window, expires, at, backoff, lease)
+            .await
+            .expect("reserve");
+        assert!(
+            matches!(answer, Reservation::Reserved { .. }),
+            "attempt {lease} at {at}: {answer:?}"
+        );
+        store
+            .settle_counter(key, window, expires, at, backoff, true, lease)
+            .await
+            .expect("settle");
+        at += backoff.max_delay;
+    }
 }
 
 /// Expired sessions do not rotate; revocation is per session or per user

@@ -95,6 +95,7 @@ impl portcullis::store::RateLimitStore for DownStore {
         _: chrono::DateTime<Utc>,
         _: chrono::DateTime<Utc>,
         _: portcullis::store::Backoff,
+        _: u64,
     ) -> portcullis::store::StoreResult<portcullis::store::Reservation> {
         Err(down())
     }
@@ -106,6 +107,7 @@ impl portcullis::store::RateLimitStore for DownStore {
         _: chrono::DateTime<Utc>,
         _: portcullis::store::Backoff,
         _: bool,
+        _: u64,
     ) -> portcullis::store::StoreResult<()> {
         Err(down())
     }

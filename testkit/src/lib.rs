@@ -111,6 +111,7 @@ macro_rules! store_conformance_tests {
             delete_user_removes_everything,
             rate_limit_counters_are_atomic,
             counter_reservations_are_atomic,
+            a_dead_reservation_never_holds_a_slot_past_its_lease,
             one_totp_factor_per_user,
             totp_steps_are_used_once_under_concurrency,
             recovery_codes_are_single_use_under_concurrency,

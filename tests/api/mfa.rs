@@ -554,17 +554,22 @@ async fn enrolment_needs_keys_a_recent_sign_in_and_one_factor_at_a_time() {
         .unwrap()
         .to_owned();
     let enrolled = app.enrol(&access, email).await;
+    // Managing it takes a session that passed the second factor: the
+    // password-only session that enrolled it may not start another.
     let (status, body) = app
         .call(Method::POST, "/auth/mfa/totp/setup", &access, None)
         .await;
-    assert_error(status, &body, 409, "FACTOR_ALREADY_ENROLLED");
-    // Managing it takes a session that passed the second factor.
+    assert_error(status, &body, 403, "SECOND_FACTOR_REQUIRED");
     let token = app.challenged(email).await;
     let (status, pair) = app
         .verify(json!({ "mfa_token": token, "code": app.code(&enrolled.totp) }))
         .await;
     assert_eq!(status, StatusCode::OK, "{pair}");
     let access = pair["access_token"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .call(Method::POST, "/auth/mfa/totp/setup", &access, None)
+        .await;
+    assert_error(status, &body, 409, "FACTOR_ALREADY_ENROLLED");
     let (status, body) = app
         .call(
             Method::POST,

@@ -1068,3 +1068,37 @@ async fn the_last_passkey_takes_the_recovery_codes_with_it() {
     let (status, body) = app.answer_with_code(email, &new_codes[0]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn adding_totp_beside_a_passkey_needs_a_session_that_passed_it() {
+    let app = app_with_config(passkey_config()).await;
+    let email = "totp-beside@example.com";
+    // This session signed in with the password alone, before the passkey.
+    let access = app.verified(email).await;
+    let mut laptop = Authenticator::new();
+    let codes = codes_of(&app.add_passkey(&access, &mut laptop, "Laptop").await);
+    // TOTP's confirmation would replace the passkey's recovery codes: the
+    // password-only session may not start it.
+    let (status, body) = app
+        .call(Method::POST, "/auth/mfa/totp/setup", &access, None)
+        .await;
+    assert_error(status, &body, 403, "SECOND_FACTOR_REQUIRED");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/auth/mfa/totp/confirm",
+            &access,
+            Some(json!({"code": "123456"})),
+        )
+        .await;
+    assert_error(status, &body, 403, "SECOND_FACTOR_REQUIRED");
+    assert_eq!(app.codes_left(&access).await, 10);
+    let (status, body) = app.answer_with_code(email, &codes[0]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A session that passed the passkey may.
+    let access = app.passkey_session(&mut laptop).await;
+    let (status, body) = app
+        .call(Method::POST, "/auth/mfa/totp/setup", &access, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

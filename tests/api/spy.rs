@@ -140,9 +140,10 @@ impl portcullis::store::RateLimitStore for SpyStore {
         a2: chrono::DateTime<Utc>,
         a3: chrono::DateTime<Utc>,
         a4: portcullis::store::Backoff,
+        a5: u64,
     ) -> portcullis::store::StoreResult<portcullis::store::Reservation> {
         self.counter_keys.lock().push(a0.to_owned());
-        self.inner.reserve_counter(a0, a1, a2, a3, a4).await
+        self.inner.reserve_counter(a0, a1, a2, a3, a4, a5).await
     }
     async fn settle_counter(
         &self,
@@ -152,8 +153,9 @@ impl portcullis::store::RateLimitStore for SpyStore {
         a3: chrono::DateTime<Utc>,
         a4: portcullis::store::Backoff,
         a5: bool,
+        a6: u64,
     ) -> portcullis::store::StoreResult<()> {
-        self.inner.settle_counter(a0, a1, a2, a3, a4, a5).await
+        self.inner.settle_counter(a0, a1, a2, a3, a4, a5, a6).await
     }
 }
 

@@ -551,8 +551,10 @@ export interface paths {
          *     `otpauth://` URI; TOTP is not on until `POST /auth/mfa/totp/confirm`.
          *     A new setup replaces a pending one. Needs a verified address (403
          *     `EMAIL_NOT_VERIFIED`) and a recent sign-in (403
-         *     `REAUTHENTICATION_REQUIRED`); 409 `FACTOR_ALREADY_ENROLLED` when TOTP
-         *     is on; 503 `MFA_NOT_CONFIGURED` without sealing keys.
+         *     `REAUTHENTICATION_REQUIRED`) that passed the second factor when the
+         *     account has one (403 `SECOND_FACTOR_REQUIRED`: TOTP's confirmation
+         *     replaces a passkey's recovery codes); 409 `FACTOR_ALREADY_ENROLLED`
+         *     when TOTP is on; 503 `MFA_NOT_CONFIGURED` without sealing keys.
          */
         post: operations["beginTotpSetup"];
         delete?: never;
