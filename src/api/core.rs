@@ -7,7 +7,8 @@ use super::{
     auth::{check_csrf, clear_token_cookies, refresh_cookie},
     caller::Authenticated,
     error_set::*,
-    ApiErrors, JwkSet, ProviderList, PublicUser, RefreshRequest, StrictString, TokenResponse,
+    ApiErrors, JwkSet, ProviderList, PublicUser, RefreshRequest, SerdeJson, StrictString,
+    TokenResponse,
 };
 use crate::{error::Error, manager::AuthManager};
 
@@ -48,7 +49,7 @@ pub enum MeResponse {
     /// The signed-in user.
     #[oai(status = 200)]
     Ok(
-        Json<PublicUser>,
+        SerdeJson<PublicUser>,
         /// `private, no-store`: personal data, not for shared caches.
         #[oai(header = "Cache-Control")]
         String,
@@ -143,7 +144,7 @@ impl CoreApi {
     #[oai(path = "/auth/me", method = "get", operation_id = "me")]
     async fn me(&self, caller: Authenticated) -> Result<MeResponse, ApiErrors<{ AUTHED }>> {
         Ok(MeResponse::Ok(
-            Json(PublicUser::from(&caller.user)),
+            SerdeJson(PublicUser::from(&caller.user)),
             "private, no-store".into(),
         ))
     }

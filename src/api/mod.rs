@@ -18,6 +18,7 @@ mod browser;
 mod caller;
 mod core;
 mod error;
+mod json;
 mod mfa;
 mod passkeys;
 mod spec;
@@ -55,6 +56,7 @@ pub use browser::{
 };
 pub use caller::{Authenticated, SecondFactor, Superuser};
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet, MfaChallengeBody};
+pub use json::SerdeJson;
 pub use mfa::{
     EnrollConfirmRequest, EnrollSetupRequest, EnrolledSignInBody, EnrolledSignInResponse,
     FactorStatusBody, FactorStatusResponse, MfaApi, MfaVerifyRequest, RecoveryCodesBody,

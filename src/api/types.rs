@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// A user as the API shows it (never the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, serde::Serialize)]
 #[oai(example)]
 pub struct PublicUser {
     /// Stable id (a string; UUID v7 text).
@@ -35,6 +35,7 @@ pub struct PublicUser {
     /// Whether a password is set (false for passwordless and OAuth sign-ups).
     pub has_password: bool,
     /// Creation time (RFC 3339).
+    #[serde(serialize_with = "super::json::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// Profile metadata: free-form data the user owns and replaces with
     /// `PATCH /users/me` (never trusted by the server).
