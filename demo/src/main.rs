@@ -48,7 +48,7 @@ mod page;
 
 use std::{env, process::ExitCode, sync::Arc, time::Duration};
 
-use poem::{get, listener::TcpListener, Route, Server};
+use poem::{listener::TcpListener, Server};
 use portcullis::{api, env::Env, AuthManager, LogSender, MemoryStore, MongoStore, Store};
 use portcullis_credentials::{CredentialsApi, CredentialsProvider};
 use portcullis_magic_link::{EmailCodeProvider, MagicLinkApi, MagicLinkProvider};
@@ -153,8 +153,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             portcullis_oauth::OAuthApi::new(&manager)?,
         ),
     );
-    // The demo page beside the API (which keeps every other path).
-    let app = Route::new().at(page::PATH, get(page::page)).nest("/", app);
+    // The demo page beside the API (which keeps every other path), without
+    // a router and a nest in front of every API request.
+    let app = page::WithPage::new(app);
     tracing::info!(
         "Portcullis demo server on http://{addr} (Swagger UI at /docs, a cookie sign-in page at {})",
         page::PATH

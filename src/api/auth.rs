@@ -183,11 +183,6 @@ pub(super) fn origin_of(url: &str) -> Option<String> {
     }
 }
 
-/// The client IP [`super::wrap`] resolved for a request (socket address,
-/// or the `X-Forwarded-For` entry a trusted proxy vouches for).
-#[derive(Debug, Clone)]
-pub(crate) struct ClientIp(pub(crate) Option<String>);
-
 /// The client IP of `req`: the socket address, unless it is one of
 /// `trusted_proxies`; then the right-most `X-Forwarded-For` address that is
 /// not a trusted proxy (entries left of it could be forged by the client).
@@ -218,11 +213,13 @@ pub(crate) fn resolve_client_ip(req: &Request, trusted_proxies: &[String]) -> Op
     )
 }
 
-/// Client IP (see [`super::wrap`]: the socket address, or a trusted proxy's
-/// `X-Forwarded-For`) and user agent of a request.
+/// Client IP (the socket address, or a trusted proxy's `X-Forwarded-For`
+/// per `rate_limits.trusted_proxies` of the manager [`super::wrap`] put in
+/// the request) and user agent of a request. Resolved here, when a flow
+/// asks, not for every request (most, like `GET /auth/me`, never do).
 pub fn client_info(req: &Request) -> ClientInfo {
-    let ip = match req.extensions().get::<ClientIp>() {
-        Some(ClientIp(ip)) => ip.clone(),
+    let ip = match req.data::<AuthManager>() {
+        Some(manager) => resolve_client_ip(req, &manager.config().rate_limits.trusted_proxies),
         None => req
             .remote_addr()
             .as_socket_addr()

@@ -38,9 +38,7 @@ impl<T: Type> Payload for SerdeJson<T> {
 impl<T: Serialize + Send> IntoResponse for SerdeJson<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(body) => Response::builder()
-                .content_type(CONTENT_TYPE)
-                .body(body),
+            Ok(body) => Response::builder().content_type(CONTENT_TYPE).body(body),
             // Never for the types that use it (strings, numbers, maps with
             // string keys); the JSON 500 if it ever were.
             Err(err) => {

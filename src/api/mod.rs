@@ -287,14 +287,8 @@ pub fn wrap<E: IntoEndpoint>(manager: &AuthManager, endpoint: E) -> impl Endpoin
 where
     E::Endpoint: 'static,
 {
-    let proxies = manager.config().rate_limits.trusted_proxies.clone();
     endpoint
         .into_endpoint()
-        .before(move |mut req| {
-            let ip = auth::resolve_client_ip(&req, &proxies);
-            req.extensions_mut().insert(auth::ClientIp(ip));
-            async move { Ok(req) }
-        })
         .data(manager.clone())
         .with(CookieJarManager::new())
         .with(BodyLimit::new(manager.config().http.max_body_bytes))
