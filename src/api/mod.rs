@@ -101,6 +101,17 @@ pub fn service<T: OpenApi>(
     manager: &AuthManager,
     apis: T,
 ) -> OpenApiService<ServedApis<(BuiltIn, T)>, ()> {
+    service_with(manager, apis, true)
+}
+
+/// [`service`], with the manager added to each operation's request data or
+/// not (when [`wrap`] adds it once around the whole service, as [`routes`]
+/// does: one layer and one boxed future less per request).
+fn service_with<T: OpenApi>(
+    manager: &AuthManager,
+    apis: T,
+    data_per_operation: bool,
+) -> OpenApiService<ServedApis<(BuiltIn, T)>, ()> {
     let built_in = (
         CoreApi::new(manager),
         AccountApi::new(manager),
@@ -109,7 +120,7 @@ pub fn service<T: OpenApi>(
         UsersApi::new(manager),
     );
     let apis = ServedApis {
-        manager: manager.clone(),
+        manager: data_per_operation.then(|| manager.clone()),
         apis: (built_in, apis),
     };
     let info = manager.api_info();
@@ -123,7 +134,9 @@ pub fn service<T: OpenApi>(
 /// the handler runs ([`BodyLimit`], body parsing).
 #[derive(Debug, Clone)]
 pub struct ServedApis<T> {
-    manager: AuthManager,
+    /// Added to each operation's request data; `None` under [`routes`],
+    /// whose [`wrap`] adds it.
+    manager: Option<AuthManager>,
     apis: T,
 }
 
@@ -142,12 +155,15 @@ impl<T: OpenApi> OpenApi for ServedApis<T> {
         self,
         route_table: &mut HashMap<String, HashMap<poem::http::Method, BoxEndpoint<'static>>>,
     ) {
+        let Some(manager) = self.manager else {
+            return self.apis.add_routes(route_table);
+        };
         let mut inner = HashMap::new();
         self.apis.add_routes(&mut inner);
         for (path, methods) in inner {
             let entry = route_table.entry(path).or_default();
             for (method, endpoint) in methods {
-                entry.insert(method, endpoint.data(self.manager.clone()).boxed());
+                entry.insert(method, endpoint.data(manager.clone()).boxed());
             }
         }
     }
@@ -198,7 +214,7 @@ pub fn routes<T: OpenApi + 'static>(
     manager: &AuthManager,
     apis: T,
 ) -> impl Endpoint<Output = Response> {
-    let service = service(manager, apis);
+    let service = service_with(manager, apis, false);
     let raw = service.spec();
     let spec = spec::finish(&raw, manager);
     let allowed = spec::AllowedMethods::from_spec(&spec);
