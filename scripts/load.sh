@@ -6,6 +6,9 @@
 # starve the runtime). Ends with one table: each path, requests/s, p50/p99,
 # the ratio to the plain handler where one applies, and the isolation
 # figure (me's throughput under the login storm over its idle throughput).
+# Each run also records the server's CPU time per request (user + system,
+# from /proc): on a shared 2-core machine that ratio to the plain handler
+# moves far less between runs than req/s does.
 #
 #   scripts/load.sh            # 10 s per run
 #   DURATION=30s scripts/load.sh
@@ -46,11 +49,16 @@ export TOKEN
 
 OUT=$(mktemp -d)
 RUNS=$OUT/runs.tsv # name, connections, wrk output file
-run() { # name connections threads url script
-  local file
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system ticks
+run() { # name connections threads url script [server pid]
+  local file pid=${6:-$SERVER} before
   file=$OUT/$(wc -l <"$RUNS" 2>/dev/null || echo 0).txt
   echo "== $1, $2 connections"
+  before=$(cpu "$pid")
   wrk -t"$3" -c"$2" -d"$DURATION" --latency -s "$5" "$4" >"$file"
+  # The server's CPU time over the run: per request it is steadier than
+  # req/s on a shared machine (wrk and neighbours take the other core).
+  echo "server CPU ticks: $(( $(cpu "$pid") - before ))" >>"$file"
   grep -E 'Requests/sec|Non-2xx|Socket errors|^ +(50|99)%|Latency  ' "$file"
   printf '%s\t%s\t%s\n' "$1" "$2" "$file" >>"$RUNS"
 }
@@ -60,7 +68,7 @@ touch "$RUNS"
 for c in 2 16; do
   t=$(( c < 2 ? c : 2 ))
   for _ in 1 2; do
-    run "baseline GET /auth/me (plain Poem)" $c $t "http://127.0.0.1:$BASE_PORT/auth/me" scripts/load/me.lua
+    run "baseline GET /auth/me (plain Poem)" $c $t "http://127.0.0.1:$BASE_PORT/auth/me" scripts/load/me.lua "$BASELINE"
     run "GET /auth/me" $c $t "$URL/auth/me" scripts/load/me.lua
   done
 done
@@ -89,8 +97,10 @@ grep -E 'Requests/sec|Non-2xx' "$OUT/storm.txt"
 printf '%s\t%s\t%s\n' "POST /auth/login (the storm)" 16 "$OUT/storm.txt" >>"$RUNS"
 echo "server RSS at end: $(rss)"
 
-python3 - "$RUNS" <<'PY'
+python3 - "$RUNS" "$(getconf CLK_TCK)" <<'PY'
 import re, statistics, sys
+
+TICK = 1 / int(sys.argv[2])
 
 def seconds(text):
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
@@ -103,10 +113,13 @@ for line in open(sys.argv[1]):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    ticks = re.search(r"server CPU ticks: (\d+)", out)
     runs.setdefault((name, int(conns)), []).append(
         (rps, seconds(pct["50"]) if "50" in pct else None,
          seconds(pct["99"]) if "99" in pct else None,
-         int(errors.group(1)) if errors else 0))
+         int(errors.group(1)) if errors else 0,
+         int(ticks.group(1)) * TICK / total * 1e6 if ticks and total else None))
 
 def median(key, i):
     values = [r[i] for r in runs.get(key, []) if r[i] is not None]
@@ -114,15 +127,21 @@ def median(key, i):
 
 ms = lambda v: "-" if v is None else f"{v * 1e3:.2f}"
 print()
-print(f"{'path':<40} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>8} {'non-2xx':>8}")
+print(f"{'path':<40} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>8} {'CPU us':>8} {'cpu ratio':>9} {'non-2xx':>8}")
 for key in runs:
     name, conns = key
     rps = median(key, 0)
-    ratio = ""
+    cpu = median(key, 4)
+    ratio = cpu_ratio = ""
     if name == "GET /auth/me":
         base = median(("baseline GET /auth/me (plain Poem)", conns), 0)
         ratio = f"{rps / base:.2f}" if base else ""
-    print(f"{name:<40} {conns:>5} {rps:>10.0f} {ms(median(key, 1)):>8} {ms(median(key, 2)):>8} {ratio:>8} {sum(r[3] for r in runs[key]):>8}")
+        base_cpu = median(("baseline GET /auth/me (plain Poem)", conns), 4)
+        cpu_ratio = f"{base_cpu / cpu:.2f}" if base_cpu and cpu else ""
+    cpu_text = "-" if cpu is None else f"{cpu:.1f}"
+    print(f"{name:<40} {conns:>5} {rps:>10.0f} {ms(median(key, 1)):>8} {ms(median(key, 2)):>8} {ratio:>8} {cpu_text:>8} {cpu_ratio:>9} {sum(r[3] for r in runs[key]):>8}")
+print("(ratio: req/s over the plain handler's; CPU us: the server's CPU time per request;"
+      " cpu ratio: the plain handler's CPU per request over ours)")
 idle = median(("GET /auth/me", 16), 0)
 storm = median(("GET /auth/me during a login storm", 16), 0)
 p99 = median(("GET /auth/me during a login storm", 16), 2)
