@@ -55,8 +55,8 @@ struct Counter {
     last_at: DateTime<Utc>,
     /// Set by failed reservations: no attempt is reserved before it.
     next_at: Option<DateTime<Utc>>,
-    /// When each reservation in flight stops holding its slot.
-    /// Reservations in flight: until when each holds its slot, and its id.
+    /// Reservations in flight: until when each holds its slot, and the
+    /// caller's lease id.
     leases: Vec<(DateTime<Utc>, u64)>,
     expires_at: DateTime<Utc>,
 }
