@@ -183,13 +183,10 @@ impl AuthManager {
     }
 
     /// Whether `user` has a second factor on: confirmed TOTP or a passkey
-    /// (both read at once). What recovery codes belong to.
+    /// (one read of both). What recovery codes belong to.
     pub(crate) async fn has_second_factor(&self, user: &User) -> Result<bool> {
-        let (factors, passkeys) = tokio::try_join!(
-            async { Ok::<_, Error>(self.inner.store.list_factors(&user.id).await?) },
-            self.has_passkeys(user),
-        )?;
-        Ok(passkeys
+        let (factors, passkeys) = self.inner.store.list_second_factors(&user.id).await?;
+        Ok(!passkeys.is_empty()
             || factors
                 .iter()
                 .any(|f| f.kind == FactorKind::Totp && f.is_confirmed()))

@@ -94,6 +94,30 @@ impl MemoryStore {
 }
 
 impl State {
+    /// The user's factors, ordered by kind.
+    fn factors_of(&self, user_id: &UserId) -> Vec<Factor> {
+        let mut factors: Vec<Factor> = self
+            .factors
+            .iter()
+            .filter(|((user, _), _)| user == user_id)
+            .map(|(_, f)| f.clone())
+            .collect();
+        factors.sort_by_key(|f| f.kind);
+        factors
+    }
+
+    /// The user's passkeys, oldest first.
+    fn passkeys_of(&self, user_id: &UserId) -> Vec<PasskeyRecord> {
+        let mut passkeys: Vec<PasskeyRecord> = self
+            .passkeys
+            .values()
+            .filter(|p| p.user_id == *user_id)
+            .cloned()
+            .collect();
+        passkeys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        passkeys
+    }
+
     /// Drops expired or revoked sessions with their tokens and expired
     /// one-time tokens once the number of entries has doubled since the last
     /// sweep (amortised O(1) per write).
@@ -728,15 +752,7 @@ impl FactorStore for MemoryStore {
     }
 
     async fn list_factors(&self, user_id: &UserId) -> StoreResult<Vec<Factor>> {
-        let state = self.state.read();
-        let mut factors: Vec<Factor> = state
-            .factors
-            .iter()
-            .filter(|((user, _), _)| user == user_id)
-            .map(|(_, f)| f.clone())
-            .collect();
-        factors.sort_by_key(|f| f.kind);
-        Ok(factors)
+        Ok(self.state.read().factors_of(user_id))
     }
 
     async fn list_second_factors(
@@ -745,20 +761,7 @@ impl FactorStore for MemoryStore {
     ) -> StoreResult<(Vec<Factor>, Vec<PasskeyRecord>)> {
         // One lock: both lists from the same moment.
         let state = self.state.read();
-        let mut factors: Vec<Factor> = state
-            .factors
-            .iter()
-            .filter(|((user, _), _)| user == user_id)
-            .map(|(_, f)| f.clone())
-            .collect();
-        factors.sort_by_key(|f| f.kind);
-        let mut passkeys: Vec<PasskeyRecord> = state
-            .passkeys
-            .values()
-            .filter(|p| p.user_id == *user_id)
-            .cloned()
-            .collect();
-        passkeys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let (factors, passkeys) = (state.factors_of(user_id), state.passkeys_of(user_id));
         Ok((factors, passkeys))
     }
 
@@ -833,16 +836,7 @@ impl PasskeyStore for MemoryStore {
     }
 
     async fn list_passkeys(&self, user_id: &UserId) -> StoreResult<Vec<PasskeyRecord>> {
-        let mut passkeys: Vec<PasskeyRecord> = self
-            .state
-            .read()
-            .passkeys
-            .values()
-            .filter(|p| p.user_id == *user_id)
-            .cloned()
-            .collect();
-        passkeys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(passkeys)
+        Ok(self.state.read().passkeys_of(user_id))
     }
 
     async fn rename_passkey(&self, user_id: &UserId, id: &str, name: &str) -> StoreResult<bool> {
