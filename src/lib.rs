@@ -77,6 +77,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod authz;
 mod clock;
 mod config;
 mod email;
@@ -105,7 +106,7 @@ pub use config::env;
 pub use config::{
     AccountsConfig, AuthConfig, CookieConfig, EmailConfig, HttpConfig, JwtAlgorithm, JwtConfig,
     JwtKeyConfig, Limit, MfaConfig, MfaRequirement, PasskeyConfig, PasswordConfig, RateLimitConfig,
-    RedirectConfig, RefreshConfig, SealingKeyConfig, TransportConfig,
+    RedirectConfig, RefreshConfig, RoleConfig, SealingKeyConfig, TransportConfig,
 };
 #[cfg(feature = "smtp")]
 pub use email::SmtpSender;
@@ -119,8 +120,8 @@ pub use hooks::{
     VetoFn,
 };
 pub use manager::{
-    AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FactorStatus, FieldKind, MfaAnswer,
-    PasskeyCeremony, Principal, ProfileField, ProfileUpdate, RateRule, Reauthentication,
+    ActiveOrg, AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FactorStatus, FieldKind,
+    MfaAnswer, PasskeyCeremony, Principal, ProfileField, ProfileUpdate, RateRule, Reauthentication,
     RecoveryCodes, Registration, SensitiveAction, SignIn, SignUp, TokenPair, TotpSetup,
     DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_PAGE, MAX_PASSKEY_NAME_CHARS, RECOVERY_CODES,
     SETUP_TTL_SECS,

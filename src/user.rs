@@ -97,6 +97,12 @@ pub struct User {
     /// before it existed load with it empty.
     #[serde(default)]
     pub app_metadata: serde_json::Map<String, serde_json::Value>,
+    /// The roles the user holds ([`crate::authz`]): config roles and roles
+    /// created at run time, by name. Their permissions are resolved on every
+    /// request ([`Principal`](crate::Principal)), so a change applies at
+    /// once. Users stored before roles existed load with none.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 impl fmt::Debug for User {
@@ -140,6 +146,7 @@ impl User {
             updated_at: now,
             metadata: serde_json::Map::new(),
             app_metadata: serde_json::Map::new(),
+            roles: Vec::new(),
         })
     }
 

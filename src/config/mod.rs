@@ -40,6 +40,45 @@ pub struct AuthConfig {
     pub http: HttpConfig,
     /// Second factors (TOTP, recovery codes).
     pub mfa: MfaConfig,
+    /// Roles seeded from config: read-only at run time, the same on every
+    /// node. Superusers create more at run time (`POST /auth/roles`).
+    pub roles: Vec<RoleConfig>,
+}
+
+/// A role defined in config ([`AuthConfig::roles`]).
+///
+/// ```
+/// use portcullis::{AuthConfig, RoleConfig};
+///
+/// let mut config = AuthConfig::default();
+/// config.roles.push(RoleConfig::new("editor", ["notes:read", "notes:write"]));
+/// config.roles.push(RoleConfig::new("billing-admin", ["billing:*"]));
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RoleConfig {
+    /// Unique name ([`check_role_name`](crate::authz::check_role_name)).
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// What it grants ([`Permission`](crate::authz::Permission) names and
+    /// patterns).
+    pub permissions: Vec<String>,
+}
+
+impl RoleConfig {
+    /// A role granting `permissions`.
+    pub fn new<P: Into<String>>(
+        name: impl Into<String>,
+        permissions: impl IntoIterator<Item = P>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            description: None,
+            permissions: permissions.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 /// Access-token settings.

@@ -330,6 +330,7 @@ impl AuthManagerBuilder {
                     .map(|k| (k.id.clone(), k.key.clone())),
             )?)
         };
+        let config_roles = config_roles(&config, self.clock.now())?;
         let webauthn = super::passkeys::relying_party(&config)?;
         let jwt = JwtKeys::from_config(&config.jwt)?;
         let hasher = PasswordHasher::new(&config.password)?;
@@ -348,11 +349,46 @@ impl AuthManagerBuilder {
                 webauthn,
                 policy,
                 registration_fields: self.registration_fields,
+                config_roles,
                 api_info: self.api_info,
                 config,
             }),
         })
     }
+}
+
+/// Checks `config.roles`: names, permissions, no name twice.
+fn config_roles(
+    config: &AuthConfig,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<std::collections::BTreeMap<String, crate::store::Role>> {
+    use crate::authz::{check_role_name, Permission, MAX_ROLE_PERMISSIONS};
+    let mut roles = std::collections::BTreeMap::new();
+    for role in &config.roles {
+        let name = &role.name;
+        check_role_name(name).map_err(|e| Error::Config(format!("roles: `{name}`: {e}").into()))?;
+        if role.permissions.len() > MAX_ROLE_PERMISSIONS {
+            return Err(Error::Config(
+                format!("roles: `{name}` grants more than {MAX_ROLE_PERMISSIONS} permissions")
+                    .into(),
+            ));
+        }
+        let permissions = role
+            .permissions
+            .iter()
+            .map(|p| {
+                Permission::parse(p)
+                    .map_err(|e| Error::Config(format!("roles: `{name}`: `{p}`: {e}").into()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let defined = crate::store::Role::new(name, role.description.clone(), permissions, now);
+        if roles.insert(name.clone(), defined).is_some() {
+            return Err(Error::Config(
+                format!("roles: `{name}` is declared twice").into(),
+            ));
+        }
+    }
+    Ok(roles)
 }
 
 fn validate_origin_url(url: &str, what: &str) -> Result<()> {

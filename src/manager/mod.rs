@@ -1,5 +1,6 @@
 //! The auth manager: every flow lives here once.
 
+mod access;
 mod account;
 mod admin;
 mod builder;
@@ -22,6 +23,7 @@ use std::{fmt, sync::Arc};
 
 use chrono::{DateTime, Utc};
 
+pub use access::ActiveOrg;
 pub(crate) use admin::require_superuser;
 pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
 pub use builder::{ApiInfo, AuthManagerBuilder};
@@ -74,6 +76,8 @@ struct Inner {
     webauthn: Option<webauthn_rs::Webauthn>,
     policy: PasswordPolicy,
     registration_fields: Vec<register::ProfileField>,
+    /// Roles from config, by name (read-only).
+    config_roles: std::collections::BTreeMap<String, crate::store::Role>,
     api_info: builder::ApiInfo,
 }
 

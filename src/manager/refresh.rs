@@ -72,7 +72,7 @@ impl AuthManager {
             return Err(veto.into());
         }
         let tokens = TokenPair {
-            access_token: self.inner.jwt.issue_for_session(&user, &session, now)?,
+            access_token: self.access_token(&user, &session, now).await?,
             refresh_token: next.expose().to_owned(),
             expires_in: self.inner.jwt.ttl_secs(),
         };

@@ -1,7 +1,8 @@
 use std::{fmt, sync::Arc};
 
-use super::AuthManager;
+use super::{access::ActiveOrg, AuthManager};
 use crate::{
+    authz::PermissionSet,
     error::{Error, Result},
     hooks::{Action, Event},
     store::{ClientInfo, RefreshToken, Session},
@@ -51,6 +52,45 @@ pub struct Principal {
     pub session: Session,
     /// The verified claims.
     pub claims: Arc<AccessClaims>,
+    /// What the user's roles grant, resolved for this request
+    /// ([`has_permission`](Self::has_permission)).
+    pub permissions: PermissionSet,
+    /// The session's active organization and the user's roles in it,
+    /// resolved for this request; `None` without one or when the user is no
+    /// longer a member.
+    pub org: Option<ActiveOrg>,
+}
+
+impl Principal {
+    /// Whether the user holds the role `name` (read from the store with this
+    /// request, not from the token).
+    pub fn has_role(&self, name: &str) -> bool {
+        self.user.roles.iter().any(|r| r == name)
+    }
+
+    /// Whether the user's roles grant the plain permission `name`
+    /// (wildcards as in [`crate::authz`]). A superuser holds every
+    /// permission: `is_superuser` is the break-glass flag.
+    pub fn has_permission(&self, name: &str) -> bool {
+        self.user.is_superuser || self.permissions.grants(name)
+    }
+
+    /// Whether the user holds the role `name` in the session's active
+    /// organization.
+    pub fn has_org_role(&self, name: &str) -> bool {
+        self.org
+            .as_ref()
+            .is_some_and(|org| org.roles.iter().any(|r| r == name))
+    }
+
+    /// Whether the user's roles in the session's active organization grant
+    /// `name`. Only membership grants organization permissions (a superuser
+    /// without a membership has none).
+    pub fn has_org_permission(&self, name: &str) -> bool {
+        self.org
+            .as_ref()
+            .is_some_and(|org| org.permissions.grants(name))
+    }
 }
 
 impl AuthManager {
@@ -83,10 +123,14 @@ impl AuthManager {
         if !user.is_active {
             return Err(Error::InactiveUser);
         }
+        let permissions = self.user_permissions(&user).await?;
+        let org = self.active_org(&user, &session).await?;
         Ok(Principal {
             user,
             session,
             claims,
+            permissions,
+            org,
         })
     }
 
@@ -191,7 +235,7 @@ impl AuthManager {
             .insert_session(&session, &RefreshToken::new(refresh.hash(), &session, now))
             .await?;
         let tokens = TokenPair {
-            access_token: self.inner.jwt.issue_for_session(user, &session, now)?,
+            access_token: self.access_token(user, &session, now).await?,
             refresh_token: refresh.expose().to_owned(),
             expires_in: self.inner.jwt.ttl_secs(),
         };

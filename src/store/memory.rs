@@ -1,6 +1,8 @@
 //! The embedded in-memory store.
 
-use std::collections::{HashMap, VecDeque};
+mod roles;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -39,6 +41,8 @@ struct State {
     factors: HashMap<(UserId, FactorKind), Factor>,
     /// Passkeys by credential id.
     passkeys: HashMap<String, PasskeyRecord>,
+    /// Run-time roles by name.
+    roles: BTreeMap<String, super::Role>,
     /// Token hashes of each session, oldest first, at most
     /// [`TOKENS_PER_SESSION`].
     families: HashMap<SessionId, VecDeque<TokenHash>>,

@@ -11,6 +11,7 @@ mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
 mod passkey;
+mod role;
 
 use std::fmt;
 
@@ -23,6 +24,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoConfig, MongoStore};
 pub use passkey::{PasskeyRecord, PasskeyStore};
+pub use role::{Role, RoleStore};
 
 use crate::{
     token::TokenHash,
@@ -93,6 +95,11 @@ pub struct Session {
     /// `mfa` when a second factor passed. Access tokens carry it as `amr`.
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The active organization's id, when the user switched to one: access
+    /// tokens carry it as `org` with the caller's roles in it as
+    /// `org_roles`, and org-scoped permission checks use it.
+    #[serde(default)]
+    pub org: Option<String>,
 }
 
 impl Session {
@@ -117,6 +124,7 @@ impl Session {
             revoked_at: None,
             client,
             amr: Vec::new(),
+            org: None,
         }
     }
 
@@ -880,6 +888,7 @@ pub trait Store:
     + AccountStore
     + FactorStore
     + PasskeyStore
+    + RoleStore
     + RateLimitStore
     + fmt::Debug
 {
@@ -892,6 +901,7 @@ impl<T> Store for T where
         + AccountStore
         + FactorStore
         + PasskeyStore
+        + RoleStore
         + RateLimitStore
         + fmt::Debug
 {

@@ -8,11 +8,12 @@
 //!
 //! | Collection | Document | Indexes |
 //! |---|---|---|
-//! | `users` | `_id`, `email`, `email_normalized`, `name`, `email_verified`, `is_active`, `is_superuser`, `password_hash`, `token_version`, `created_at`, `updated_at`, `metadata`, `app_metadata` (absent in documents written before it existed: read as empty) | unique `email_normalized`; `created_at` |
+//! | `users` | `_id`, `email`, `email_normalized`, `name`, `email_verified`, `is_active`, `is_superuser`, `password_hash`, `token_version`, `created_at`, `updated_at`, `metadata`, `app_metadata` (absent in documents written before it existed: read as empty), `roles` (names; absent when none) | unique `email_normalized`; `created_at`; sparse `roles` |
 //! | `sessions` | one refresh-token family: `_id` (session id), `user_id`, `provider`, `created_at`, `expires_at`, `last_used_at`, `revoked_at`, `token_version`, `client`, `current: {hash, issued_at}`, `used: [{hash, used_at, replaced_by}]` (last 64) | unique `current.hash`; `used.hash`; `user_id`; TTL on `expires_at` |
 //! | `one_time_tokens` | `_id` (token hash), `purpose`, `user_id`, `email`, `data`, `created_at`, `expires_at`, `attempts`, `epoch` | `(user_id, purpose)`; TTL on `expires_at` |
 //! | `linked_accounts` | `provider`, `subject`, `user_id`, `email`, `created_at` | unique `(provider, subject)`; `user_id` |
 //! | `factors` | one second factor: `_id` (`{user_id}:{kind}`), `user_id`, `kind` (`totp`, `recovery_codes`), `secret: {key_id, nonce, ciphertext}` (TOTP, AES-256-GCM sealed), `codes` (SHA-256 hex of each unused recovery code), `last_step`, `created_at`, `confirmed_at`, `last_used_at` | `user_id` |
+//! | `roles` | one run-time role: `_id` (its name), `description`, `permissions`, `created_at`, `updated_at` | – (`_id`) |
 //! | `passkeys` | one WebAuthn credential: `_id` (credential id, URL-safe base64), `user_id`, `name`, `credential` (the public key credential as `webauthn-rs` serialises it, JSON text), `counter`, `created_at`, `last_used_at` | `(user_id, created_at)` |
 //! | `rate_limits` | one counter window: `_id` (`{key}\|{window start ms}`), `key`, `count` (hits, or settled failures), `last_at`, `leases: [{until, n}]` (reservations in flight, oldest first), `expires_at` | `key`; TTL on `expires_at` |
 //!
@@ -42,7 +43,7 @@
 //!
 //! Shard `users` on `email_normalized` (its unique index then starts with
 //! the shard key), `sessions` on `_id` hashed or `user_id`, and
-//! `one_time_tokens` on `_id`, `factors` on `_id`, `passkeys` on `_id`
+//! `one_time_tokens` on `_id`, `factors` on `_id`, `passkeys` on `_id`, `roles` on `_id` (or leave it unsharded: it is small)
 //! (sign-in finds a passkey by credential id; listing one user's is a
 //! broadcast, rare and small). `find_user` by `_id` on a sharded `users`
 //! collection is a broadcast query; shard on `_id` instead and keep email
@@ -50,6 +51,7 @@
 
 mod factors;
 mod passkeys;
+mod roles;
 
 use std::{fmt, time::Duration as StdDuration};
 
@@ -133,6 +135,7 @@ pub struct MongoStore {
     counters: Collection<CounterDoc>,
     factors: Collection<factors::FactorDoc>,
     passkeys: Collection<passkeys::PasskeyDoc>,
+    roles: Collection<roles::RoleDoc>,
 }
 
 impl fmt::Debug for MongoStore {
@@ -195,6 +198,7 @@ impl MongoStore {
             counters: db.collection(&name("rate_limits")),
             factors: db.collection(&name("factors")),
             passkeys: db.collection(&name("passkeys")),
+            roles: db.collection(&name("roles")),
             db,
             client,
         }
@@ -290,6 +294,7 @@ impl MongoStore {
             .create_indexes([plain(doc! { "user_id": 1, "created_at": 1 }, "user")])
             .await
             .map_err(map_err)?;
+        roles::ensure_indexes(&self.users).await?;
         Ok(())
     }
 }
@@ -389,6 +394,9 @@ struct UserDoc {
     /// Absent in documents written before server-only metadata existed.
     #[serde(default)]
     app_metadata: Document,
+    /// Absent in documents written before roles existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
 }
 
 impl UserDoc {
@@ -407,6 +415,7 @@ impl UserDoc {
             updated_at: date(user.updated_at),
             metadata: bson::to_document(&user.metadata).map_err(backend)?,
             app_metadata: bson::to_document(&user.app_metadata).map_err(backend)?,
+            roles: user.roles.clone(),
         })
     }
 
@@ -435,6 +444,7 @@ impl UserDoc {
             updated_at: chrono(self.updated_at),
             metadata,
             app_metadata,
+            roles: self.roles,
         })
     }
 }
@@ -469,6 +479,8 @@ struct SessionDoc {
     used: Vec<UsedToken>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     amr: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    org: Option<String>,
 }
 
 impl SessionDoc {
@@ -484,6 +496,7 @@ impl SessionDoc {
             token_version: u64::try_from(self.token_version).unwrap_or_default(),
             client: self.client,
             amr: self.amr,
+            org: self.org,
         }
     }
 }
@@ -824,6 +837,7 @@ impl SessionStore for MongoStore {
             },
             used: Vec::new(),
             amr: session.amr.clone(),
+            org: session.org.clone(),
         };
         self.sessions.insert_one(doc).await.map_err(map_err)?;
         Ok(())

@@ -52,6 +52,19 @@ pub struct AccessClaims {
     /// since the epoch: refreshing keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The user's roles when the token was issued. Informational for
+    /// services that verify tokens from the JWKS: this service resolves
+    /// roles and permissions from the store on every request, so a change
+    /// applies here at once and to the claim at the next refresh.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The session's active organization, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// The user's roles in [`org`](Self::org) when the token was issued
+    /// (as informational as [`roles`](Self::roles)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub org_roles: Vec<String>,
 }
 
 /// Signs and verifies access tokens: HS256 with `jwt.secret`, or RS256 /
@@ -250,8 +263,9 @@ impl JwtKeys {
     }
 
     /// An access token for `user` in `session`, carrying how and when its
-    /// sign-in was proven (`amr`, `auth_time`): what every sign-in and
-    /// refresh issues.
+    /// sign-in was proven (`amr`, `auth_time`), the user's roles, and the
+    /// session's active organization with `org_roles` (the user's roles in
+    /// it): what every sign-in and refresh issues.
     ///
     /// # Errors
     ///
@@ -260,11 +274,16 @@ impl JwtKeys {
         &self,
         user: &User,
         session: &crate::store::Session,
+        org_roles: &[String],
         now: DateTime<Utc>,
     ) -> Result<String> {
         let mut claims = self.claims(user, &session.id, now);
         claims.amr.clone_from(&session.amr);
         claims.auth_time = Some(session.created_at.timestamp());
+        if let Some(org) = &session.org {
+            claims.org = Some(org.clone());
+            claims.org_roles = org_roles.to_vec();
+        }
         self.sign(&claims)
     }
 
@@ -282,6 +301,9 @@ impl JwtKeys {
             sid: session.to_string(),
             amr: Vec::new(),
             auth_time: None,
+            roles: user.roles.clone(),
+            org: None,
+            org_roles: Vec::new(),
         }
     }
 

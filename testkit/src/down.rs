@@ -374,3 +374,45 @@ impl portcullis::store::PasskeyStore for DownStore {
         Err(down())
     }
 }
+
+#[async_trait]
+impl portcullis::store::RoleStore for DownStore {
+    async fn insert_role(&self, _: &portcullis::store::Role) -> portcullis::store::StoreResult<()> {
+        Err(down())
+    }
+    async fn find_roles(
+        &self,
+        _: &[String],
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::Role>> {
+        Err(down())
+    }
+    async fn list_roles(&self) -> portcullis::store::StoreResult<Vec<portcullis::store::Role>> {
+        Err(down())
+    }
+    async fn update_role(
+        &self,
+        _: &portcullis::store::Role,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn delete_role(&self, _: &str) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn add_user_role(
+        &self,
+        _: &portcullis::UserId,
+        _: &str,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn remove_user_role(
+        &self,
+        _: &portcullis::UserId,
+        _: &str,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn remove_role_from_users(&self, _: &str) -> portcullis::store::StoreResult<u64> {
+        Err(down())
+    }
+}

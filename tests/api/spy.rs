@@ -431,3 +431,48 @@ impl portcullis::store::PasskeyStore for SpyStore {
         self.inner.delete_passkeys(a0).await
     }
 }
+
+#[async_trait]
+impl portcullis::store::RoleStore for SpyStore {
+    async fn insert_role(
+        &self,
+        a0: &portcullis::store::Role,
+    ) -> portcullis::store::StoreResult<()> {
+        self.inner.insert_role(a0).await
+    }
+    async fn find_roles(
+        &self,
+        a0: &[String],
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::Role>> {
+        self.inner.find_roles(a0).await
+    }
+    async fn list_roles(&self) -> portcullis::store::StoreResult<Vec<portcullis::store::Role>> {
+        self.inner.list_roles().await
+    }
+    async fn update_role(
+        &self,
+        a0: &portcullis::store::Role,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.update_role(a0).await
+    }
+    async fn delete_role(&self, a0: &str) -> portcullis::store::StoreResult<bool> {
+        self.inner.delete_role(a0).await
+    }
+    async fn add_user_role(
+        &self,
+        a0: &portcullis::UserId,
+        a1: &str,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.add_user_role(a0, a1).await
+    }
+    async fn remove_user_role(
+        &self,
+        a0: &portcullis::UserId,
+        a1: &str,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.remove_user_role(a0, a1).await
+    }
+    async fn remove_role_from_users(&self, a0: &str) -> portcullis::store::StoreResult<u64> {
+        self.inner.remove_role_from_users(a0).await
+    }
+}
