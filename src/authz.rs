@@ -49,6 +49,57 @@ fn valid_segment(segment: &str) -> bool {
         })
 }
 
+const fn segment_byte_ok(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'.'
+}
+
+/// Whether `name` is a plain permission (no `*`): what a route guard may
+/// require. A `const fn`, so the guard macros refuse a malformed name at
+/// compile time.
+pub const fn is_plain_permission(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_PERMISSION_CHARS {
+        return false;
+    }
+    let (mut i, mut segment, mut segments) = (0, 0, 1);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b':' {
+            if segment == 0 {
+                return false;
+            }
+            segment = 0;
+            segments += 1;
+        } else if segment_byte_ok(b) {
+            segment += 1;
+            if segment > MAX_SEGMENT_CHARS {
+                return false;
+            }
+        } else {
+            return false;
+        }
+        i += 1;
+    }
+    segment > 0 && segments <= MAX_SEGMENTS
+}
+
+/// Whether `name` is a valid role name ([`check_role_name`]), as a
+/// `const fn` for the guard macros.
+pub const fn is_role_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_ROLE_NAME_CHARS {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if !segment_byte_ok(bytes[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// A permission or a permission pattern (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -248,6 +299,21 @@ mod tests {
         assert!(check_role_name("Admin").is_err());
         assert!(check_role_name("a:b").is_err());
         assert!(check_role_name(&"a".repeat(65)).is_err());
+        for plain in ["notes:read", "a", "billing.invoices:write"] {
+            assert!(is_plain_permission(plain), "{plain}");
+        }
+        for not in [
+            "notes:*",
+            "*",
+            "",
+            "a::b",
+            "A",
+            "a:b:c:d:e:f:g:h:i",
+            "notes:",
+        ] {
+            assert!(!is_plain_permission(not), "{not:?}");
+        }
+        assert!(is_role_name("billing-admin") && !is_role_name("a:b") && !is_role_name(""));
     }
 
     #[test]

@@ -61,6 +61,21 @@ pub enum Error {
     /// The caller is authenticated but not allowed to do this.
     #[error("not allowed")]
     Forbidden,
+    /// The caller's roles do not grant this permission (a route guard,
+    /// [`RequirePermission`](crate::api::RequirePermission)); the answer
+    /// names it.
+    #[error("this needs the permission `{0}`")]
+    PermissionDenied(String),
+    /// The caller does not hold this role (in the active organization, for
+    /// an organization role); the answer names it.
+    #[error("this needs the role `{0}`")]
+    RoleRequired(String),
+    /// A role of this name exists (in config or in the store).
+    #[error("a role with this name exists")]
+    RoleExists,
+    /// Config roles cannot be changed or deleted at run time.
+    #[error("this role is defined in config and is read-only")]
+    RoleReadOnly,
     /// A cookie-authenticated request failed the CSRF check.
     #[error("cross-site request refused")]
     CsrfRejected,
@@ -179,6 +194,9 @@ impl Error {
             Error::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Error::Forbidden => "FORBIDDEN",
             Error::CsrfRejected => "CSRF_REJECTED",
+            Error::PermissionDenied(_) | Error::RoleRequired(_) => "FORBIDDEN",
+            Error::RoleExists => "ROLE_EXISTS",
+            Error::RoleReadOnly => "ROLE_READ_ONLY",
             Error::Vetoed(veto) => veto.code,
             Error::EmailTaken => "EMAIL_TAKEN",
             Error::AccountExists => "ACCOUNT_EXISTS",

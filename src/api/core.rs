@@ -28,6 +28,8 @@ pub enum ApiTags {
     Passkeys,
     /// Profiles, and user administration for superusers.
     Users,
+    /// Roles and their permissions, and who holds them (superusers).
+    Roles,
 }
 
 /// Answer of `POST /auth/logout`.

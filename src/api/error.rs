@@ -23,6 +23,14 @@ pub struct ErrorBody {
     /// `/auth/mfa/enroll/confirm`) only.
     #[oai(skip_serializing_if_is_none)]
     pub mfa: Option<Box<MfaChallengeBody>>,
+    /// The permission the caller lacks, with 403 `FORBIDDEN` from a
+    /// permission guard (e.g. `notes:write`).
+    #[oai(skip_serializing_if_is_none)]
+    pub permission: Option<String>,
+    /// The role the caller lacks, with 403 `FORBIDDEN` from a role guard
+    /// (an organization role for organization routes).
+    #[oai(skip_serializing_if_is_none)]
+    pub role: Option<String>,
 }
 
 /// A pending MFA challenge (403 `MFA_REQUIRED`): the first factor was
@@ -64,6 +72,8 @@ impl poem_openapi::types::Example for ErrorBody {
             message: "invalid credentials".into(),
             field: None,
             mfa: None,
+            permission: None,
+            role: None,
         }
     }
 }
@@ -76,6 +86,8 @@ impl ErrorBody {
             message: message.into(),
             field: None,
             mfa: None,
+            permission: None,
+            role: None,
         }
     }
 }
@@ -414,6 +426,8 @@ fn status_of(err: &Error) -> StatusCode {
         Error::InactiveUser
         | Error::EmailNotVerified
         | Error::Forbidden
+        | Error::PermissionDenied(_)
+        | Error::RoleRequired(_)
         | Error::CsrfRejected
         | Error::Vetoed(_)
         | Error::SignUpDisabled
@@ -430,7 +444,9 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::EmailAlreadyVerified
         | Error::LastSignInMethod
         | Error::FactorAlreadyEnrolled
-        | Error::PasskeyAlreadyRegistered => StatusCode::CONFLICT,
+        | Error::PasskeyAlreadyRegistered
+        | Error::RoleExists
+        | Error::RoleReadOnly => StatusCode::CONFLICT,
         Error::TokenGone => StatusCode::GONE,
         Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -470,11 +486,18 @@ impl From<Error> for ApiError {
             }
             _ => None,
         };
+        let (permission, role) = match &err {
+            Error::PermissionDenied(p) => (Some(p.clone()), None),
+            Error::RoleRequired(r) => (None, Some(r.clone())),
+            _ => (None, None),
+        };
         let body = ErrorBody {
             code: err.code().to_owned(),
             message,
             field,
             mfa,
+            permission,
+            role,
         };
         if let Error::RateLimited { retry_after_secs } = err {
             return ApiError::TooManyRequests(Json(body), retry_after_secs.to_string());

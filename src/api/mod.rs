@@ -18,9 +18,11 @@ mod browser;
 mod caller;
 mod core;
 mod error;
+mod guard;
 mod json;
 mod mfa;
 mod passkeys;
+mod roles;
 mod spec;
 mod strict;
 mod types;
@@ -56,6 +58,9 @@ pub use browser::{
 };
 pub use caller::{Authenticated, SecondFactor, Superuser};
 pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet, MfaChallengeBody};
+pub use guard::{
+    PermissionName, RequireOrgPermission, RequireOrgRole, RequirePermission, RoleName,
+};
 pub use json::SerdeJson;
 pub use mfa::{
     EnrollConfirmRequest, EnrollSetupRequest, EnrolledSignInBody, EnrolledSignInResponse,
@@ -67,6 +72,10 @@ pub use passkeys::{
     PasskeyOptionsResponse, PasskeyRegisterRequest, PasskeyRenameRequest, PasskeyResponse,
     PasskeySignInOptionsRequest, PasskeySignInRequest, RegisteredPasskeyBody,
     RegisteredPasskeyResponse,
+};
+pub use roles::{
+    CreateRoleRequest, RoleBody, RoleList, RoleListResponse, RoleResponse, RolesApi,
+    UpdateRoleRequest, UserRoles, UserRolesResponse,
 };
 pub use strict::{
     AnyString, EmailPrefix, EmailPrefixSchema, EmailSchema, EmailString, PageLimit, Strict,
@@ -87,8 +96,8 @@ pub const API_TITLE: &str = "Portcullis";
 pub use crate::manager::ApiInfo;
 
 /// The built-in APIs: core routes, account flows, second factors, passkeys,
-/// users.
-pub type BuiltIn = (CoreApi, AccountApi, MfaApi, PasskeyApi, UsersApi);
+/// users, roles.
+pub type BuiltIn = (CoreApi, AccountApi, MfaApi, PasskeyApi, UsersApi, RolesApi);
 
 /// The OpenAPI service: the built-in APIs and `apis` (a provider API, or a
 /// tuple of them and your own), titled by the manager's
@@ -118,6 +127,7 @@ fn service_with<T: OpenApi>(
         MfaApi::new(manager),
         PasskeyApi::new(manager),
         UsersApi::new(manager),
+        RolesApi::new(manager),
     );
     let apis = ServedApis {
         manager: data_per_operation.then(|| manager.clone()),

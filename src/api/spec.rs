@@ -31,6 +31,7 @@ fn own_tags() -> Vec<String> {
         ApiTags::Mfa,
         ApiTags::Passkeys,
         ApiTags::Users,
+        ApiTags::Roles,
     ]
     .iter()
     .map(|t| t.name().to_owned())
@@ -54,11 +55,80 @@ pub(crate) fn finish(spec: &str, manager: &AuthManager) -> String {
 
 /// The generic fixes, without a manager.
 fn finish_doc(doc: &mut Value) {
+    describe_guards(doc);
     drop_empty_servers(doc);
     order_top_level(doc);
     add_oauth_scopes(doc);
     mark_optional_nullable(doc);
     close_request_bodies(doc);
+}
+
+/// Turns the route guards' security-requirement marks
+/// ([`super::guard`]) into a line of the operation's description and its
+/// `x-portcullis-requires` extension.
+fn describe_guards(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(Value::as_object_mut)
+    {
+        let mut requires = Vec::new();
+        if let Some(security) = op.get_mut("security").and_then(Value::as_array_mut) {
+            security.retain(|requirement| {
+                let marks: Vec<&str> = requirement
+                    .as_object()
+                    .map(|r| {
+                        r.keys()
+                            .filter_map(|k| k.strip_prefix(super::guard::MARK_PREFIX))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for mark in &marks {
+                    if let Some((kind, name)) = mark.split_once(':') {
+                        requires.push((kind.to_owned(), name.to_owned()));
+                    }
+                }
+                marks.is_empty()
+            });
+        }
+        if requires.is_empty() {
+            continue;
+        }
+        let lines: Vec<String> = requires
+            .iter()
+            .map(|(kind, name)| match kind.as_str() {
+                "permission" => format!("Requires the permission `{name}` (403 `FORBIDDEN` otherwise)."),
+                "org_permission" => format!(
+                    "Requires the permission `{name}` in the session's active organization (403 `FORBIDDEN` otherwise)."
+                ),
+                _ => format!(
+                    "Requires the role `{name}` in the session's active organization (403 `FORBIDDEN` otherwise)."
+                ),
+            })
+            .collect();
+        let description = match op.get("description").and_then(Value::as_str) {
+            Some(d) if !d.is_empty() => format!("{d}\n\n{}", lines.join("\n\n")),
+            _ => lines.join("\n\n"),
+        };
+        op.insert("description".into(), Value::String(description));
+        op.insert(
+            "x-portcullis-requires".into(),
+            Value::Array(
+                requires
+                    .into_iter()
+                    .map(|(kind, name)| {
+                        let mut m = Map::new();
+                        m.insert(kind, Value::String(name));
+                        Value::Object(m)
+                    })
+                    .collect(),
+            ),
+        );
+    }
 }
 
 /// `RegistrationProfile` as the app declared it: each field's schema, the

@@ -44,6 +44,9 @@ pub struct PublicUser {
     /// (`PATCH /users/{id}`), never by the user, who can read it (plans,
     /// roles, flags the app's rules rely on).
     pub app_metadata: BTreeMap<String, serde_json::Value>,
+    /// The roles the user holds (`GET /auth/roles` lists what each
+    /// grants); changed by superusers at `/users/{id}/roles`.
+    pub roles: Vec<String>,
 }
 
 impl Example for PublicUser {
@@ -59,6 +62,7 @@ impl Example for PublicUser {
             created_at: DateTime::UNIX_EPOCH,
             metadata: BTreeMap::new(),
             app_metadata: BTreeMap::new(),
+            roles: Vec::new(),
         }
     }
 }
@@ -84,6 +88,7 @@ impl From<&User> for PublicUser {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            roles: user.roles.clone(),
         }
     }
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::{
-    store::{ClientInfo, UserPatch},
+    store::{ClientInfo, Role, UserPatch},
     user::{SessionId, User, UserId},
 };
 
@@ -160,6 +160,38 @@ pub enum Action {
         /// The superuser.
         by: UserId,
     },
+    /// A superuser creates or changes a run-time role.
+    DefineRole {
+        /// The role as it would be after the change.
+        role: Box<Role>,
+        /// The superuser.
+        by: UserId,
+    },
+    /// A superuser deletes a run-time role.
+    DeleteRole {
+        /// The role's name.
+        name: String,
+        /// The superuser.
+        by: UserId,
+    },
+    /// A superuser gives a user a role.
+    AssignRole {
+        /// The user before the change.
+        user: Box<User>,
+        /// The role's name.
+        role: String,
+        /// The superuser.
+        by: UserId,
+    },
+    /// A superuser takes a role off a user.
+    UnassignRole {
+        /// The user before the change.
+        user: Box<User>,
+        /// The role's name.
+        role: String,
+        /// The superuser.
+        by: UserId,
+    },
     /// A user's profile or flags are about to change (by themselves or a
     /// superuser).
     UpdateUser {
@@ -188,6 +220,10 @@ impl Action {
             Action::ChangeEmail { .. } => "change_email",
             Action::DeleteAccount { .. } => "delete_account",
             Action::UpdateUser { .. } => "update_user",
+            Action::DefineRole { .. } => "define_role",
+            Action::DeleteRole { .. } => "delete_role",
+            Action::AssignRole { .. } => "assign_role",
+            Action::UnassignRole { .. } => "unassign_role",
             Action::Refresh { .. } => "refresh",
             Action::Logout { .. } => "logout",
             Action::RevokeSessions { .. } => "revoke_sessions",
@@ -345,6 +381,47 @@ pub enum Event {
         old_email: String,
         /// The new address.
         new_email: String,
+    },
+    /// A run-time role was created.
+    RoleCreated {
+        /// The role.
+        role: Role,
+        /// The superuser.
+        by: UserId,
+    },
+    /// A run-time role's description or permissions changed.
+    RoleUpdated {
+        /// The role after the change.
+        role: Role,
+        /// The superuser.
+        by: UserId,
+    },
+    /// A run-time role was deleted and taken off its holders.
+    RoleDeleted {
+        /// The role's name.
+        name: String,
+        /// How many users held it.
+        holders: u64,
+        /// The superuser.
+        by: UserId,
+    },
+    /// A user was given a role.
+    RoleAssigned {
+        /// The user.
+        user_id: UserId,
+        /// The role's name.
+        role: String,
+        /// The superuser.
+        by: UserId,
+    },
+    /// A role was taken off a user.
+    RoleUnassigned {
+        /// The user.
+        user_id: UserId,
+        /// The role's name.
+        role: String,
+        /// The superuser.
+        by: UserId,
     },
     /// A user's profile or flags changed.
     UserUpdated {
@@ -554,6 +631,11 @@ impl Event {
             Event::EmailChangeRequested { .. } => "email_change_requested",
             Event::EmailChanged { .. } => "email_changed",
             Event::UserUpdated { .. } => "user_updated",
+            Event::RoleCreated { .. } => "role_created",
+            Event::RoleUpdated { .. } => "role_updated",
+            Event::RoleDeleted { .. } => "role_deleted",
+            Event::RoleAssigned { .. } => "role_assigned",
+            Event::RoleUnassigned { .. } => "role_unassigned",
             Event::UserDeleted { .. } => "user_deleted",
             Event::SessionRevoked { .. } => "session_revoked",
             Event::FactorEnrolled { .. } => "factor_enrolled",

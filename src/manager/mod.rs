@@ -17,6 +17,7 @@ mod password;
 mod reauth;
 mod refresh;
 mod register;
+mod roles;
 mod session;
 
 use std::{fmt, sync::Arc};
@@ -34,6 +35,7 @@ pub use passkeys::{PasskeyCeremony, MAX_PASSKEY_NAME_CHARS};
 pub use reauth::{Reauthentication, SensitiveAction};
 pub(crate) use register::profile_schema;
 pub use register::{FieldKind, ProfileField, Registration, SignUp, DEFAULT_FIELD_CHARS};
+pub use roles::{DefinedRole, RoleUpdate, MAX_ROLE_DESCRIPTION_CHARS};
 pub use session::{Principal, SignIn, TokenPair};
 
 use crate::{
