@@ -380,7 +380,9 @@ fn config_roles(
                 Permission::parse(p)
                     .map_err(|e| Error::Config(format!("roles: `{name}`: `{p}`: {e}").into()))
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<std::collections::BTreeSet<_>>>()?
+            .into_iter()
+            .collect();
         let defined = crate::store::Role::new(name, role.description.clone(), permissions, now);
         if roles.insert(name.clone(), defined).is_some() {
             return Err(Error::Config(

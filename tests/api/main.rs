@@ -31,6 +31,7 @@ mod passkeys;
 mod password;
 mod refresh;
 mod register;
+mod roles;
 mod sessions;
 mod smtp;
 mod spec;
