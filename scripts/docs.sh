@@ -53,6 +53,7 @@ ORDER=(
   passkeys
   set-password
   admin-users
+  roles
   magic-link
   email-code
   oauth

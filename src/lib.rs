@@ -52,6 +52,7 @@
 //! | passwords: forgot, reset, change, set | `password.rs` | `api/account.rs` | `tests/api/password.rs` | `password-reset.md`, `change-password-and-email.md`, `set-password.md` |
 //! | account deletion | `account.rs` | `api/account.rs` | `tests/api/account.rs` | `delete-account.md` |
 //! | profiles and administration | `admin.rs` | `api/users.rs` | `tests/api/users.rs` | `admin-users.md` |
+//! | roles and permissions | `roles.rs` (definitions, assignment), `access.rs` (resolution per request) | `api/roles.rs`, `api/guard.rs` (route guards) | `tests/api/roles.rs` | `roles.md` |
 //! | linked identities | `link.rs` (the link rule), `account.rs` (list, unlink) | `api/account.rs` | `tests/api/linked.rs`, `tests/oauth/linking.rs` | `oauth.md` |
 //! | cookie transport and CSRF | – | `api/auth.rs`, `api/browser.rs` | `tests/api/cookies.rs`, `tests/api/cookie_only.rs` | `cookie-sessions.md` |
 //! | **rule:** re-authentication | `reauth.rs` | – | `tests/api/email_change.rs`, `tests/api/account.rs` | `change-password-and-email.md` |

@@ -23,12 +23,20 @@ pub struct ErrorBody {
     /// `/auth/mfa/enroll/confirm`) only.
     #[oai(skip_serializing_if_is_none)]
     pub mfa: Option<Box<MfaChallengeBody>>,
-    /// The permission the caller lacks, with 403 `FORBIDDEN` from a
-    /// permission guard (e.g. `notes:write`).
+    /// What the caller lacks, with 403 `FORBIDDEN` from a route guard:
+    /// `{"permission": "notes:write"}` or `{"role": "admin"}` (an
+    /// organization role).
+    #[oai(skip_serializing_if_is_none)]
+    pub requires: Option<Box<MissingGrant>>,
+}
+
+/// What a route guard found missing (403 `FORBIDDEN`): one of the two.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct MissingGrant {
+    /// The permission the caller's roles do not grant.
     #[oai(skip_serializing_if_is_none)]
     pub permission: Option<String>,
-    /// The role the caller lacks, with 403 `FORBIDDEN` from a role guard
-    /// (an organization role for organization routes).
+    /// The role the caller does not hold (in the active organization).
     #[oai(skip_serializing_if_is_none)]
     pub role: Option<String>,
 }
@@ -72,8 +80,7 @@ impl poem_openapi::types::Example for ErrorBody {
             message: "invalid credentials".into(),
             field: None,
             mfa: None,
-            permission: None,
-            role: None,
+            requires: None,
         }
     }
 }
@@ -86,8 +93,7 @@ impl ErrorBody {
             message: message.into(),
             field: None,
             mfa: None,
-            permission: None,
-            role: None,
+            requires: None,
         }
     }
 }
@@ -486,18 +492,23 @@ impl From<Error> for ApiError {
             }
             _ => None,
         };
-        let (permission, role) = match &err {
-            Error::PermissionDenied(p) => (Some(p.clone()), None),
-            Error::RoleRequired(r) => (None, Some(r.clone())),
-            _ => (None, None),
+        let requires = match &err {
+            Error::PermissionDenied(p) => Some(Box::new(MissingGrant {
+                permission: Some(p.clone()),
+                role: None,
+            })),
+            Error::RoleRequired(r) => Some(Box::new(MissingGrant {
+                permission: None,
+                role: Some(r.clone()),
+            })),
+            _ => None,
         };
         let body = ErrorBody {
             code: err.code().to_owned(),
             message,
             field,
             mfa,
-            permission,
-            role,
+            requires,
         };
         if let Error::RateLimited { retry_after_secs } = err {
             return ApiError::TooManyRequests(Json(body), retry_after_secs.to_string());

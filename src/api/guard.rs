@@ -3,9 +3,9 @@
 //!
 //! | Guard | Passes when | Else |
 //! |---|---|---|
-//! | [`RequirePermission<P>`] | the caller's roles grant `P` (a superuser passes) | 403 `FORBIDDEN`, `permission: P` |
-//! | [`RequireOrgPermission<P>`] | the caller's roles in the session's active organization grant `P` | 403 `FORBIDDEN`, `permission: P` |
-//! | [`RequireOrgRole<R>`] | the caller holds `R` in the session's active organization | 403 `FORBIDDEN`, `role: R` |
+//! | [`RequirePermission<P>`] | the caller's roles grant `P` (a superuser passes) | 403 `FORBIDDEN`, `requires: {permission: P}` |
+//! | [`RequireOrgPermission<P>`] | the caller's roles in the session's active organization grant `P` | 403 `FORBIDDEN`, `requires: {permission: P}` |
+//! | [`RequireOrgRole<R>`] | the caller holds `R` in the session's active organization | 403 `FORBIDDEN`, `requires: {role: R}` |
 //!
 //! Each is an [`Authenticated`] caller first (401, 403 `USER_INACTIVE`,
 //! CSRF, 503 as there), resolved from the store on this request: a role
@@ -201,7 +201,7 @@ macro_rules! guard {
 
 guard!(
     /// A signed-in caller whose roles grant the permission `P` (a
-    /// superuser passes), else 403 `FORBIDDEN` with `permission` set. See
+    /// superuser passes), else 403 `FORBIDDEN` naming it in `requires`. See
     /// the [module docs](self).
     RequirePermission<P: PermissionName>,
     MARK,
@@ -211,7 +211,7 @@ guard!(
 
 guard!(
     /// A signed-in caller whose roles in the session's active organization
-    /// grant `P`, else 403 `FORBIDDEN` with `permission` set (also without
+    /// grant `P`, else 403 `FORBIDDEN` naming it in `requires` (also without
     /// an active organization: switch to one first). See the
     /// [module docs](self).
     RequireOrgPermission<P: PermissionName>,
@@ -222,7 +222,7 @@ guard!(
 
 guard!(
     /// A signed-in caller holding the role `R` in the session's active
-    /// organization, else 403 `FORBIDDEN` with `role` set. See the
+    /// organization, else 403 `FORBIDDEN` naming it in `requires`. See the
     /// [module docs](self).
     RequireOrgRole<R: RoleName>,
     ORG_MARK,

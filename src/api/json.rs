@@ -99,6 +99,7 @@ mod tests {
                 created_at,
                 metadata: metadata.clone(),
                 app_metadata: BTreeMap::new(),
+                roles: vec!["editor".into(), "billing-admin".into()],
             };
             // As values: the key order of poem-openapi's form follows
             // serde_json's `preserve_order` feature (on with `mongodb`),

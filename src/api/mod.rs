@@ -18,7 +18,7 @@ mod browser;
 mod caller;
 mod core;
 mod error;
-mod guard;
+pub mod guard;
 mod json;
 mod mfa;
 mod passkeys;
@@ -57,7 +57,9 @@ pub use browser::{
     HtmlPage, LinkForm, LinkPage, TokenSubmission, PAGE_REFERRER_POLICY,
 };
 pub use caller::{Authenticated, SecondFactor, Superuser};
-pub use error::{error_set, ApiError, ApiErrors, ErrorBody, ErrorSet, MfaChallengeBody};
+pub use error::{
+    error_set, ApiError, ApiErrors, ErrorBody, ErrorSet, MfaChallengeBody, MissingGrant,
+};
 pub use guard::{
     PermissionName, RequireOrgPermission, RequireOrgRole, RequirePermission, RoleName,
 };

@@ -185,6 +185,8 @@ impl RolesApi {
     }
 
     /// Get a role (superuser)
+    ///
+    /// A config or run-time role by name, with what it grants.
     #[oai(path = "/auth/roles/:name", method = "get", operation_id = "getRole")]
     async fn get(
         &self,
@@ -252,6 +254,8 @@ impl RolesApi {
     }
 
     /// A user's roles (superuser)
+    ///
+    /// The names of the roles the user holds, as assigned.
     #[oai(
         path = "/users/:id/roles",
         method = "get",

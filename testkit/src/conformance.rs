@@ -2091,3 +2091,120 @@ pub async fn passkey_counters_advance_once_under_concurrency(store: Arc<dyn Stor
         .await
         .expect("unknown"));
 }
+
+/// Run-time roles: a name is unique under 16 concurrent inserts; updates,
+/// deletes and lookups by name; 16 concurrent assignments of different
+/// roles to one user all land (no lost update), an assignment is held once,
+/// and a role is taken off every holder at once.
+pub async fn roles_are_unique_and_assigned_atomically(store: Arc<dyn Store>) {
+    use portcullis::authz::Permission;
+    use portcullis::store::Role;
+    let perm = |p: &str| Permission::parse(p).expect("valid permission");
+    let results = join_all((0..16).map(|i| {
+        let store = store.clone();
+        async move {
+            let role = Role::new(
+                "editor",
+                Some(format!("try {i}")),
+                vec![perm("notes:*")],
+                now(),
+            );
+            store.insert_role(&role).await
+        }
+    }))
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(results.iter().filter(|r| is_conflict(r)).count(), 15);
+
+    let mut viewer = Role::new("viewer", None, vec![perm("notes:read")], now());
+    store.insert_role(&viewer).await.expect("insert viewer");
+    let listed = store.list_roles().await.expect("list");
+    let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["editor", "viewer"], "sorted by name");
+    let found = store
+        .find_roles(&["viewer".into(), "nobody".into()])
+        .await
+        .expect("find");
+    assert_eq!(found, [viewer.clone()]);
+
+    viewer.description = Some("Reads".into());
+    viewer.permissions = vec![perm("drafts:read"), perm("notes:read")];
+    viewer.updated_at = now() + Duration::seconds(5);
+    assert!(store.update_role(&viewer).await.expect("update"));
+    let found = store.find_roles(&["viewer".into()]).await.expect("find");
+    assert_eq!(found, [viewer.clone()]);
+    let ghost = Role::new("ghost", None, Vec::new(), now());
+    assert!(!store.update_role(&ghost).await.expect("update missing"));
+
+    let ann = inserted_user(store.as_ref(), "ann@example.com").await;
+    let bob = inserted_user(store.as_ref(), "bob@example.com").await;
+    let added = join_all((0..16).map(|i| {
+        let store = store.clone();
+        let id = ann.id.clone();
+        async move { store.add_user_role(&id, &format!("r{i}")).await }
+    }))
+    .await;
+    assert!(added.iter().all(|r| matches!(r, Ok(true))), "{added:?}");
+    let again = join_all((0..16).map(|_| {
+        let store = store.clone();
+        let id = ann.id.clone();
+        async move { store.add_user_role(&id, "viewer").await }
+    }))
+    .await;
+    assert!(again.iter().all(|r| matches!(r, Ok(true))));
+    let mut roles = store
+        .find_user(&ann.id)
+        .await
+        .expect("find")
+        .expect("exists")
+        .roles;
+    roles.sort();
+    let mut want: Vec<String> = (0..16).map(|i| format!("r{i}")).collect();
+    want.push("viewer".into());
+    want.sort();
+    assert_eq!(roles, want, "every assignment landed, each once");
+    assert!(!store
+        .add_user_role(&UserId::new("no-such-user"), "viewer")
+        .await
+        .expect("add to missing"));
+
+    store.add_user_role(&bob.id, "viewer").await.expect("add");
+    assert!(store.remove_user_role(&ann.id, "r3").await.expect("remove"));
+    assert!(store
+        .remove_user_role(&ann.id, "never-held")
+        .await
+        .expect("remove unheld"));
+    assert_eq!(
+        store.remove_role_from_users("viewer").await.expect("pull"),
+        2
+    );
+    assert_eq!(
+        store.remove_role_from_users("viewer").await.expect("pull"),
+        0
+    );
+    let ann = store
+        .find_user(&ann.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert!(!ann.roles.iter().any(|r| r == "viewer" || r == "r3"));
+    assert_eq!(ann.roles.len(), 15);
+    let bob = store
+        .find_user(&bob.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert!(bob.roles.is_empty());
+
+    assert!(store.delete_role("viewer").await.expect("delete"));
+    assert!(!store.delete_role("viewer").await.expect("delete again"));
+    assert!(store
+        .find_roles(&["viewer".into()])
+        .await
+        .expect("find")
+        .is_empty());
+}

@@ -119,6 +119,7 @@ macro_rules! store_conformance_tests {
             passkeys_are_unique_listed_renamed_and_deleted,
             second_factors_are_read_together,
             passkey_counters_advance_once_under_concurrency,
+            roles_are_unique_and_assigned_atomically,
         );
     };
     (@tests $make:path; $($check:ident),* $(,)?) => {

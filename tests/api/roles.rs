@@ -79,7 +79,11 @@ async fn write_note(
 
 fn denied(status: StatusCode, body: &Value, permission: &str) {
     assert_error(status, body, 403, "FORBIDDEN");
-    assert_eq!(body["permission"], permission, "{body}");
+    assert_eq!(
+        body["requires"],
+        json!({ "permission": permission }),
+        "{body}"
+    );
 }
 
 async fn user_id(app: &TestApp, email: &str) -> String {

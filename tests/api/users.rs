@@ -90,7 +90,8 @@ async fn me_returns_the_public_profile_without_caching() {
             "is_active",
             "is_superuser",
             "metadata",
-            "name"
+            "name",
+            "roles"
         ],
         "no secrets or internals: {me}"
     );

@@ -1017,6 +1017,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List roles (superuser)
+         * @description Config roles (`read_only`), then roles created at run time.
+         */
+        get: operations["listRoles"];
+        put?: never;
+        /**
+         * Create a role (superuser)
+         * @description 409 `ROLE_EXISTS` when a config or run-time role has the name; 422
+         *     `INVALID_ROLE_NAME`, `INVALID_PERMISSION` (with `field`, e.g.
+         *     `permissions[2]`) or `INVALID_DESCRIPTION`. Nobody holds a new role:
+         *     an assignment left over from a deleted role of the same name is
+         *     cleared first.
+         */
+        post: operations["createRole"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/roles/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a role (superuser)
+         * @description A config or run-time role by name, with what it grants.
+         */
+        get: operations["getRole"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a role (superuser)
+         * @description It grants nothing from this answer on, and is taken off every user
+         *     holding it. 409 `ROLE_READ_ONLY` for a config role.
+         */
+        delete: operations["deleteRole"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a role (superuser)
+         * @description Its holders' next requests see the change. 409 `ROLE_READ_ONLY` for
+         *     a config role.
+         */
+        patch: operations["updateRole"];
+        trace?: never;
+    };
+    "/users/{id}/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's roles (superuser)
+         * @description The names of the roles the user holds, as assigned.
+         */
+        get: operations["getUserRoles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/roles/{role}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Give a user a role (superuser)
+         * @description Applies to the user's next request (their access token's `roles`
+         *     claim catches up at the next refresh). Giving a role they hold
+         *     changes nothing. 404 for an unknown user or role.
+         */
+        put: operations["assignRole"];
+        post?: never;
+        /**
+         * Take a role off a user (superuser)
+         * @description Applies to the user's next request. Taking a role they do not hold
+         *     changes nothing.
+         */
+        delete: operations["unassignRole"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/register": {
         parameters: {
             query?: never;
@@ -1320,6 +1425,28 @@ export interface components {
             new_password: string;
         };
         /**
+         * CreateRoleRequest
+         * @description Body of `POST /auth/roles`.
+         */
+        CreateRoleRequest: {
+            /**
+             * @description Unique name (1–64 of `a-z`, `0-9`, `_`, `-`, `.`); not a config
+             *     role's.
+             */
+            name: string;
+            /**
+             * @description What it is for (at most 256 characters).
+             * @default null
+             */
+            description: string | null;
+            /**
+             * @description What it grants (at most 128): permissions of one to eight segments
+             *     joined by `:` (`notes:read`), optionally ending in `*` (`notes:*`
+             *     grants everything under `notes:`; `*` grants everything).
+             */
+            permissions: string[];
+        };
+        /**
          * DeleteAccountRequest
          * @description Body of `DELETE /auth/account`.
          */
@@ -1414,6 +1541,12 @@ export interface components {
              *     `/auth/mfa/enroll/confirm`) only.
              */
             mfa?: (components["schemas"]["MfaChallengeBody"] & unknown) | null;
+            /**
+             * @description What the caller lacks, with 403 `FORBIDDEN` from a route guard:
+             *     `{"permission": "notes:write"}` or `{"role": "admin"}` (an
+             *     organization role).
+             */
+            requires?: (components["schemas"]["MissingGrant"] & unknown) | null;
         };
         /**
          * FactorStatusBody
@@ -1591,6 +1724,16 @@ export interface components {
             recovery_code?: string | null;
         };
         /**
+         * MissingGrant
+         * @description What a route guard found missing (403 `FORBIDDEN`): one of the two.
+         */
+        MissingGrant: {
+            /** @description The permission the caller's roles do not grant. */
+            permission?: string | null;
+            /** @description The role the caller does not hold (in the active organization). */
+            role?: string | null;
+        };
+        /**
          * OAuthErrorBody
          * @description Error body of `POST /auth/token` (RFC 6749 §5.2), what OAuth2 clients
          *     and Swagger UI's Authorize dialog understand.
@@ -1763,7 +1906,8 @@ export interface components {
          *       "has_password": true,
          *       "created_at": "1970-01-01T00:00:00+00:00",
          *       "metadata": {},
-         *       "app_metadata": {}
+         *       "app_metadata": {},
+         *       "roles": []
          *     }
          */
         PublicUser: {
@@ -1801,6 +1945,11 @@ export interface components {
             app_metadata: {
                 [key: string]: unknown;
             };
+            /**
+             * @description The roles the user holds (`GET /auth/roles` lists what each
+             *     grants); changed by superusers at `/users/{id}/roles`.
+             */
+            roles: string[];
         };
         /**
          * RecoveryCodesBody
@@ -1908,6 +2057,41 @@ export interface components {
              * @description Sessions revoked.
              */
             revoked: number;
+        };
+        /**
+         * RoleBody
+         * @description A role: a named set of permissions.
+         */
+        RoleBody: {
+            /** @description Unique name (1–64 of `a-z`, `0-9`, `_`, `-`, `.`). */
+            name: string;
+            /** @description What it is for. */
+            description?: string | null;
+            /**
+             * @description What it grants: permissions (`notes:read`) and patterns
+             *     (`billing:*`, `*`), sorted.
+             */
+            permissions: string[];
+            /** @description Defined in the server's config: it cannot be changed or deleted here. */
+            read_only: boolean;
+            /**
+             * Format: date-time
+             * @description Creation time (RFC 3339; for config roles, when the server started).
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Last change (RFC 3339).
+             */
+            updated_at: string;
+        };
+        /**
+         * RoleList
+         * @description Every role.
+         */
+        RoleList: {
+            /** @description Config roles, then run-time roles, each by name. */
+            items: components["schemas"]["RoleBody"][];
         };
         /**
          * SessionList
@@ -2031,6 +2215,16 @@ export interface components {
             otpauth_uri: string;
         };
         /**
+         * UpdateRoleRequest
+         * @description Body of `PATCH /auth/roles/{name}`: each field set replaces the old.
+         */
+        UpdateRoleRequest: {
+            /** @description New description; `null` clears it; absent leaves it. */
+            description?: string | null;
+            /** @description New permissions, replacing the old; absent leaves them. */
+            permissions?: string[] | null;
+        };
+        /**
          * UserPage
          * @description One page of users.
          */
@@ -2052,6 +2246,16 @@ export interface components {
              * @description Page size asked for.
              */
             limit: number;
+        };
+        /**
+         * UserRoles
+         * @description A user's roles.
+         */
+        UserRoles: {
+            /** @description The user's id. */
+            user_id: string;
+            /** @description The roles' names, as assigned. */
+            roles: string[];
         };
     };
     responses: never;
@@ -6421,6 +6625,756 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["AcceptedBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RoleList"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["CreateRoleRequest"];
+            };
+        };
+        responses: {
+            /** @description The role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RoleBody"];
+                };
+            };
+            /** @description The role was created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RoleBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The role's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RoleBody"];
+                };
+            };
+            /** @description The role was created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RoleBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deleteRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The role's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updateRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The role's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["UpdateRoleRequest"];
+            };
+        };
+        responses: {
+            /** @description The role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RoleBody"];
+                };
+            };
+            /** @description The role was created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RoleBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getUserRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's roles (after the change). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UserRoles"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    assignRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                id: string;
+                /** @description The role's name. */
+                role: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's roles (after the change). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UserRoles"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    unassignRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                id: string;
+                /** @description The role's name. */
+                role: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's roles (after the change). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UserRoles"];
                 };
             };
             /**
