@@ -137,6 +137,11 @@ SEMANTIC_CODES = {
     "PATCH /users/me": PROFILE,
     "PATCH /users/{id}": PROFILE | {"SELF_LOCKOUT"},
     "DELETE /users/{id}": {"SELF_LOCKOUT"},
+    # Roles: the role-name and permission grammar (src/authz.rs) and the
+    # description's length in characters are checked by the one parser,
+    # not restated as schema patterns.
+    "POST /auth/roles": {"INVALID_ROLE_NAME", "INVALID_PERMISSION", "INVALID_DESCRIPTION"},
+    "PATCH /auth/roles/{name}": {"INVALID_PERMISSION", "INVALID_DESCRIPTION"},
 }
 
 
