@@ -158,15 +158,16 @@ impl Permission {
         }
     }
 
-    /// Whether this grant covers the plain permission `wanted` (a name
-    /// that does not parse is never granted).
+    /// Whether this grant covers the plain permission `wanted` (a pattern
+    /// or a name that does not parse is never granted; checked without
+    /// allocating, as every guarded request calls it).
     pub fn grants(&self, wanted: &str) -> bool {
         match self.prefix() {
             None => self.0 == wanted,
             Some(prefix) => {
                 wanted.starts_with(prefix)
                     && wanted.len() > prefix.len()
-                    && Permission::parse(wanted).is_ok()
+                    && is_plain_permission(wanted)
             }
         }
     }
@@ -329,6 +330,10 @@ mod tests {
         assert!(!p("notes:*").grants("notes:Read"));
         assert!(p("*").grants("anything:at:all"));
         assert!(!p("*").grants(""));
+        assert!(
+            !p("*").grants("notes:*"),
+            "a pattern is never a granted name"
+        );
     }
 
     #[test]

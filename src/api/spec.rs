@@ -63,19 +63,22 @@ fn finish_doc(doc: &mut Value) {
     close_request_bodies(doc);
 }
 
+/// Every operation object of the document (`paths.*.*`).
+fn operations_mut(doc: &mut Value) -> impl Iterator<Item = &mut Map<String, Value>> {
+    doc.get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(Value::as_object_mut)
+}
+
 /// Turns the route guards' security-requirement marks
 /// ([`super::guard`]) into a line of the operation's description and its
 /// `x-portcullis-requires` extension.
 fn describe_guards(doc: &mut Value) {
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for op in paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
-        .filter_map(Value::as_object_mut)
-    {
+    for op in operations_mut(doc) {
         let mut requires = Vec::new();
         if let Some(security) = op.get_mut("security").and_then(Value::as_array_mut) {
             security.retain(|requirement| {
@@ -171,14 +174,7 @@ fn keep_schemes(doc: &mut Value, enabled: &[&str]) {
     {
         schemes.retain(|name, _| !off(name));
     }
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for op in paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
-    {
+    for op in operations_mut(doc) {
         let Some(security) = op.get_mut("security").and_then(Value::as_array_mut) else {
             continue;
         };
