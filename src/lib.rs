@@ -121,7 +121,7 @@ pub use hooks::{
 pub use manager::{
     AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, FactorStatus, FieldKind, MfaAnswer,
     PasskeyCeremony, Principal, ProfileField, ProfileUpdate, RateRule, Reauthentication,
-    RecoveryCodes, Registration, SensitiveAction, SignIn, SignUp, TokenPair, TotpSetup,
+    RecoveryCodes, Registration, SensitiveAction, SignIn, SignUp, TokenPair, TotpSetup, UserList,
     DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_PAGE, MAX_PASSKEY_NAME_CHARS, RECOVERY_CODES,
     SETUP_TTL_SECS,
 };

@@ -23,7 +23,7 @@ use std::{fmt, sync::Arc};
 use chrono::{DateTime, Utc};
 
 pub(crate) use admin::require_superuser;
-pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
+pub use admin::{AdminUpdate, ProfileUpdate, UserList, MAX_METADATA_BYTES, MAX_PAGE};
 pub use builder::{ApiInfo, AuthManagerBuilder};
 pub use factors::{FactorStatus, RecoveryCodes, TotpSetup, RECOVERY_CODES};
 pub use limits::RateRule;

@@ -59,7 +59,7 @@ use futures_util::TryStreamExt;
 use mongodb::{
     bson::{self, doc, Bson, Document},
     error::{ErrorKind, WriteFailure},
-    options::{ClientOptions, IndexOptions, ReturnDocument},
+    options::{ClientOptions, Hint, IndexOptions, ReturnDocument},
     Client, Collection, Database, IndexModel,
 };
 use serde::{Deserialize, Serialize};
@@ -340,24 +340,23 @@ fn map_err(err: mongodb::error::Error) -> StoreError {
     }
 }
 
-/// `text` as a regular expression matching itself literally: every
-/// metacharacter of PCRE (and of the other engines servers use) is
-/// backslash-escaped, and NUL, which a BSON pattern cannot hold, is written
-/// `\x00`.
-fn escape_regex(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\\' | '^' | '$' | '.' | '|' | '?' | '*' | '+' | '(' | ')' | '[' | ']' | '{' | '}'
-            | '-' | '/' | '#' | '&' | '~' | ' ' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\0' => out.push_str("\\x00"),
-            _ => out.push(c),
+/// The least string greater than every string starting with `prefix`:
+/// `prefix` with its last character incremented (characters compare by
+/// code point, as UTF-8 bytes do), dropping trailing `char::MAX`; `None`
+/// when there is none (every character is `char::MAX`).
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(u32::from(c) + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
         }
     }
-    out
+    None
 }
 
 // ---- documents -----------------------------------------------------------
@@ -769,21 +768,50 @@ impl UserStore for MongoStore {
         Ok(deleted)
     }
 
-    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)> {
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, Option<u64>)> {
         let mut filter = doc! {};
         if let Some(prefix) = query.email_prefix.as_deref().filter(|p| !p.is_empty()) {
-            // Anchored, case-sensitive, no options: MongoDB answers it
-            // with a range scan of the unique `email_normalized` index.
+            // The strings starting with `prefix` are exactly those in
+            // [prefix, successor): a range scan of the unique
+            // `email_normalized` index on any planner (an anchored regex
+            // is one on mongod, a collection scan on simpler servers).
+            let mut range = doc! { "$gte": prefix };
+            if let Some(end) = prefix_successor(prefix) {
+                range.insert("$lt", end);
+            }
+            filter.insert("email_normalized", range);
+        }
+        let total = if query.count {
+            // Counted on an index (`email_unique` for a prefix, else
+            // `created`), never by scanning the documents.
+            let hint = if filter.is_empty() {
+                "created"
+            } else {
+                "email_unique"
+            };
+            Some(
+                self.users
+                    .count_documents(filter.clone())
+                    .hint(Hint::Name(hint.into()))
+                    .await
+                    .map_err(map_err)?,
+            )
+        } else {
+            None
+        };
+        if let Some(after) = &query.after {
+            // A seek on the `created` index: later creation time, or the
+            // same time and a greater id.
+            let at = date(after.created_at);
+            filter.insert("created_at", doc! { "$gte": at });
             filter.insert(
-                "email_normalized",
-                doc! { "$regex": format!("^{}", escape_regex(prefix)) },
+                "$or",
+                vec![
+                    doc! { "created_at": { "$gt": at } },
+                    doc! { "_id": { "$gt": after.id.as_str() } },
+                ],
             );
         }
-        let total = self
-            .users
-            .count_documents(filter.clone())
-            .await
-            .map_err(map_err)?;
         let docs: Vec<UserDoc> = self
             .users
             .find(filter)

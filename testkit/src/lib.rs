@@ -97,6 +97,8 @@ macro_rules! store_conformance_tests {
             password_guards,
             patches_and_bumps_do_not_lose_updates_under_concurrency,
             list_users_filters_by_email_prefix,
+            list_users_cursor_visits_every_user_once,
+            list_users_cursor_pages_within_an_email_prefix,
             one_time_tokens_are_single_use_under_concurrency,
             one_time_tokens_expire_by_clock,
             refresh_rotation_and_reuse,
