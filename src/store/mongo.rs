@@ -29,10 +29,41 @@
 //! expected state in the filter; expiry is always part of the query (TTL
 //! deletion is lazy and only reclaims space).
 //!
-//! `list_users` with an email prefix filters `email_normalized` with an
-//! anchored regular expression of the escaped prefix, which MongoDB
-//! answers with a range scan of the unique index; `list_user_sessions` uses
-//! the `user_id` index.
+//! # Queries and their indexes
+//!
+//! Every query is served by an index; `tests/mongo/indexes.rs` runs the
+//! conformance suite under command monitoring and checks each filter sent
+//! against the indexes created (and the server's `explain`).
+//!
+//! | Method | Collection: filter (sort) | Index |
+//! |---|---|---|
+//! | `find_user`, `update_user`, `patch_user`, `set_password_hash`, `bump_token_version`, `delete_user` | `users`: `_id` (+ `password_hash` guard) | `_id_` |
+//! | `find_user_by_email` | `users`: `email_normalized` | `email_unique` |
+//! | `list_users` | `users`: none, or `email_normalized` in [prefix, successor) (an index range, not a regex); after a cursor also `created_at ≥ t` and (`created_at > t` or `_id > id`) (sort `created_at, _id`) | `created` (a seek, never `skip` when paging with the cursor); with a prefix `email_unique` + a top-k sort, or `created` |
+//! | `list_users` count | `users`: none / the prefix range | `created` / `email_unique` (hinted: counts index entries, never documents) |
+//! | `insert_session` | — | unique `current_hash_unique` enforced |
+//! | `rotate_refresh_token` | `sessions`: `current.hash`, `revoked_at`, `expires_at`; then `used.hash`, …; then `_id` (+ `current.hash`, `revoked_at`) | `current_hash_unique`; `used_hash`; `_id_` |
+//! | `find_session` | `sessions`: `_id` | `_id_` |
+//! | `find_session_user` | `sessions`: `_id`, `user_id`; `$lookup` `users._id` | `_id_`; `users._id_` |
+//! | `list_user_sessions`, `revoke_user_sessions` | `sessions`: `user_id`, `revoked_at`, `expires_at` (sort `last_used_at` desc) | `user` (one user's sessions, sorted in memory) |
+//! | `revoke_session` | `sessions`: `_id`, `revoked_at` | `_id_` |
+//! | `find_one_time_token`, `consume_one_time_token`, `count_one_time_token_attempt` | `one_time_tokens`: `_id`, `purpose`, `expires_at` | `_id_` |
+//! | `delete_one_time_tokens` | `one_time_tokens`: `user_id`, `purpose` | `user_purpose` |
+//! | `delete_one_time_tokens_for_email` | `one_time_tokens`: `email`, `purpose` | `email_purpose` |
+//! | `hit_counter`, `read_counter`, `reserve_counter`, `settle_counter` | `rate_limits`: `_id` | `_id_` |
+//! | `reset_counter` | `rate_limits`: `key` | `key` |
+//! | `find_linked_account` | `linked_accounts`: `provider`, `subject` | `provider_subject_unique` |
+//! | `list_linked_accounts`, `delete_linked_account`, `delete_unverified_linked_accounts` | `linked_accounts`: `user_id` (+ `provider`, `email_verified`) (sort `provider`) | `user` (the single-link delete: `provider_subject_unique`) |
+//! | factor writes (`put_pending_factor`, `confirm_factor`, `use_totp_step`, `use_recovery_code`, `delete_factor`) | `factors`: `_id` (+ state guards) | `_id_` |
+//! | `list_factors`, `delete_factors`, `list_second_factors` | `factors`: `user_id`; `$unionWith` `passkeys`: `user_id` | `user`; `passkeys.user` |
+//! | `find_passkey`, `rename_passkey`, `use_passkey`, `delete_passkey` | `passkeys`: `_id` (+ `user_id` / `counter`) | `_id_` |
+//! | `list_passkeys`, `delete_passkeys` | `passkeys`: `user_id` (sort `created_at`, `_id`) | `user` (`user_id`, `created_at`) |
+//! | `delete_user` clean-up | `sessions`, `linked_accounts`, `factors`, `passkeys`, `one_time_tokens`: `user_id` | each `user` / `user_purpose` |
+//!
+//! SecantusDB, the wire-compatible test server, answers `explain` with
+//! its real plans but uses an index only for a filter on one field (or a
+//! compound equality): the multi-field filters above (`_id` plus a guard)
+//! are collection scans there and index lookups on mongod.
 //!
 //! A session document keeps its current token hash and the last 64 used
 //! ones, so reuse detection covers 64 rotations back; an older token is

@@ -21,6 +21,17 @@ use portcullis::{
     UserPatch,
 };
 
+/// One conformance check: it takes a fresh, empty store.
+pub type Check =
+    fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Every check by name, the list [`store_conformance_tests!`](crate::store_conformance_tests)
+/// generates tests from: to run them all on one store setup (e.g. under
+/// command monitoring).
+pub fn all() -> Vec<(&'static str, Check)> {
+    crate::__with_conformance_checks!(@list)
+}
+
 /// Now, at the millisecond precision every store keeps.
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or(DateTime::UNIX_EPOCH)
