@@ -26,6 +26,13 @@ use crate::{
 /// One lock guards all data, so every multi-step operation (uniqueness,
 /// rotation, single use) is atomic. Expired sessions and tokens are swept
 /// lazily as new ones are written, so memory stays bounded by live data.
+///
+/// Users are also kept in list order (an ordered set of creation time and
+/// id) and by normalised email in an ordered map: a `list_users` page
+/// after a cursor is a range of the set, an email prefix a range of the
+/// map, whatever the number of users. `examples/scale.rs` measures a
+/// million users and sessions: about 1.3 KB of resident memory per user
+/// and 1.5 KB per session.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: RwLock<State>,
