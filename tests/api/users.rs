@@ -664,9 +664,12 @@ async fn list_users_refuses_a_malformed_cursor() {
         "".to_owned(),
         "not%20a%20cursor".to_owned(),
         "%00".to_owned(),
-        format!("{good}x"),
+        // Outside the URL-safe alphabet, padded, or a character changed to
+        // one that is not base64 (appending a base64 character could spell
+        // a valid cursor: see below).
+        format!("{good}!"),
         format!("{good}="),
-        good[1..].to_owned(),
+        format!("!{}", &good[1..]),
         URL_SAFE_NO_PAD.encode("1700000000.0."),
         URL_SAFE_NO_PAD.encode("1700000000.1000000000.id"),
         URL_SAFE_NO_PAD.encode("01700000000.0.id"),
@@ -683,6 +686,21 @@ async fn list_users_refuses_a_malformed_cursor() {
         assert_eq!(body["field"], "after", "{bad:?}");
         assert!(body["message"].is_string(), "{body}");
     }
+    // A well-formed cursor of a position no user holds is just a seek:
+    // the users after it, never an error or a scan.
+    let (status, page) = app
+        .call(
+            Method::GET,
+            &format!(
+                "/users?after={}",
+                URL_SAFE_NO_PAD.encode("0.0.no-such-user")
+            ),
+            &access,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(emails(&page), [ROOT, "ann@example.com"]);
     // `after` and `offset` together are ambiguous.
     let (status, body) = app
         .call(
