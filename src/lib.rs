@@ -124,7 +124,7 @@ pub use manager::{
     ActiveOrg, AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, DefinedRole, FactorStatus,
     FieldKind, MfaAnswer, PasskeyCeremony, Principal, ProfileField, ProfileUpdate, RateRule,
     Reauthentication, RecoveryCodes, Registration, RoleUpdate, SensitiveAction, SignIn, SignUp,
-    TokenPair, TotpSetup, DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_PAGE,
+    TokenPair, TotpSetup, UserList, DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_PAGE,
     MAX_PASSKEY_NAME_CHARS, MAX_ROLE_DESCRIPTION_CHARS, RECOVERY_CODES, SETUP_TTL_SECS,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};

@@ -6,7 +6,7 @@ use super::{register::validate_name, AuthManager};
 use crate::{
     error::{Error, Result},
     hooks::{Action, Event},
-    store::{UserPatch, UserQuery},
+    store::{UserCursor, UserPatch, UserQuery},
     token::Secret,
     user::{User, UserId},
 };
@@ -17,6 +17,18 @@ pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// Largest page of [`AuthManager::list_users`].
 pub const MAX_PAGE: u64 = 100;
+
+/// One page of [`AuthManager::list_users`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct UserList {
+    /// The users, in list order (creation time, then id).
+    pub users: Vec<User>,
+    /// How many users match the filter, when the query asked.
+    pub total: Option<u64>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<UserCursor>,
+}
 
 /// What a user may change about themselves: never email, password or flags.
 #[derive(Debug, Clone, Default)]
@@ -137,13 +149,14 @@ impl AuthManager {
     }
 
     /// A page of users, optionally only those whose email starts with a
-    /// prefix. `actor` must be an active superuser.
+    /// prefix, with the cursor of the next page (`None` on the last).
+    /// `actor` must be an active superuser.
     ///
     /// # Errors
     ///
     /// [`Error::Forbidden`] (403), [`Error::Validation`] (422: `limit` not
     /// in 1..=100), [`Error::Unavailable`] (503).
-    pub async fn list_users(&self, actor: &User, query: &UserQuery) -> Result<(Vec<User>, u64)> {
+    pub async fn list_users(&self, actor: &User, query: &UserQuery) -> Result<UserList> {
         require_superuser(actor)?;
         if query.limit == 0 || query.limit > MAX_PAGE {
             return Err(Error::validation(
@@ -152,7 +165,15 @@ impl AuthManager {
                 format!("limit must be between 1 and {MAX_PAGE}"),
             ));
         }
-        Ok(self.inner.store.list_users(query).await?)
+        // One more than the page: whether it exists says if there is a
+        // next page, so the last page never hands out a cursor to nothing.
+        let mut probe = query.clone();
+        probe.limit = query.limit + 1;
+        let (mut users, total) = self.inner.store.list_users(&probe).await?;
+        let more = users.len() as u64 > query.limit;
+        users.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+        let next = users.last().filter(|_| more).map(UserCursor::after);
+        Ok(UserList { users, total, next })
     }
 
     /// Any user by id. `actor` must be an active superuser.

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 
 pub use access::ActiveOrg;
 pub(crate) use admin::require_superuser;
-pub use admin::{AdminUpdate, ProfileUpdate, MAX_METADATA_BYTES, MAX_PAGE};
+pub use admin::{AdminUpdate, ProfileUpdate, UserList, MAX_METADATA_BYTES, MAX_PAGE};
 pub use builder::{ApiInfo, AuthManagerBuilder};
 pub use factors::{FactorStatus, RecoveryCodes, TotpSetup, RECOVERY_CODES};
 pub use limits::RateRule;

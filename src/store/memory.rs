@@ -2,7 +2,10 @@
 
 mod roles;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::{
+    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque},
+    ops::Bound,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -11,8 +14,8 @@ use parking_lot::RwLock;
 use super::{
     AccountStore, Backoff, CounterHit, Factor, FactorKind, FactorStore, LinkedAccount,
     OneTimeToken, OneTimeTokenStore, PasskeyRecord, PasskeyStore, PasswordGuard, RateLimitStore,
-    RefreshToken, Reservation, Rotation, Session, SessionStore, StoreError, StoreResult, UserPatch,
-    UserQuery, UserStore,
+    RefreshToken, Reservation, Rotation, Session, SessionStore, StoreError, StoreResult,
+    UserCursor, UserPatch, UserQuery, UserStore,
 };
 use crate::{
     token::TokenHash,
@@ -25,6 +28,13 @@ use crate::{
 /// One lock guards all data, so every multi-step operation (uniqueness,
 /// rotation, single use) is atomic. Expired sessions and tokens are swept
 /// lazily as new ones are written, so memory stays bounded by live data.
+///
+/// Users are also kept in list order (an ordered set of creation time and
+/// id) and by normalised email in an ordered map: a `list_users` page
+/// after a cursor is a range of the set, an email prefix a range of the
+/// map, whatever the number of users. `examples/scale.rs` measures a
+/// million users and sessions: about 1.3 KB of resident memory per user
+/// and 1.5 KB per session.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: RwLock<State>,
@@ -33,7 +43,11 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     users: HashMap<UserId, User>,
-    by_email: HashMap<String, UserId>,
+    /// Ids by normalised email, ordered: an email-prefix filter is a range.
+    by_email: BTreeMap<String, UserId>,
+    /// Every user's list order (creation time, id): a page after a cursor
+    /// is a range of this set.
+    by_created: BTreeSet<UserCursor>,
     sessions: HashMap<SessionId, Session>,
     refresh: HashMap<TokenHash, RefreshToken>,
     one_time: HashMap<TokenHash, OneTimeToken>,
@@ -159,6 +173,7 @@ impl UserStore for MemoryStore {
         state
             .by_email
             .insert(user.email_normalized.clone(), user.id.clone());
+        state.by_created.insert(UserCursor::after(user));
         state.users.insert(user.id.clone(), user.clone());
         Ok(())
     }
@@ -178,10 +193,10 @@ impl UserStore for MemoryStore {
 
     async fn update_user(&self, user: &User) -> StoreResult<bool> {
         let mut state = self.state.write();
-        let Some(old_email) = state
+        let Some((old_email, old_created)) = state
             .users
             .get(&user.id)
-            .map(|u| u.email_normalized.clone())
+            .map(|u| (u.email_normalized.clone(), u.created_at))
         else {
             return Ok(false);
         };
@@ -193,6 +208,13 @@ impl UserStore for MemoryStore {
             state
                 .by_email
                 .insert(user.email_normalized.clone(), user.id.clone());
+        }
+        if old_created != user.created_at {
+            state.by_created.remove(&UserCursor {
+                created_at: old_created,
+                id: user.id.clone(),
+            });
+            state.by_created.insert(UserCursor::after(user));
         }
         state.users.insert(user.id.clone(), user.clone());
         Ok(true)
@@ -264,6 +286,7 @@ impl UserStore for MemoryStore {
             return Ok(false);
         };
         state.by_email.remove(&user.email_normalized);
+        state.by_created.remove(&UserCursor::after(&user));
         state.accounts.retain(|_, a| a.user_id != *id);
         state.factors.retain(|(user, _), _| user != id);
         state.passkeys.retain(|_, p| p.user_id != *id);
@@ -277,23 +300,65 @@ impl UserStore for MemoryStore {
         Ok(true)
     }
 
-    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)> {
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, Option<u64>)> {
         let state = self.state.read();
-        let prefix = query.email_prefix.as_deref().unwrap_or("");
-        let mut users: Vec<&User> = state
-            .users
-            .values()
-            .filter(|u| u.email_normalized.starts_with(prefix))
-            .collect();
-        users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        let total = users.len() as u64;
-        let page = users
+        let skip = usize::try_from(query.offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let wanted = skip.saturating_add(take);
+        let prefix = query.email_prefix.as_deref().filter(|p| !p.is_empty());
+        let (keys, total) = match prefix {
+            // Every user: a seek in the list order, then the page.
+            None => {
+                let from = match &query.after {
+                    Some(cursor) => Bound::Excluded(cursor),
+                    None => Bound::Unbounded,
+                };
+                let keys: Vec<&UserCursor> = state
+                    .by_created
+                    .range((from, Bound::Unbounded))
+                    .skip(skip)
+                    .take(take)
+                    .collect();
+                (keys, state.users.len() as u64)
+            }
+            // A prefix: the matches are a range of the email index; keep
+            // the `offset + limit` first of them in list order (a bounded
+            // heap: memory and time do not grow with the cursor's depth).
+            Some(prefix) => {
+                let mut total = 0u64;
+                let mut best: BinaryHeap<&UserCursor> = BinaryHeap::new();
+                for (_, id) in state
+                    .by_email
+                    .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+                    .take_while(|(email, _)| email.starts_with(prefix))
+                {
+                    total += 1;
+                    let Some(key) = state
+                        .users
+                        .get(id)
+                        .and_then(|u| state.by_created.get(&UserCursor::after(u)))
+                    else {
+                        continue;
+                    };
+                    if query.after.as_ref().is_some_and(|after| key <= after) {
+                        continue;
+                    }
+                    if best.len() < wanted {
+                        best.push(key);
+                    } else if best.peek().is_some_and(|worst| key < *worst) {
+                        best.pop();
+                        best.push(key);
+                    }
+                }
+                let keys = best.into_sorted_vec().into_iter().skip(skip).collect();
+                (keys, total)
+            }
+        };
+        let page = keys
             .into_iter()
-            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
-            .cloned()
+            .filter_map(|key| state.users.get(&key.id).cloned())
             .collect();
-        Ok((page, total))
+        Ok((page, query.count.then_some(total)))
     }
 }
 

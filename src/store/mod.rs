@@ -467,25 +467,98 @@ impl PasswordGuard<'_> {
     }
 }
 
+/// Where a page of [`UserStore::list_users`] starts: the sort key of the
+/// last user of the page before (creation time, then id). Users are listed
+/// in this order, so a page after a cursor is a range seek on an ordered
+/// index, whatever the depth; users inserted between pages are never
+/// skipped or repeated (a new user sorts after every existing one unless
+/// its clock is behind).
+///
+/// Clients see it as an opaque string ([`encode`](Self::encode) /
+/// [`parse`](Self::parse)): URL-safe base64 of
+/// `{seconds}.{nanoseconds}.{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserCursor {
+    /// Creation time of the last user seen.
+    pub created_at: DateTime<Utc>,
+    /// Id of the last user seen.
+    pub id: UserId,
+}
+
+/// Longest cursor [`UserCursor::parse`] reads.
+const MAX_CURSOR_LEN: usize = 512;
+
+impl UserCursor {
+    /// The cursor just after `user`.
+    pub fn after(user: &User) -> Self {
+        Self {
+            created_at: user.created_at,
+            id: user.id.clone(),
+        }
+    }
+
+    /// The opaque text form.
+    pub fn encode(&self) -> String {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}.{}.{}",
+            self.created_at.timestamp(),
+            self.created_at.timestamp_subsec_nanos(),
+            self.id
+        ))
+    }
+
+    /// Reads a cursor written by [`encode`](Self::encode); `None` for any
+    /// other text (only the canonical form is accepted, so one position has
+    /// one cursor).
+    pub fn parse(text: &str) -> Option<Self> {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        if text.len() > MAX_CURSOR_LEN {
+            return None;
+        }
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+        let mut parts = raw.splitn(3, '.');
+        let (secs, nanos, id) = (parts.next()?, parts.next()?, parts.next()?);
+        if id.is_empty() {
+            return None;
+        }
+        let created_at = DateTime::from_timestamp(secs.parse().ok()?, nanos.parse().ok()?)?;
+        let cursor = Self {
+            created_at,
+            id: UserId::new(id),
+        };
+        (cursor.encode() == text).then_some(cursor)
+    }
+}
+
 /// Which users [`UserStore::list_users`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UserQuery {
-    /// Users to skip.
+    /// Users to skip (after [`after`](Self::after), if set). Kept for
+    /// compatibility: skipping costs time proportional to the offset on
+    /// every store; page with `after` instead.
     pub offset: u64,
     /// Largest page.
     pub limit: u64,
     /// Only users whose normalised email starts with this (lower-case).
     pub email_prefix: Option<String>,
+    /// Only users sorting after this cursor.
+    pub after: Option<UserCursor>,
+    /// Whether to count every matching user (the second value of
+    /// [`UserStore::list_users`]); `None` is answered when not asked.
+    pub count: bool,
 }
 
 impl UserQuery {
-    /// A page of every user.
+    /// A page of every user, counted.
     pub fn page(offset: u64, limit: u64) -> Self {
         Self {
             offset,
             limit,
             email_prefix: None,
+            after: None,
+            count: true,
         }
     }
 
@@ -493,6 +566,29 @@ impl UserQuery {
     pub fn email_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.email_prefix = Some(prefix.into().trim().to_lowercase());
         self
+    }
+
+    /// Only users after `cursor` (the next page).
+    pub fn after(mut self, cursor: UserCursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+
+    /// Whether to count the matching users.
+    pub fn count(mut self, count: bool) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// Whether `user` matches the filter and sorts after the cursor.
+    pub fn matches(&self, user: &User) -> bool {
+        self.email_prefix
+            .as_deref()
+            .is_none_or(|p| user.email_normalized.starts_with(p))
+            && self
+                .after
+                .as_ref()
+                .is_none_or(|c| (&user.created_at, &user.id) > (&c.created_at, &c.id))
     }
 }
 
@@ -560,9 +656,13 @@ pub trait UserStore: Send + Sync + 'static {
     /// second factors. Returns whether it existed.
     async fn delete_user(&self, id: &UserId) -> StoreResult<bool>;
 
-    /// The users matching `query`, ordered by creation then id, one page
-    /// of them, and how many match in total.
-    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)>;
+    /// The users matching `query` (email prefix, after the cursor),
+    /// ordered by creation then id, skipping `offset`, at most `limit` of
+    /// them; and, when `query.count`, how many match the email prefix in
+    /// total (ignoring the cursor and offset), else `None`. A page after a
+    /// cursor must be a seek on an ordered index, not a scan from the
+    /// start.
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, Option<u64>)>;
 }
 
 /// Sessions (refresh-token families) and their refresh tokens.

@@ -30,10 +30,45 @@
 //! expected state in the filter; expiry is always part of the query (TTL
 //! deletion is lazy and only reclaims space).
 //!
-//! `list_users` with an email prefix filters `email_normalized` with an
-//! anchored regular expression of the escaped prefix, which MongoDB
-//! answers with a range scan of the unique index; `list_user_sessions` uses
-//! the `user_id` index.
+//! # Queries and their indexes
+//!
+//! Every query is served by an index; `tests/mongo/indexes.rs` runs the
+//! conformance suite under command monitoring and checks each filter sent
+//! against the indexes created (and the server's `explain`).
+//!
+//! | Method | Collection: filter (sort) | Index |
+//! |---|---|---|
+//! | `find_user`, `update_user`, `patch_user`, `set_password_hash`, `bump_token_version`, `delete_user` | `users`: `_id` (+ `password_hash` guard) | `_id_` |
+//! | `find_user_by_email` | `users`: `email_normalized` | `email_unique` |
+//! | `list_users` | `users`: none, or `email_normalized` in [prefix, successor) (an index range, not a regex); after a cursor also `created_at ≥ t` and (`created_at > t` or `_id > id`) (sort `created_at, _id`) | `created` (a seek, never `skip` when paging with the cursor); with a prefix `email_unique` + a top-k sort, or `created` |
+//! | `list_users` count | `users`: none / the prefix range | `created` / `email_unique` (hinted: counts index entries, never documents) |
+//! | `insert_session` | — | unique `current_hash_unique` enforced |
+//! | `rotate_refresh_token` | `sessions`: `current.hash`, `revoked_at`, `expires_at`; then `used.hash`, …; then `_id` (+ `current.hash`, `revoked_at`) | `current_hash_unique`; `used_hash`; `_id_` |
+//! | `find_session` | `sessions`: `_id` | `_id_` |
+//! | `find_session_user` | `sessions`: `_id`, `user_id`; `$lookup` `users._id` | `_id_`; `users._id_` |
+//! | `list_user_sessions`, `revoke_user_sessions` | `sessions`: `user_id`, `revoked_at`, `expires_at` (sort `last_used_at` desc) | `user` (one user's sessions, sorted in memory) |
+//! | `revoke_session` | `sessions`: `_id`, `revoked_at` | `_id_` |
+//! | `find_one_time_token`, `consume_one_time_token`, `count_one_time_token_attempt` | `one_time_tokens`: `_id`, `purpose`, `expires_at` | `_id_` |
+//! | `delete_one_time_tokens` | `one_time_tokens`: `user_id`, `purpose` | `user_purpose` |
+//! | `delete_one_time_tokens_for_email` | `one_time_tokens`: `email`, `purpose` | `email_purpose` |
+//! | `hit_counter`, `read_counter`, `reserve_counter`, `settle_counter` | `rate_limits`: `_id` | `_id_` |
+//! | `reset_counter` | `rate_limits`: `key` | `key` |
+//! | `find_linked_account` | `linked_accounts`: `provider`, `subject` | `provider_subject_unique` |
+//! | `list_linked_accounts`, `delete_linked_account`, `delete_unverified_linked_accounts` | `linked_accounts`: `user_id` (+ `provider`, `email_verified`) (sort `provider`) | `user` (the single-link delete: `provider_subject_unique`) |
+//! | factor writes (`put_pending_factor`, `confirm_factor`, `use_totp_step`, `use_recovery_code`, `delete_factor`) | `factors`: `_id` (+ state guards) | `_id_` |
+//! | `list_factors`, `delete_factors`, `list_second_factors` | `factors`: `user_id`; `$unionWith` `passkeys`: `user_id` | `user`; `passkeys.user` |
+//! | `find_passkey`, `rename_passkey`, `use_passkey`, `delete_passkey` | `passkeys`: `_id` (+ `user_id` / `counter`) | `_id_` |
+//! | `list_passkeys`, `delete_passkeys` | `passkeys`: `user_id` (sort `created_at`, `_id`) | `user` (`user_id`, `created_at`) |
+//! | `insert_role`, `find_roles`, `update_role`, `delete_role` | `roles`: `_id` (one name, or `$in` names) | `_id_` |
+//! | `list_roles` | `roles`: none (sort `_id`) | `_id_` (hinted: every role in name order) |
+//! | `add_user_role`, `remove_user_role` | `users`: `_id` | `_id_` |
+//! | `remove_role_from_users` | `users`: `roles` | sparse `roles` (only the holders) |
+//! | `delete_user` clean-up | `sessions`, `linked_accounts`, `factors`, `passkeys`, `one_time_tokens`: `user_id` | each `user` / `user_purpose` |
+//!
+//! SecantusDB, the wire-compatible test server, answers `explain` with
+//! its real plans but uses an index only for a filter on one field (or a
+//! compound equality): the multi-field filters above (`_id` plus a guard)
+//! are collection scans there and index lookups on mongod.
 //!
 //! A session document keeps its current token hash and the last 64 used
 //! ones, so reuse detection covers 64 rotations back; an older token is
@@ -61,7 +96,7 @@ use futures_util::TryStreamExt;
 use mongodb::{
     bson::{self, doc, Bson, Document},
     error::{ErrorKind, WriteFailure},
-    options::{ClientOptions, IndexOptions, ReturnDocument},
+    options::{ClientOptions, Hint, IndexOptions, ReturnDocument},
     Client, Collection, Database, IndexModel,
 };
 use serde::{Deserialize, Serialize};
@@ -345,24 +380,23 @@ fn map_err(err: mongodb::error::Error) -> StoreError {
     }
 }
 
-/// `text` as a regular expression matching itself literally: every
-/// metacharacter of PCRE (and of the other engines servers use) is
-/// backslash-escaped, and NUL, which a BSON pattern cannot hold, is written
-/// `\x00`.
-fn escape_regex(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\\' | '^' | '$' | '.' | '|' | '?' | '*' | '+' | '(' | ')' | '[' | ']' | '{' | '}'
-            | '-' | '/' | '#' | '&' | '~' | ' ' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\0' => out.push_str("\\x00"),
-            _ => out.push(c),
+/// The least string greater than every string starting with `prefix`:
+/// `prefix` with its last character incremented (characters compare by
+/// code point, as UTF-8 bytes do), dropping trailing `char::MAX`; `None`
+/// when there is none (every character is `char::MAX`).
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(u32::from(c) + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
         }
     }
-    out
+    None
 }
 
 // ---- documents -----------------------------------------------------------
@@ -782,21 +816,50 @@ impl UserStore for MongoStore {
         Ok(deleted)
     }
 
-    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)> {
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, Option<u64>)> {
         let mut filter = doc! {};
         if let Some(prefix) = query.email_prefix.as_deref().filter(|p| !p.is_empty()) {
-            // Anchored, case-sensitive, no options: MongoDB answers it
-            // with a range scan of the unique `email_normalized` index.
+            // The strings starting with `prefix` are exactly those in
+            // [prefix, successor): a range scan of the unique
+            // `email_normalized` index on any planner (an anchored regex
+            // is one on mongod, a collection scan on simpler servers).
+            let mut range = doc! { "$gte": prefix };
+            if let Some(end) = prefix_successor(prefix) {
+                range.insert("$lt", end);
+            }
+            filter.insert("email_normalized", range);
+        }
+        let total = if query.count {
+            // Counted on an index (`email_unique` for a prefix, else
+            // `created`), never by scanning the documents.
+            let hint = if filter.is_empty() {
+                "created"
+            } else {
+                "email_unique"
+            };
+            Some(
+                self.users
+                    .count_documents(filter.clone())
+                    .hint(Hint::Name(hint.into()))
+                    .await
+                    .map_err(map_err)?,
+            )
+        } else {
+            None
+        };
+        if let Some(after) = &query.after {
+            // A seek on the `created` index: later creation time, or the
+            // same time and a greater id.
+            let at = date(after.created_at);
+            filter.insert("created_at", doc! { "$gte": at });
             filter.insert(
-                "email_normalized",
-                doc! { "$regex": format!("^{}", escape_regex(prefix)) },
+                "$or",
+                vec![
+                    doc! { "created_at": { "$gt": at } },
+                    doc! { "_id": { "$gt": after.id.as_str() } },
+                ],
             );
         }
-        let total = self
-            .users
-            .count_documents(filter.clone())
-            .await
-            .map_err(map_err)?;
         let docs: Vec<UserDoc> = self
             .users
             .find(filter)

@@ -62,7 +62,7 @@ impl portcullis::store::UserStore for DownStore {
     async fn list_users(
         &self,
         _: &portcullis::store::UserQuery,
-    ) -> portcullis::store::StoreResult<(Vec<portcullis::User>, u64)> {
+    ) -> portcullis::store::StoreResult<(Vec<portcullis::User>, Option<u64>)> {
         Err(down())
     }
 }

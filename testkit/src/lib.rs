@@ -89,7 +89,33 @@ pub use mongo::{mongo_store, mongo_uri, MONGODB_URI_VAR};
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:path) => {
-        $crate::store_conformance_tests!(@tests $make;
+        $crate::__with_conformance_checks!(@tests $make);
+    };
+    (@tests $make:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                $crate::conformance::$check($make().await).await;
+            }
+        )*
+    };
+    (@list; $($check:ident),* $(,)?) => {
+        vec![$(
+            (
+                stringify!($check),
+                (|store| Box::pin($crate::conformance::$check(store))) as $crate::conformance::Check,
+            ),
+        )*]
+    };
+}
+
+/// The list of conformance checks, handed to `store_conformance_tests!`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_conformance_checks {
+    ($($head:tt)*) => {
+        $crate::store_conformance_tests! {
+            $($head)*;
             users_crud,
             email_is_unique_under_concurrent_inserts,
             token_version_bumps_are_atomic,
@@ -97,6 +123,8 @@ macro_rules! store_conformance_tests {
             password_guards,
             patches_and_bumps_do_not_lose_updates_under_concurrency,
             list_users_filters_by_email_prefix,
+            list_users_cursor_visits_every_user_once,
+            list_users_cursor_pages_within_an_email_prefix,
             one_time_tokens_are_single_use_under_concurrency,
             one_time_tokens_expire_by_clock,
             refresh_rotation_and_reuse,
@@ -120,14 +148,6 @@ macro_rules! store_conformance_tests {
             second_factors_are_read_together,
             passkey_counters_advance_once_under_concurrency,
             roles_are_unique_and_assigned_atomically,
-        );
-    };
-    (@tests $make:path; $($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                $crate::conformance::$check($make().await).await;
-            }
-        )*
+        }
     };
 }

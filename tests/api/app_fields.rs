@@ -197,6 +197,7 @@ async fn user_count(app: &TestApp) -> u64 {
         .await
         .unwrap()
         .1
+        .expect("counted")
 }
 
 #[tokio::test]

@@ -106,7 +106,7 @@ impl portcullis::store::UserStore for SpyStore {
     async fn list_users(
         &self,
         a0: &portcullis::store::UserQuery,
-    ) -> portcullis::store::StoreResult<(Vec<portcullis::User>, u64)> {
+    ) -> portcullis::store::StoreResult<(Vec<portcullis::User>, Option<u64>)> {
         self.inner.list_users(a0).await
     }
 }

@@ -11,6 +11,8 @@
     clippy::print_stdout
 )]
 
+mod indexes;
+
 use std::{
     process::{Child, Command, Stdio},
     sync::Arc,

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::{
     bson::{self, doc},
-    options::FindOptions,
+    options::{FindOptions, Hint},
     Collection, IndexModel,
 };
 use serde::{Deserialize, Serialize};
@@ -103,7 +103,14 @@ impl RoleStore for MongoStore {
         let docs: Vec<RoleDoc> = self
             .roles
             .find(doc! {})
-            .with_options(FindOptions::builder().sort(doc! { "_id": 1 }).build())
+            .with_options(
+                FindOptions::builder()
+                    .sort(doc! { "_id": 1 })
+                    // Every role, in name order: walk the `_id` index (a
+                    // planner may otherwise scan and sort).
+                    .hint(Hint::Name("_id_".into()))
+                    .build(),
+            )
             .await
             .map_err(map_err)?
             .try_collect()

@@ -929,8 +929,13 @@ export interface paths {
         };
         /**
          * List users (superuser)
-         * @description Oldest first, `limit` 1–100 (default 50), optionally only emails
-         *     starting with `email` (case-insensitive).
+         * @description Oldest first (creation time, then id), `limit` 1–100 (default 50),
+         *     optionally only emails starting with `email` (case-insensitive).
+         *     Page with `after`: each page's `next_cursor` (`null` on the last
+         *     page) fetches the next one, with a seek on an index, so a page deep
+         *     into a million users costs what the first one does, and users
+         *     created meanwhile are neither skipped nor repeated. `offset` is kept
+         *     for compatibility: the store still walks past every skipped user.
          */
         get: operations["listUsers"];
         put?: never;
@@ -2229,16 +2234,17 @@ export interface components {
          * @description One page of users.
          */
         UserPage: {
-            /** @description The users, oldest first. */
+            /** @description The users, oldest first (creation time, then id). */
             items: components["schemas"]["PublicUser"][];
             /**
              * Format: uint64
-             * @description How many users match in total.
+             * @description How many users match the `email` filter in total; `null` when not
+             *     counted (see the `total` parameter).
              */
-            total: number;
+            total?: number | null;
             /**
              * Format: uint64
-             * @description Users skipped.
+             * @description Users skipped (`0` when paging with `after`).
              */
             offset: number;
             /**
@@ -2246,6 +2252,8 @@ export interface components {
              * @description Page size asked for.
              */
             limit: number;
+            /** @description Pass as `after` to get the next page; `null` on the last page. */
+            next_cursor?: string | null;
         };
         /**
          * UserRoles
@@ -6152,13 +6160,26 @@ export interface operations {
             query?: {
                 /**
                  * @description Users to skip (default 0, at most 10^15: every JSON client reads
-                 *     it exactly).
+                 *     it exactly). Slower the larger it is; prefer `after`. Not with
+                 *     `after`.
                  */
                 offset?: number;
                 /** @description Page size, 1–100 (default 50). */
                 limit?: number;
                 /** @description Email prefix filter. */
                 email?: string;
+                /**
+                 * @description The previous page's `next_cursor`: list the users after it. A
+                 *     cursor is opaque; a malformed one is a 422 `INVALID_CURSOR`.
+                 */
+                after?: string;
+                /**
+                 * @description Whether to count every matching user in `total` (default: yes
+                 *     without `after`, no with it: the count walks an index entry per
+                 *     matching user, so a client paging through a large set gets it
+                 *     once, with the first page).
+                 */
+                total?: boolean;
             };
             header?: never;
             path?: never;
