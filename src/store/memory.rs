@@ -1,5 +1,6 @@
 //! The embedded in-memory store.
 
+mod orgs;
 mod roles;
 
 use std::{
@@ -57,6 +58,14 @@ struct State {
     passkeys: HashMap<String, PasskeyRecord>,
     /// Run-time roles by name.
     roles: BTreeMap<String, super::Role>,
+    /// Organizations by id.
+    orgs: HashMap<String, super::Organization>,
+    /// Memberships by (organization, user): one per pair by the key.
+    members: BTreeMap<(String, UserId), super::Membership>,
+    /// Invitations by id.
+    invitations: HashMap<String, super::Invitation>,
+    /// Custom organization roles by (organization, name).
+    org_roles: BTreeMap<(String, String), super::OrgRole>,
     /// Token hashes of each session, oldest first, at most
     /// [`TOKENS_PER_SESSION`].
     families: HashMap<SessionId, VecDeque<TokenHash>>,
@@ -297,6 +306,7 @@ impl UserStore for MemoryStore {
         } = &mut *state;
         families.retain(|sid, _| sessions.contains_key(sid));
         state.one_time.retain(|_, t| t.user_id.as_ref() != Some(id));
+        state.members.retain(|(_, user), _| user != id);
         Ok(true)
     }
 
@@ -498,6 +508,17 @@ impl SessionStore for MemoryStore {
                 true
             }
             _ => false,
+        })
+    }
+
+    async fn set_session_org(&self, id: &SessionId, org: Option<&str>) -> StoreResult<bool> {
+        let mut state = self.state.write();
+        Ok(match state.sessions.get_mut(id) {
+            Some(session) => {
+                session.org = org.map(str::to_owned);
+                true
+            }
+            None => false,
         })
     }
 

@@ -10,6 +10,7 @@ mod factor;
 mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
+mod org;
 mod passkey;
 mod role;
 
@@ -23,6 +24,9 @@ pub use factor::{Factor, FactorKind, FactorStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::{MongoConfig, MongoStore};
+pub use org::{
+    Invitation, InvitationState, MemberChange, Membership, OrgRole, OrgStore, Organization, OWNER,
+};
 pub use passkey::{PasskeyRecord, PasskeyStore};
 pub use role::{Role, RoleStore};
 
@@ -652,8 +656,8 @@ pub trait UserStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>>;
 
-    /// Deletes a user with their sessions, links, one-time tokens and
-    /// second factors. Returns whether it existed.
+    /// Deletes a user with their sessions, links, one-time tokens, second
+    /// factors and organization memberships. Returns whether it existed.
     async fn delete_user(&self, id: &UserId) -> StoreResult<bool>;
 
     /// The users matching `query` (email prefix, after the cursor),
@@ -727,6 +731,10 @@ pub trait SessionStore: Send + Sync + 'static {
         keep: Option<&SessionId>,
         now: DateTime<Utc>,
     ) -> StoreResult<u64>;
+
+    /// Sets (or, with `None`, clears) the session's active organization
+    /// ([`Session::org`]); `false` when no session has the id.
+    async fn set_session_org(&self, id: &SessionId, org: Option<&str>) -> StoreResult<bool>;
 }
 
 /// One-time tokens.
@@ -989,6 +997,7 @@ pub trait Store:
     + FactorStore
     + PasskeyStore
     + RoleStore
+    + OrgStore
     + RateLimitStore
     + fmt::Debug
 {
@@ -1002,6 +1011,7 @@ impl<T> Store for T where
         + FactorStore
         + PasskeyStore
         + RoleStore
+        + OrgStore
         + RateLimitStore
         + fmt::Debug
 {

@@ -14,6 +14,10 @@
 //! | `linked_accounts` | `provider`, `subject`, `user_id`, `email`, `created_at` | unique `(provider, subject)`; `user_id` |
 //! | `factors` | one second factor: `_id` (`{user_id}:{kind}`), `user_id`, `kind` (`totp`, `recovery_codes`), `secret: {key_id, nonce, ciphertext}` (TOTP, AES-256-GCM sealed), `codes` (SHA-256 hex of each unused recovery code), `last_step`, `created_at`, `confirmed_at`, `last_used_at` | `user_id` |
 //! | `roles` | one run-time role: `_id` (its name), `description`, `permissions`, `created_at`, `updated_at` | – (`_id`) |
+//! | `orgs` | one organization: `_id`, `name`, `created_at`, `updated_at`, `owners` (the owner guard, see `store/mongo/orgs.rs`) | `owners` |
+//! | `org_members` | one membership: `_id` (`{org_id}:{user_id}`, one per user and organization), `org_id`, `user_id`, `roles`, `joined_at` | `(user_id, joined_at)`; `(org_id, joined_at)` |
+//! | `org_invitations` | one invitation: `_id`, `org_id`, `email` (normalised), `roles`, `inviter`, `token_hash`, `created_at`, `expires_at`, `state` (`pending`, `accepted`, `revoked`), `pending_key` (`{org_id}:{email}`, only while pending) | unique `token_hash`; unique sparse `pending_key` (one pending invitation per address and organization); `(org_id, created_at)` |
+//! | `org_roles` | one custom organization role: `_id` (`{org_id}:{name}`), `org_id`, `name`, `description`, `permissions`, `created_at`, `updated_at` | `(org_id, name)` |
 //! | `passkeys` | one WebAuthn credential: `_id` (credential id, URL-safe base64), `user_id`, `name`, `credential` (the public key credential as `webauthn-rs` serialises it, JSON text), `counter`, `created_at`, `last_used_at` | `(user_id, created_at)` |
 //! | `rate_limits` | one counter window: `_id` (`{key}\|{window start ms}`), `key`, `count` (hits, or settled failures), `last_at`, `leases: [{until, n}]` (reservations in flight, oldest first), `expires_at` | `key`; TTL on `expires_at` |
 //!
@@ -63,6 +67,17 @@
 //! | `list_roles` | `roles`: none (sort `_id`) | `_id_` (hinted: every role in name order) |
 //! | `add_user_role`, `remove_user_role` | `users`: `_id` | `_id_` |
 //! | `remove_role_from_users` | `users`: `roles` | sparse `roles` (only the holders) |
+//! | `find_org`, `rename_org`, `delete_org`; owner guard (`release_owner`) | `orgs`: `_id` (+ `owners`) | `_id_` |
+//! | `find_membership`, `set_member_roles`, `remove_membership` | `org_members`: `_id` (`{org}:{user}`) | `_id_` |
+//! | `list_user_memberships` | `org_members`: `user_id` (sort `joined_at`, `_id`) | `user` |
+//! | `list_members`, `delete_org` clean-up | `org_members`, `org_invitations`, `org_roles`: `org_id` | each `org` |
+//! | `insert_invitation` (expired slot release) | `org_invitations`: `pending_key`, `expires_at` | `pending_unique` |
+//! | `find_invitation_by_token`, `accept_invitation` | `org_invitations`: `token_hash` (+ `state`, `expires_at`) | `token_unique` |
+//! | `list_invitations` | `org_invitations`: `org_id`, `state`, `expires_at` (sort `created_at`, `_id`) | `org` |
+//! | `revoke_invitation` | `org_invitations`: `_id`, `org_id`, `state` | `_id_` |
+//! | `insert_org_role`, `update_org_role`, `delete_org_role` | `org_roles`: `_id` (`{org}:{name}`); holders: `org_members`: `org_id`, `roles` | `_id_`; `org` |
+//! | `list_org_roles` | `org_roles`: `org_id` (sort `name`) | `org` (`org_id`, `name`) |
+//! | `delete_user` owner lists | `orgs`: `owners` | `owners` |
 //! | `delete_user` clean-up | `sessions`, `linked_accounts`, `factors`, `passkeys`, `one_time_tokens`: `user_id` | each `user` / `user_purpose` |
 //!
 //! SecantusDB, the wire-compatible test server, answers `explain` with
@@ -78,13 +93,20 @@
 //!
 //! Shard `users` on `email_normalized` (its unique index then starts with
 //! the shard key), `sessions` on `_id` hashed or `user_id`, and
-//! `one_time_tokens` on `_id`, `factors` on `_id`, `passkeys` on `_id`, `roles` on `_id` (or leave it unsharded: it is small)
+//! `one_time_tokens` on `_id`, `factors` on `_id`, `passkeys` on `_id`, `roles` on `_id` (or leave it unsharded: it is small),
+//! `orgs` on `_id`, `org_members` on `_id` (an organization's member list
+//! and a user's memberships are then broadcasts; shard on `org_id` instead,
+//! with `_id` unchanged, if listing members dominates), `org_invitations` on
+//! `pending_key` is impossible (sparse): leave it unsharded or shard on
+//! `_id` and accept that the two unique indexes then need a single shard,
+//! `org_roles` on `_id`
 //! (sign-in finds a passkey by credential id; listing one user's is a
 //! broadcast, rare and small). `find_user` by `_id` on a sharded `users`
 //! collection is a broadcast query; shard on `_id` instead and keep email
 //! uniqueness in a separate collection if that matters at your scale.
 
 mod factors;
+mod orgs;
 mod passkeys;
 mod roles;
 
@@ -171,6 +193,10 @@ pub struct MongoStore {
     factors: Collection<factors::FactorDoc>,
     passkeys: Collection<passkeys::PasskeyDoc>,
     roles: Collection<roles::RoleDoc>,
+    orgs: Collection<orgs::OrgDoc>,
+    org_members: Collection<orgs::MemberDoc>,
+    org_invitations: Collection<orgs::InvitationDoc>,
+    org_roles: Collection<orgs::OrgRoleDoc>,
 }
 
 impl fmt::Debug for MongoStore {
@@ -234,6 +260,10 @@ impl MongoStore {
             factors: db.collection(&name("factors")),
             passkeys: db.collection(&name("passkeys")),
             roles: db.collection(&name("roles")),
+            orgs: db.collection(&name("orgs")),
+            org_members: db.collection(&name("org_members")),
+            org_invitations: db.collection(&name("org_invitations")),
+            org_roles: db.collection(&name("org_roles")),
             db,
             client,
         }
@@ -330,6 +360,7 @@ impl MongoStore {
             .await
             .map_err(map_err)?;
         roles::ensure_indexes(&self.users).await?;
+        orgs::ensure_indexes(self).await?;
         Ok(())
     }
 }
@@ -812,7 +843,18 @@ impl UserStore for MongoStore {
             .delete_many(user.clone())
             .await
             .map_err(map_err)?;
-        self.one_time.delete_many(user).await.map_err(map_err)?;
+        self.one_time
+            .delete_many(user.clone())
+            .await
+            .map_err(map_err)?;
+        self.org_members.delete_many(user).await.map_err(map_err)?;
+        self.orgs
+            .update_many(
+                doc! { "owners": id.as_str() },
+                doc! { "$pull": { "owners": id.as_str() } },
+            )
+            .await
+            .map_err(map_err)?;
         Ok(deleted)
     }
 
@@ -1070,6 +1112,18 @@ impl SessionStore for MongoStore {
             .await
             .map_err(map_err)?;
         Ok(result.modified_count == 1)
+    }
+
+    async fn set_session_org(&self, id: &SessionId, org: Option<&str>) -> StoreResult<bool> {
+        let result = self
+            .sessions
+            .update_one(
+                doc! { "_id": id.as_str() },
+                doc! { "$set": { "org": org.map_or(Bson::Null, Bson::from) } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(result.matched_count == 1)
     }
 
     async fn revoke_user_sessions(

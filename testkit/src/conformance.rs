@@ -7,6 +7,8 @@
 //! Checks fail by panicking, like any test assertion.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod orgs;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -19,6 +21,12 @@ use portcullis::store::{
 use portcullis::{
     ClientInfo, LinkedAccount, OneTimeToken, OpaqueToken, Session, Store, TokenHash, User, UserId,
     UserPatch,
+};
+
+pub use orgs::{
+    an_org_always_keeps_an_owner, invitations_are_unique_and_single_use,
+    org_roles_are_unique_and_deleted_from_members, orgs_and_memberships,
+    session_org_is_set_and_cleared,
 };
 
 /// One conformance check: it takes a fresh, empty store.

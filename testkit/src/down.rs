@@ -166,6 +166,13 @@ impl portcullis::store::SessionStore for DownStore {
     ) -> portcullis::store::StoreResult<u64> {
         Err(down())
     }
+    async fn set_session_org(
+        &self,
+        _: &portcullis::SessionId,
+        _: Option<&str>,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
 }
 
 #[async_trait]
@@ -413,6 +420,125 @@ impl portcullis::store::RoleStore for DownStore {
         Err(down())
     }
     async fn remove_role_from_users(&self, _: &str) -> portcullis::store::StoreResult<u64> {
+        Err(down())
+    }
+}
+
+#[async_trait]
+impl portcullis::store::OrgStore for DownStore {
+    async fn insert_org(
+        &self,
+        _: &portcullis::store::Organization,
+        _: &portcullis::store::Membership,
+    ) -> portcullis::store::StoreResult<()> {
+        Err(down())
+    }
+    async fn find_org(
+        &self,
+        _: &str,
+    ) -> portcullis::store::StoreResult<Option<portcullis::store::Organization>> {
+        Err(down())
+    }
+    async fn rename_org(
+        &self,
+        _: &str,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn delete_org(&self, _: &str) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn find_membership(
+        &self,
+        _: &str,
+        _: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<Option<portcullis::store::Membership>> {
+        Err(down())
+    }
+    async fn list_user_memberships(
+        &self,
+        _: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::Membership>> {
+        Err(down())
+    }
+    async fn list_members(
+        &self,
+        _: &str,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::Membership>> {
+        Err(down())
+    }
+    async fn insert_membership(
+        &self,
+        _: &portcullis::store::Membership,
+    ) -> portcullis::store::StoreResult<()> {
+        Err(down())
+    }
+    async fn set_member_roles(
+        &self,
+        _: &str,
+        _: &portcullis::UserId,
+        _: &[String],
+    ) -> portcullis::store::StoreResult<portcullis::store::MemberChange> {
+        Err(down())
+    }
+    async fn remove_membership(
+        &self,
+        _: &str,
+        _: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<portcullis::store::MemberChange> {
+        Err(down())
+    }
+    async fn insert_invitation(
+        &self,
+        _: &portcullis::store::Invitation,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<()> {
+        Err(down())
+    }
+    async fn find_invitation_by_token(
+        &self,
+        _: &portcullis::TokenHash,
+    ) -> portcullis::store::StoreResult<Option<portcullis::store::Invitation>> {
+        Err(down())
+    }
+    async fn list_invitations(
+        &self,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::Invitation>> {
+        Err(down())
+    }
+    async fn revoke_invitation(&self, _: &str, _: &str) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn accept_invitation(
+        &self,
+        _: &portcullis::TokenHash,
+        _: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<Option<portcullis::store::Invitation>> {
+        Err(down())
+    }
+    async fn insert_org_role(
+        &self,
+        _: &portcullis::store::OrgRole,
+    ) -> portcullis::store::StoreResult<()> {
+        Err(down())
+    }
+    async fn list_org_roles(
+        &self,
+        _: &str,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::OrgRole>> {
+        Err(down())
+    }
+    async fn update_org_role(
+        &self,
+        _: &portcullis::store::OrgRole,
+    ) -> portcullis::store::StoreResult<bool> {
+        Err(down())
+    }
+    async fn delete_org_role(&self, _: &str, _: &str) -> portcullis::store::StoreResult<bool> {
         Err(down())
     }
 }

@@ -148,6 +148,11 @@ macro_rules! __with_conformance_checks {
             second_factors_are_read_together,
             passkey_counters_advance_once_under_concurrency,
             roles_are_unique_and_assigned_atomically,
+            orgs_and_memberships,
+            an_org_always_keeps_an_owner,
+            invitations_are_unique_and_single_use,
+            org_roles_are_unique_and_deleted_from_members,
+            session_org_is_set_and_cleared,
         }
     };
 }

@@ -212,6 +212,13 @@ impl portcullis::store::SessionStore for SpyStore {
     ) -> portcullis::store::StoreResult<u64> {
         self.inner.revoke_user_sessions(a0, a1, a2).await
     }
+    async fn set_session_org(
+        &self,
+        a0: &portcullis::SessionId,
+        a1: Option<&str>,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.set_session_org(a0, a1).await
+    }
 }
 
 #[async_trait]
@@ -474,5 +481,124 @@ impl portcullis::store::RoleStore for SpyStore {
     }
     async fn remove_role_from_users(&self, a0: &str) -> portcullis::store::StoreResult<u64> {
         self.inner.remove_role_from_users(a0).await
+    }
+}
+
+#[async_trait]
+impl portcullis::store::OrgStore for SpyStore {
+    async fn insert_org(
+        &self,
+        a0: &portcullis::store::Organization,
+        a1: &portcullis::store::Membership,
+    ) -> portcullis::store::StoreResult<()> {
+        self.inner.insert_org(a0, a1).await
+    }
+    async fn find_org(
+        &self,
+        a0: &str,
+    ) -> portcullis::store::StoreResult<Option<portcullis::store::Organization>> {
+        self.inner.find_org(a0).await
+    }
+    async fn rename_org(
+        &self,
+        a0: &str,
+        a1: &str,
+        a2: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.rename_org(a0, a1, a2).await
+    }
+    async fn delete_org(&self, a0: &str) -> portcullis::store::StoreResult<bool> {
+        self.inner.delete_org(a0).await
+    }
+    async fn find_membership(
+        &self,
+        a0: &str,
+        a1: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<Option<portcullis::store::Membership>> {
+        self.inner.find_membership(a0, a1).await
+    }
+    async fn list_user_memberships(
+        &self,
+        a0: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::Membership>> {
+        self.inner.list_user_memberships(a0).await
+    }
+    async fn list_members(
+        &self,
+        a0: &str,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::Membership>> {
+        self.inner.list_members(a0).await
+    }
+    async fn insert_membership(
+        &self,
+        a0: &portcullis::store::Membership,
+    ) -> portcullis::store::StoreResult<()> {
+        self.inner.insert_membership(a0).await
+    }
+    async fn set_member_roles(
+        &self,
+        a0: &str,
+        a1: &portcullis::UserId,
+        a2: &[String],
+    ) -> portcullis::store::StoreResult<portcullis::store::MemberChange> {
+        self.inner.set_member_roles(a0, a1, a2).await
+    }
+    async fn remove_membership(
+        &self,
+        a0: &str,
+        a1: &portcullis::UserId,
+    ) -> portcullis::store::StoreResult<portcullis::store::MemberChange> {
+        self.inner.remove_membership(a0, a1).await
+    }
+    async fn insert_invitation(
+        &self,
+        a0: &portcullis::store::Invitation,
+        a1: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<()> {
+        self.inner.insert_invitation(a0, a1).await
+    }
+    async fn find_invitation_by_token(
+        &self,
+        a0: &portcullis::TokenHash,
+    ) -> portcullis::store::StoreResult<Option<portcullis::store::Invitation>> {
+        self.inner.find_invitation_by_token(a0).await
+    }
+    async fn list_invitations(
+        &self,
+        a0: &str,
+        a1: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::Invitation>> {
+        self.inner.list_invitations(a0, a1).await
+    }
+    async fn revoke_invitation(&self, a0: &str, a1: &str) -> portcullis::store::StoreResult<bool> {
+        self.inner.revoke_invitation(a0, a1).await
+    }
+    async fn accept_invitation(
+        &self,
+        a0: &portcullis::TokenHash,
+        a1: chrono::DateTime<Utc>,
+    ) -> portcullis::store::StoreResult<Option<portcullis::store::Invitation>> {
+        self.inner.accept_invitation(a0, a1).await
+    }
+    async fn insert_org_role(
+        &self,
+        a0: &portcullis::store::OrgRole,
+    ) -> portcullis::store::StoreResult<()> {
+        self.inner.insert_org_role(a0).await
+    }
+    async fn list_org_roles(
+        &self,
+        a0: &str,
+    ) -> portcullis::store::StoreResult<Vec<portcullis::store::OrgRole>> {
+        self.inner.list_org_roles(a0).await
+    }
+    async fn update_org_role(
+        &self,
+        a0: &portcullis::store::OrgRole,
+    ) -> portcullis::store::StoreResult<bool> {
+        self.inner.update_org_role(a0).await
+    }
+    async fn delete_org_role(&self, a0: &str, a1: &str) -> portcullis::store::StoreResult<bool> {
+        self.inner.delete_org_role(a0, a1).await
     }
 }
