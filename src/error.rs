@@ -76,6 +76,20 @@ pub enum Error {
     /// Config roles cannot be changed or deleted at run time.
     #[error("this role is defined in config and is read-only")]
     RoleReadOnly,
+    /// The change would leave an organization without an owner (the last
+    /// owner leaving, being removed or demoted, or deleting their account).
+    #[error("an organization must keep an owner: make another member owner first")]
+    LastOwner,
+    /// The user is a member of the organization already.
+    #[error("already a member of this organization")]
+    AlreadyMember,
+    /// A pending invitation of this address to this organization exists.
+    #[error("this address has a pending invitation to this organization; revoke it first")]
+    InvitationPending,
+    /// The invitation is for another address (or the caller's address is
+    /// not verified).
+    #[error("this invitation is for another address: sign in with the invited, verified address")]
+    InvitationNotForYou,
     /// A cookie-authenticated request failed the CSRF check.
     #[error("cross-site request refused")]
     CsrfRejected,
@@ -197,6 +211,10 @@ impl Error {
             Error::PermissionDenied(_) | Error::RoleRequired(_) => "FORBIDDEN",
             Error::RoleExists => "ROLE_EXISTS",
             Error::RoleReadOnly => "ROLE_READ_ONLY",
+            Error::LastOwner => "LAST_OWNER",
+            Error::AlreadyMember => "ALREADY_MEMBER",
+            Error::InvitationPending => "INVITATION_PENDING",
+            Error::InvitationNotForYou => "INVITATION_NOT_FOR_YOU",
             Error::Vetoed(veto) => veto.code,
             Error::EmailTaken => "EMAIL_TAKEN",
             Error::AccountExists => "ACCOUNT_EXISTS",

@@ -121,10 +121,11 @@ pub use hooks::{
     VetoFn,
 };
 pub use manager::{
-    ActiveOrg, AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, DefinedRole, FactorStatus,
-    FieldKind, MfaAnswer, PasskeyCeremony, Principal, ProfileField, ProfileUpdate, RateRule,
-    Reauthentication, RecoveryCodes, Registration, RoleUpdate, SensitiveAction, SignIn, SignUp,
-    TokenPair, TotpSetup, UserList, DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_PAGE,
+    org_permission, ActiveOrg, AdminUpdate, ApiInfo, AuthManager, AuthManagerBuilder, DefinedRole,
+    FactorStatus, FieldKind, MfaAnswer, NewInvitation, OrgMembership, PasskeyCeremony, Principal,
+    ProfileField, ProfileUpdate, RateRule, Reauthentication, RecoveryCodes, Registration,
+    RoleUpdate, SensitiveAction, SignIn, SignUp, TokenPair, TotpSetup, UserList, BUILT_IN_ROLES,
+    DEFAULT_FIELD_CHARS, MAX_METADATA_BYTES, MAX_ORG_NAME_CHARS, MAX_ORG_ROLES, MAX_PAGE,
     MAX_PASSKEY_NAME_CHARS, MAX_ROLE_DESCRIPTION_CHARS, RECOVERY_CODES, SETUP_TTL_SECS,
 };
 pub use password::{PasswordHasher, PasswordPolicy, Verification};

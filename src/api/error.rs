@@ -441,7 +441,8 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::ReauthenticationRequired
         | Error::MfaRequired(_)
         | Error::MfaSetupRequired(_)
-        | Error::SecondFactorRequired => StatusCode::FORBIDDEN,
+        | Error::SecondFactorRequired
+        | Error::InvitationNotForYou => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::EmailTaken
         | Error::AccountExists
@@ -452,7 +453,10 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::FactorAlreadyEnrolled
         | Error::PasskeyAlreadyRegistered
         | Error::RoleExists
-        | Error::RoleReadOnly => StatusCode::CONFLICT,
+        | Error::RoleReadOnly
+        | Error::LastOwner
+        | Error::AlreadyMember
+        | Error::InvitationPending => StatusCode::CONFLICT,
         Error::TokenGone => StatusCode::GONE,
         Error::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

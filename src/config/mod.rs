@@ -390,6 +390,8 @@ pub struct EmailConfig {
     /// Lifetime of an account-deletion confirmation code, in seconds
     /// (default 15 minutes).
     pub delete_account_ttl_secs: u64,
+    /// Lifetime of an organization invitation, in seconds (default 7 days).
+    pub invitation_ttl_secs: u64,
     /// The front-end page reset links open, with `?token=…` appended; it
     /// posts the token and the new password to `/auth/reset-password`.
     /// Unset (default): `public_url/auth/reset-password`, where `GET`
@@ -406,6 +408,7 @@ impl Default for EmailConfig {
             reset_password_ttl_secs: 3600,
             change_email_ttl_secs: 30 * 60,
             delete_account_ttl_secs: 15 * 60,
+            invitation_ttl_secs: 7 * 86400,
             reset_password_url: None,
         }
     }

@@ -47,6 +47,19 @@ pub enum Message {
         /// Seconds the link stays valid.
         expires_in_secs: u64,
     },
+    /// An invitation to join an organization (sent to the invited address).
+    OrgInvitation {
+        /// `…/orgs/invitations/accept?token=…`: the front-end signs the
+        /// user in (with the invited, verified address) and posts the token
+        /// to `POST /orgs/invitations/accept`.
+        link: String,
+        /// The organization's name.
+        org_name: String,
+        /// Who invited (their email).
+        inviter: String,
+        /// Seconds the link stays valid.
+        expires_in_secs: u64,
+    },
     /// A one-time sign-in code.
     EmailCode {
         /// The digits to type.
@@ -113,6 +126,7 @@ impl Message {
             Message::RegistrationAttempted => "registration_attempted",
             Message::MagicLink { .. } => "magic_link",
             Message::EmailCode { .. } => "email_code",
+            Message::OrgInvitation { .. } => "org_invitation",
             Message::AccountsUnlinked { .. } => "accounts_unlinked",
             Message::SecondFactorChanged { .. } => "second_factor_changed",
             Message::RecoveryCodeUsed { .. } => "recovery_code_used",
@@ -269,6 +283,23 @@ impl EmailTemplates for DefaultTemplates {
                     ),
                 ],
                 Some(("Sign in", link)),
+            ),
+            Message::OrgInvitation {
+                link,
+                org_name,
+                inviter,
+                expires_in_secs,
+            } => (
+                format!("You are invited to join {org_name} on {app}"),
+                vec![
+                    format!("{inviter} invited you to join the organization {org_name} on {app}."),
+                    format!(
+                        "Sign in with this address to accept. The link works once and expires \
+                         in {}. If you do not know {inviter}, ignore this email.",
+                        duration(*expires_in_secs)
+                    ),
+                ],
+                Some(("Accept the invitation", link)),
             ),
             Message::EmailCode {
                 code,

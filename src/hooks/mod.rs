@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::{
-    store::{ClientInfo, Role, UserPatch},
+    store::{ClientInfo, OrgRole, Organization, Role, UserPatch},
     user::{SessionId, User, UserId},
 };
 
@@ -192,6 +192,96 @@ pub enum Action {
         /// The superuser.
         by: UserId,
     },
+    /// A user creates an organization (they become its owner).
+    CreateOrg {
+        /// The organization's name.
+        name: String,
+        /// The creator.
+        by: UserId,
+    },
+    /// A member renames an organization.
+    RenameOrg {
+        /// The organization's id.
+        org_id: String,
+        /// The new name.
+        name: String,
+        /// The member.
+        by: UserId,
+    },
+    /// An owner deletes an organization.
+    DeleteOrg {
+        /// The organization's id.
+        org_id: String,
+        /// The owner.
+        by: UserId,
+    },
+    /// A member invites an address (veto e.g. "only company addresses").
+    InviteMember {
+        /// The organization's id.
+        org_id: String,
+        /// The invited address, normalised.
+        email: String,
+        /// The organization roles the invitee would get.
+        roles: Vec<String>,
+        /// The inviter.
+        by: UserId,
+    },
+    /// A member revokes a pending invitation.
+    RevokeInvitation {
+        /// The organization's id.
+        org_id: String,
+        /// The invitation's id.
+        invitation_id: String,
+        /// The member.
+        by: UserId,
+    },
+    /// A user accepts an invitation (they become a member).
+    AcceptInvitation {
+        /// The organization's id.
+        org_id: String,
+        /// The invitation's id.
+        invitation_id: String,
+        /// The user joining.
+        user: Box<User>,
+    },
+    /// A member's organization roles are about to be replaced (also the
+    /// two halves of an ownership transfer).
+    SetMemberRoles {
+        /// The organization's id.
+        org_id: String,
+        /// The member.
+        user_id: UserId,
+        /// The new roles.
+        roles: Vec<String>,
+        /// Who changes them.
+        by: UserId,
+    },
+    /// A member is about to leave or be removed (`by` is the member
+    /// themself when they leave).
+    RemoveMember {
+        /// The organization's id.
+        org_id: String,
+        /// The member.
+        user_id: UserId,
+        /// Who removes them.
+        by: UserId,
+    },
+    /// A member creates or changes a custom organization role.
+    DefineOrgRole {
+        /// The role as it would be after the change.
+        role: Box<OrgRole>,
+        /// The member.
+        by: UserId,
+    },
+    /// A member deletes a custom organization role.
+    DeleteOrgRole {
+        /// The organization's id.
+        org_id: String,
+        /// The role's name.
+        name: String,
+        /// The member.
+        by: UserId,
+    },
     /// A user's profile or flags are about to change (by themselves or a
     /// superuser).
     UpdateUser {
@@ -224,6 +314,16 @@ impl Action {
             Action::DeleteRole { .. } => "delete_role",
             Action::AssignRole { .. } => "assign_role",
             Action::UnassignRole { .. } => "unassign_role",
+            Action::CreateOrg { .. } => "create_org",
+            Action::RenameOrg { .. } => "rename_org",
+            Action::DeleteOrg { .. } => "delete_org",
+            Action::InviteMember { .. } => "invite_member",
+            Action::RevokeInvitation { .. } => "revoke_invitation",
+            Action::AcceptInvitation { .. } => "accept_invitation",
+            Action::SetMemberRoles { .. } => "set_member_roles",
+            Action::RemoveMember { .. } => "remove_member",
+            Action::DefineOrgRole { .. } => "define_org_role",
+            Action::DeleteOrgRole { .. } => "delete_org_role",
             Action::Refresh { .. } => "refresh",
             Action::Logout { .. } => "logout",
             Action::RevokeSessions { .. } => "revoke_sessions",
@@ -422,6 +522,122 @@ pub enum Event {
         role: String,
         /// The superuser.
         by: UserId,
+    },
+    /// An organization was created; its creator is its owner.
+    OrgCreated {
+        /// The organization.
+        org: Organization,
+        /// The creator (owner).
+        by: UserId,
+    },
+    /// An organization was renamed.
+    OrgRenamed {
+        /// The organization after the change.
+        org: Organization,
+        /// The member.
+        by: UserId,
+    },
+    /// An organization was deleted with its memberships, invitations and
+    /// custom roles.
+    OrgDeleted {
+        /// The organization's id.
+        org_id: String,
+        /// The owner.
+        by: UserId,
+    },
+    /// An invitation was created and mailed.
+    InvitationCreated {
+        /// The organization's id.
+        org_id: String,
+        /// The invitation's id.
+        invitation_id: String,
+        /// The invited address, normalised.
+        email: String,
+        /// The roles it gives.
+        roles: Vec<String>,
+        /// The inviter.
+        by: UserId,
+    },
+    /// A pending invitation was revoked.
+    InvitationRevoked {
+        /// The organization's id.
+        org_id: String,
+        /// The invitation's id.
+        invitation_id: String,
+        /// The member.
+        by: UserId,
+    },
+    /// An invitation was accepted: the user is a member.
+    InvitationAccepted {
+        /// The organization's id.
+        org_id: String,
+        /// The invitation's id.
+        invitation_id: String,
+        /// The new member.
+        user_id: UserId,
+        /// Their roles.
+        roles: Vec<String>,
+    },
+    /// A member's organization roles were replaced.
+    MemberRolesChanged {
+        /// The organization's id.
+        org_id: String,
+        /// The member.
+        user_id: UserId,
+        /// The roles now.
+        roles: Vec<String>,
+        /// Who changed them.
+        by: UserId,
+    },
+    /// A member left or was removed.
+    MemberRemoved {
+        /// The organization's id.
+        org_id: String,
+        /// The former member.
+        user_id: UserId,
+        /// Who removed them (themself when they left).
+        by: UserId,
+    },
+    /// Ownership moved from one member to another.
+    OwnershipTransferred {
+        /// The organization's id.
+        org_id: String,
+        /// The former owner (now `admin`).
+        from: UserId,
+        /// The new owner.
+        to: UserId,
+    },
+    /// A custom organization role was created.
+    OrgRoleCreated {
+        /// The role.
+        role: OrgRole,
+        /// The member.
+        by: UserId,
+    },
+    /// A custom organization role was changed.
+    OrgRoleUpdated {
+        /// The role after the change.
+        role: OrgRole,
+        /// The member.
+        by: UserId,
+    },
+    /// A custom organization role was deleted and taken off its holders.
+    OrgRoleDeleted {
+        /// The organization's id.
+        org_id: String,
+        /// The role's name.
+        name: String,
+        /// The member.
+        by: UserId,
+    },
+    /// A session's active organization changed (`None`: no organization).
+    OrgSwitched {
+        /// The user.
+        user_id: UserId,
+        /// The session.
+        session_id: SessionId,
+        /// The active organization now.
+        org_id: Option<String>,
     },
     /// A user's profile or flags changed.
     UserUpdated {
@@ -636,6 +852,19 @@ impl Event {
             Event::RoleDeleted { .. } => "role_deleted",
             Event::RoleAssigned { .. } => "role_assigned",
             Event::RoleUnassigned { .. } => "role_unassigned",
+            Event::OrgCreated { .. } => "org_created",
+            Event::OrgRenamed { .. } => "org_renamed",
+            Event::OrgDeleted { .. } => "org_deleted",
+            Event::InvitationCreated { .. } => "invitation_created",
+            Event::InvitationRevoked { .. } => "invitation_revoked",
+            Event::InvitationAccepted { .. } => "invitation_accepted",
+            Event::MemberRolesChanged { .. } => "member_roles_changed",
+            Event::MemberRemoved { .. } => "member_removed",
+            Event::OwnershipTransferred { .. } => "ownership_transferred",
+            Event::OrgRoleCreated { .. } => "org_role_created",
+            Event::OrgRoleUpdated { .. } => "org_role_updated",
+            Event::OrgRoleDeleted { .. } => "org_role_deleted",
+            Event::OrgSwitched { .. } => "org_switched",
             Event::UserDeleted { .. } => "user_deleted",
             Event::SessionRevoked { .. } => "session_revoked",
             Event::FactorEnrolled { .. } => "factor_enrolled",

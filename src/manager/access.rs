@@ -71,13 +71,10 @@ impl AuthManager {
         user: &User,
         session: &Session,
     ) -> Result<Option<ActiveOrg>> {
-        let Some(_org) = &session.org else {
+        let Some(org) = &session.org else {
             return Ok(None);
         };
-        // Organizations come with their store (in progress): until then no
-        // session carries one.
-        let _ = user;
-        Ok(None)
+        self.resolve_active_org(&user.id, org).await
     }
 
     /// The access token for `user` in `session`: roles, and the active

@@ -45,6 +45,7 @@ impl AuthManager {
     ///
     /// [`Error::Validation`] (422: missing confirmation, `WRONG_PASSWORD`,
     /// `SELF_LOCKOUT`), [`Error::TokenGone`] (410: bad code),
+    /// [`Error::LastOwner`] (409: the only owner of an organization),
     /// [`Error::Vetoed`] (403), [`Error::RateLimited`] (429),
     /// [`Error::Unavailable`] (503).
     pub async fn delete_account(
@@ -64,6 +65,7 @@ impl AuthManager {
             )
             .await?;
         guard_self_lockout(user, &user.id, "password")?;
+        self.guard_last_owner(&user.id).await?;
         self.check_delete_hooks(user).await?;
         proven.commit(self).await?;
         self.remove_user(user, self.inner.config.accounts.hard_delete, &user.id)

@@ -240,11 +240,13 @@ impl AuthManager {
     /// # Errors
     ///
     /// [`Error::Forbidden`] (403), [`Error::NotFound`] (404),
-    /// [`Error::Validation`] (422 `SELF_LOCKOUT`), [`Error::Unavailable`] (503).
+    /// [`Error::Validation`] (422 `SELF_LOCKOUT`), [`Error::LastOwner`] (409:
+    /// the only owner of an organization), [`Error::Unavailable`] (503).
     pub async fn admin_delete_user(&self, actor: &User, id: &UserId) -> Result<()> {
         require_superuser(actor)?;
         guard_self_lockout(actor, id, "id")?;
         let user = self.load_user(id).await?;
+        self.guard_last_owner(id).await?;
         self.inner
             .hooks
             .before(Action::DeleteUser {

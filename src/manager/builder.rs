@@ -267,6 +267,7 @@ impl AuthManagerBuilder {
             e.reset_password_ttl_secs,
             e.change_email_ttl_secs,
             e.delete_account_ttl_secs,
+            e.invitation_ttl_secs,
         ];
         if ttls.iter().any(|t| *t == 0 || *t > 30 * 86400) {
             return Err(Error::Config(

@@ -12,6 +12,7 @@ mod link;
 mod login;
 mod mail;
 mod mfa;
+mod orgs;
 mod passkeys;
 mod password;
 mod reauth;
@@ -31,6 +32,9 @@ pub use builder::{ApiInfo, AuthManagerBuilder};
 pub use factors::{FactorStatus, RecoveryCodes, TotpSetup, RECOVERY_CODES};
 pub use limits::RateRule;
 pub use mfa::{MfaAnswer, SETUP_TTL_SECS};
+pub use orgs::{
+    org_permission, NewInvitation, OrgMembership, BUILT_IN_ROLES, MAX_ORG_NAME_CHARS, MAX_ORG_ROLES,
+};
 pub use passkeys::{PasskeyCeremony, MAX_PASSKEY_NAME_CHARS};
 pub use reauth::{Reauthentication, SensitiveAction};
 pub(crate) use register::profile_schema;

@@ -57,7 +57,7 @@ impl RoleUpdate {
     }
 }
 
-fn check_description(description: &Option<String>) -> Result<()> {
+pub(super) fn check_description(description: &Option<String>) -> Result<()> {
     match description {
         Some(d) if d.chars().count() > MAX_ROLE_DESCRIPTION_CHARS => Err(Error::validation(
             "description",
