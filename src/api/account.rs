@@ -677,7 +677,9 @@ impl AccountApi {
     /// its email stays reserved); servers configured with
     /// `accounts.hard_delete` remove it. Every session ends and the token
     /// cookies are cleared. A superuser cannot delete themselves (422
-    /// `SELF_LOCKOUT`): another superuser demotes them first.
+    /// `SELF_LOCKOUT`): another superuser demotes them first. The only
+    /// owner of an organization cannot either (409 `LAST_OWNER`): they make
+    /// another member owner, or delete the organization, first.
     #[oai(
         path = "/auth/account",
         method = "delete",
@@ -689,7 +691,7 @@ impl AccountApi {
         jar: &CookieJar,
         caller: Authenticated,
         body: Json<DeleteAccountRequest>,
-    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | GONE | BODY | TOO_MANY }>> {
+    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | CONFLICT | GONE | BODY | TOO_MANY }>> {
         let Json(body) = body;
         let proof = Reauthentication {
             password: body.password.map(secret),

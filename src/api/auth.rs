@@ -233,6 +233,20 @@ pub fn client_info(req: &Request) -> ClientInfo {
     ClientInfo::new(ip, user_agent)
 }
 
+/// Sets the access-token cookie, when cookie transport is on.
+pub(crate) fn set_access_cookie(
+    manager: &AuthManager,
+    jar: &CookieJar,
+    access_token: &str,
+    expires_in: i64,
+) {
+    if !manager.config().transport.cookies {
+        return;
+    }
+    let age = std::time::Duration::from_secs(u64::try_from(expires_in).unwrap_or_default());
+    jar.add(cookie(manager, ACCESS_COOKIE, access_token, "/", age));
+}
+
 /// Sets the token cookies after a sign-in or refresh, when cookie transport
 /// is on.
 pub fn set_token_cookies(manager: &AuthManager, jar: &CookieJar, sign_in: &SignIn) {
@@ -240,19 +254,15 @@ pub fn set_token_cookies(manager: &AuthManager, jar: &CookieJar, sign_in: &SignI
     if !transport.cookies {
         return;
     }
-    let access_age = std::time::Duration::from_secs(
-        u64::try_from(sign_in.tokens.expires_in).unwrap_or_default(),
+    set_access_cookie(
+        manager,
+        jar,
+        &sign_in.tokens.access_token,
+        sign_in.tokens.expires_in,
     );
     let refresh_age = (sign_in.session.expires_at - manager.now())
         .to_std()
         .unwrap_or_default();
-    jar.add(cookie(
-        manager,
-        ACCESS_COOKIE,
-        &sign_in.tokens.access_token,
-        "/",
-        access_age,
-    ));
     jar.add(cookie(
         manager,
         REFRESH_COOKIE,

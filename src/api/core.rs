@@ -30,6 +30,9 @@ pub enum ApiTags {
     Users,
     /// Roles and their permissions, and who holds them (superusers).
     Roles,
+    /// Organizations: members with organization roles, invitations,
+    /// custom organization roles, and the session's active organization.
+    Organizations,
 }
 
 /// Answer of `POST /auth/logout`.

@@ -21,6 +21,7 @@ mod error;
 pub mod guard;
 mod json;
 mod mfa;
+mod orgs;
 mod passkeys;
 mod roles;
 mod spec;
@@ -69,6 +70,13 @@ pub use mfa::{
     FactorStatusBody, FactorStatusResponse, MfaApi, MfaVerifyRequest, RecoveryCodesBody,
     RecoveryCodesResponse, TotpCodeRequest, TotpSetupBody, TotpSetupResponse,
 };
+pub use orgs::{
+    AcceptInvitationRequest, CreateOrgRoleRequest, InvitationBody, InvitationList,
+    InvitationListResponse, InvitationResponse, InviteRequest, MemberBody, MemberList,
+    MemberListResponse, MemberResponse, MemberRolesRequest, OrgBody, OrgList, OrgListResponse,
+    OrgNameRequest, OrgResponse, OrgRoleBody, OrgRoleList, OrgRoleListResponse, OrgRoleResponse,
+    OrgsApi, SwitchOrgRequest, TransferRequest, UpdateOrgRoleRequest,
+};
 pub use passkeys::{
     PasskeyApi, PasskeyBody, PasskeyList, PasskeyListResponse, PasskeyOptionsBody,
     PasskeyOptionsResponse, PasskeyRegisterRequest, PasskeyRenameRequest, PasskeyResponse,
@@ -98,8 +106,16 @@ pub const API_TITLE: &str = "Portcullis";
 pub use crate::manager::ApiInfo;
 
 /// The built-in APIs: core routes, account flows, second factors, passkeys,
-/// users, roles.
-pub type BuiltIn = (CoreApi, AccountApi, MfaApi, PasskeyApi, UsersApi, RolesApi);
+/// users, roles, organizations.
+pub type BuiltIn = (
+    CoreApi,
+    AccountApi,
+    MfaApi,
+    PasskeyApi,
+    UsersApi,
+    RolesApi,
+    OrgsApi,
+);
 
 /// The OpenAPI service: the built-in APIs and `apis` (a provider API, or a
 /// tuple of them and your own), titled by the manager's
@@ -130,6 +146,7 @@ fn service_with<T: OpenApi>(
         PasskeyApi::new(manager),
         UsersApi::new(manager),
         RolesApi::new(manager),
+        OrgsApi::new(manager),
     );
     let apis = ServedApis {
         manager: data_per_operation.then(|| manager.clone()),

@@ -32,6 +32,7 @@ fn own_tags() -> Vec<String> {
         ApiTags::Passkeys,
         ApiTags::Users,
         ApiTags::Roles,
+        ApiTags::Organizations,
     ]
     .iter()
     .map(|t| t.name().to_owned())

@@ -7,7 +7,10 @@ use poem_openapi::{payload::Json, types::Example, ApiResponse, Object};
 
 use poem::web::cookie::CookieJar;
 
-use super::{auth::set_token_cookies, StrictString};
+use super::{
+    auth::{set_access_cookie, set_token_cookies},
+    StrictString,
+};
 use crate::{
     manager::{AuthManager, SignIn, TokenPair},
     provider::ProviderInfo,
@@ -175,6 +178,29 @@ impl TokenResponse {
         set_token_cookies(manager, jar, sign_in);
         TokenResponse::Ok(
             Json(TokenBody::issued(manager, &sign_in.tokens)),
+            "no-store".into(),
+        )
+    }
+
+    /// The answer for a new access token alone (an organization switch):
+    /// sets the access cookie (cookie transport) and puts the token in the
+    /// body unless cookie-only mode keeps tokens out of bodies; the refresh
+    /// token is unchanged and absent.
+    pub fn access_only(
+        manager: &AuthManager,
+        jar: &CookieJar,
+        access_token: String,
+        expires_in: i64,
+    ) -> Self {
+        set_access_cookie(manager, jar, &access_token, expires_in);
+        let in_body = !manager.config().transport.cookie_only;
+        TokenResponse::Ok(
+            Json(TokenBody {
+                access_token: in_body.then_some(access_token),
+                refresh_token: None,
+                token_type: "bearer".into(),
+                expires_in,
+            }),
             "no-store".into(),
         )
     }

@@ -281,14 +281,16 @@ impl UsersApi {
     /// Delete a user (superuser)
     ///
     /// Removes the user with their linked accounts, sessions and tokens;
-    /// the email becomes free. To keep the record, deactivate instead.
+    /// the email becomes free. To keep the record, deactivate instead. 409
+    /// `LAST_OWNER` when the user is the only owner of an organization.
     #[oai(path = "/users/:id", method = "delete", operation_id = "deleteUser")]
     async fn delete(
         &self,
         admin: Superuser,
         /// The user's id.
         id: Path<String>,
-    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | NOT_FOUND | UNPROCESSABLE }>> {
+    ) -> Result<NoContentResponse, ApiErrors<{ AUTHED | NOT_FOUND | CONFLICT | UNPROCESSABLE }>>
+    {
         self.manager
             .admin_delete_user(&admin.user, &UserId::new(id.0))
             .await?;

@@ -403,7 +403,9 @@ export interface paths {
          *     its email stays reserved); servers configured with
          *     `accounts.hard_delete` remove it. Every session ends and the token
          *     cookies are cleared. A superuser cannot delete themselves (422
-         *     `SELF_LOCKOUT`): another superuser demotes them first.
+         *     `SELF_LOCKOUT`): another superuser demotes them first. The only
+         *     owner of an organization cannot either (409 `LAST_OWNER`): they make
+         *     another member owner, or delete the organization, first.
          */
         delete: operations["deleteAccount"];
         options?: never;
@@ -963,7 +965,8 @@ export interface paths {
         /**
          * Delete a user (superuser)
          * @description Removes the user with their linked accounts, sessions and tokens;
-         *     the email becomes free. To keep the record, deactivate instead.
+         *     the email becomes free. To keep the record, deactivate instead. 409
+         *     `LAST_OWNER` when the user is the only owner of an organization.
          */
         delete: operations["deleteUser"];
         options?: never;
@@ -1122,6 +1125,309 @@ export interface paths {
          *     changes nothing.
          */
         delete: operations["unassignRole"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orgs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My organizations
+         * @description Every organization the caller is a member of, with their roles.
+         */
+        get: operations["listMyOrgs"];
+        put?: never;
+        /**
+         * Create an organization
+         * @description The caller becomes its owner. 422 `INVALID_NAME`.
+         */
+        post: operations["createOrg"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orgs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an organization
+         * @description Members only (`org:read`); 404 for anyone else.
+         */
+        get: operations["getOrg"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an organization
+         * @description Owners only (`org:delete`), with a recent sign-in (403
+         *     `REAUTHENTICATION_REQUIRED`). Removes its memberships, invitations
+         *     and custom roles; sessions that had it active lose it at once.
+         */
+        delete: operations["deleteOrg"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename an organization
+         * @description Needs `org:update` (owners, admins).
+         */
+        patch: operations["renameOrg"];
+        trace?: never;
+    };
+    "/orgs/{id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List members
+         * @description Members only (`org:read`).
+         */
+        get: operations["listMembers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orgs/{id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a member's roles
+         * @description Needs `org:members:manage`, and the caller must hold everything both
+         *     the member's current and new roles grant (403 `FORBIDDEN` naming the
+         *     missing permission): only an owner makes or unmakes an owner. 409
+         *     `LAST_OWNER` when it would take `owner` from the last owner; 422
+         *     `INVALID_ROLES` for an unknown role. Applies to the member's next
+         *     request.
+         */
+        put: operations["setMemberRoles"];
+        post?: never;
+        /**
+         * Remove a member
+         * @description Needs `org:members:manage` and everything the member's roles grant
+         *     (a member removes themself with `POST /orgs/{id}/leave`). 409
+         *     `LAST_OWNER` for the last owner. The member's token loses the
+         *     organization's roles on its next request.
+         */
+        delete: operations["removeMember"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orgs/{id}/leave": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Leave an organization
+         * @description 409 `LAST_OWNER` for the last owner: transfer ownership or delete
+         *     the organization first.
+         */
+        post: operations["leaveOrg"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orgs/{id}/transfer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Transfer ownership
+         * @description An owner makes another member owner and becomes `admin`
+         *     (`org:owners:manage`, which only owners hold). The new owner gets
+         *     the role first, so the organization always has one.
+         */
+        post: operations["transferOwnership"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orgs/{id}/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List pending invitations
+         * @description Needs `org:invitations:manage`.
+         */
+        get: operations["listInvitations"];
+        put?: never;
+        /**
+         * Invite an address
+         * @description Needs `org:invitations:manage` and everything the roles grant. Mails
+         *     a single-use link, valid `email.invitation_ttl_secs` (7 days), that
+         *     only a signed-in user whose verified email is this address can
+         *     accept. 409 `INVITATION_PENDING` (one pending invitation per address
+         *     and organization; revoke it first), 409 `ALREADY_MEMBER`; 429 under
+         *     the client's mail limit.
+         */
+        post: operations["inviteMember"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orgs/{id}/invitations/{invitation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an invitation
+         * @description Needs `org:invitations:manage`; its link stops working at once. 404
+         *     when no pending invitation has this id.
+         */
+        delete: operations["revokeInvitation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orgs/invitations/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an invitation
+         * @description The caller joins with the invitation's roles. Only the invited
+         *     address, verified (403 `INVITATION_NOT_FOR_YOU`; the invitation
+         *     stays usable by its addressee); single use (410 `TOKEN_GONE` once
+         *     used, revoked or expired); 409 `ALREADY_MEMBER`.
+         */
+        post: operations["acceptInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orgs/{id}/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List custom roles
+         * @description Members only (`org:read`). The built-in roles: `owner` grants `*`;
+         *     `admin` grants `org:read`, `org:update`, `org:members:manage`,
+         *     `org:invitations:manage`, `org:roles:manage`; `member` grants
+         *     `org:read`.
+         */
+        get: operations["listOrgRoles"];
+        put?: never;
+        /**
+         * Create a custom role
+         * @description Needs `org:roles:manage` and everything the role grants. 409
+         *     `ROLE_EXISTS` (also for `owner`, `admin`, `member`); 422
+         *     `INVALID_ROLE_NAME`, `INVALID_PERMISSION`, `INVALID_DESCRIPTION`.
+         */
+        post: operations["createOrgRole"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orgs/{id}/roles/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a custom role
+         * @description Needs `org:roles:manage` and everything the role grants; it is taken
+         *     off its holders at once.
+         */
+        delete: operations["deleteOrgRole"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a custom role
+         * @description Needs `org:roles:manage` and everything the role grants before and
+         *     after; its holders' next requests see the change.
+         */
+        patch: operations["updateOrgRole"];
+        trace?: never;
+    };
+    "/auth/session/org": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Switch the active organization
+         * @description Makes an organization the caller's session's active one (a
+         *     membership is required; 404 otherwise), or none with `null`, and
+         *     answers a new access token whose `org` and `org_roles` claims say
+         *     so (also as the access cookie, with cookie transport). The refresh
+         *     token is unchanged; later refreshes keep the organization.
+         *     Organization-scoped checks always read the membership, so a member
+         *     removed meanwhile has no organization roles whatever the token says.
+         */
+        put: operations["switchOrg"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1366,6 +1672,14 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * AcceptInvitationRequest
+         * @description Body of `POST /orgs/invitations/accept`.
+         */
+        AcceptInvitationRequest: {
+            /** @description The token from the invitation link. */
+            token: string;
+        };
+        /**
          * AcceptedBody
          * @description An accepted request whose effect arrives by email.
          */
@@ -1428,6 +1742,24 @@ export interface components {
             current_password: string;
             /** @description The new password. */
             new_password: string;
+        };
+        /**
+         * CreateOrgRoleRequest
+         * @description Body of `POST /orgs/{id}/roles`.
+         */
+        CreateOrgRoleRequest: {
+            /**
+             * @description Name (1–64 of `a-z`, `0-9`, `_`, `-`, `.`); not `owner`, `admin`,
+             *     `member`.
+             */
+            name: string;
+            /**
+             * @description What it is for (at most 256 characters).
+             * @default null
+             */
+            description: string | null;
+            /** @description What it grants in the organization (as `/auth/roles`). */
+            permissions: string[];
         };
         /**
          * CreateRoleRequest
@@ -1594,6 +1926,56 @@ export interface components {
             email: string;
         };
         /**
+         * InvitationBody
+         * @description A pending invitation (its token is only in the mailed link).
+         */
+        InvitationBody: {
+            /** @description Id, to revoke it. */
+            id: string;
+            /** @description The invited address, normalised. */
+            email: string;
+            /** @description The roles the invitee gets. */
+            roles: string[];
+            /** @description The inviter's user id. */
+            inviter: string;
+            /**
+             * Format: date-time
+             * @description Creation time (RFC 3339).
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description End of validity (RFC 3339).
+             */
+            expires_at: string;
+        };
+        /**
+         * InvitationList
+         * @description An organization's pending invitations.
+         */
+        InvitationList: {
+            /** @description Oldest first. */
+            items: components["schemas"]["InvitationBody"][];
+        };
+        /**
+         * InviteRequest
+         * @description Body of `POST /orgs/{id}/invitations`.
+         */
+        InviteRequest: {
+            /**
+             * Format: email
+             * @description The address to invite.
+             */
+            email: string;
+            /**
+             * @description The roles the invitee gets (1–16; default `member`).
+             * @default [
+             *       "member"
+             *     ]
+             */
+            roles: string[] | null;
+        };
+        /**
          * JwkObject
          * @description A public verification key (RFC 7517 / RFC 8037).
          */
@@ -1698,6 +2080,37 @@ export interface components {
             redirect_to?: string | null;
         };
         /**
+         * MemberBody
+         * @description A member of an organization.
+         */
+        MemberBody: {
+            /** @description The member's user id. */
+            user_id: string;
+            /** @description Their organization roles. */
+            roles: string[];
+            /**
+             * Format: date-time
+             * @description When they joined (RFC 3339).
+             */
+            joined_at: string;
+        };
+        /**
+         * MemberList
+         * @description An organization's members.
+         */
+        MemberList: {
+            /** @description Oldest first. */
+            items: components["schemas"]["MemberBody"][];
+        };
+        /**
+         * MemberRolesRequest
+         * @description Body of `PUT /orgs/{id}/members/{user_id}`.
+         */
+        MemberRolesRequest: {
+            /** @description The member's new roles (1–16), replacing the old. */
+            roles: string[];
+        };
+        /**
          * MfaChallengeBody
          * @description A pending MFA challenge (403 `MFA_REQUIRED`): the first factor was
          *     right, and the user has a second factor on.
@@ -1760,6 +2173,78 @@ export interface components {
              *     `POST /auth/mfa/verify`.
              */
             mfa?: (components["schemas"]["MfaChallengeBody"] & unknown) | null;
+        };
+        /**
+         * OrgBody
+         * @description An organization, with the caller's roles in it.
+         */
+        OrgBody: {
+            /** @description Id (UUID v7 text). */
+            id: string;
+            /** @description Display name. */
+            name: string;
+            /**
+             * @description The caller's organization roles (`owner`, `admin`, `member`, or
+             *     custom).
+             */
+            roles: string[];
+            /**
+             * Format: date-time
+             * @description Creation time (RFC 3339).
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Last rename (RFC 3339).
+             */
+            updated_at: string;
+        };
+        /**
+         * OrgList
+         * @description The caller's organizations.
+         */
+        OrgList: {
+            /** @description Oldest membership first. */
+            items: components["schemas"]["OrgBody"][];
+        };
+        /**
+         * OrgNameRequest
+         * @description Body of `POST /orgs` and `PATCH /orgs/{id}`.
+         */
+        OrgNameRequest: {
+            /** @description Display name (1–100 characters, trimmed). */
+            name: string;
+        };
+        /**
+         * OrgRoleBody
+         * @description A custom organization role.
+         */
+        OrgRoleBody: {
+            /** @description Name, unique in the organization. */
+            name: string;
+            /** @description What it is for. */
+            description?: string | null;
+            /** @description What it grants in the organization, sorted. */
+            permissions: string[];
+            /**
+             * Format: date-time
+             * @description Creation time (RFC 3339).
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Last change (RFC 3339).
+             */
+            updated_at: string;
+        };
+        /**
+         * OrgRoleList
+         * @description An organization's custom roles (the built-in `owner`, `admin` and
+         *     `member` are not listed).
+         */
+        OrgRoleList: {
+            /** @description By name. */
+            items: components["schemas"]["OrgRoleBody"][];
         };
         /**
          * PasskeyBody
@@ -2146,6 +2631,17 @@ export interface components {
             password: string;
         };
         /**
+         * SwitchOrgRequest
+         * @description Body of `PUT /auth/session/org`.
+         */
+        SwitchOrgRequest: {
+            /**
+             * @description The organization to make active (the caller must be a member), or
+             *     `null` for none.
+             */
+            org_id?: string | null;
+        };
+        /**
          * TokenBody
          * @description A token pair. In cookie-only mode (`transport.cookie_only`) the body
          *     carries no token: `access_token` and `refresh_token` are left out and
@@ -2218,6 +2714,24 @@ export interface components {
             secret: string;
             /** @description The `otpauth://totp/…` URI (SHA-1, 6 digits, 30 s), for a QR code. */
             otpauth_uri: string;
+        };
+        /**
+         * TransferRequest
+         * @description Body of `POST /orgs/{id}/transfer`.
+         */
+        TransferRequest: {
+            /** @description The member who becomes owner. */
+            user_id: string;
+        };
+        /**
+         * UpdateOrgRoleRequest
+         * @description Body of `PATCH /orgs/{id}/roles/{name}`.
+         */
+        UpdateOrgRoleRequest: {
+            /** @description New description; `null` clears it; absent leaves it. */
+            description?: string | null;
+            /** @description New permissions, replacing the old; absent leaves them. */
+            permissions?: string[] | null;
         };
         /**
          * UpdateRoleRequest
@@ -3909,6 +4423,19 @@ export interface operations {
              *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
              */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6404,6 +6931,19 @@ export interface operations {
                 };
             };
             /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
              * @description Validation failed: malformed JSON, wrong types or content type,
              *     invalid email, weak or over-long password. `field` names the input.
              */
@@ -7429,6 +7969,1940 @@ export interface operations {
             };
             /** @description No such resource or provider. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listMyOrgs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's organizations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgList"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["OrgNameRequest"];
+            };
+        };
+        responses: {
+            /** @description The organization. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgBody"];
+                };
+            };
+            /** @description Created; the caller is its owner. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The organization. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgBody"];
+                };
+            };
+            /** @description Created; the caller is its owner. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deleteOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    renameOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["OrgNameRequest"];
+            };
+        };
+        responses: {
+            /** @description The organization. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgBody"];
+                };
+            };
+            /** @description Created; the caller is its owner. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The members. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["MemberList"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    setMemberRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+                /** @description The member's user id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["MemberRolesRequest"];
+            };
+        };
+        responses: {
+            /** @description The member after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["MemberBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    removeMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+                /** @description The member's user id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    leaveOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    transferOwnership: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["TransferRequest"];
+            };
+        };
+        responses: {
+            /** @description The member after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["MemberBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listInvitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pending invitations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["InvitationList"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    inviteMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["InviteRequest"];
+            };
+        };
+        responses: {
+            /** @description Created and mailed to the address. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["InvitationBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Too many requests from this client or for this email; retry after
+             *     the number of seconds in `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revokeInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+                /** @description The invitation's id. */
+                invitation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    acceptInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["AcceptInvitationRequest"];
+            };
+        };
+        responses: {
+            /** @description The organization. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgBody"];
+                };
+            };
+            /** @description Created; the caller is its owner. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The one-time token is expired, used or unknown. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Too many requests from this client or for this email; retry after
+             *     the number of seconds in `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listOrgRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The custom roles. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgRoleList"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createOrgRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["CreateOrgRoleRequest"];
+            };
+        };
+        responses: {
+            /** @description The role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgRoleBody"];
+                };
+            };
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgRoleBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Conflict with the current state: the email is taken (compared
+             *     case-insensitively), a password is already set (or not set yet), the
+             *     email is already verified.
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deleteOrgRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+                /** @description The role's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updateOrgRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id. */
+                id: string;
+                /** @description The role's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["UpdateOrgRoleRequest"];
+            };
+        };
+        responses: {
+            /** @description The role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgRoleBody"];
+                };
+            };
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OrgRoleBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server error (details are logged, never shown). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description The store is unavailable (retry later), or the flow needs email and
+             *     none is configured (`EMAIL_NOT_CONFIGURED`).
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    switchOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["SwitchOrgRequest"];
+            };
+        };
+        responses: {
+            /**
+             * @description A new token pair. When cookie transport is on, the tokens are also set
+             *     as HttpOnly cookies `portcullis_access` (path `/`) and
+             *     `portcullis_refresh` (path `/auth/refresh`); in cookie-only mode
+             *     they are only there, and the body carries `token_type` and
+             *     `expires_in` alone.
+             */
+            200: {
+                headers: {
+                    /** @description Always `no-store`: token responses must not be cached. */
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TokenBody"];
+                };
+            };
+            /**
+             * @description Not authenticated: missing, invalid, expired or revoked token, or
+             *     wrong credentials (the same answer for an unknown email and a wrong
+             *     password).
+             */
+            401: {
+                headers: {
+                    /** @description Always `Bearer`. */
+                    "WWW-AUTHENTICATE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Not allowed: inactive user, unverified email where required,
+             *     cross-site request refused, a hook's veto (with its own code), or a
+             *     sign-in whose first factor was right and that needs the second:
+             *     `MFA_REQUIRED` with `mfa` (`mfa_token`, `methods`, `expires_in`).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource or provider. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description Validation failed: malformed JSON, wrong types or content type,
+             *     invalid email, weak or over-long password. `field` names the input.
+             */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
