@@ -14,7 +14,9 @@
 #    (src/flow.ts) through the client: register, verify, login, me,
 #    refresh, refresh-on-401, change password, forgot / reset through the
 #    mailed link, magic link, set password, TOTP enrolment and an MFA
-#    sign-in, logout, and the documented
+#    sign-in, an organization round trip (create, invite by mail, accept,
+#    members, switch the active org and read its claims, leave, delete),
+#    logout, and the documented
 #    error bodies along the way; every answer is also checked against the
 #    spec (documented status, content type, body valid against its schema);
 # 5. stops the server and the SMTP server.

@@ -549,6 +549,120 @@ await step("mfa: TOTP enrolment; then sign-in answers MFA_REQUIRED, a spent code
   noContent(await anonymous.DELETE("/auth/mfa/totp", bearer(pair.access_token)), "DELETE /auth/mfa/totp");
 });
 
+/** The claims of a JWT (its middle part, base64url JSON), unverified: what a page may read. */
+function jwtClaims(token: string | null | undefined): Record<string, unknown> {
+  const parts = (token ?? "").split(".");
+  check(parts.length === 3, `a JWT has three parts: ${token}`);
+  const claims: unknown = JSON.parse(Buffer.from(parts[1] ?? "", "base64url").toString("utf8"));
+  check(typeof claims === "object" && claims !== null && !Array.isArray(claims), "the JWT payload is an object");
+  return claims as Record<string, unknown>;
+}
+
+await step("orgs: create, invite by mail, accept, members, switch the active org (org claims), leave, delete", async () => {
+  const { api: bobApi } = bobClient;
+  const bobMe = ok(await bobApi.GET("/auth/me"), 200, "GET /auth/me as bob");
+  equal(bobMe.email_verified, true, "bob's email is verified (the magic link proved it)");
+
+  // Alice creates an organization: she is its owner.
+  const name = `Acme ${run}`;
+  const org = ok(await api.POST("/orgs", { body: { name } }), 201, "POST /orgs");
+  equal(org.name, name, "org.name");
+  equal(JSON.stringify(org.roles), JSON.stringify(["owner"]), "org.roles of its creator");
+  check(org.id.length > 0, "org.id");
+  check(!Number.isNaN(Date.parse(org.created_at)), "org.created_at is a date");
+  check(!Number.isNaN(Date.parse(org.updated_at)), "org.updated_at is a date");
+  const mine = ok(await api.GET("/orgs"), 200, "GET /orgs as alice");
+  check(
+    mine.items.some((o) => o.id === org.id && o.name === name && o.roles.includes("owner")),
+    `GET /orgs lists the new org with alice as owner: ${JSON.stringify(mine.items)}`,
+  );
+  const path = { params: { path: { id: org.id } } };
+
+  // She invites bob's address; the invitation is mailed to it.
+  const mark = await mailbox.mark();
+  const invitation = ok(
+    await api.POST("/orgs/{id}/invitations", { ...path, body: { email: bob.email, roles: ["member"] } }),
+    201,
+    "POST /orgs/{id}/invitations",
+  );
+  equal(invitation.email, bob.email, "invitation.email");
+  equal(JSON.stringify(invitation.roles), JSON.stringify(["member"]), "invitation.roles");
+  equal(invitation.inviter, aliceUser?.id, "invitation.inviter");
+  check(Date.parse(invitation.expires_at) > Date.now(), "the invitation expires in the future");
+  fails(
+    await api.POST("/orgs/{id}/invitations", { ...path, body: { email: bob.email, roles: ["member"] } }),
+    409,
+    "INVITATION_PENDING",
+    "a second invitation to the same address",
+  );
+  const mail = await mailbox.next(mark, bob.email, /^You are invited to join /);
+  check(mail.subject.includes(name), `the subject names the org: ${mail.subject}`);
+  const link = (mail.text.match(/https?:\/\/\S+/g) ?? []).find((l) => new URL(l).searchParams.has("token"));
+  check(
+    link !== undefined && new URL(link).pathname.endsWith("/orgs/invitations/accept"),
+    `the mail links to /orgs/invitations/accept?token=…: ${link}`,
+  );
+  const token = Mailbox.token(mail);
+
+  // Only the invited address can accept it; bob does, once.
+  fails(
+    await api.POST("/orgs/invitations/accept", { body: { token } }),
+    403,
+    "INVITATION_NOT_FOR_YOU",
+    "alice accepts bob's invitation",
+  );
+  const joined = ok(await bobApi.POST("/orgs/invitations/accept", { body: { token } }), 200, "POST /orgs/invitations/accept");
+  equal(joined.id, org.id, "joined.id");
+  equal(joined.name, name, "joined.name");
+  equal(JSON.stringify(joined.roles), JSON.stringify(["member"]), "joined.roles");
+  fails(
+    await bobApi.POST("/orgs/invitations/accept", { body: { token } }),
+    410,
+    "TOKEN_GONE",
+    "the same invitation again",
+  );
+
+  // Alice sees bob among the members, as a member.
+  const members = ok(await api.GET("/orgs/{id}/members", path), 200, "GET /orgs/{id}/members");
+  equal(members.items.length, 2, `members: ${JSON.stringify(members.items)}`);
+  const bobMember = members.items.find((m) => m.user_id === bobMe.id);
+  check(bobMember !== undefined, `bob (${bobMe.id}) is a member: ${JSON.stringify(members.items)}`);
+  equal(JSON.stringify(bobMember.roles), JSON.stringify(["member"]), "bob's roles");
+  const aliceMember = members.items.find((m) => m.user_id === aliceUser?.id);
+  equal(JSON.stringify(aliceMember?.roles), JSON.stringify(["owner"]), "alice's roles");
+
+  // Bob makes it his session's active org: a new access token says so.
+  const answer = await bobApi.PUT("/auth/session/org", { body: { org_id: org.id } });
+  const switched = ok(answer, 200, "PUT /auth/session/org");
+  equal(switched.token_type, "bearer", "token_type");
+  check(switched.expires_in > 0, "expires_in is positive");
+  check(!switched.refresh_token, "no refresh token: the session's stays as it was");
+  equal(answer.response.headers.get("cache-control"), "no-store", "Cache-Control");
+  const claims = jwtClaims(switched.access_token);
+  equal(claims.sub, bobMe.id, "claim sub");
+  equal(claims.org, org.id, "claim org");
+  equal(JSON.stringify(claims.org_roles), JSON.stringify(["member"]), "claim org_roles");
+  const me = ok(await anonymous.GET("/auth/me", bearer(switched.access_token)), 200, "GET /auth/me with the switched token");
+  equal(me.id, bobMe.id, "me.id with the switched token");
+  fails(
+    await bobApi.PUT("/auth/session/org", { body: { org_id: `no-such-org-${run}` } }),
+    404,
+    "NOT_FOUND",
+    "switch to an org bob is not in",
+  );
+
+  // Bob leaves; the owner cannot, she deletes it instead.
+  noContent(await anonymous.POST("/orgs/{id}/leave", { ...path, ...bearer(switched.access_token) }), "POST /orgs/{id}/leave");
+  fails(await bobApi.GET("/orgs/{id}/members", path), 404, "NOT_FOUND", "members after leaving");
+  const afterLeave = ok(await api.GET("/orgs/{id}/members", path), 200, "GET /orgs/{id}/members after bob left");
+  equal(JSON.stringify(afterLeave.items.map((m) => m.user_id)), JSON.stringify([aliceUser?.id]), "members after bob left");
+  fails(await api.POST("/orgs/{id}/leave", path), 409, "LAST_OWNER", "the only owner leaves");
+  noContent(await api.DELETE("/orgs/{id}", path), "DELETE /orgs/{id}");
+  fails(await api.GET("/orgs/{id}", path), 404, "NOT_FOUND", "the deleted org");
+  const left = ok(await api.GET("/orgs"), 200, "GET /orgs after the delete");
+  check(!left.items.some((o) => o.id === org.id), "GET /orgs no longer lists it");
+});
+
 await step("logout: 204; the client forgets the pair, and neither token works any more", async () => {
   const pair = client.tokens.get();
   check(pair !== undefined, "signed in");
