@@ -26,6 +26,7 @@ mod limits;
 mod linked;
 mod login;
 mod mfa;
+mod orgs;
 mod pages;
 mod passkeys;
 mod password;
