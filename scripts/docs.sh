@@ -54,6 +54,7 @@ ORDER=(
   set-password
   admin-users
   roles
+  organizations
   magic-link
   email-code
   oauth
