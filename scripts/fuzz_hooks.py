@@ -142,6 +142,19 @@ SEMANTIC_CODES = {
     # not restated as schema patterns.
     "POST /auth/roles": {"INVALID_ROLE_NAME", "INVALID_PERMISSION", "INVALID_DESCRIPTION"},
     "PATCH /auth/roles/{name}": {"INVALID_PERMISSION", "INVALID_DESCRIPTION"},
+    # A keyset cursor is opaque: only one this API returned decodes.
+    "GET /users": {"INVALID_CURSOR"},
+    # Organizations: the name rule (trimmed, no control characters), the
+    # role grammar as above, role names that exist only in the
+    # organization's data, and mailed invitation tokens.
+    "POST /orgs": {"INVALID_NAME"},
+    "PATCH /orgs/{id}": {"INVALID_NAME"},
+    "PUT /orgs/{id}/members/{user_id}": {"INVALID_ROLES"},
+    "POST /orgs/{id}/transfer": {"INVALID_ROLES"},
+    "POST /orgs/{id}/invitations": {"INVALID_ROLES"} | CANONICAL_EMAIL,
+    "POST /orgs/invitations/accept": {"TOKEN_GONE"},
+    "POST /orgs/{id}/roles": {"INVALID_ROLE_NAME", "INVALID_PERMISSION", "INVALID_DESCRIPTION"},
+    "PATCH /orgs/{id}/roles/{name}": {"INVALID_PERMISSION", "INVALID_DESCRIPTION"},
 }
 
 
