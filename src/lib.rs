@@ -53,6 +53,7 @@
 //! | account deletion | `account.rs` | `api/account.rs` | `tests/api/account.rs` | `delete-account.md` |
 //! | profiles and administration | `admin.rs` | `api/users.rs` | `tests/api/users.rs` | `admin-users.md` |
 //! | roles and permissions | `roles.rs` (definitions, assignment), `access.rs` (resolution per request) | `api/roles.rs`, `api/guard.rs` (route guards) | `tests/api/roles.rs` | `roles.md` |
+//! | organizations: members, invitations, organization roles, the active organization | `orgs.rs` (the grant-only-what-you-hold rule, invitations, switching), `access.rs` (the active organization read per request); the store side is `store/org.rs` (`OrgStore`: the owner guard, single-use invitations) | `api/orgs.rs` | `tests/api/orgs.rs`, `testkit/src/conformance/orgs.rs` | `organizations.md` |
 //! | linked identities | `link.rs` (the link rule), `account.rs` (list, unlink) | `api/account.rs` | `tests/api/linked.rs`, `tests/oauth/linking.rs` | `oauth.md` |
 //! | cookie transport and CSRF | – | `api/auth.rs`, `api/browser.rs` | `tests/api/cookies.rs`, `tests/api/cookie_only.rs` | `cookie-sessions.md` |
 //! | **rule:** re-authentication | `reauth.rs` | – | `tests/api/email_change.rs`, `tests/api/account.rs` | `change-password-and-email.md` |
