@@ -178,6 +178,20 @@ impl Standing {
     }
 }
 
+/// What `roles` grant, given the organization's custom roles; a name with
+/// no definition grants nothing.
+fn permissions_of(roles: &[String], custom: &[OrgRole]) -> PermissionSet {
+    let mut permissions = PermissionSet::default();
+    for role in roles {
+        if let Some(names) = built_in(role) {
+            permissions.extend(names.iter().filter_map(|n| Permission::parse(n).ok()));
+        } else if let Some(defined) = custom.iter().find(|c| &c.name == role) {
+            permissions.extend(defined.permissions.iter().cloned());
+        }
+    }
+    permissions
+}
+
 fn check_roles(roles: &[String]) -> Result<Vec<String>> {
     if roles.is_empty() || roles.len() > MAX_MEMBER_ROLES {
         return Err(Error::validation(
@@ -227,25 +241,13 @@ impl AuthManager {
         &self,
         org_id: &str,
         roles: &[String],
-    ) -> Result<(PermissionSet, Vec<OrgRole>)> {
-        let mut permissions = PermissionSet::default();
-        let mut needs_custom = false;
-        for role in roles {
-            match built_in(role) {
-                Some(names) => {
-                    permissions.extend(names.iter().filter_map(|n| Permission::parse(n).ok()));
-                }
-                None => needs_custom = true,
-            }
-        }
-        let mut custom = Vec::new();
-        if needs_custom {
-            custom = self.inner.store.list_org_roles(org_id).await?;
-            for role in custom.iter().filter(|c| roles.contains(&c.name)) {
-                permissions.extend(role.permissions.iter().cloned());
-            }
-        }
-        Ok((permissions, custom))
+    ) -> Result<PermissionSet> {
+        let custom = if roles.iter().all(|r| built_in(r).is_some()) {
+            Vec::new()
+        } else {
+            self.inner.store.list_org_roles(org_id).await?
+        };
+        Ok(permissions_of(roles, &custom))
     }
 
     /// The caller's membership of `org_id`, read for this request; 404 for
@@ -260,8 +262,8 @@ impl AuthManager {
             .find_org(org_id)
             .await?
             .ok_or(Error::NotFound("organization"))?;
-        let (permissions, _) = self.org_permissions(org_id, &membership.roles).await?;
         let custom = store.list_org_roles(org_id).await?;
+        let permissions = permissions_of(&membership.roles, &custom);
         Ok(Standing {
             org,
             membership,
@@ -281,7 +283,7 @@ impl AuthManager {
         let Some(membership) = self.inner.store.find_membership(org_id, user).await? else {
             return Ok(None);
         };
-        let (permissions, _) = self.org_permissions(org_id, &membership.roles).await?;
+        let permissions = self.org_permissions(org_id, &membership.roles).await?;
         Ok(Some(ActiveOrg {
             id: org_id.to_owned(),
             roles: membership.roles,
