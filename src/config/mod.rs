@@ -397,6 +397,13 @@ pub struct EmailConfig {
     /// Unset (default): `public_url/auth/reset-password`, where `GET`
     /// serves a minimal built-in form.
     pub reset_password_url: Option<String>,
+    /// The front-end page invitation links open, with `?token=…` appended;
+    /// it signs the invitee in and posts the token to
+    /// `POST /orgs/invitations/accept`. Unset (default):
+    /// `public_url/orgs/invitations/accept`, the API route itself, which
+    /// answers only `POST`: set this when invitees open the link in a
+    /// browser.
+    pub invitation_url: Option<String>,
 }
 
 impl Default for EmailConfig {
@@ -410,6 +417,7 @@ impl Default for EmailConfig {
             delete_account_ttl_secs: 15 * 60,
             invitation_ttl_secs: 7 * 86400,
             reset_password_url: None,
+            invitation_url: None,
         }
     }
 }

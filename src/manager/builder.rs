@@ -200,6 +200,7 @@ impl AuthManagerBuilder {
             .iter()
             .chain(&config.redirects.allowed)
             .chain(&config.email.reset_password_url)
+            .chain(&config.email.invitation_url)
         {
             validate_origin_url(url, "redirects")?;
         }

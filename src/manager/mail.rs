@@ -99,6 +99,18 @@ impl AuthManager {
         format!("{base}{path}?token={}", token.expose())
     }
 
+    /// `page` (a configured front-end page) + `?token=` (or `&token=`), or
+    /// without one [`link`](Self::link)`(path, token)`.
+    pub(crate) fn page_link(&self, page: Option<&str>, path: &str, token: &OpaqueToken) -> String {
+        match page {
+            Some(page) => {
+                let sep = if page.contains('?') { '&' } else { '?' };
+                format!("{page}{sep}token={}", token.expose())
+            }
+            None => self.link(path, token),
+        }
+    }
+
     /// Stores a new one-time token for `user` (after deleting the user's
     /// earlier tokens of the same purpose: a new request invalidates the
     /// previous one) and returns its raw value. Account-changing tokens are

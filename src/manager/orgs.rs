@@ -712,7 +712,11 @@ impl AuthManager {
                 &email,
                 None,
                 Message::OrgInvitation {
-                    link: self.link("/orgs/invitations/accept", &token),
+                    link: self.page_link(
+                        self.inner.config.email.invitation_url.as_deref(),
+                        "/orgs/invitations/accept",
+                        &token,
+                    ),
                     org_name: standing.org.name.clone(),
                     inviter: principal.user.email.clone(),
                     expires_in_secs: ttl,

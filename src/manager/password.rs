@@ -76,13 +76,11 @@ impl AuthManager {
             &user.email,
             user.name.as_deref(),
             Message::ResetPassword {
-                link: match &self.inner.config.email.reset_password_url {
-                    Some(page) => {
-                        let sep = if page.contains('?') { '&' } else { '?' };
-                        format!("{page}{sep}token={}", token.expose())
-                    }
-                    None => self.link("/auth/reset-password", &token),
-                },
+                link: self.page_link(
+                    self.inner.config.email.reset_password_url.as_deref(),
+                    "/auth/reset-password",
+                    &token,
+                ),
                 expires_in_secs: ttl,
             },
         );

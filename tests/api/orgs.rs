@@ -868,3 +868,32 @@ async fn hooks_veto_org_changes_and_every_change_is_an_event() {
         ]
     );
 }
+
+#[tokio::test]
+async fn invitation_links_open_the_configured_front_end_page() {
+    let mut config = test_config();
+    config.email.invitation_url = Some(format!("{APP_ORIGIN}/join?from=mail"));
+    let app = app_with_config(config).await;
+    let (ann, _, _) = member(&app, "ann@example.com").await;
+    let org = create_org(&app, &ann, "Acme").await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/orgs/{org}/invitations"),
+            &ann,
+            Some(json!({"email": "bob@example.com"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mail = app.mail("bob@example.com", "You are invited").await;
+    let link = link(&mail, APP_ORIGIN);
+    assert!(
+        link.starts_with(&format!("{APP_ORIGIN}/join?from=mail&token=")),
+        "{link}"
+    );
+    let (bob, _, _) = member(&app, "bob@example.com").await;
+    let token = link.rsplit("token=").next().unwrap();
+    let (status, body) = accept(&app, &bob, token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["roles"], json!(["member"]), "the default role");
+}
