@@ -13,9 +13,13 @@
 //! store keeps "an organization always has an owner" under concurrency
 //! ([`MemberChange::LastOwner`]): 409 `LAST_OWNER`.
 
-use super::{access::ActiveOrg, AuthManager, Principal};
+use super::{
+    access::ActiveOrg,
+    roles::{check_description, parse_permissions},
+    AuthManager, Principal,
+};
 use crate::{
-    authz::{check_role_name, Permission, PermissionSet, MAX_ROLE_PERMISSIONS},
+    authz::{check_role_name, Permission, PermissionSet},
     email::Message,
     error::{Error, Result},
     hooks::{Action, Event},
@@ -207,31 +211,6 @@ fn check_roles(roles: &[String]) -> Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-fn parse_permissions(permissions: &[String]) -> Result<Vec<Permission>> {
-    if permissions.len() > MAX_ROLE_PERMISSIONS {
-        return Err(Error::validation(
-            "permissions",
-            "INVALID_PERMISSION",
-            format!("a role grants at most {MAX_ROLE_PERMISSIONS} permissions"),
-        ));
-    }
-    let mut parsed: Vec<Permission> = Vec::with_capacity(permissions.len());
-    for (i, name) in permissions.iter().enumerate() {
-        let permission = Permission::parse(name).map_err(|e| {
-            Error::validation(
-                format!("permissions[{i}]"),
-                "INVALID_PERMISSION",
-                e.reason(),
-            )
-        })?;
-        if !parsed.contains(&permission) {
-            parsed.push(permission);
-        }
-    }
-    parsed.sort();
-    Ok(parsed)
 }
 
 impl AuthManager {
@@ -905,7 +884,7 @@ impl AuthManager {
         standing.require(perm::ROLES)?;
         check_role_name(name)
             .map_err(|e| Error::validation("name", "INVALID_ROLE_NAME", e.reason()))?;
-        super::roles::check_description(&description)?;
+        check_description(&description)?;
         let permissions = parse_permissions(permissions)?;
         standing.require_covers(&permissions)?;
         if built_in(name).is_some() || standing.custom.iter().any(|c| c.name == name) {
@@ -967,7 +946,7 @@ impl AuthManager {
             .ok_or(Error::NotFound("role"))?;
         standing.require_covers(&role.permissions)?;
         if let Some(description) = description {
-            super::roles::check_description(&description)?;
+            check_description(&description)?;
             role.description = description;
         }
         if let Some(permissions) = permissions {

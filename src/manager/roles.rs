@@ -68,7 +68,9 @@ pub(super) fn check_description(description: &Option<String>) -> Result<()> {
     }
 }
 
-fn parse_permissions(permissions: &[String]) -> Result<Vec<Permission>> {
+/// Parses a role's permissions (at most `MAX_ROLE_PERMISSIONS`), each
+/// error naming its index; deduplicated and sorted.
+pub(super) fn parse_permissions(permissions: &[String]) -> Result<Vec<Permission>> {
     if permissions.len() > MAX_ROLE_PERMISSIONS {
         return Err(Error::validation(
             "permissions",
